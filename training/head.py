@@ -1,0 +1,71 @@
+"""The linear head: multinomial logistic regression on backbone embeddings.
+
+Fitted with scikit-learn (standardise, then L2-regularised logistic regression), then folded into
+one (W, b) pair over *all* labels of the project, so the stored head is a plain linear layer.
+Labels with no example get a bias that makes their probability zero instead of breaking the fit.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+
+ABSENT_BIAS = -1e4
+
+
+class TooFewLabels(ValueError):
+    """Training needs examples of at least two labels."""
+
+
+def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, seed: int = 0):
+    """Fit on features X (N, F) and label indices y; returns W (n_classes, F), b (n_classes,)."""
+    present = np.unique(y)
+    if len(present) < 2:
+        raise TooFewLabels(
+            f"need annotated examples of at least 2 labels to train; have {len(y)} of {len(present)}"
+        )
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    Xs = (X - mean) / scale
+    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(Xs, y)
+    coef, intercept = clf.coef_, clf.intercept_
+    if coef.shape[0] == 1:  # binary: sklearn keeps one row for classes_[1]
+        coef = np.vstack([-coef / 2, coef / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    W = np.zeros((n_classes, X.shape[1]), dtype=np.float32)
+    b = np.full(n_classes, ABSENT_BIAS, dtype=np.float32)
+    for row, cls in enumerate(clf.classes_):
+        W[cls] = coef[row] / scale
+        b[cls] = intercept[row] - float(np.dot(coef[row] / scale, mean))
+    return W, b
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax; a NaN row (an image that failed to decode) stays NaN."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        z = logits - np.nanmax(logits, axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def cross_val_proba(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int = 0,
+                    folds: int = 5) -> np.ndarray | None:
+    """Out-of-fold probabilities for every example (honest metrics without giving up training
+    data); None when there are too few examples for at least two folds."""
+    counts = np.bincount(y, minlength=n_classes)
+    k = min(folds, int(counts[counts > 0].min()) if counts.any() else 0)
+    if k < 2:
+        return None
+    proba = np.zeros((len(y), n_classes), dtype=np.float32)
+    for train_idx, test_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y):
+        W, b = fit_linear(X[train_idx], y[train_idx], n_classes, C, seed)
+        proba[test_idx] = softmax(X[test_idx] @ W.T + b)
+    return proba

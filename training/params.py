@@ -1,0 +1,123 @@
+"""Training hyperparameters: one validated object for both training modes."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, fields
+
+MODES = ("head", "finetune")
+
+
+class ParamError(ValueError):
+    """A hyperparameter with a bad name or value; the message names it and says what is allowed."""
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Hyperparameters. Build from user input with `TrainParams.from_dict`, which validates.
+
+    head mode: a logistic-regression head on cached backbone embeddings (seconds); `head_c` is its
+    inverse L2 strength. `lr`, `epochs`, `batch_size`, `label_smoothing`, `patience` and `augment`
+    drive finetune mode (the whole network), which also uses `weight_decay` and `val_fraction`.
+    """
+
+    model: str = "efficientnet_lite0"
+    mode: str = "head"
+    pretrained: bool | None = None  # None: pretrained weights where the model has them
+    lr: float = 1e-3
+    epochs: int = 8
+    batch_size: int = 32
+    image_size: int | None = None  # None: the backbone's own size (224 for efficientnet_lite0)
+    weight_decay: float = 1e-4
+    seed: int = 0
+    val_fraction: float = 0.15
+    label_smoothing: float = 0.1
+    patience: int = 3
+    augment: bool = True
+    head_c: float = 0.5
+    # from-scratch `smallcnn` family only
+    filters: int = 32
+    kernel_size: int = 3
+    depth: int = 4
+
+    def __post_init__(self) -> None:
+        _check_str(self, "model", self.model)
+        if self.mode not in MODES:
+            raise ParamError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.pretrained is not None:
+            _check_bool(self, "pretrained")
+        _check_bool(self, "augment")
+        _check_num(self, "lr", float, lo=0, lo_open=True, hi=10)
+        _check_num(self, "epochs", int, lo=1, hi=1000)
+        _check_num(self, "batch_size", int, lo=1, hi=4096)
+        if self.image_size is not None:
+            _check_num(self, "image_size", int, lo=32, hi=1024)
+        _check_num(self, "weight_decay", float, lo=0, hi=10)
+        _check_num(self, "seed", int, lo=0, hi=2**32 - 1)
+        _check_num(self, "val_fraction", float, lo=0, hi=0.5)
+        _check_num(self, "label_smoothing", float, lo=0, hi=0.5)
+        _check_num(self, "patience", int, lo=1, hi=1000)
+        _check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
+        _check_num(self, "filters", int, lo=1, hi=1024)
+        _check_num(self, "kernel_size", int, lo=1, hi=15)
+        if self.kernel_size % 2 == 0:
+            raise ParamError(f"kernel_size must be odd (so padding keeps the size); got {self.kernel_size}")
+        _check_num(self, "depth", int, lo=1, hi=8)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "TrainParams":
+        """Validate user-supplied values (JSON, CLI): unknown names and bad values raise ParamError."""
+        if values is None:
+            return cls()
+        if not isinstance(values, dict):
+            raise ParamError(f"training parameters must be a JSON object, got {type(values).__name__}")
+        known = set(cls.names())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParamError(
+                f"unknown training parameter(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    def replace(self, **changes) -> "TrainParams":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_str(params, name, value):
+    if not isinstance(value, str) or not value.strip():
+        raise ParamError(f"{name} must be a non-empty string; got {value!r}")
+
+
+def _check_bool(params, name):
+    value = getattr(params, name)
+    if not isinstance(value, bool):
+        raise ParamError(f"{name} must be true or false; got {value!r}")
+
+
+def _check_num(params, name, kind, lo=None, hi=None, lo_open=False):
+    value = getattr(params, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamError(f"{name} must be a number; got {value!r}")
+    if kind is int:
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ParamError(f"{name} must be a whole number; got {value!r}")
+            object.__setattr__(params, name, int(value))
+            value = int(value)
+    else:
+        if not math.isfinite(value):
+            raise ParamError(f"{name} must be a finite number; got {value!r}")
+        object.__setattr__(params, name, float(value))
+    too_low = lo is not None and (value <= lo if lo_open else value < lo)
+    too_high = hi is not None and value > hi
+    if too_low or too_high:
+        lower = f"> {lo}" if lo_open else f">= {lo}"
+        raise ParamError(f"{name} must be {lower} and <= {hi}; got {value!r}")

@@ -1,0 +1,171 @@
+"""Versioned model store.
+
+    ROOT/versions/<vid>/manifest.json       what the version is (labels, backbone, params, metrics...)
+    ROOT/versions/<vid>/weights.safetensors head (and, for finetune, backbone) tensors
+    ROOT/versions/<vid>/confusion.png       confusion matrix of its evaluation
+    ROOT/SERVING                            {"version": vid}: the version to serve
+
+A version is written completely under ROOT/.tmp, then renamed into versions/ in one step, and only
+then does SERVING move to it (itself replaced atomically). A crash at any point leaves either no new
+version or a complete one; a half-written directory is never listed or served.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from .backbones import Backbone, create_backbone
+from .classifier import Classifier
+from .metrics import plot_confusion
+
+MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
+
+
+class StoreError(LookupError):
+    pass
+
+
+def data_fingerprint(hashes: list[str], labels: list[str]) -> str:
+    """Identity of a training set: the same (image, label) pairs in any order give the same value."""
+    digest = hashlib.sha256()
+    for pair in sorted(zip(hashes, labels)):
+        digest.update(f"{pair[0]}\t{pair[1]}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class ModelStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        (self.root / "versions").mkdir(parents=True, exist_ok=True)
+
+    # -- reading -----------------------------------------------------------------------------
+    def version_dir(self, vid: str) -> Path:
+        if not vid or "/" in vid or vid.startswith("."):
+            raise StoreError(f"bad version id {vid!r}")
+        return self.root / "versions" / vid
+
+    def manifest(self, vid: str) -> dict:
+        path = self.version_dir(vid) / MANIFEST
+        if not path.exists():
+            raise StoreError(f"no version {vid!r} in {self.root}")
+        return json.loads(path.read_text())
+
+    def versions(self) -> list[dict]:
+        """Manifests of every complete version, oldest first."""
+        out = []
+        for d in (self.root / "versions").iterdir():
+            if (d / MANIFEST).exists() and (d / WEIGHTS).exists():
+                out.append(json.loads((d / MANIFEST).read_text()))
+        return sorted(out, key=lambda m: (m["created_at"], m["version"]))
+
+    def serving(self) -> str | None:
+        path = self.root / SERVING
+        if not path.exists():
+            return None
+        vid = json.loads(path.read_text()).get("version")
+        return vid if vid and (self.version_dir(vid) / MANIFEST).exists() else None
+
+    def serving_stamp(self) -> float:
+        """Changes whenever SERVING is replaced: a cheap check for 'is there a new version?'."""
+        try:
+            return (self.root / SERVING).stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    # -- writing -----------------------------------------------------------------------------
+    def _next_id(self) -> str:
+        numbers = [int(d.name[1:]) for d in (self.root / "versions").iterdir()
+                   if d.name.startswith("v") and d.name[1:].isdigit()]
+        return f"v{max(numbers, default=0) + 1:04d}"
+
+    def publish(self, result, *, params, parent: str | None = None, data_fingerprint: str = "",
+                extra: dict | None = None, serve: bool = True) -> str:
+        """Write a FitResult as a new version and (by default) make it the serving one."""
+        clf: Classifier = result.classifier
+        tmp = self.root / ".tmp" / uuid.uuid4().hex
+        tmp.mkdir(parents=True)
+        try:
+            tensors = {"head.weight": torch.from_numpy(clf.weight), "head.bias": torch.from_numpy(clf.bias)}
+            with_backbone = clf.mode == "finetune"
+            if with_backbone:
+                for key, value in clf.backbone.module.state_dict().items():
+                    tensors[f"backbone.{key}"] = value.detach().cpu().contiguous()
+            save_file(tensors, str(tmp / WEIGHTS))
+            if result.metrics.get("confusion_matrix"):
+                plot_confusion(result.metrics, tmp / CONFUSION)
+            manifest = {
+                "labels": clf.labels, "mode": clf.mode, "backbone": clf.backbone.spec(),
+                "backbone_id": clf.backbone.id, "image_size": clf.backbone.image_size,
+                "contains_backbone": with_backbone, "params": params.to_dict(),
+                "metrics": result.metrics, "metrics_source": result.metrics_source,
+                "n_train": result.n_train, "n_eval": result.n_eval,
+                "train_seconds": round(result.seconds, 3), "skipped": result.skipped,
+                "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},
+            }
+            for _ in range(100):
+                vid = self._next_id()
+                manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
+                _write_json(tmp / MANIFEST, manifest)
+                try:
+                    os.rename(tmp, self.version_dir(vid))  # atomic; fails if vid exists
+                    break
+                except OSError:
+                    time.sleep(0.01)  # another publisher took this id
+            else:
+                raise StoreError("could not allocate a version id")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        clf.version = vid
+        if serve:
+            self.rollback(vid)
+        return vid
+
+    def rollback(self, vid: str) -> None:
+        """Serve `vid` (any complete version, older or newer)."""
+        self.manifest(vid)
+        _write_json(self.root / SERVING, {"version": vid})
+
+    # -- loading -----------------------------------------------------------------------------
+    def load(self, vid: str | None = None, backbone: Backbone | None = None) -> Classifier:
+        """Load a version (default: the serving one). For head-mode versions a loaded `backbone`
+        with the same id is reused, so a new version costs no network rebuild."""
+        vid = vid or self.serving()
+        if vid is None:
+            raise StoreError(f"no version is serving in {self.root}")
+        m = self.manifest(vid)
+        tensors = load_file(str(self.version_dir(vid) / WEIGHTS))
+        spec = m["backbone"]
+        if m["contains_backbone"]:
+            backbone = create_backbone(spec["name"], pretrained=False, image_size=spec["image_size"],
+                                       **spec["kwargs"])
+            state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
+            backbone.module.load_state_dict(state, strict=True)
+            backbone.module.to(backbone.device).eval()
+            if backbone.device.type == "cpu":
+                backbone.module.to(memory_format=torch.channels_last)
+            backbone.weights = spec["weights"]
+        elif backbone is None or backbone.id != m["backbone_id"] or backbone.image_size != spec["image_size"]:
+            backbone = create_backbone(spec["name"], pretrained=spec["weights"] != "random",
+                                       image_size=spec["image_size"], **spec["kwargs"])
+        return Classifier(backbone, tensors["head.weight"].numpy(), tensors["head.bias"].numpy(),
+                          m["labels"], mode=m["mode"], version=vid)

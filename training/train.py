@@ -1,0 +1,94 @@
+"""One training entry for both modes: `fit(blobs, labels, label_names, params) -> FitResult`."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backbones import Backbone, backbone_kwargs, create_backbone, has_pretrained, weights_tag
+from .classifier import Classifier
+from .finetune import finetune, prepare_images
+from .head import TooFewLabels, cross_val_proba, fit_linear
+from .metrics import evaluate
+from .params import ParamError, TrainParams
+
+
+@dataclass
+class FitResult:
+    classifier: Classifier
+    metrics: dict
+    n_train: int
+    n_eval: int
+    seconds: float
+    metrics_source: str  # "holdout", "cross-validation", "validation split" or "none"
+    skipped: dict = field(default_factory=dict)  # name -> why an image was left out
+
+
+def backbone_for(params: TrainParams, backbone: Backbone | None = None) -> Backbone:
+    """The backbone `params` asks for; reuses `backbone` when it is that one already."""
+    pretrained = has_pretrained(params.model) if params.pretrained is None else params.pretrained
+    kwargs = backbone_kwargs(params)
+    if (backbone is not None and backbone.name == params.model
+            and backbone.weights == weights_tag(params.model, pretrained)
+            and params.image_size in (None, backbone.image_size) and backbone.kwargs == kwargs):
+        return backbone
+    return create_backbone(params.model, pretrained=pretrained, image_size=params.image_size, **kwargs)
+
+
+def _indices(labels, label_names, what="label"):
+    index = {name: i for i, name in enumerate(label_names)}
+    bad = sorted({lab for lab in labels if lab not in index})
+    if bad:
+        raise ParamError(f"{what}(s) {', '.join(map(repr, bad))} not among the labels "
+                         f"{', '.join(label_names)}")
+    return np.array([index[lab] for lab in labels], dtype=np.int64)
+
+
+def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: TrainParams, *,
+        cache=None, backbone: Backbone | None = None, progress: bool = False,
+        names: list[str] | None = None, eval_blobs: list[bytes] | None = None,
+        eval_labels: list[str] | None = None) -> FitResult:
+    """Train a classifier over `label_names` from image bytes and their labels.
+
+    Bad images are left out (listed in FitResult.skipped). Metrics come from `eval_*` when given,
+    else from cross-validation (head) or the validation split (finetune).
+    """
+    start = time.perf_counter()
+    if len(set(label_names)) != len(label_names) or len(label_names) < 2:
+        raise ParamError(f"need at least 2 distinct label names; got {label_names}")
+    if len(blobs) != len(labels):
+        raise ValueError(f"{len(blobs)} images but {len(labels)} labels")
+    names = names or [f"image #{i}" for i in range(len(blobs))]
+    y = _indices(labels, label_names)
+    backbone = backbone_for(params, backbone)
+    errors: dict[int, str] = {}
+    metrics_source, metrics = "none", {}
+    if params.mode == "head":
+        X = backbone.embed(blobs, cache=cache, progress=progress, names=names, errors=errors)
+        keep = np.array([i for i in range(len(blobs)) if i not in errors], dtype=int)
+        y_keep = y[keep]
+        W, b = fit_linear(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+        classifier = Classifier(backbone, W, b, label_names, mode="head")
+        oof = cross_val_proba(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+        if oof is not None:
+            metrics_source, metrics = "cross-validation", evaluate(y_keep, oof, label_names)
+    else:
+        images, good = prepare_images(backbone, blobs, names, backbone.image_size, errors)
+        keep = np.array(good, dtype=int)
+        y_keep = y[keep]
+        if len(np.unique(y_keep)) < 2:
+            raise TooFewLabels("need annotated examples of at least 2 labels to train")
+        tuned, W, b, val_idx, val_proba = finetune(backbone, images, y_keep, len(label_names),
+                                                   params, progress)
+        classifier = Classifier(tuned, W, b, label_names, mode="finetune")
+        if len(val_idx):
+            metrics_source, metrics = "validation split", evaluate(y_keep[val_idx], val_proba, label_names)
+    skipped = {names[i]: msg for i, msg in errors.items()}
+    n_eval = metrics.get("n", 0)
+    if eval_blobs is not None:
+        y_eval = _indices(eval_labels, label_names)
+        proba = classifier.predict_proba(eval_blobs, cache=cache, progress=progress)
+        metrics_source, metrics, n_eval = "holdout", evaluate(y_eval, proba, label_names), len(y_eval)
+    return FitResult(classifier, metrics, len(keep), n_eval, time.perf_counter() - start,
+                     metrics_source, skipped)
