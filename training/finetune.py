@@ -13,6 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .backbones import Backbone
+from .head import fit_linear
 from .images import ImageError, decode_image
 
 
@@ -77,6 +78,18 @@ def _normalise(x: torch.Tensor, backbone: Backbone) -> torch.Tensor:
     return (x - mean) / std
 
 
+@torch.inference_mode()
+def _features(module: nn.Module, images: torch.Tensor, backbone: Backbone) -> np.ndarray:
+    module.eval()
+    out = []
+    for s in range(0, len(images), 128):
+        xb = _normalise(images[s : s + 128].float(), backbone).to(backbone.device)
+        if backbone.device.type == "cpu":
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        out.append(module(xb).float().cpu())
+    return torch.cat(out).numpy()
+
+
 def _split(y: np.ndarray, fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
 
@@ -100,6 +113,14 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
     size = backbone.image_size
     train_idx, val_idx = _split(y, params.val_fraction, params.seed)
     net = _Net(copy.deepcopy(backbone.module), backbone.num_features, n_classes).to(device)
+    if backbone.weights != "random" and len(np.unique(y[train_idx])) >= 2:
+        # Linear probe first, then fine-tune (LP-FT): starting from a fitted head keeps the first
+        # steps from wrecking pretrained features with gradients of a random head.
+        W, b = fit_linear(_features(net.features, images[train_idx], backbone), y[train_idx],
+                          n_classes, params.head_c, params.seed)
+        with torch.no_grad():
+            net.head.weight.copy_(torch.from_numpy(W))
+            net.head.bias.copy_(torch.from_numpy(np.maximum(b, -50.0)))
     if device.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
     optim = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)

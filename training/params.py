@@ -34,7 +34,7 @@ class TrainParams:
     label_smoothing: float = 0.1
     patience: int = 3
     augment: bool = True
-    head_c: float = 0.5
+    head_c: float = 0.002
     # from-scratch `smallcnn` family only
     filters: int = 32
     kernel_size: int = 3

@@ -1,0 +1,248 @@
+"""Download task images (bytes only; decoding belongs to `training`).
+
+* `/data/upload/...` and `/data/local-files/?d=...` are resolved against the Label Studio hostname;
+  absolute `http(s)` URLs are fetched as they are. Other schemes (`s3://`, `gs://`, ...) are refused.
+* Downloads go only to the Label Studio host, plus hosts listed in `TASVEER_ALLOWED_HOSTS`
+  (`host` = any port, `host:port` = that port). Redirects are followed by hand (at most 5), each
+  hop checked the same way; the Label Studio token is sent to the Label Studio host only.
+* Every download is streamed and aborted past `max_image_bytes` or `fetch_timeout` seconds.
+* Downloaded bytes are cached on disk, content-addressed (`blobs/ab/abcdef...`), with an
+  URL -> content-hash map in SQLite, so a training never downloads an image twice. Label Studio
+  upload URLs carry a random prefix and never change content; for other URLs the first download
+  wins until the cache directory is removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from .auth import AuthError, LSAuth
+
+MAX_REDIRECTS = 5
+
+
+class FetchError(Exception):
+    """One image could not be downloaded; the message names the task and the URL."""
+
+
+class BlobCache:
+    """Content-addressed bytes on disk plus a URL -> sha256 map. Safe across threads and processes."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.blobs = self.root / "blobs"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self._db = self.root / "urls.sqlite"
+        self._local = threading.local()
+        self._conn().execute("CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, hash TEXT NOT NULL)")
+        self._conn().commit()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._db, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._local.conn = conn
+        return conn
+
+    def _path(self, digest: str) -> Path:
+        return self.blobs / digest[:2] / digest
+
+    def get(self, url: str) -> bytes | None:
+        row = self._conn().execute("SELECT hash FROM urls WHERE url=?", (url,)).fetchone()
+        if row is None:
+            return None
+        try:
+            data = self._path(row[0]).read_bytes()
+        except OSError:
+            return None
+        return data if hashlib.sha256(data).hexdigest() == row[0] else None
+
+    def put(self, url: str, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self._path(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        conn = self._conn()
+        with conn:
+            conn.execute("INSERT OR REPLACE INTO urls VALUES (?, ?)", (url, digest))
+        return digest
+
+    def count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM urls").fetchone()[0]
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class ImageFetcher:
+    """Fetches task images for one backend process. Holds a small thread pool and the blob cache."""
+
+    def __init__(
+        self,
+        cache: BlobCache,
+        *,
+        max_bytes: int,
+        timeout: float,
+        workers: int = 8,
+        allowed_hosts: tuple[str, ...] = (),
+    ):
+        self.cache = cache
+        self.max_bytes = max_bytes
+        self.timeout = timeout
+        self.allowed_hosts = tuple(h.lower() for h in allowed_hosts)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch")
+        self._local = threading.local()
+        self.downloads = 0  # network downloads done (cache misses); read by tests and /metrics
+        self._count_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- URL policy -------------------------------------------------------------------------------
+    def resolve(self, raw: str, hostname: str | None, name: str = "image") -> str:
+        if not isinstance(raw, str) or not raw.strip():
+            raise FetchError(f"{name}: image URL is empty or not a string: {raw!r}")
+        raw = raw.strip()
+        scheme = urlsplit(raw).scheme.lower()
+        if scheme in ("http", "https"):
+            return raw
+        if scheme == "" and raw.startswith("/"):
+            if not hostname:
+                raise FetchError(
+                    f"{name}: {raw}: relative URL but no Label Studio hostname is known "
+                    "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)"
+                )
+            return urljoin(hostname.rstrip("/") + "/", raw.lstrip("/"))
+        raise FetchError(f"{name}: {raw}: unsupported URL (only http(s) and Label Studio /data/ paths)")
+
+    def is_ls_host(self, url: str, hostname: str | None) -> bool:
+        return bool(hostname) and _origin(url) == _origin(hostname)
+
+    def is_allowed(self, url: str, hostname: str | None) -> bool:
+        if self.is_ls_host(url, hostname):
+            return True
+        _, host, port = _origin(url)
+        return host in self.allowed_hosts or f"{host}:{port}" in self.allowed_hosts
+
+    # -- download ---------------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = "tasveer-backend"
+            self._local.session = session
+        return session
+
+    def fetch(self, raw: str, *, hostname: str | None, auth: LSAuth | None, name: str = "image") -> bytes:
+        """Bytes of one image, from the cache or the network. Raises FetchError naming `name` and URL."""
+        url = self.resolve(raw, hostname, name)
+        cached = self.cache.get(url)
+        if cached is not None:
+            return cached
+        data = self._download(url, hostname=hostname, auth=auth, name=name)
+        self.cache.put(url, data)
+        return data
+
+    def _download(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str) -> bytes:
+        deadline = time.monotonic() + self.timeout
+        current = url
+        refreshed = False
+        redirects = 0
+        while True:
+            if not self.is_allowed(current, hostname):
+                raise FetchError(
+                    f"{name}: {current}: host not allowed (only the Label Studio host "
+                    f"{hostname or '(unknown)'} and TASVEER_ALLOWED_HOSTS)"
+                )
+            headers = {}
+            if auth is not None and self.is_ls_host(current, hostname):
+                try:
+                    headers.update(auth.headers())
+                except AuthError as exc:
+                    raise FetchError(f"{name}: {current}: {exc}") from None
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchError(f"{name}: {url}: timed out after {self.timeout:g} s")
+            try:
+                resp = self._session().get(
+                    current, headers=headers, stream=True, allow_redirects=False,
+                    timeout=(min(remaining, 5.0), remaining),
+                )
+            except requests.RequestException as exc:
+                raise FetchError(f"{name}: {current}: download failed ({exc})") from None
+            with resp:
+                if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+                    redirects += 1
+                    if redirects > MAX_REDIRECTS:
+                        raise FetchError(f"{name}: {url}: more than {MAX_REDIRECTS} redirects")
+                    current = urljoin(current, resp.headers["Location"])
+                    continue
+                if resp.status_code == 401 and auth is not None and not refreshed and self.is_ls_host(current, hostname):
+                    refreshed = True
+                    try:
+                        if auth.refresh():
+                            continue
+                    except AuthError as exc:
+                        raise FetchError(f"{name}: {current}: {exc}") from None
+                if resp.status_code != 200:
+                    raise FetchError(f"{name}: {current}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
+                declared = resp.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                    raise FetchError(
+                        f"{name}: {current}: {declared} bytes is over the {self.max_bytes}-byte limit"
+                    )
+                chunks, total = [], 0
+                try:
+                    for chunk in resp.iter_content(chunk_size=65536):
+                        total += len(chunk)
+                        if total > self.max_bytes:
+                            raise FetchError(
+                                f"{name}: {current}: more than {self.max_bytes} bytes, download aborted"
+                            )
+                        if time.monotonic() > deadline:
+                            raise FetchError(f"{name}: {current}: timed out after {self.timeout:g} s")
+                        chunks.append(chunk)
+                except requests.RequestException as exc:
+                    raise FetchError(f"{name}: {current}: download failed ({exc})") from None
+                with self._count_lock:
+                    self.downloads += 1
+                return b"".join(chunks)
+
+    def fetch_many(
+        self, items: list[tuple[str, str]], *, hostname: str | None, auth: LSAuth | None
+    ) -> list[bytes | FetchError]:
+        """Fetch [(name, url)] concurrently; each slot holds the bytes or the FetchError."""
+
+        def one(item):
+            name, raw = item
+            try:
+                return self.fetch(raw, hostname=hostname, auth=auth, name=name)
+            except FetchError as exc:
+                return exc
+            except Exception as exc:  # never let one image break the batch
+                return FetchError(f"{name}: {raw}: {type(exc).__name__}: {exc}")
+
+        if len(items) <= 1:
+            return [one(item) for item in items]
+        return list(self._pool.map(one, items))

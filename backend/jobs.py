@@ -1,0 +1,157 @@
+"""Background training runner: in-process threads, one training at a time per project.
+
+Coalescing: a project has at most one *running* and one *pending* job. A request that arrives
+while a job runs becomes the pending job; further requests merge into that same pending job
+(its `requests` count grows). The pending job starts only after the running one ends, and the
+training function reads the project's annotations from Label Studio when it *starts*, so the
+pending job always covers the newest annotation, however long the burst.
+
+A job that raises is recorded as `failed` with its error (and logged); nothing is published, so
+the previously published version keeps serving.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, DONE, FAILED, SKIPPED = "queued", "running", "done", "failed", "skipped"
+
+
+class SkipJob(Exception):
+    """Raised by a job function when there is nothing to do (e.g. too few labels); not a failure."""
+
+
+@dataclass
+class Job:
+    id: str
+    project: str
+    reason: str
+    state: str = QUEUED
+    requests: int = 1  # how many triggers this job covers (coalesced webhooks)
+    submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: Any = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if not isinstance(self.result, (str, int, float, dict, list, type(None))):
+            d["result"] = str(self.result)
+        return d
+
+
+class _Slot:
+    def __init__(self):
+        self.running: Job | None = None
+        self.pending: Job | None = None
+        self.idle = threading.Condition()
+
+
+class JobRunner:
+    """`submit(project, reason)` schedules `work(project, job)` in a thread; returns the Job."""
+
+    def __init__(self, work: Callable[[str, Job], Any], history: int = 200):
+        self._work = work
+        self._lock = threading.Lock()
+        self._slots: dict[str, _Slot] = {}
+        self._history: deque[Job] = deque(maxlen=history)
+        self._ids = itertools.count(1)
+        self._threads: set[threading.Thread] = set()
+        self._closed = False
+
+    def submit(self, project: str, reason: str) -> Job:
+        project = str(project)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("job runner is shut down")
+            slot = self._slots.setdefault(project, _Slot())
+            if slot.pending is not None:
+                slot.pending.requests += 1
+                slot.pending.reason = reason
+                return slot.pending
+            job = Job(id=f"{project}-{next(self._ids)}", project=project, reason=reason)
+            self._history.append(job)
+            if slot.running is None:
+                slot.running = job
+                self._start(slot, job)
+            else:
+                slot.pending = job
+            return job
+
+    def _start(self, slot: _Slot, job: Job) -> None:
+        thread = threading.Thread(target=self._run, args=(slot, job), name=f"train-{job.id}", daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def _run(self, slot: _Slot, job: Job) -> None:
+        while job is not None:
+            job.state, job.started_at = RUNNING, time.time()
+            log.info("training job %s started (%s, %d request(s))", job.id, job.reason, job.requests)
+            try:
+                job.result = self._work(job.project, job)
+                job.state = DONE
+            except SkipJob as exc:
+                job.state, job.error = SKIPPED, str(exc)
+                log.info("training job %s skipped: %s", job.id, exc)
+            except Exception as exc:  # a failed job must not kill the runner
+                job.state, job.error = FAILED, f"{type(exc).__name__}: {exc}"
+                log.error("training job %s failed: %s\n%s", job.id, job.error, traceback.format_exc())
+            job.finished_at = time.time()
+            with self._lock:
+                job = slot.pending
+                slot.pending = None
+                slot.running = job
+                if job is None or self._closed:
+                    slot.running = None
+                    job = None
+                    self._threads.discard(threading.current_thread())
+            with slot.idle:
+                slot.idle.notify_all()
+
+    # -- status -------------------------------------------------------------------------------------
+    def jobs(self, project: str | None = None) -> list[Job]:
+        with self._lock:
+            return [j for j in self._history if project is None or j.project == str(project)]
+
+    def status(self, project: str) -> dict:
+        with self._lock:
+            slot = self._slots.get(str(project))
+            running = slot.running.to_dict() if slot and slot.running else None
+            pending = slot.pending.to_dict() if slot and slot.pending else None
+        return {"running": running, "pending": pending}
+
+    def busy(self, project: str | None = None) -> bool:
+        with self._lock:
+            slots = self._slots.values() if project is None else [self._slots.get(str(project))]
+            return any(s is not None and (s.running or s.pending) for s in slots)
+
+    def wait_idle(self, project: str | None = None, timeout: float = 60.0) -> bool:
+        """Block until no job runs or waits (for the project, or at all). True if idle in time."""
+        deadline = time.monotonic() + timeout
+        while self.busy(project):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Drop pending jobs and wait (bounded) for running ones."""
+        with self._lock:
+            self._closed = True
+            for slot in self._slots.values():
+                if slot.pending is not None:
+                    slot.pending.state, slot.pending.error = SKIPPED, "backend shut down"
+                    slot.pending = None
+            threads = list(self._threads)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,120 @@
+"""The few Label Studio REST calls the backend makes (plain `requests`, checked against LS 1.23.2).
+
+* `GET /api/tasks?project=<id>&fields=all&page=<n>&page_size=<k>` -> `{"total": N, "tasks": [...]}`
+  with each task's `annotations` (deleted tasks and annotations are simply absent).
+* `POST /api/projects/<id>/import/predictions` with a JSON list of
+  `{"task", "result", "score", "model_version"}` -> `201 {"created": n}`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import requests
+
+from .auth import AuthError, LSAuth
+from .labelconfig import LabelConfig
+
+log = logging.getLogger(__name__)
+
+
+class LabelStudioError(RuntimeError):
+    """A Label Studio API call failed; the message names the call."""
+
+
+@dataclass(frozen=True)
+class Example:
+    task_id: int
+    annotation_id: int
+    image: str  # the task's image URL as stored in Label Studio
+    label: str
+
+
+class LabelStudioAPI:
+    def __init__(self, auth: LSAuth, timeout: float = 30.0):
+        self.auth = auth
+        self.base_url = auth.base_url
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        for attempt in (0, 1):
+            try:
+                headers = self.auth.headers()
+            except AuthError as exc:
+                raise LabelStudioError(str(exc)) from None
+            try:
+                resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                raise LabelStudioError(f"{method} {url}: {exc}") from None
+            if resp.status_code == 401 and attempt == 0 and self.auth.refresh():
+                continue
+            return resp
+        return resp
+
+    def iter_tasks(self, project_id: int, page_size: int = 100):
+        """Every task of the project with its annotations, page by page."""
+        page, seen = 1, 0
+        while True:
+            resp = self._request(
+                "GET", "/api/tasks",
+                params={"project": project_id, "fields": "all", "page": page, "page_size": page_size},
+            )
+            if resp.status_code == 404 and page > 1:  # past the last page
+                return
+            if resp.status_code != 200:
+                raise LabelStudioError(
+                    f"GET /api/tasks?project={project_id}&page={page}: HTTP {resp.status_code} {resp.text[:200]}"
+                )
+            body = resp.json()
+            tasks = body.get("tasks", []) if isinstance(body, dict) else body
+            yield from tasks
+            seen += len(tasks)
+            total = body.get("total") if isinstance(body, dict) else None
+            if not tasks or len(tasks) < page_size or (total is not None and seen >= total):
+                return
+            page += 1
+
+    def annotated_examples(self, project_id: int, config: LabelConfig) -> tuple[list[Example], list[str]]:
+        """One example per task: its newest usable annotation. Returns (examples, notes on skipped ones)."""
+        examples, notes = [], []
+        for task in self.iter_tasks(project_id):
+            usable = []
+            for ann in task.get("annotations") or []:
+                if ann.get("was_cancelled"):
+                    continue
+                labels = [
+                    choice
+                    for item in ann.get("result") or []
+                    if item.get("type") == "choices" and item.get("from_name") == config.from_name
+                    for choice in (item.get("value") or {}).get("choices") or []
+                ]
+                if not labels:
+                    continue
+                usable.append((ann.get("updated_at") or "", ann.get("id") or 0, labels[0]))
+            if not usable:
+                continue
+            _, ann_id, label = max(usable)
+            if label not in config.labels:
+                notes.append(f"task {task.get('id')}: label {label!r} is not in the labeling config")
+                continue
+            image = (task.get("data") or {}).get(config.data_key)
+            if not isinstance(image, str):
+                notes.append(f"task {task.get('id')}: no {config.data_key!r} in task data")
+                continue
+            examples.append(Example(task_id=task["id"], annotation_id=ann_id, image=image, label=label))
+        return examples, notes
+
+    def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
+        if not predictions:
+            return 0
+        resp = self._request("POST", f"/api/projects/{project_id}/import/predictions", json=predictions)
+        if resp.status_code not in (200, 201):
+            raise LabelStudioError(
+                f"POST /api/projects/{project_id}/import/predictions: HTTP {resp.status_code} {resp.text[:300]}"
+            )
+        try:
+            return int(resp.json().get("created", len(predictions)))
+        except (ValueError, AttributeError, TypeError):
+            return len(predictions)

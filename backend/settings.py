@@ -1,0 +1,103 @@
+"""Backend settings, read once from the environment (`Settings.from_env()`).
+
+| variable | default | meaning |
+| --- | --- | --- |
+| `TASVEER_DATA_DIR` | `./var/backend` | project state, model stores, caches |
+| `TASVEER_HOST` / `TASVEER_PORT` | `127.0.0.1` / `9090` | where `python -m backend` listens |
+| `TASVEER_WORKERS` | `1` | uvicorn worker processes |
+| `LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` | none | used when `/setup` has not given a hostname / token |
+| `TASVEER_BASIC_AUTH_USER` / `_PASSWORD` | none | require HTTP basic auth on every route |
+| `TASVEER_ALLOWED_HOSTS` | none | comma-separated extra hosts (`host` or `host:port`) images may come from |
+| `TASVEER_MAX_IMAGE_BYTES` | 25 MiB | a larger download is aborted |
+| `TASVEER_FETCH_TIMEOUT` | 20 s | total time allowed for one download |
+| `TASVEER_FETCH_WORKERS` | 8 | concurrent downloads per request |
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A bad environment value; the message names the variable."""
+
+
+def _env_int(env, name: str, default: int, lo: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number; got {raw!r}") from None
+    if value < lo:
+        raise SettingsError(f"{name} must be >= {lo}; got {value}")
+    return value
+
+
+def _env_float(env, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number; got {raw!r}") from None
+    if not value > 0:
+        raise SettingsError(f"{name} must be > 0; got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var/backend")
+    host: str = "127.0.0.1"
+    port: int = 9090
+    workers: int = 1
+    label_studio_url: str | None = None
+    label_studio_api_key: str | None = None
+    basic_auth_user: str | None = None
+    basic_auth_password: str | None = None
+    allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    max_image_bytes: int = 25 * 2**20
+    fetch_timeout: float = 20.0
+    fetch_workers: int = 8
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if bool(self.basic_auth_user) != bool(self.basic_auth_password):
+            raise SettingsError(
+                "TASVEER_BASIC_AUTH_USER and TASVEER_BASIC_AUTH_PASSWORD must be set together"
+            )
+        if self.label_studio_url:
+            object.__setattr__(self, "label_studio_url", self.label_studio_url.rstrip("/"))
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        if self.basic_auth_user and self.basic_auth_password:
+            return (self.basic_auth_user, self.basic_auth_password)
+        return None
+
+    @classmethod
+    def from_env(cls, env: dict | None = None, **overrides) -> "Settings":
+        env = os.environ if env is None else env
+        hosts = tuple(h.strip().lower() for h in env.get("TASVEER_ALLOWED_HOSTS", "").split(",") if h.strip())
+        values = dict(
+            data_dir=Path(env.get("TASVEER_DATA_DIR") or "var/backend"),
+            host=env.get("TASVEER_HOST") or "127.0.0.1",
+            port=_env_int(env, "TASVEER_PORT", 9090),
+            workers=_env_int(env, "TASVEER_WORKERS", 1),
+            label_studio_url=env.get("LABEL_STUDIO_URL") or None,
+            label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
+            basic_auth_user=env.get("TASVEER_BASIC_AUTH_USER") or None,
+            basic_auth_password=env.get("TASVEER_BASIC_AUTH_PASSWORD") or None,
+            allowed_hosts=hosts,
+            max_image_bytes=_env_int(env, "TASVEER_MAX_IMAGE_BYTES", 25 * 2**20),
+            fetch_timeout=_env_float(env, "TASVEER_FETCH_TIMEOUT", 20.0),
+            fetch_workers=_env_int(env, "TASVEER_FETCH_WORKERS", 8),
+            log_level=(env.get("TASVEER_LOG_LEVEL") or "info").lower(),
+        )
+        values.update(overrides)
+        return cls(**values)

@@ -1,0 +1,126 @@
+"""Run the tasveer ML backend (`python -m backend`) as a child process; never imports it.
+
+Settings travel as environment variables only: TASVEER_DATA_DIR, TASVEER_HOST, TASVEER_PORT,
+LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY. Health is `GET /health` -> 200 `{"status": "UP", ...}`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from sync.netutil import port_in_use, wait_http_ok
+from sync.process import ChildProcess
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class BackendError(RuntimeError):
+    """The backend could not be started."""
+
+
+def backend_available() -> bool:
+    """True when `python -m backend` can run from this checkout (backend/__main__.py exists)."""
+    return (REPO_ROOT / "backend" / "__main__.py").exists()
+
+
+def _healthy(resp) -> bool:
+    if resp.status_code != 200:
+        return False
+    try:
+        return resp.json().get("status") == "UP"
+    except ValueError:
+        return False
+
+
+class BackendServer:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        port: int,
+        *,
+        label_studio_url: str,
+        label_studio_token: str,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 180.0,
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.data_dir = Path(data_dir).resolve()
+        self.port = int(port)
+        self.host = host
+        self.label_studio_url = label_studio_url
+        self.label_studio_token = label_studio_token
+        self.startup_timeout = startup_timeout
+        self.extra_env = dict(extra_env or {})
+        self.log_path = self.data_dir / "backend.log"
+        self._child: ChildProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "TASVEER_DATA_DIR": str(self.data_dir),
+                "TASVEER_HOST": self.host,
+                "TASVEER_PORT": str(self.port),
+                "LABEL_STUDIO_URL": self.label_studio_url,
+                "LABEL_STUDIO_API_KEY": self.label_studio_token,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        # run from the repo root so `-m backend` finds this checkout's package
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> "BackendServer":
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the process without waiting (see `wait_ready`)."""
+        if not backend_available():
+            raise BackendError(f"the backend is not installed: {REPO_ROOT / 'backend' / '__main__.py'} is missing")
+        if port_in_use(self.port, self.host):
+            raise BackendError(f"port {self.port} on {self.host} is already in use; pick another --backend-port")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._child = ChildProcess("backend", [sys.executable, "-m", "backend"], self.environment(),
+                                   self.log_path, cwd=REPO_ROOT)
+        self._child.start()
+
+    def wait_ready(self) -> "BackendServer":
+        """Wait for `/health` = {"status": "UP"}; on failure stop it and raise with the log's tail."""
+        assert self._child is not None, "spawn() first"
+        if not wait_http_ok(f"{self.url}/health", self.startup_timeout, alive=self._child.alive,
+                            check=_healthy):
+            died = not self._child.alive()
+            tail = self._child.log_tail()
+            self.stop()
+            reason = (f"exited with code {self._child.returncode()}" if died
+                      else f"was not healthy after {self.startup_timeout:.0f} s")
+            raise BackendError(f"the backend {reason} (url {self.url}, log {self.log_path}). "
+                               f"Last log lines:\n{tail}")
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child else None
+
+    def alive(self) -> bool:
+        return self._child is not None and self._child.alive()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self._child.log_tail(lines) if self._child else "(not started)"
+
+    def stop(self) -> None:
+        if self._child is not None:
+            self._child.stop()
+
+    def __enter__(self) -> "BackendServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,210 @@
+"""Label Studio project set-up: label config, idempotent project, ML backend connection, webhook check."""
+from __future__ import annotations
+
+import time
+from typing import Iterable
+from xml.sax.saxutils import quoteattr
+
+DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
+IMAGE_NAME = "image"      # <Image name=...> and the task data key ($image)
+CHOICES_NAME = "choice"   # <Choices name=...>: from_name of every annotation/prediction result
+BACKEND_TITLE = "tasveer"
+
+
+class ProjectSetupError(RuntimeError):
+    """The project or its ML backend connection is not as it must be."""
+
+
+def parse_labels(text: str | Iterable[str]) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c']; rejects empty and duplicate labels."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    labels = [s.strip() for s in items if s.strip()]
+    if len(labels) < 2:
+        raise ValueError("give at least two labels")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate labels in {labels}")
+    return labels
+
+
+def label_config(labels: Iterable[str]) -> str:
+    """`<View>` with one `<Image name="image" value="$image"/>` and single-choice `<Choices>`."""
+    labels = parse_labels(labels)
+    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
+    return (
+        f'<View><Image name="{IMAGE_NAME}" value="${IMAGE_NAME}"/>'
+        f'<Choices name="{CHOICES_NAME}" toName="{IMAGE_NAME}" choice="single" showInLine="true">'
+        f"{choices}</Choices></View>"
+    )
+
+
+def config_labels(config: str) -> list[str]:
+    """The Choice values of a label config (what LS would parse into `labels`)."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(config)
+    return [c.get("value") for c in root.iter("Choice")]
+
+
+# Settings that make LS ask the ML backend for a prediction whenever a task without one is opened
+# (tasks/api.py TaskAPI.get: evaluate_predictions_automatically or show_collab_predictions) or a
+# Data Manager page lists tasks without predictions (data_manager/api.py: evaluate_predictions_automatically).
+PREDICTION_SETTINGS = {
+    "evaluate_predictions_automatically": True,
+    "show_collab_predictions": True,
+}
+
+
+def find_project(client, title: str):
+    for project in client.projects.list(title=title):
+        if project.title == title:
+            return project
+    return None
+
+
+def ensure_project(client, title: str, labels: Iterable[str], *, update_config: bool = True):
+    """The project called `title`, created if missing. An existing one is reused (its id stays);
+    its label config is replaced when the labels differ and `update_config` is set."""
+    if len(title.strip()) < 3:
+        raise ValueError("Label Studio needs a project title of at least 3 characters")
+    labels = parse_labels(labels)
+    config = label_config(labels)
+    project = find_project(client, title)
+    if project is None:
+        project = client.projects.create(title=title, label_config=config, **PREDICTION_SETTINGS)
+        return client.projects.get(id=project.id)
+    project = client.projects.get(id=project.id)
+    changes = {k: v for k, v in PREDICTION_SETTINGS.items() if getattr(project, k, None) != v}
+    if update_config and config_labels(project.label_config or "<View/>") != labels:
+        changes["label_config"] = config
+    if changes:
+        client.projects.update(id=project.id, **changes)
+        project = client.projects.get(id=project.id)
+    return project
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, interactive: bool = False,
+                    timeout: float = 100.0, model_version: str | None = None,
+                    connect_wait: float = 30.0):
+    """Create or update the project's ML backend connection to `url`.
+
+    * "start training on annotation submission" ON (project `min_annotations_to_start_training=1`,
+      what the UI toggle `start_training_on_annotation_update` writes): every submitted/updated
+      annotation makes LS call the backend's train(), i.e. a START_TRAINING webhook.
+    * `is_interactive` (interactive pre-annotations from the labeling UI) only when asked: the
+      backend predicts whole images, so the default is off.
+    * evaluate_predictions_automatically + show_collab_predictions ON (see PREDICTION_SETTINGS).
+    * `model_version`: the project's model_version (which predictions LS shows). None keeps what LS
+      sets on connection (the backend title), "" shows predictions of every version.
+
+    LS creates the `<url>/webhook` webhook only when an ML backend is *created* (ml/models.py
+    create_ml_webhook), so a backend whose URL changed is re-created rather than patched.
+    Returns the ML backend object as LS reports it after connecting (state "CO" = connected).
+    """
+    project_id = project.id if hasattr(project, "id") else int(project)
+    existing = list(client.ml.list(project=project_id))
+    backend = None
+    for ml in existing:
+        if _same_url(ml.url, url) and backend is None:
+            backend = ml
+        else:
+            client.ml.delete(id=ml.id)  # another URL: its webhook would point elsewhere
+    if backend is None:
+        backend = _create_backend(client, project_id, url.rstrip("/"), title=title,
+                                  is_interactive=interactive, timeout=timeout)
+    elif backend.is_interactive != interactive or backend.title != title:
+        backend = client.ml.update(id=backend.id, is_interactive=interactive, title=title)
+    settings = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
+    if model_version is not None:
+        settings["model_version"] = model_version
+    client.projects.update(id=project_id, **settings)
+    # GET /api/ml/<id> makes LS run the backend's /health + /setup and store the state; a backend
+    # that is still loading may miss LS's 3 s /setup timeout once, so ask again for a while
+    deadline = time.monotonic() + connect_wait
+    while True:
+        backend = client.ml.get(id=backend.id)
+        if _state(backend) == "CO" or time.monotonic() >= deadline:
+            break
+        time.sleep(2.0)
+    if _state(backend) != "CO":
+        raise ProjectSetupError(
+            f"Label Studio cannot use the ML backend at {url}: state {_state(backend)}, "
+            f"error {backend.error_message or '(none)'}"
+        )
+    return backend
+
+
+def _state(ml) -> str:
+    """'CO' connected, 'DI' disconnected, 'ER' error, 'TR' training, 'PR' predicting."""
+    state = ml.state
+    return str(getattr(state, "value", state))
+
+
+def api_error_text(exc: Exception) -> str:
+    """The useful part of an SDK ApiError (LS's validation messages), else str(exc)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        errors = body.get("validation_errors") or body.get("detail") or body
+        if isinstance(errors, dict):
+            return "; ".join(" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in errors.values())
+        return str(errors)
+    return str(body if body is not None else exc)[:500]
+
+
+def _create_backend(client, project_id: int, url: str, *, attempts: int = 3, **fields):
+    """POST /api/ml. LS validates by calling the backend's /health (1 s timeout) and /setup (3 s)
+    before saving; a backend warming up on its first /setup may miss that, so retry a little."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return client.ml.create(project=project_id, url=url, auto_update=True, **fields)
+        except ApiError as exc:
+            text = api_error_text(exc)
+            if attempt < attempts and "timed out" in text.lower():
+                time.sleep(2.0)
+                continue
+            raise ProjectSetupError(f"Label Studio refused to connect the ML backend at {url}: {text}") from None
+
+
+def find_webhook(client, project_id: int, backend_url: str):
+    target = backend_url.rstrip("/") + "/webhook"
+    for hook in client.webhooks.list(project=str(project_id)):
+        if _same_url(hook.url, target) and hook.project == project_id:
+            return hook
+    return None
+
+
+def verify_webhook(client, project_id: int, backend_url: str, *, wait: float = 5.0):
+    """The webhook LS auto-creates for the backend must exist, be active and send payloads.
+
+    LS drops it *silently* when its SSRF check refuses the URL (ml/models.py create_ml_webhook
+    only saves when the serializer is valid), hence this check. Returns the webhook; its
+    `send_for_all_actions` is True (LS creates it so), i.e. it carries TASKS_CREATED,
+    ANNOTATION_CREATED/UPDATED, ... and also START_TRAINING goes to `/webhook` (train API)."""
+    deadline = time.monotonic() + wait
+    while True:
+        hook = find_webhook(client, project_id, backend_url)
+        if hook is not None or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    if hook is None:
+        raise ProjectSetupError(
+            f"Label Studio did not create the webhook {backend_url.rstrip('/')}/webhook for project "
+            f"{project_id}. Its SSRF protection probably refused the backend address: start Label "
+            f"Studio with USE_DEFAULT_BANNED_SUBNETS=false and USER_ADDITIONAL_BANNED_SUBNETS "
+            f"excluding the backend's subnet (tasveer up does this)."
+        )
+    if not hook.is_active or not hook.send_payload:
+        raise ProjectSetupError(f"the webhook {hook.url} exists but is inactive or sends no payload")
+    if not hook.send_for_all_actions and not hook.actions:
+        raise ProjectSetupError(f"the webhook {hook.url} sends no actions")
+    return hook
+
+
+def webhook_actions(hook) -> list[str] | str:
+    """'all' or the list of actions a webhook sends."""
+    return "all" if hook.send_for_all_actions else [str(a) for a in (hook.actions or [])]

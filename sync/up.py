@@ -1,0 +1,192 @@
+"""`tasveer up`: Label Studio + the ML backend as child processes, wired together, until Ctrl-C.
+
+Idempotent on one data dir: the admin user, password and legacy token live in
+`<data-dir>/tasveer-up.json` and are reused; the project is found again by its title.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from sync.backendproc import BackendError, BackendServer
+from sync.connection import ConnectionProblem, make_client
+from sync.importer import ImportProblem, import_images
+from sync.labelstudio import LabelStudioError, LabelStudioServer
+from sync.project import (DEFAULT_LABELS, ProjectSetupError, api_error_text, connect_backend, ensure_project,
+                          parse_labels, verify_webhook, webhook_actions)
+from sync.state import UpState, load_state, save_state
+
+DEFAULT_TITLE = "tasveer"
+
+
+class UpProblem(RuntimeError):
+    """An expected start-up failure (printed without a traceback)."""
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "up",
+        help="start Label Studio and the ML backend, wired together",
+        description=(
+            "Start Label Studio (SQLite, data under DATA_DIR/labelstudio) and the tasveer ML backend "
+            "(data under DATA_DIR/backend) as child processes on 127.0.0.1, create the admin user and "
+            "API token (kept in DATA_DIR/tasveer-up.json and reused), create or reuse the project, "
+            "connect the backend with 'start training on annotation submission' on, check that Label "
+            "Studio created the webhook to the backend, optionally import --images, then run until "
+            "Ctrl-C / SIGTERM, which stops both. Running it again on the same DATA_DIR reuses everything."
+        ),
+    )
+    parser.add_argument("--port", type=int, default=8080, help="Label Studio port (default: 8080)")
+    parser.add_argument("--backend-port", type=int, default=9090, help="ML backend port (default: 9090)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address both servers listen on (default: 127.0.0.1)")
+    parser.add_argument("--data-dir", default="./var", help="where everything is stored (default: ./var)")
+    parser.add_argument("--labels", default=",".join(DEFAULT_LABELS),
+                        help=f"comma-separated class labels (default: {','.join(DEFAULT_LABELS)})")
+    parser.add_argument("--title", default=DEFAULT_TITLE, help=f"project title (default: {DEFAULT_TITLE})")
+    parser.add_argument("--images", metavar="DIR", help="import the images under DIR after start-up")
+    parser.add_argument("--labels-from-folders", action="store_true",
+                        help="with --images: DIR/<class>/*.jpg, annotate each image with its folder name")
+    parser.add_argument("--username", help="admin login (email); default admin@tasveer.local, "
+                                           "or the one of an existing DATA_DIR")
+    parser.add_argument("--password", help="admin password; default: generated once and kept in DATA_DIR")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds to wait for each server and for --images predictions (default: 300)")
+    parser.add_argument("--check", action="store_true",
+                        help="do the whole start-up, print the status, stop everything and exit 0 (smoke test)")
+    parser.set_defaults(func=run_up)
+    return parser
+
+
+def _load_or_create_state(data_dir: Path, username: str | None, password: str | None) -> UpState:
+    state = load_state(data_dir)
+    if state is None:
+        state = UpState()
+        if username:
+            state.username = username
+        if password:
+            state.password = password
+    else:
+        # Label Studio creates its admin only once; another login would silently not exist
+        if username and username != state.username:
+            raise UpProblem(f"{data_dir} was set up for user {state.username}; omit --username or use another --data-dir")
+        if password and password != state.password:
+            raise UpProblem(f"{data_dir} was set up with another password; omit --password or use another --data-dir")
+    if "@" not in state.username:
+        raise UpProblem(f"--username must be an email address (Label Studio logs in by email): {state.username!r}")
+    return state
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame):
+    raise _Stop(signal.Signals(signum).name)
+
+
+def run_up(args) -> int:
+    from label_studio_sdk.core.api_error import ApiError  # the SDK is slow to import: only when running
+
+    err = lambda msg: print(f"tasveer up: {msg}", file=sys.stderr)  # noqa: E731
+    data_dir = Path(args.data_dir).resolve()
+    try:
+        labels = parse_labels(args.labels)
+        state = _load_or_create_state(data_dir, args.username, args.password)
+    except (ValueError, UpProblem) as exc:
+        err(str(exc))
+        return 2
+    save_state(data_dir, state)
+
+    ls = LabelStudioServer(data_dir / "labelstudio", args.port, username=state.username,
+                           password=state.password, token=state.token, host=args.host,
+                           backend_hosts=(args.host,), startup_timeout=args.timeout)
+    backend = BackendServer(data_dir / "backend", args.backend_port, label_studio_url=ls.url,
+                            label_studio_token=state.token, host=args.host, startup_timeout=args.timeout)
+    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        print(f"starting Label Studio on {ls.url} and the backend on {backend.url} ...", flush=True)
+        ls.spawn()
+        backend.spawn()
+        t0 = time.monotonic()
+        ls.wait_ready()
+        backend.wait_ready()
+        print(f"both healthy after {time.monotonic() - t0:.0f} s", flush=True)
+        client = make_client(ls.url, state.token)
+        project = ensure_project(client, args.title, labels)
+        ml = connect_backend(client, project, backend.url)
+        hook = verify_webhook(client, project.id, backend.url)
+        state.url, state.backend_url = ls.url, backend.url
+        state.project_id, state.project_title = project.id, project.title
+        save_state(data_dir, state)
+        if args.images:
+            result = import_images(client, project.id, [args.images], args.labels_from_folders, wait=True,
+                                   timeout=args.timeout, log=lambda m: print(m, file=sys.stderr))
+            if not result.ok:
+                err(f"{len(result.predictions.missing)} imported tasks have no prediction: "
+                    f"{result.predictions.missing[:20]} {result.predictions.errors[:3]}")
+                return 1
+        _print_status(ls, backend, state, project, ml, hook)
+        if args.check:
+            print("check: OK", flush=True)
+            return 0
+        print("running; press Ctrl-C to stop", flush=True)
+        while True:
+            for name, server in (("Label Studio", ls), ("the backend", backend)):
+                if not server.alive():
+                    err(f"{name} stopped unexpectedly; last log lines:\n{server.log_tail()}")
+                    return 1
+            time.sleep(1.0)
+    except (_Stop, KeyboardInterrupt) as exc:
+        print(f"\nstopping ({exc or 'SIGINT'}) ...", flush=True)
+        return 130 if args.check else 0
+    except (LabelStudioError, BackendError, ConnectionProblem, ProjectSetupError, ImportProblem, UpProblem,
+            ValueError) as exc:
+        err(str(exc))
+        return 1
+    except ApiError as exc:
+        err(f"Label Studio refused a request: {api_error_text(exc)}")
+        return 1
+    except requests.RequestException as exc:
+        err(f"lost the connection to a server: {exc}")
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
+        try:
+            backend.stop()
+            ls.stop()
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _print_status(ls, backend, state, project, ml, hook) -> None:
+    lines = [
+        f"Label Studio : {ls.url}  (log {ls.log_path})",
+        f"login        : {state.username} / {state.password}",
+        f"API token    : {state.token}   (Authorization: Token <token>)",
+        f"project      : {project.title} (id {project.id})  {ls.url}/projects/{project.id}",
+        f"ML backend   : {backend.url}  state {ml.state}  (log {backend.log_path})",
+        f"webhook      : {hook.url}  actions {webhook_actions(hook)}",
+        f"state file   : {Path(ls.data_dir).parent / 'tasveer-up.json'}",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sync.up ...`: this sub-command alone (same as `tasveer up ...`)."""
+    parser = argparse.ArgumentParser(prog="tasveer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Pytest fixtures for a real Label Studio process and a real backend process.
+
+`label_studio` (session scope): one Label Studio 1.23.2 started once per test session in a temp
+dir on a free loopback port, SSRF protection on with only 127.0.0.0/8 reachable (so an ML backend
+on loopback can be connected and its webhook created). Yields a `LabelStudioInstance` with
+`.url`, `.token` (legacy token, header `Authorization: Token <token>`), `.username`,
+`.password`, `.data_dir`, plus `.client()` (a label_studio_sdk client), `.headers`,
+`.personal_access_token()` (the admin's PAT, created once per session: LS allows ONE live PAT per
+user, so do not POST /api/token/ for the admin yourself) and `.new_user_with_pat()` (a fresh user
+of the organization with its own PAT).
+
+`start_backend` (function scope): a factory `start_backend(label_studio, **env)` that runs
+`python -m backend` on a free loopback port with the TASVEER_* / LABEL_STUDIO_* env, waits for
+`/health`, and stops it at the end of the test. Skips the test when backend/__main__.py does not
+exist yet.
+
+`shared_data` : Path of the shared data dir (`<repo>/../shared`, or env TASVEER_SHARED).
+
+Helpers: `scene_tree(shared_data, dest, per_class)` (class-per-folder tree of symlinks to shared
+images), `run_tasveer(*args)` (the CLI in a subprocess).
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from sync.backendproc import BackendError, BackendServer, backend_available
+from sync.labelstudio import LabelStudioServer
+from sync.netutil import free_port
+from sync.tokens import (TokenError, browser_session, create_personal_access_token,
+                         session_personal_access_token)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("TASVEER_SHARED") or REPO_ROOT.parent / "shared")
+
+
+def scene_dir() -> Path:
+    return shared_dir() / "data" / "intel-scenes" / "train"
+
+
+def scene_tree(shared_data: Path, dest: Path, per_class: int,
+               classes=("buildings", "forest", "sea")) -> dict[Path, str]:
+    """DEST/<class>/<name>.jpg symlinks to the first `per_class` shared images of each class
+    (nothing is copied); returns {link path: class}."""
+    out = {}
+    for cls in classes:
+        (dest / cls).mkdir(parents=True, exist_ok=True)
+        for src in sorted((shared_data / "data" / "intel-scenes" / "train" / cls).glob("*.jpg"))[:per_class]:
+            link = dest / cls / src.name
+            link.symlink_to(src)
+            out[link] = cls
+    return out
+
+
+def tasveer_argv(*args: str) -> list[str]:
+    """argv running the real CLI (`python -m sync.cli ...`); while the lead's CLI cannot load all of
+    its commands yet (sync/cmd_train.py missing), the sub-command's own module instead."""
+    if importlib.util.find_spec("sync.cmd_train") is not None:
+        return [sys.executable, "-m", "sync.cli", *args]
+    module = {"up": "sync.up", "import": "sync.importer"}[args[0]]
+    return [sys.executable, "-m", module, *args[1:]]
+
+
+def run_tasveer(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(tasveer_argv(*args), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@dataclass
+class LabelStudioInstance:
+    url: str
+    token: str
+    username: str
+    password: str
+    data_dir: Path
+    server: LabelStudioServer = field(repr=False)
+    _pat: str | None = field(default=None, repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.token}"}
+
+    def client(self):
+        from label_studio_sdk import LabelStudio
+
+        return LabelStudio(base_url=self.url, api_key=self.token)
+
+    def personal_access_token(self) -> str:
+        """A personal access token (PAT) of this organization, created on first use and cached for
+        the session. LS allows ONE live PAT per user, so tests should share this one rather than
+        POST /api/token/ for the admin themselves. It is the admin's PAT, or, when the admin already
+        has one made elsewhere (its value cannot be read back), the PAT of a fresh user of the
+        same organization (same permissions on projects, tasks and uploads in LS Community)."""
+        if self._pat is None:
+            try:
+                self._pat = create_personal_access_token(self.url, self.token)
+            except TokenError:
+                self._pat = self.new_user_with_pat()[1]
+        return self._pat
+
+    def new_user_with_pat(self, email: str | None = None, password: str = "pat-user-password") -> tuple[str, str]:
+        """A fresh user of the same organization (signed up like in the browser) and its own PAT:
+        (email, PAT). Independent of the admin's PAT."""
+        email = email or f"pat-{secrets.token_hex(4)}@tasveer.test"
+        session = browser_session(self.url, email, password, signup=True)
+        return email, session_personal_access_token(self.url, session)
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("labelstudio")
+    server = LabelStudioServer(
+        data_dir,
+        free_port(),
+        username="admin@tasveer.test",
+        password="tasveer-test-password",
+        token="test" + secrets.token_hex(16),
+        backend_hosts=("127.0.0.1",),
+    )
+    server.start()
+    try:
+        yield LabelStudioInstance(server.url, server.token, server.username, server.password,
+                                  server.data_dir, server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def start_backend(tmp_path_factory):
+    """Factory: `backend = start_backend(label_studio, TASVEER_SOMETHING="1")` -> BackendServer
+    (`.url`, `.data_dir`, `.log_tail()`); every backend started is stopped after the test."""
+    if not backend_available():
+        pytest.skip("backend/__main__.py does not exist yet: the real backend cannot be started")
+    started: list[BackendServer] = []
+
+    def _start(ls: LabelStudioInstance, data_dir: Path | None = None, **extra_env: str) -> BackendServer:
+        server = BackendServer(
+            data_dir or tmp_path_factory.mktemp("backend"),
+            free_port(),
+            label_studio_url=ls.url,
+            label_studio_token=ls.token,
+            extra_env=extra_env,
+        )
+        started.append(server)
+        try:
+            server.start()
+        except BackendError as exc:
+            pytest.fail(str(exc))
+        return server
+
+    yield _start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_dir()
+    if not (path / "data").is_dir():
+        pytest.skip(f"shared data not found at {path} (set TASVEER_SHARED)")
+    return path
