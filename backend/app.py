@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import html
 import json
 import logging
 import secrets
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED
-from .model import INITIAL_VERSION, NotFound, RequestError, TasveerModel
+from .model import NotFound, RequestError, TasveerModel
+from .page import metrics_page, version_summary
 from .settings import Settings
 from .state import ProjectIdError, parse_project
 
@@ -188,7 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "versions": [mf["version"] for mf in manifests],
             "model_version": await run_in_threadpool(m.model_version, pid),
             "project": pid,
-            "details": [_version_summary(mf) for mf in manifests],
+            "details": [version_summary(mf) for mf in manifests],
             "jobs": m.jobs.status(pid),
         }
 
@@ -234,93 +233,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         m = model(request)
         only = request.query_params.get("project")
         projects = [_pid(only)] if only else m.project_ids()
-        return HTMLResponse(await run_in_threadpool(_metrics_page, m, projects))
+        return HTMLResponse(await run_in_threadpool(metrics_page, m, projects))
 
     return app
-
-
-def _version_summary(mf: dict) -> dict:
-    metrics = mf.get("metrics") or {}
-    return {
-        "version": mf.get("version"),
-        "created_at": mf.get("created_at"),
-        "mode": mf.get("mode"),
-        "n_train": mf.get("n_train"),
-        "accuracy": metrics.get("accuracy"),
-        "macro_f1": metrics.get("macro_f1"),
-        "metrics_source": mf.get("metrics_source"),
-        "parent": mf.get("parent"),
-    }
-
-
-def _fmt(value, pct=False) -> str:
-    if value is None:
-        return "&ndash;"
-    if isinstance(value, float):
-        return f"{value:.1%}" if pct else f"{value:.3f}"
-    return html.escape(str(value))
-
-
-def _metrics_page(m: TasveerModel, projects: list[str]) -> str:
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>tasveer models</title><style>"
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0 1.5em}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
-        "td:first-child{text-align:left}.serving{font-weight:bold;background:#eef7ee}</style></head><body>",
-        "<h1>tasveer ML backend</h1>",
-        f"<p>{esc(datetime.now(timezone.utc).isoformat(timespec='seconds'))}</p>",
-    ]
-    if not projects:
-        parts.append("<p>No project has been set up yet.</p>")
-    for pid in projects:
-        serving = m.model_version(pid)
-        manifests = m.versions(pid)
-        parts.append(f"<h2>Project {esc(pid)}</h2><p>serving: <b>{esc(serving)}</b></p>")
-        if serving == INITIAL_VERSION:
-            parts.append("<p>No trained version yet (cold start: uniform first-label guesses).</p>")
-        if manifests:
-            parts.append(
-                "<table><tr><th>version</th><th>created</th><th>mode</th><th>examples</th>"
-                "<th>accuracy</th><th>macro F1</th><th>evaluated by</th><th>trigger</th></tr>"
-            )
-            for mf in reversed(manifests):
-                s = _version_summary(mf)
-                cls = " class='serving'" if s["version"] == serving else ""
-                trigger = (mf.get("extra") or {}).get("trigger")
-                parts.append(
-                    f"<tr{cls}><td>{esc(str(s['version']))}</td><td>{_fmt(s['created_at'])}</td>"
-                    f"<td>{_fmt(s['mode'])}</td><td>{_fmt(s['n_train'])}</td>"
-                    f"<td>{_fmt(s['accuracy'], True)}</td><td>{_fmt(s['macro_f1'], True)}</td>"
-                    f"<td>{_fmt(s['metrics_source'])}</td><td>{_fmt(trigger)}</td></tr>"
-                )
-            parts.append("</table>")
-        current = next((mf for mf in manifests if mf.get("version") == serving), None)
-        metrics = (current or {}).get("metrics") or {}
-        if metrics.get("per_class"):
-            parts.append(f"<h3>{esc(serving)}: per class</h3><table><tr><th>label</th><th>precision</th>"
-                         "<th>recall</th><th>F1</th><th>support</th></tr>")
-            for label, row in metrics["per_class"].items():
-                parts.append(
-                    f"<tr><td>{esc(label)}</td><td>{_fmt(row.get('precision'))}</td>"
-                    f"<td>{_fmt(row.get('recall'))}</td><td>{_fmt(row.get('f1'))}</td>"
-                    f"<td>{_fmt(row.get('support'))}</td></tr>"
-                )
-            parts.append("</table>")
-        if metrics.get("confusion_matrix"):
-            src = f"/projects/{esc(pid)}/versions/{esc(serving)}/confusion.png"
-            parts.append(f"<h3>{esc(serving)}: confusion matrix</h3><img src='{src}' alt='confusion matrix'>")
-        jobs = m.jobs.jobs(pid)[-10:]
-        if jobs:
-            parts.append("<h3>training jobs</h3><table><tr><th>job</th><th>state</th><th>trigger</th>"
-                         "<th>requests</th><th>seconds</th><th>result / error</th></tr>")
-            for job in reversed(jobs):
-                took = (job.finished_at - job.started_at) if job.finished_at and job.started_at else None
-                outcome = job.error or (job.result or {}).get("version") if isinstance(job.result, dict) else job.error
-                parts.append(
-                    f"<tr><td>{esc(job.id)}</td><td>{esc(job.state)}</td><td>{esc(job.reason)}</td>"
-                    f"<td>{job.requests}</td><td>{_fmt(took)}</td><td>{_fmt(outcome)}</td></tr>"
-                )
-            parts.append("</table>")
-    parts.append("</body></html>")
-    return "".join(parts)

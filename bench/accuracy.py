@@ -75,8 +75,9 @@ def main() -> int:
             else:
                 params = TrainParams(mode="finetune", image_size=args.ft_image_size, lr=args.ft_lr,
                                      epochs=ft_epochs[min(k, len(ft_epochs) - 1)], seed=args.seed)
+                cache = EmbeddingCache(Path(tempfile.mkdtemp()) / "train")  # cold, like head runs
                 t = time.perf_counter()
-                result = fit(blobs, ys, classes, params, progress=True)
+                result = fit(blobs, ys, classes, params, cache=cache, progress=True)
                 seconds = time.perf_counter() - t
                 proba = result.classifier.predict_proba(test_blobs, progress=True)
             m = evaluate(test_labels, proba, classes)

@@ -104,8 +104,9 @@ def _split(y: np.ndarray, fraction: float, seed: int):
 
 
 def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes: int, params,
-             progress: bool = False):
-    """Fine-tune a copy of `backbone` with a new head on uint8 images from `prepare_images`.
+             progress: bool = False, features: np.ndarray | None = None):
+    """Fine-tune a copy of `backbone` with a new head on uint8 images from `prepare_images`
+    (`features`: the pretrained backbone's embeddings of the same images, if known).
     Returns (backbone, W, b, val_idx, val_proba)."""
     torch.manual_seed(params.seed)
     gen = torch.Generator().manual_seed(params.seed)
@@ -115,9 +116,11 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
     net = _Net(copy.deepcopy(backbone.module), backbone.num_features, n_classes).to(device)
     if backbone.weights != "random" and len(np.unique(y[train_idx])) >= 2:
         # Linear probe first, then fine-tune (LP-FT): starting from a fitted head keeps the first
-        # steps from wrecking pretrained features with gradients of a random head.
-        W, b = fit_linear(_features(net.features, images[train_idx], backbone), y[train_idx],
-                          n_classes, params.head_c, params.seed)
+        # steps from wrecking pretrained features with gradients of a random head. The probe's
+        # features usually come from the embedding cache (`features`), computed here otherwise.
+        if features is None:
+            features = _features(net.features, images, backbone)
+        W, b = fit_linear(features[train_idx], y[train_idx], n_classes, params.head_c, params.seed)
         with torch.no_grad():
             net.head.weight.copy_(torch.from_numpy(W))
             net.head.bias.copy_(torch.from_numpy(np.maximum(b, -50.0)))

@@ -79,8 +79,12 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         y_keep = y[keep]
         if len(np.unique(y_keep)) < 2:
             raise TooFewLabels("need annotated examples of at least 2 labels to train")
+        features = None
+        if backbone.weights != "random":  # for the linear probe that starts fine-tuning
+            features = backbone.embed([blobs[i] for i in keep], cache=cache, progress=progress,
+                                      names=[names[i] for i in keep])
         tuned, W, b, val_idx, val_proba = finetune(backbone, images, y_keep, len(label_names),
-                                                   params, progress)
+                                                   params, progress, features)
         classifier = Classifier(tuned, W, b, label_names, mode="finetune")
         if len(val_idx):
             metrics_source, metrics = "validation split", evaluate(y_keep[val_idx], val_proba, label_names)
