@@ -50,6 +50,7 @@ from .state import ProjectIdError, ProjectState, StateStore, parse_project
 log = logging.getLogger(__name__)
 
 INITIAL_VERSION = "INITIAL"
+PREDICT_CHUNK = 32  # images per decode + forward pass in /predict
 TRAIN_ACTIONS = {
     "ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED",
     "ANNOTATION_DELETED", "ANNOTATIONS_DELETED", "TASKS_DELETED", "START_TRAINING",
@@ -293,27 +294,40 @@ class TasveerModel:
                 todo.append((i, url))
         hostname, token = self.connection(state)
         auth = self.auth(hostname, token) if hostname else None
-        fetched = self.fetcher.fetch_many([(names[i], url) for i, url in todo], hostname=hostname, auth=auth)
-        good = []
-        for (i, url), got in zip(todo, fetched):
-            if isinstance(got, FetchError):
-                results[i] = self._error(vid, str(got))
-            else:
-                good.append((i, got))
-        if good:
-            errors: dict[int, str] = {}
-            proba = classifier.predict_proba(
-                [blob for _, blob in good], cache=self.embeddings,
-                names=[names[i] for i, _ in good], errors=errors,
-            )
-            cols = [c for _, c in columns]
-            for row, (i, _) in enumerate(good):
-                if row in errors or not np.all(np.isfinite(proba[row, cols])):
-                    results[i] = self._error(vid, errors.get(row, f"{names[i]}: prediction failed"))
+        cols = [c for _, c in columns]
+
+        def download(chunk):
+            return self.fetcher.fetch_many([(names[i], url) for i, url in chunk], hostname=hostname, auth=auth)
+
+        # Downloads of the next chunk overlap the network's work on this one (one decode + forward
+        # pass per chunk, never per task): the CPU is not left idle while Label Studio serves files.
+        chunks = [todo[k : k + PREDICT_CHUNK] for k in range(0, len(todo), PREDICT_CHUNK)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
+            pending = prefetch.submit(download, chunks[0]) if chunks else None
+            for k, chunk in enumerate(chunks):
+                fetched = pending.result()
+                if k + 1 < len(chunks):
+                    pending = prefetch.submit(download, chunks[k + 1])
+                good = []
+                for (i, url), got in zip(chunk, fetched):
+                    if isinstance(got, FetchError):
+                        results[i] = self._error(vid, str(got))
+                    else:
+                        good.append((i, got))
+                if not good:
                     continue
-                sub = proba[row, cols]
-                best = int(np.argmax(sub))
-                results[i] = self._result(cfg, columns[best][0], float(sub[best]), vid)
+                errors: dict[int, str] = {}
+                proba = classifier.predict_proba(
+                    [blob for _, blob in good], cache=self.embeddings,
+                    names=[names[i] for i, _ in good], errors=errors,
+                )
+                for row, (i, _) in enumerate(good):
+                    if row in errors or not np.all(np.isfinite(proba[row, cols])):
+                        results[i] = self._error(vid, errors.get(row, f"{names[i]}: prediction failed"))
+                        continue
+                    sub = proba[row, cols]
+                    best = int(np.argmax(sub))
+                    results[i] = self._result(cfg, columns[best][0], float(sub[best]), vid)
         return results
 
     @staticmethod
@@ -442,7 +456,9 @@ class TasveerModel:
             "skipped": notes + [f"{k}: {v}" for k, v in (getattr(result, "skipped", None) or {}).items()],
             "metrics_source": getattr(result, "metrics_source", None),
         }
-        vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra)
+        # confusion.png is drawn on demand (confusion_png): publishing stays fast
+        vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
+                            plot=False)
         log.info("project %s: published %s (%d examples, %.1f s)", pid, vid, len(blobs), result.seconds)
         return {"version": vid, "n_train": result.n_train, "metrics": {
             k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}

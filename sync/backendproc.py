@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from sync.netutil import port_in_use, wait_http_ok
-from sync.process import ChildProcess
+from sync.process import ChildProcess, ManagedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def _healthy(resp) -> bool:
         return False
 
 
-class BackendServer:
+class BackendServer(ManagedServer):
     def __init__(
         self,
         data_dir: str | os.PathLike,
@@ -76,10 +76,6 @@ class BackendServer:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> "BackendServer":
-        self.spawn()
-        return self.wait_ready()
-
     def spawn(self) -> None:
         """Start the process without waiting (see `wait_ready`)."""
         if not backend_available():
@@ -104,23 +100,3 @@ class BackendServer:
             raise BackendError(f"the backend {reason} (url {self.url}, log {self.log_path}). "
                                f"Last log lines:\n{tail}")
         return self
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child else None
-
-    def alive(self) -> bool:
-        return self._child is not None and self._child.alive()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self._child.log_tail(lines) if self._child else "(not started)"
-
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.stop()
-
-    def __enter__(self) -> "BackendServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

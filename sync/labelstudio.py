@@ -21,7 +21,7 @@ from pathlib import Path
 import requests
 
 from sync.netutil import banned_subnets, port_in_use, subnet_of_host, wait_http_ok
-from sync.process import ChildProcess
+from sync.process import ChildProcess, ManagedServer
 
 
 class LabelStudioError(RuntimeError):
@@ -39,7 +39,7 @@ def label_studio_argv() -> list[str]:
     return [sys.executable, "-m", "label_studio.server"]
 
 
-class LabelStudioServer:
+class LabelStudioServer(ManagedServer):
     """`with LabelStudioServer(data_dir, port, ...) as ls:` -> `ls.url`, `ls.token`."""
 
     def __init__(
@@ -105,10 +105,6 @@ class LabelStudioServer:
             "--internal-host", self.host, "--data-dir", str(self.data_dir),
         ]
 
-    def start(self) -> "LabelStudioServer":
-        self.spawn()
-        return self.wait_ready()
-
     def spawn(self) -> None:
         """Start the process without waiting (see `wait_ready`)."""
         if port_in_use(self.port, self.host):
@@ -144,23 +140,3 @@ class LabelStudioServer:
                 f"Label Studio is up but rejects the legacy token (HTTP {resp.status_code}); "
                 f"the data dir {self.data_dir} was probably created with another user/token"
             )
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child else None
-
-    def alive(self) -> bool:
-        return self._child is not None and self._child.alive()
-
-    def log_tail(self, lines: int = 40) -> str:
-        return self._child.log_tail(lines) if self._child else "(not started)"
-
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.stop()
-
-    def __enter__(self) -> "LabelStudioServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -71,3 +71,40 @@ class ChildProcess:
                 self.proc.wait(timeout=10)
         # the leader is gone; make sure no member of its group survived it
         self._signal_group(signal.SIGKILL)
+
+
+class ManagedServer:
+    """Life cycle shared by the servers `sync` runs as children: subclasses set `self._child` in
+    `spawn()` and implement `wait_ready()`; `start()` is both, and `with` stops the process group."""
+
+    _child: ChildProcess | None = None
+
+    def spawn(self) -> None:
+        raise NotImplementedError
+
+    def wait_ready(self):
+        raise NotImplementedError
+
+    def start(self):
+        self.spawn()
+        return self.wait_ready()
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child else None
+
+    def alive(self) -> bool:
+        return self._child is not None and self._child.alive()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self._child.log_tail(lines) if self._child else "(not started)"
+
+    def stop(self) -> None:
+        if self._child is not None:
+            self._child.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -174,6 +174,7 @@ def _print_status(ls, backend, state, project, ml, hook) -> None:
         f"project      : {project.title} (id {project.id})  {ls.url}/projects/{project.id}",
         f"ML backend   : {backend.url}  state {ml.state}  (log {backend.log_path})",
         f"webhook      : {hook.url}  actions {webhook_actions(hook)}",
+        f"model metrics: {backend.url}/metrics  (versions, accuracy, confusion matrix, rollback)",
         f"state file   : {Path(ls.data_dir).parent / 'tasveer-up.json'}",
     ]
     print("\n".join(lines), flush=True)

@@ -2,7 +2,7 @@
 
     ROOT/versions/<vid>/manifest.json       what the version is (labels, backbone, params, metrics...)
     ROOT/versions/<vid>/weights.safetensors head (and, for finetune, backbone) tensors
-    ROOT/versions/<vid>/confusion.png       confusion matrix of its evaluation
+    ROOT/versions/<vid>/confusion.png       confusion matrix of its evaluation (may be drawn later)
     ROOT/SERVING                            {"version": vid}: the version to serve
 
 A version is written completely under ROOT/.tmp, then renamed into versions/ in one step, and only
@@ -98,8 +98,9 @@ class ModelStore:
         return f"v{max(numbers, default=0) + 1:04d}"
 
     def publish(self, result, *, params, parent: str | None = None, data_fingerprint: str = "",
-                extra: dict | None = None, serve: bool = True) -> str:
-        """Write a FitResult as a new version and (by default) make it the serving one."""
+                extra: dict | None = None, serve: bool = True, plot: bool = True) -> str:
+        """Write a FitResult as a new version and (by default) make it the serving one.
+        `plot=False` skips drawing confusion.png (~0.3 s) for callers that draw it on demand."""
         clf: Classifier = result.classifier
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
@@ -110,7 +111,7 @@ class ModelStore:
                 for key, value in clf.backbone.module.state_dict().items():
                     tensors[f"backbone.{key}"] = value.detach().cpu().contiguous()
             save_file(tensors, str(tmp / WEIGHTS))
-            if result.metrics.get("confusion_matrix"):
+            if plot and result.metrics.get("confusion_matrix"):
                 plot_confusion(result.metrics, tmp / CONFUSION)
             manifest = {
                 "labels": clf.labels, "mode": clf.mode, "backbone": clf.backbone.spec(),
