@@ -40,3 +40,17 @@ def test_acquisition_scores():
     assert list(rank(proba, "entropy")) == [1, 2, 0]
     with pytest.raises(ValueError, match="unknown acquisition"):
         rank(proba, "bald")
+
+
+def test_temperature_recovers_a_known_sharpening():
+    from training.head import fit_temperature, softmax
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4000, 4))
+    p = softmax(3.0 * z)  # the truth is three times sharper than the logits we are given
+    y = np.array([rng.choice(4, p=row) for row in p])
+    assert fit_temperature(z, y) == pytest.approx(1 / 3, rel=0.1)
+    # never softens: logits already too sharp stay as they are
+    p = softmax(0.3 * z)
+    y = np.array([rng.choice(4, p=row) for row in p])
+    assert fit_temperature(z, y) == pytest.approx(1.0, abs=1e-3)

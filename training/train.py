@@ -9,7 +9,7 @@ import numpy as np
 from .backbones import Backbone, backbone_kwargs, create_backbone, has_pretrained, weights_tag
 from .classifier import Classifier
 from .finetune import finetune, prepare_images
-from .head import TooFewLabels, cross_val_proba, fit_linear
+from .head import TooFewLabels, cross_val_logits, fit_linear, fit_temperature, softmax
 from .metrics import evaluate
 from .params import ParamError, TrainParams
 
@@ -69,10 +69,13 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         keep = np.array([i for i in range(len(blobs)) if i not in errors], dtype=int)
         y_keep = y[keep]
         W, b = fit_linear(X[keep], y_keep, len(label_names), params.head_c, params.seed)
-        classifier = Classifier(backbone, W, b, label_names, mode="head")
-        oof = cross_val_proba(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+        oof = cross_val_logits(X[keep], y_keep, len(label_names), params.head_c, params.seed)
         if oof is not None:
-            metrics_source, metrics = "cross-validation", evaluate(y_keep, oof, label_names)
+            temperature = fit_temperature(oof, y_keep)
+            W, b = W / temperature, b / temperature
+            metrics_source = "cross-validation"
+            metrics = {**evaluate(y_keep, softmax(oof / temperature), label_names), "temperature": temperature}
+        classifier = Classifier(backbone, W, b, label_names, mode="head")
     else:
         images, good = prepare_images(backbone, blobs, names, backbone.image_size, errors)
         keep = np.array(good, dtype=int)
