@@ -143,7 +143,7 @@ def run_up(args) -> int:
                     return 1
             time.sleep(1.0)
     except (_Stop, KeyboardInterrupt) as exc:
-        print(f"\nstopping ({exc or 'SIGINT'}) ...", flush=True)
+        print(f"\nstopping ({str(exc) or 'SIGINT'}) ...", flush=True)
         return 130 if args.check else 0
     except (LabelStudioError, BackendError, ConnectionProblem, ProjectSetupError, ImportProblem, UpProblem,
             ValueError) as exc:

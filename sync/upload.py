@@ -11,7 +11,8 @@ import requests
 from sync.connection import auth_headers, base_url
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}  # all in LS's SUPPORTED_EXTENSIONS
-CHUNK_SIZE = 50  # LS accepts at most DATA_UPLOAD_MAX_NUMBER_FILES=100 files per request
+CHUNK_SIZE = 50  # LS accepts at most DATA_UPLOAD_MAX_NUMBER_FILES=100 files per request; smaller
+# chunks let the backend predict the first ones (TASKS_CREATED per request) while the rest upload
 
 
 class UploadError(RuntimeError):
