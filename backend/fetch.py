@@ -6,6 +6,10 @@
   (`host` = any port, `host:port` = that port). Redirects are followed by hand (at most 5), each
   hop checked the same way; the Label Studio token is sent to the Label Studio host only.
 * Every download is streamed and aborted past `max_image_bytes` or `fetch_timeout` seconds.
+* When the backend shares Label Studio's disk (`TASVEER_LS_MEDIA_DIR` = LS's `<data dir>/media`, set
+  by `tasveer up`), a `/data/upload/<project>/<file>` of the Label Studio host is read from
+  `<media>/upload/<project>/<file>` instead of asking LS to serve it over HTTP (which costs LS's
+  CPU for every image); a file that is not there is downloaded as usual.
 * Downloaded bytes are cached on disk, content-addressed (`blobs/ab/abcdef...`), with an
   URL -> content-hash map in SQLite, so a training never downloads an image twice. Label Studio
   upload URLs carry a random prefix and never change content; for other URLs the first download
@@ -106,8 +110,10 @@ class ImageFetcher:
         timeout: float,
         workers: int = 8,
         allowed_hosts: tuple[str, ...] = (),
+        media_dir: str | Path | None = None,
     ):
         self.cache = cache
+        self.media_dir = Path(media_dir).resolve() if media_dir else None
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.allowed_hosts = tuple(h.lower() for h in allowed_hosts)
@@ -160,9 +166,26 @@ class ImageFetcher:
         cached = self.cache.get(url)
         if cached is not None:
             return cached
-        data = self._download(url, hostname=hostname, auth=auth, name=name)
+        data = self._read_shared(raw, url, hostname, name)
+        if data is None:
+            data = self._download(url, hostname=hostname, auth=auth, name=name)
         self.cache.put(url, data)
         return data
+
+    def _read_shared(self, raw: str, url: str, hostname: str | None, name: str) -> bytes | None:
+        """The upload's bytes straight from Label Studio's media dir, or None (then download)."""
+        if self.media_dir is None or not self.is_ls_host(url, hostname):
+            return None
+        path = urlsplit(url).path
+        if not path.startswith("/data/upload/") or urlsplit(url).query:
+            return None
+        local = (self.media_dir / "upload" / path[len("/data/upload/"):]).resolve()
+        if self.media_dir / "upload" not in local.parents or not local.is_file():
+            return None  # outside the media dir (../ tricks) or not there: let LS decide
+        size = local.stat().st_size
+        if size > self.max_bytes:
+            raise FetchError(f"{name}: {raw}: {size} bytes is over the {self.max_bytes}-byte limit")
+        return local.read_bytes()
 
     def _download(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str) -> bytes:
         deadline = time.monotonic() + self.timeout

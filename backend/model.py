@@ -112,6 +112,7 @@ class TasveerModel:
             timeout=settings.fetch_timeout,
             workers=settings.fetch_workers,
             allowed_hosts=settings.allowed_hosts,
+            media_dir=settings.ls_media_dir,
         )
         self.jobs = JobRunner(self._train_job)
         self._bg = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tasks-created")

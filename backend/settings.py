@@ -8,6 +8,7 @@
 | `LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` | none | used when `/setup` has not given a hostname / token |
 | `TASVEER_BASIC_AUTH_USER` / `_PASSWORD` | none | require HTTP basic auth on every route |
 | `TASVEER_ALLOWED_HOSTS` | none | comma-separated extra hosts (`host` or `host:port`) images may come from |
+| `TASVEER_LS_MEDIA_DIR` | none | Label Studio's `<data dir>/media` when on the same disk: uploads are read from there instead of downloaded |
 | `TASVEER_MAX_IMAGE_BYTES` | 25 MiB | a larger download is aborted |
 | `TASVEER_FETCH_TIMEOUT` | 20 s | total time allowed for one download |
 | `TASVEER_FETCH_WORKERS` | 8 | concurrent downloads per request |
@@ -60,6 +61,7 @@ class Settings:
     basic_auth_user: str | None = None
     basic_auth_password: str | None = None
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
+    ls_media_dir: Path | None = None
     max_image_bytes: int = 25 * 2**20
     fetch_timeout: float = 20.0
     fetch_workers: int = 8
@@ -94,6 +96,7 @@ class Settings:
             basic_auth_user=env.get("TASVEER_BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("TASVEER_BASIC_AUTH_PASSWORD") or None,
             allowed_hosts=hosts,
+            ls_media_dir=Path(env["TASVEER_LS_MEDIA_DIR"]) if env.get("TASVEER_LS_MEDIA_DIR") else None,
             max_image_bytes=_env_int(env, "TASVEER_MAX_IMAGE_BYTES", 25 * 2**20),
             fetch_timeout=_env_float(env, "TASVEER_FETCH_TIMEOUT", 20.0),
             fetch_workers=_env_int(env, "TASVEER_FETCH_WORKERS", 8),

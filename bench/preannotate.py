@@ -150,7 +150,8 @@ def run(args, root: Path) -> dict:
     ls = LabelStudioServer(root / "labelstudio", free_port(), username="bench@tasveer.local",
                            password="bench-password", token="bench" + secrets.token_hex(16))
     ls.start()
-    backend = BackendServer(root / "backend", free_port(), label_studio_url=ls.url, label_studio_token=ls.token)
+    backend = BackendServer(root / "backend", free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
+                            label_studio_media_dir=ls.media_dir)  # same disk, as `tasveer up` sets it
     try:
         backend.start()
         figures["startup_s"] = round(time.monotonic() - t, 1)

@@ -41,6 +41,7 @@ class BackendServer(ManagedServer):
         *,
         label_studio_url: str,
         label_studio_token: str,
+        label_studio_media_dir: str | os.PathLike | None = None,
         host: str = "127.0.0.1",
         startup_timeout: float = 180.0,
         extra_env: dict[str, str] | None = None,
@@ -50,6 +51,8 @@ class BackendServer(ManagedServer):
         self.host = host
         self.label_studio_url = label_studio_url
         self.label_studio_token = label_studio_token
+        # LS's <data dir>/media when LS runs on this disk: the backend reads uploads from it
+        self.label_studio_media_dir = label_studio_media_dir
         self.startup_timeout = startup_timeout
         self.extra_env = dict(extra_env or {})
         self.log_path = self.data_dir / "backend.log"
@@ -71,6 +74,8 @@ class BackendServer(ManagedServer):
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.label_studio_media_dir:
+            env["TASVEER_LS_MEDIA_DIR"] = str(self.label_studio_media_dir)
         # run from the repo root so `-m backend` finds this checkout's package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         env.update(self.extra_env)

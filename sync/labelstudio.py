@@ -73,6 +73,11 @@ class LabelStudioServer(ManagedServer):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def media_dir(self) -> Path:
+        """Where LS keeps uploads (`media/upload/<project>/<file>` = URL `/data/upload/...`)."""
+        return self.data_dir / "media"
+
     def environment(self) -> dict[str, str]:
         allowed = sorted({subnet_of_host(h) for h in self.backend_hosts})
         env = dict(os.environ)

@@ -107,7 +107,7 @@ def run_up(args) -> int:
                            password=state.password, token=state.token, host=args.host,
                            backend_hosts=(args.host,), startup_timeout=args.timeout)
     backend = BackendServer(data_dir / "backend", args.backend_port, label_studio_url=ls.url,
-                            label_studio_token=state.token, host=args.host, startup_timeout=args.timeout)
+                            label_studio_token=state.token, label_studio_media_dir=ls.media_dir, host=args.host, startup_timeout=args.timeout)
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         print(f"starting Label Studio on {ls.url} and the backend on {backend.url} ...", flush=True)

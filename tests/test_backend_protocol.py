@@ -418,3 +418,29 @@ def test_unknown_project_leaves_nothing_on_disk(backend, tmp_path):
     r = requests.get(backend.url + "/versions", json={"project": "77.123"}, timeout=10)
     assert r.status_code == 200 and r.json()["versions"] == [] and r.json()["model_version"] == "INITIAL"
     assert not (tmp_path / "backend" / "projects" / "77").exists()
+
+
+def test_uploads_are_read_from_label_studio_media_dir_when_shared(tmp_path):
+    """With TASVEER_LS_MEDIA_DIR (what `tasveer up` sets), /data/upload/... of the LS host is read
+    from disk: nothing listens at the LS address here, so any download attempt would fail."""
+    from backend.fetch import BlobCache, FetchError, ImageFetcher
+
+    media = tmp_path / "media"
+    (media / "upload" / "3").mkdir(parents=True)
+    photo = scene_files(1)[0][1].read_bytes()
+    (media / "upload" / "3" / "ab12-photo.jpg").write_bytes(photo)
+    (tmp_path / "secret.jpg").write_bytes(b"not yours")
+    ls = f"http://127.0.0.1:{free_port()}"
+    fetcher = ImageFetcher(BlobCache(tmp_path / "cache"), max_bytes=10**6, timeout=2, media_dir=media)
+    try:
+        assert fetcher.fetch("/data/upload/3/ab12-photo.jpg", hostname=ls, auth=None) == photo
+        assert fetcher.downloads == 0
+        for escape in ("/data/upload/../../secret.jpg", "/data/upload/3/../../../secret.jpg",
+                       "/data/upload/3/missing.jpg"):
+            with pytest.raises(FetchError, match="download failed"):  # not read: asked LS instead
+                fetcher.fetch(escape, hostname=ls, auth=None)
+        other = f"http://127.0.0.1:{free_port()}"  # same path on another host is not LS's upload
+        with pytest.raises(FetchError, match="not allowed"):
+            fetcher.fetch(f"{other}/data/upload/3/ab12-photo.jpg", hostname=ls, auth=None)
+    finally:
+        fetcher.close()

@@ -109,8 +109,10 @@ LOOP = Loop()
 
 @pytest.fixture(scope="module")
 def loop(label_studio, shared_data, tmp_path_factory):
+    # as `tasveer up` runs it: on Label Studio's disk, reading uploads from its media dir
     server = BackendServer(tmp_path_factory.mktemp("loop-backend"), free_port(),
-                           label_studio_url=label_studio.url, label_studio_token=label_studio.token)
+                           label_studio_url=label_studio.url, label_studio_token=label_studio.token,
+                           label_studio_media_dir=label_studio.data_dir / "media")
     try:
         server.start()
     except BackendError as exc:
