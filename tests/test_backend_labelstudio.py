@@ -170,8 +170,12 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
     assert len(jobs) < len(picked) + 1 and max(j.requests for j in jobs) > 1, [j.to_dict() for j in jobs]
     for before, after in zip(jobs, jobs[1:]):  # never two trainings of one project at once
         assert after.started_at >= before.finished_at
-    assert jobs[-1].state == "done", jobs[-1].to_dict()
-    vid = jobs[-1].result["version"]
+    # the last job trained, or found the data already trained on by the one before it (a pending
+    # job can start after a running one that listed the same annotations): nothing failed
+    assert jobs[-1].state == "done" or (jobs[-1].state == "skipped" and "unchanged" in jobs[-1].error), \
+        jobs[-1].to_dict()
+    assert all(j.state in ("done", "skipped") for j in jobs), [j.to_dict() for j in jobs]
+    vid = [j for j in jobs if j.state == "done"][-1].result["version"]
     manifest = backend.model.store(str(world.project)).manifest(vid)
     assert sorted(manifest["extra"]["tasks"]) == sorted(picked)
     assert last in manifest["extra"]["annotations"]  # the newest annotation is in
