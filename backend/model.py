@@ -90,14 +90,12 @@ def parse_extra_params(extra) -> dict:
 
 def check_model_name(name: str) -> None:
     """Refuse a model name no backbone builder knows, at /setup rather than at the first training."""
-    from training.backbones import REGISTRY
+    from training.backbones import check_model_name as check
 
-    if name in REGISTRY:
-        return
-    import timm
-
-    if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
-        raise ParamError(f"model {name!r} is unknown: use one of {', '.join(REGISTRY)} or a timm model name")
+    try:
+        check(name)
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
 
 
 class TasveerModel:

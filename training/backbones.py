@@ -180,10 +180,19 @@ def _smallcnn(pretrained: bool, image_size: int | None, filters: int = 32, kerne
 REGISTRY = {"efficientnet_lite0": (_lite0, True), "smallcnn": (_smallcnn, False)}
 
 
-def _timm(name: str, pretrained: bool, image_size: int | None, **kwargs) -> Backbone:
-    if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
+def check_model_name(name: str) -> None:
+    """ValueError unless `name` is in tasveer's registry or timm's model list (cheap: no model is
+    built, so callers can refuse a bad name at the edge)."""
+    if name in REGISTRY:
+        return
+    known = timm.list_models()
+    if name not in known and name.split(".")[0] not in known:
         raise ValueError(f"unknown model {name!r}: not in tasveer's registry "
                          f"({', '.join(REGISTRY)}) nor in timm's model list")
+
+
+def _timm(name: str, pretrained: bool, image_size: int | None, **kwargs) -> Backbone:
+    check_model_name(name)
     try:
         module = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
     except Exception as exc:  # hub unreachable, missing weights...
