@@ -18,9 +18,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +27,9 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .auth import AuthError, LSAuth
+from lsproto import urls
+from lsproto.tokens import LSAuth, TokenError
+from training.atomic import write_atomic
 
 MAX_REDIRECTS = 5
 
@@ -75,15 +75,7 @@ class BlobCache:
         digest = hashlib.sha256(data).hexdigest()
         path = self._path(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(path, data, fsync=False)  # content-addressed: a lost write is downloaded again
         conn = self._conn()
         with conn:
             conn.execute("INSERT OR REPLACE INTO urls VALUES (?, ?)", (url, digest))
@@ -91,12 +83,6 @@ class BlobCache:
 
     def count(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM urls").fetchone()[0]
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 class ImageFetcher:
@@ -127,28 +113,18 @@ class ImageFetcher:
 
     # -- URL policy -------------------------------------------------------------------------------
     def resolve(self, raw: str, hostname: str | None, name: str = "image") -> str:
-        if not isinstance(raw, str) or not raw.strip():
-            raise FetchError(f"{name}: image URL is empty or not a string: {raw!r}")
-        raw = raw.strip()
-        scheme = urlsplit(raw).scheme.lower()
-        if scheme in ("http", "https"):
-            return raw
-        if scheme == "" and raw.startswith("/"):
-            if not hostname:
-                raise FetchError(
-                    f"{name}: {raw}: relative URL but no Label Studio hostname is known "
-                    "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)"
-                )
-            return urljoin(hostname.rstrip("/") + "/", raw.lstrip("/"))
-        raise FetchError(f"{name}: {raw}: unsupported URL (only http(s) and Label Studio /data/ paths)")
+        try:
+            return urls.resolve(raw, hostname)
+        except ValueError as exc:
+            raise FetchError(f"{name}: {exc}") from None
 
     def is_ls_host(self, url: str, hostname: str | None) -> bool:
-        return bool(hostname) and _origin(url) == _origin(hostname)
+        return urls.same_origin(url, hostname)
 
     def is_allowed(self, url: str, hostname: str | None) -> bool:
         if self.is_ls_host(url, hostname):
             return True
-        _, host, port = _origin(url)
+        _, host, port = urls.origin(url)
         return host in self.allowed_hosts or f"{host}:{port}" in self.allowed_hosts
 
     # -- download ---------------------------------------------------------------------------------
@@ -202,7 +178,7 @@ class ImageFetcher:
             if auth is not None and self.is_ls_host(current, hostname):
                 try:
                     headers.update(auth.headers())
-                except AuthError as exc:
+                except TokenError as exc:
                     raise FetchError(f"{name}: {current}: {exc}") from None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -226,7 +202,7 @@ class ImageFetcher:
                     try:
                         if auth.refresh():
                             continue
-                    except AuthError as exc:
+                    except TokenError as exc:
                         raise FetchError(f"{name}: {current}: {exc}") from None
                 if resp.status_code != 200:
                     raise FetchError(f"{name}: {current}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())

@@ -15,7 +15,6 @@ import itertools
 import logging
 import threading
 import time
-import traceback
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -49,11 +48,10 @@ class Job:
         return d
 
 
+@dataclass
 class _Slot:
-    def __init__(self):
-        self.running: Job | None = None
-        self.pending: Job | None = None
-        self.idle = threading.Condition()
+    running: Job | None = None
+    pending: Job | None = None
 
 
 class JobRunner:
@@ -104,7 +102,7 @@ class JobRunner:
                 log.info("training job %s skipped: %s", job.id, exc)
             except Exception as exc:  # a failed job must not kill the runner
                 job.state, job.error = FAILED, f"{type(exc).__name__}: {exc}"
-                log.error("training job %s failed: %s\n%s", job.id, job.error, traceback.format_exc())
+                log.exception("training job %s failed: %s", job.id, job.error)
             job.finished_at = time.time()
             with self._lock:
                 job = slot.pending
@@ -114,10 +112,12 @@ class JobRunner:
                     slot.running = None
                     job = None
                     self._threads.discard(threading.current_thread())
-            with slot.idle:
-                slot.idle.notify_all()
 
     # -- status -------------------------------------------------------------------------------------
+    def get(self, job_id) -> Job | None:
+        with self._lock:
+            return next((j for j in self._history if j.id == job_id), None)
+
     def jobs(self, project: str | None = None) -> list[Job]:
         with self._lock:
             return [j for j in self._history if project is None or j.project == str(project)]

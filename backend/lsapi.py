@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import requests
 
-from .auth import AuthError, LSAuth
-from .labelconfig import LabelConfig
+from lsproto.config import LabelConfig
+from lsproto.results import newest_label
+from lsproto.tokens import LSAuth, TokenError
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +43,20 @@ class LabelStudioAPI:
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         url = f"{self.base_url}{path}"
-        for attempt in (0, 1):
+        retried = False
+        while True:
             try:
                 headers = self.auth.headers()
-            except AuthError as exc:
+            except TokenError as exc:
                 raise LabelStudioError(str(exc)) from None
             try:
                 resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
             except requests.RequestException as exc:
-                raise LabelStudioError(f"{method} {url}: {exc}") from None
-            if resp.status_code == 401 and attempt == 0 and self.auth.refresh():
+                raise LabelStudioError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+            if resp.status_code == 401 and not retried and self.auth.refresh():
+                retried = True
                 continue
             return resp
-        return resp
 
     def iter_tasks(self, project_id: int, page_size: int = 100, annotated_only: bool = False):
         """Every task of the project (or only those with annotations) with its annotations, page by page."""
@@ -85,22 +87,10 @@ class LabelStudioAPI:
         """One example per task: its newest usable annotation. Returns (examples, notes on skipped ones)."""
         examples, notes = [], []
         for task in self.iter_tasks(project_id, annotated_only=True):
-            usable = []
-            for ann in task.get("annotations") or []:
-                if ann.get("was_cancelled"):
-                    continue
-                labels = [
-                    choice
-                    for item in ann.get("result") or []
-                    if item.get("type") == "choices" and item.get("from_name") == config.from_name
-                    for choice in (item.get("value") or {}).get("choices") or []
-                ]
-                if not labels:
-                    continue
-                usable.append((ann.get("updated_at") or "", ann.get("id") or 0, labels[0]))
-            if not usable:
+            found = newest_label(task, config)
+            if found is None:
                 continue
-            _, ann_id, label = max(usable)
+            ann_id, label = found
             if label not in config.labels:
                 notes.append(f"task {task.get('id')}: label {label!r} is not in the labeling config")
                 continue

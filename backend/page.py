@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from .model import INITIAL_VERSION
+from .serving import INITIAL_VERSION
 
 esc = html.escape
 
@@ -88,8 +88,8 @@ def accuracy_chart(summaries: list[dict], serving: str, width: int = 520, height
 
 
 def _project_section(m, pid: str) -> list[str]:
-    serving = m.model_version(pid)
-    manifests = m.versions(pid)
+    serving = m.serving.model_version(pid)
+    manifests = m.serving.versions(pid)
     summaries = [version_summary(mf) for mf in manifests]
     parts = [f"<h2>Project {esc(pid)}</h2><p>serving: <b>{esc(serving)}</b></p>"]
     if serving == INITIAL_VERSION:

@@ -1,40 +1,18 @@
 """Per-project state on disk: `<data_dir>/projects/<id>/state.json` (what `/setup` told us).
 
-Label Studio sends the project as "<id>.<created timestamp>". The numeric id names the directory;
-the timestamp tells a recreated project (same id, e.g. after Label Studio's database was reset)
-from the old one: its directory is moved aside to `<id>.replaced-<timestamp>` and it starts fresh.
-The file holds the creator's token (needed to train after a restart), so it is written 0600.
+The numeric project id names the directory; Label Studio's creation stamp (see lsproto.project)
+tells a recreated project from the old one: the old directory is moved aside to
+`<id>.replaced-<timestamp>` and the project starts fresh. The file holds the token Label Studio
+sent (needed to train after a restart), so it is written 0600.
 """
 from __future__ import annotations
 
 import json
-import os
-import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
-class ProjectIdError(ValueError):
-    """A project reference that is not "<id>" or "<id>.<timestamp>"."""
-
-
-_UID = re.compile(r"^\s*(\d+)(?:\.(\d+))?\s*$")
-
-
-def parse_project(value) -> tuple[str, str | None]:
-    """"12.1795492545" -> ("12", "1795492545"); 12 -> ("12", None)."""
-    if isinstance(value, bool):
-        raise ProjectIdError(f"project must be an id like \"12.1795492545\"; got {value!r}")
-    if isinstance(value, int):
-        return str(value), None
-    if isinstance(value, dict) and "id" in value:
-        return parse_project(value["id"])
-    m = _UID.match(value) if isinstance(value, str) else None
-    if not m:
-        raise ProjectIdError(f"project must be an id like \"12.1795492545\"; got {value!r}")
-    return str(int(m.group(1))), m.group(2)
+from training.atomic import write_json_atomic
 
 
 @dataclass
@@ -49,6 +27,9 @@ class ProjectState:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def same_as(self, other: "ProjectState | None") -> bool:
+        return other is not None and {**self.to_dict(), "updated_at": 0} == {**other.to_dict(), "updated_at": 0}
 
 
 class StateStore:
@@ -69,18 +50,8 @@ class StateStore:
         return ProjectState(**{k: v for k, v in raw.items() if k in known})
 
     def save(self, state: ProjectState) -> None:
-        folder = self.project_dir(state.project)
-        folder.mkdir(parents=True, exist_ok=True)
         state.updated_at = time.time()
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".state-")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(state.to_dict(), fh, indent=1, sort_keys=True)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, folder / "state.json")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.project_dir(state.project) / "state.json", state.to_dict(), mode=0o600)
 
     def retire(self, project: str, old_created: str | None) -> None:
         """Move a replaced project's directory aside (models included)."""
@@ -94,6 +65,4 @@ class StateStore:
             folder.rename(target)
 
     def projects(self) -> list[str]:
-        return sorted(
-            (p.name for p in self.root.iterdir() if p.is_dir() and p.name.isdigit()), key=int
-        )
+        return sorted((p.name for p in self.root.iterdir() if p.is_dir() and p.name.isdigit()), key=int)

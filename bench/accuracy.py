@@ -42,7 +42,10 @@ def main() -> int:
     ap.add_argument("--ft-epochs", default="12,6,3,2", help="finetune epochs per size, in --sizes order")
     ap.add_argument("--ft-lr", type=float, default=5e-4)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "accuracy.json")
+    ap.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.holdout, args.sizes, args.ft_epochs, args.ft_image_size = 0.02, "60", "1", 64
 
     paths, labels, classes = list_folder(DATA)
     rest, held = stratified_split(labels, args.holdout, args.seed)

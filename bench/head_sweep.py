@@ -33,9 +33,15 @@ def main() -> int:
     ap.add_argument("--cs", default="0.0003,0.001,0.002,0.003,0.01,0.1,0.5")
     ap.add_argument("--sizes", default="60,300,1200,all")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.cs, args.sizes = "0.002,0.1", "60"
     cs = [float(c) for c in args.cs.split(",")]
     paths, labels, classes = list_folder(DATA)
+    if args.quick:  # 300 photos instead of 8,741
+        keep = balanced_sample(labels, 300, args.seed)
+        paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
     rest, held = stratified_split(labels, 0.2, args.seed)
     backbone = create_backbone("efficientnet_lite0")
     cache = EmbeddingCache(Path(tempfile.mkdtemp()))

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import requests  # noqa: E402
 
-from sync.annotate import choice_result  # noqa: E402
+from lsproto.results import choice_result  # noqa: E402
 from sync.backendproc import BackendServer  # noqa: E402
 from sync.labelstudio import LabelStudioServer  # noqa: E402
 from sync.netutil import free_port  # noqa: E402
@@ -273,7 +273,10 @@ def main() -> int:
     ap.add_argument("--images", type=int, default=128, help="photos in the timed import (default 128)")
     ap.add_argument("--repeats", type=int, default=3, help="annotation -> version repeats (default 3)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (LS and backend data, logs)")
+    ap.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.images, args.repeats = 16, 1
     root = Path(tempfile.mkdtemp(prefix="tasveer-bench-"))
     try:
         figures = run(args, root)

@@ -40,7 +40,10 @@ def main() -> int:
     ap.add_argument("--image-size", type=int, default=224)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (make bench)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeats, args.batch = 1, 16
 
     paths, labels, classes = list_folder(DATA)
     pick = balanced_sample(labels, args.batch, seed=7)

@@ -24,7 +24,7 @@ from sync.netutil import banned_subnets, port_in_use, subnet_of_host, wait_http_
 from sync.process import ChildProcess, ManagedServer
 
 
-class LabelStudioError(RuntimeError):
+class LabelStudioStartError(RuntimeError):
     """Label Studio could not be started or reached."""
 
 
@@ -113,7 +113,7 @@ class LabelStudioServer(ManagedServer):
     def spawn(self) -> None:
         """Start the process without waiting (see `wait_ready`)."""
         if port_in_use(self.port, self.host):
-            raise LabelStudioError(f"port {self.port} on {self.host} is already in use; pick another --port")
+            raise LabelStudioStartError(f"port {self.port} on {self.host} is already in use; pick another --port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._child = ChildProcess("label-studio", self.argv(), self.environment(), self.log_path)
         self._child.start()
@@ -129,7 +129,7 @@ class LabelStudioServer(ManagedServer):
             self.stop()
             reason = (f"exited with code {self._child.returncode()}" if died
                       else f"was not healthy after {self.startup_timeout:.0f} s")
-            raise LabelStudioError(
+            raise LabelStudioStartError(
                 f"Label Studio {reason} (url {self.url}, log {self.log_path}). Last log lines:\n{tail}"
             )
         self._check_token()
@@ -141,7 +141,7 @@ class LabelStudioServer(ManagedServer):
                             headers={"Authorization": f"Token {self.token}"}, timeout=10)
         if resp.status_code != 200:
             self.stop()
-            raise LabelStudioError(
+            raise LabelStudioStartError(
                 f"Label Studio is up but rejects the legacy token (HTTP {resp.status_code}); "
                 f"the data dir {self.data_dir} was probably created with another user/token"
             )

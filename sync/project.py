@@ -3,46 +3,15 @@ from __future__ import annotations
 
 import time
 from typing import Iterable
-from xml.sax.saxutils import quoteattr
+
+from lsproto.config import build_label_config, parse_label_config, parse_labels
 
 DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
-IMAGE_NAME = "image"      # <Image name=...> and the task data key ($image)
-CHOICES_NAME = "choice"   # <Choices name=...>: from_name of every annotation/prediction result
 BACKEND_TITLE = "tasveer"
 
 
 class ProjectSetupError(RuntimeError):
     """The project or its ML backend connection is not as it must be."""
-
-
-def parse_labels(text: str | Iterable[str]) -> list[str]:
-    """'a, b,c' -> ['a', 'b', 'c']; rejects empty and duplicate labels."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    labels = [s.strip() for s in items if s.strip()]
-    if len(labels) < 2:
-        raise ValueError("give at least two labels")
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"duplicate labels in {labels}")
-    return labels
-
-
-def label_config(labels: Iterable[str]) -> str:
-    """`<View>` with one `<Image name="image" value="$image"/>` and single-choice `<Choices>`."""
-    labels = parse_labels(labels)
-    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in labels)
-    return (
-        f'<View><Image name="{IMAGE_NAME}" value="${IMAGE_NAME}"/>'
-        f'<Choices name="{CHOICES_NAME}" toName="{IMAGE_NAME}" choice="single" showInLine="true">'
-        f"{choices}</Choices></View>"
-    )
-
-
-def config_labels(config: str) -> list[str]:
-    """The Choice values of a label config (what LS would parse into `labels`)."""
-    import xml.etree.ElementTree as ET
-
-    root = ET.fromstring(config)
-    return [c.get("value") for c in root.iter("Choice")]
 
 
 # Settings that make LS ask the ML backend for a prediction whenever a task without one is opened
@@ -67,19 +36,28 @@ def ensure_project(client, title: str, labels: Iterable[str], *, update_config: 
     if len(title.strip()) < 3:
         raise ValueError("Label Studio needs a project title of at least 3 characters")
     labels = parse_labels(labels)
-    config = label_config(labels)
+    config = build_label_config(labels)
     project = find_project(client, title)
     if project is None:
         project = client.projects.create(title=title, label_config=config, **PREDICTION_SETTINGS)
         return client.projects.get(id=project.id)
     project = client.projects.get(id=project.id)
     changes = {k: v for k, v in PREDICTION_SETTINGS.items() if getattr(project, k, None) != v}
-    if update_config and config_labels(project.label_config or "<View/>") != labels:
+    if update_config and _labels_of(project.label_config) != labels:
         changes["label_config"] = config
     if changes:
         client.projects.update(id=project.id, **changes)
         project = client.projects.get(id=project.id)
     return project
+
+
+def _labels_of(config: str | None) -> list[str] | None:
+    from lsproto.config import LabelConfigError
+
+    try:
+        return list(parse_label_config(config).labels)
+    except LabelConfigError:
+        return None
 
 
 def _same_url(a: str, b: str) -> bool:

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from training.atomic import write_json_atomic
+
 STATE_FILE = "tasveer-up.json"
 
 
@@ -36,11 +38,4 @@ def load_state(data_dir: str | os.PathLike) -> UpState | None:
 
 def save_state(data_dir: str | os.PathLike, state: UpState) -> Path:
     """Written atomically and readable by the owner only (it holds the password and token)."""
-    path = state_path(data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(state), fh, indent=2)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(state_path(data_dir), asdict(state), mode=0o600)

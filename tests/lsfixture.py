@@ -34,7 +34,7 @@ import pytest
 from sync.backendproc import BackendError, BackendServer, backend_available
 from sync.labelstudio import LabelStudioServer
 from sync.netutil import free_port
-from sync.tokens import (TokenError, browser_session, create_personal_access_token,
+from lstokens import (TokenError, browser_session, create_personal_access_token,
                          session_personal_access_token)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,12 +63,8 @@ def scene_tree(shared_data: Path, dest: Path, per_class: int,
 
 
 def tasveer_argv(*args: str) -> list[str]:
-    """argv running the real CLI (`python -m sync.cli ...`); while the lead's CLI cannot load all of
-    its commands yet (sync/cmd_train.py missing), the sub-command's own module instead."""
-    if importlib.util.find_spec("sync.cmd_train") is not None:
-        return [sys.executable, "-m", "sync.cli", *args]
-    module = {"up": "sync.up", "import": "sync.importer"}[args[0]]
-    return [sys.executable, "-m", module, *args[1:]]
+    """argv running the real CLI (`python -m cli.main ...`, what the `tasveer` script runs)."""
+    return [sys.executable, "-m", "cli.main", *args]
 
 
 def run_tasveer(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

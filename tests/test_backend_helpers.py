@@ -1,7 +1,7 @@
 """Shared helpers for the backend tests (no tests here; imported by tests/test_backend_*.py).
 
 * `BackendThread`: the real FastAPI app served by uvicorn on a free loopback port, in a thread of
-  the test process, so tests can reach `app.state.model` (job runner, fetcher counters).
+  the test process, so tests can reach `app.state.backend` (job runner, fetcher counters).
 * `FileServer`: a stdlib HTTP server on loopback serving given bytes under `/data/upload/...` and
   requiring `Authorization: Token <t>` like Label Studio does. It stands in for Label Studio's file
   serving only in the protocol suite, so that suite runs without the 25 s Label Studio start; the
@@ -66,8 +66,9 @@ class BackendThread:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def model(self):
-        return self.app.state.model
+    def service(self):
+        """The app's `backend.service.Backend` (job runner, fetcher counters, serving)."""
+        return self.app.state.backend
 
     def start(self) -> "BackendThread":
         self.thread.start()

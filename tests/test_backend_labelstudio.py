@@ -75,7 +75,7 @@ def connect(ls, project: int, url: str) -> dict:
 
 
 def train_jobs(backend, project: int):
-    return backend.model.jobs.jobs(str(project))
+    return backend.service.jobs.jobs(str(project))
 
 
 def personal_access_token(ls) -> str:
@@ -125,7 +125,7 @@ def world(label_studio, shared_data, tmp_path_factory):
 
 def test_connecting_in_label_studio_sets_up_the_project(world):
     ls = world.ls
-    state = world.backend.model.states.load(str(world.project))
+    state = world.backend.service.projects.states.load(str(world.project))
     assert state is not None, "Label Studio did not call /setup"
     assert state.hostname == ls.url and state.token == ls.token and state.label_config == CONFIG
     assert state.created == project_uid(ls, world.project).split(".")[1]
@@ -155,7 +155,7 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
     latency = time.monotonic() - started
     assert r.status_code == 200 and r.json()["status"] == "scheduled"
     assert latency < 0.5, latency
-    assert backend.model.jobs.wait_idle(str(world.project), timeout=180)
+    assert backend.service.jobs.wait_idle(str(world.project), timeout=180)
 
     jobs = train_jobs(backend, world.project)
     assert sum(j.requests for j in jobs) == len(picked) + 1  # every webhook arrived and was counted
@@ -176,7 +176,7 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
         jobs[-1].to_dict()
     assert all(j.state in ("done", "skipped") for j in jobs), [j.to_dict() for j in jobs]
     vid = [j for j in jobs if j.state == "done"][-1].result["version"]
-    manifest = backend.model.store(str(world.project)).manifest(vid)
+    manifest = backend.service.serving.store(str(world.project)).manifest(vid)
     assert sorted(manifest["extra"]["tasks"]) == sorted(picked)
     assert last in manifest["extra"]["annotations"]  # the newest annotation is in
     assert manifest["n_train"] == len(picked)
@@ -210,7 +210,7 @@ def test_corrupt_task_data_is_a_per_task_error(world):
     good = scene_files(1, offset=10)[0][1]
     new = upload(ls, world.project, [("broken.jpg", b"\xff\xd8\xff\xe0 definitely not a photo"),
                                      (good.name, good.read_bytes())])
-    wait_for(lambda: not backend.model.background or backend.model.background[-1].get("finished_at"),
+    wait_for(lambda: not backend.service.writer.records() or backend.service.writer.records()[-1].get("finished_at"),
              timeout=60, what="TASKS_CREATED predictions")
     new = sorted(new, key=lambda t: t["id"])
     r = post_json(f"{backend.url}/predict", {"tasks": new, "project": project_uid(ls, world.project),
@@ -227,11 +227,11 @@ def test_corrupt_task_data_is_a_per_task_error(world):
 def test_new_tasks_get_predictions_without_a_click(world):
     ls, backend = world.ls, world.backend
     files = scene_files(1, offset=12, classes=["forest", "sea"])
-    before = len(backend.model.background)
+    before = len(backend.service.writer.records())
     new = upload(ls, world.project, [(p.name, p.read_bytes()) for _, p in files])  # LS sends TASKS_CREATED
-    wait_for(lambda: len(backend.model.background) > before and backend.model.background[-1].get("finished_at"),
+    wait_for(lambda: len(backend.service.writer.records()) > before and backend.service.writer.records()[-1].get("finished_at"),
              timeout=60, what="background predictions of TASKS_CREATED")
-    record = backend.model.background[-1]
+    record = backend.service.writer.records()[-1]
     assert record["state"] == "done" and record["written"] == 2, record
     tasks = {t["id"]: t for t in list_tasks(ls, world.project)}
     for t in new:
@@ -247,10 +247,10 @@ def test_deleted_annotation_leaves_the_next_training(world):
     r = requests.delete(f"{ls.url}/api/annotations/{world.annotations[victim]}", headers=ls.headers, timeout=30)
     assert r.status_code == 204, r.text  # LS sends ANNOTATIONS_DELETED
     wait_for(lambda: len(train_jobs(backend, world.project)) > n_jobs, timeout=30, what="a training job")
-    assert backend.model.jobs.wait_idle(str(world.project), timeout=180)
+    assert backend.service.jobs.wait_idle(str(world.project), timeout=180)
     job = train_jobs(backend, world.project)[-1]
     assert job.reason == "ANNOTATIONS_DELETED" and job.state == "done", job.to_dict()
-    manifest = backend.model.store(str(world.project)).manifest(job.result["version"])
+    manifest = backend.service.serving.store(str(world.project)).manifest(job.result["version"])
     assert victim not in manifest["extra"]["tasks"]
     assert manifest["n_train"] == len(world.annotations) - 1
     del world.annotations[victim]
@@ -265,7 +265,7 @@ def test_failed_training_keeps_the_previous_version_serving(world):
                                               "access_token": ls.token}).status_code == 200
     r = post_json(f"{backend.url}/webhook", {"action": "START_TRAINING", "project": {"id": world.project}})
     assert r.json()["status"] == "scheduled"
-    assert backend.model.jobs.wait_idle(str(world.project), timeout=60)
+    assert backend.service.jobs.wait_idle(str(world.project), timeout=60)
     job = train_jobs(backend, world.project)[-1]
     assert job.state == "failed" and dead.split("//")[1] in job.error, job.to_dict()
     status = requests.get(f"{backend.url}/projects/{world.project}/jobs", timeout=30).json()
@@ -289,8 +289,8 @@ def test_restarted_backend_serves_newest_version_without_retraining(world):
     r = post_json(f"{backend.url}/predict", {"tasks": tasks, "project": project_uid(ls, world.project),
                                              "label_config": CONFIG})
     assert [res["model_version"] for res in r.json()["results"]] == [world.vid] * 6
-    assert backend.model.jobs.jobs() == []  # nothing retrained
-    assert backend.model.fetcher.downloads == 0  # images came from the disk cache
+    assert backend.service.jobs.jobs() == []  # nothing retrained
+    assert backend.service.fetcher.downloads == 0  # images came from the disk cache
 
 
 def test_personal_access_token_is_exchanged_and_refreshed(label_studio, shared_data, tmp_path):
@@ -311,10 +311,10 @@ def test_personal_access_token_is_exchanged_and_refreshed(label_studio, shared_d
         assert r.status_code == 200
         r = post_json(f"{backend.url}/webhook", {"action": "START_TRAINING", "project": {"id": project}})
         assert r.json()["status"] == "scheduled"
-        assert backend.model.jobs.wait_idle(str(project), timeout=180)
-        job = backend.model.jobs.jobs(str(project))[-1]
+        assert backend.service.jobs.wait_idle(str(project), timeout=180)
+        job = backend.service.jobs.jobs(str(project))[-1]
         assert job.state == "done", job.to_dict()  # listed tasks and downloaded images with Bearer
-        auth = backend.model.auth(ls.url, pat)
+        auth = backend.service.projects.auth(ls.url, pat)
         assert auth.kind == "pat" and auth.exchanges >= 1
         assert auth.headers()["Authorization"].startswith("Bearer ")
         # an access token LS no longer accepts: 401 -> exchange again -> retry succeeds

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from backend.jobs import FAILED, JobRunner, SkipJob
-from backend.labelconfig import LabelConfigError, parse_label_config
+from lsproto.config import LabelConfigError, parse_label_config
 from backend.settings import Settings, SettingsError
 from test_backend_helpers import (
     CLASSES, CONFIG, PROTOCOL, BackendThread, FileServer, free_port, post_json, protocol_requests,
@@ -42,7 +42,7 @@ def setup_body(captured, hostname, project="1.1795492545", **changes):
     return body
 
 
-def publish_direct(model, project: str, per_class: int = 3, params=None) -> str:
+def publish_direct(service, project: str, per_class: int = 3, params=None) -> str:
     """Train for real on a few shared images and publish into the backend's store for `project`
     (what a training job would do, without needing Label Studio's API)."""
     from training.params import TrainParams
@@ -54,8 +54,8 @@ def publish_direct(model, project: str, per_class: int = 3, params=None) -> str:
     pairs = scene_files(per_class)
     blobs = [p.read_bytes() for _, p in pairs]
     labels = [label for label, _ in pairs]
-    result = fit(blobs, labels, CLASSES, params, cache=model.embeddings, backbone=model.backbone(params))
-    store = model.store(project)
+    result = fit(blobs, labels, CLASSES, params, cache=service.embeddings, backbone=service.serving.backbone(params))
+    store = service.serving.store(project)
     return store.publish(result, params=params, parent=store.serving(),
                          data_fingerprint=data_fingerprint([content_hash(b) for b in blobs], labels))
 
@@ -181,7 +181,7 @@ def test_setup_refuses_unservable_config_and_bad_params(backend, captured):
     for extra in ({"head_c": 2.0, "mode": "head"}, json.dumps({"head_c": 2.0})):
         r = post_json(url, setup_body(captured, "http://127.0.0.1:18080", extra_params=extra))
         assert r.status_code == 200, r.text
-    assert backend.model.states.load("1").params["head_c"] == 2.0
+    assert backend.service.projects.states.load("1").params["head_c"] == 2.0
 
 
 def test_predict_replay_cold_start(backend, captured):
@@ -196,7 +196,7 @@ def test_predict_replay_cold_start(backend, captured):
         assert res["score"] == pytest.approx(1 / 6)
         assert res["result"] == [{"from_name": "choice", "to_name": "image", "type": "choices",
                                   "value": {"choices": ["buildings"]}}]
-    assert backend.model.fetcher.downloads == 0  # a cold-start answer downloads nothing
+    assert backend.service.fetcher.downloads == 0  # a cold-start answer downloads nothing
 
 
 def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
@@ -209,7 +209,7 @@ def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
     files["/data/upload/1/huge.jpg"] = b"\xff" * 300_000
     with FileServer(files, TOKEN, delay=0.1) as ls, BackendThread(settings) as backend:
         assert post_json(backend.url + "/setup", setup_body(captured, ls.url)).status_code == 200
-        vid = publish_direct(backend.model, "1")
+        vid = publish_direct(backend.service, "1")
 
         good_paths = [f"/data/upload/1/{i:03d}-{p.name}" for i, (_, p) in enumerate(train_pairs + test_pairs)]
         tasks = []
@@ -261,9 +261,9 @@ def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
         assert ls.max_in_flight >= 2
         assert took < 0.1 * len(good_paths)
         # a second predict is served from the disk cache
-        downloads = backend.model.fetcher.downloads
+        downloads = backend.service.fetcher.downloads
         r = post_json(backend.url + "/predict", body)
-        assert r.status_code == 200 and backend.model.fetcher.downloads == downloads
+        assert r.status_code == 200 and backend.service.fetcher.downloads == downloads
 
 
 def test_malformed_requests_get_4xx_and_service_keeps_serving(backend, captured):
@@ -309,7 +309,7 @@ def test_webhooks_answer_fast_and_unknown_actions_are_ignored(backend, captured)
     # unknown project (never set up, no LABEL_STUDIO_URL fallback): acknowledged, nothing scheduled
     r = post_json(backend.url + "/webhook", {"action": "START_TRAINING", "project": {"id": 42}})
     assert r.status_code == 200 and r.json()["status"] == "ignored"
-    assert backend.model.jobs.wait_idle("1", timeout=30)
+    assert backend.service.jobs.wait_idle("1", timeout=30)
     jobs = requests.get(backend.url + "/projects/1/jobs", timeout=5).json()
     assert jobs["jobs"] and all(j["state"] == FAILED for j in jobs["jobs"])
     assert "127.0.0.1" in jobs["jobs"][0]["error"]
@@ -321,8 +321,8 @@ def test_versions_metrics_confusion_and_rollback(backend, captured):
     post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9"))
     from training.params import TrainParams
 
-    first = publish_direct(backend.model, "1", per_class=2)
-    second = publish_direct(backend.model, "1", per_class=3, params=TrainParams(head_c=1.0))
+    first = publish_direct(backend.service, "1", per_class=2)
+    second = publish_direct(backend.service, "1", per_class=3, params=TrainParams(head_c=1.0))
     assert first != second
     # LS sends GET /versions with a JSON body {"project": "<id>.<ts>"}
     r = requests.get(u + "/versions", data=json.dumps({"project": "1.1795492545"}),
@@ -344,8 +344,8 @@ def test_versions_metrics_confusion_and_rollback(backend, captured):
     assert post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9")).json()["model_version"] == first
     assert requests.get(u + "/versions?project=1", timeout=10).json()["model_version"] == first
     # head-mode versions share the one loaded backbone: switching versions rebuilds no network
-    version, classifier = backend.model.serving_classifier("1")
-    assert version == first and classifier.backbone is backend.model.backbone(TrainParams())
+    version, classifier = backend.service.serving.classifier("1")
+    assert version == first and classifier.backbone is backend.service.serving.backbone(TrainParams())
 
 
 def test_basic_auth(tmp_path, captured):
@@ -361,7 +361,7 @@ def test_basic_auth(tmp_path, captured):
 def test_recreated_project_starts_fresh(backend, captured):
     u = backend.url
     post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9", project="1.100"))
-    vid = publish_direct(backend.model, "1", per_class=2)
+    vid = publish_direct(backend.service, "1", per_class=2)
     assert post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9", project="1.100")).json() == {"model_version": vid}
     # same id, other creation time: another Label Studio database -> not this project's model
     r = post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9", project="1.200"))
@@ -381,7 +381,7 @@ def test_download_policy_allowed_hosts_no_token_leak_and_timeout(tmp_path, captu
             settings = Settings(data_dir=tmp_path / f"b{len(hosts)}", allowed_hosts=hosts, fetch_timeout=1.0)
             with BackendThread(settings) as backend:
                 post_json(backend.url + "/setup", setup_body(captured, ls.url))
-                publish_direct(backend.model, "1", per_class=2)
+                publish_direct(backend.service, "1", per_class=2)
                 tasks = [{"id": 1, "data": {"image": "/data/upload/1/a.jpg"}},
                          {"id": 2, "data": {"image": f"{other}/pics/b.jpg"}},
                          {"id": 3, "data": {"image": f"{slow_url}/pics/slow.jpg"}},
@@ -406,10 +406,10 @@ def test_finetuned_version_is_served(backend, captured):
     post_json(backend.url + "/setup", setup_body(captured, "http://127.0.0.1:9"))
     params = TrainParams(model="smallcnn", mode="finetune", pretrained=False, epochs=1, image_size=64,
                          filters=8, depth=2, batch_size=8)
-    vid = publish_direct(backend.model, "1", per_class=2, params=params)
-    manifest = backend.model.store("1").manifest(vid)
+    vid = publish_direct(backend.service, "1", per_class=2, params=params)
+    manifest = backend.service.serving.store("1").manifest(vid)
     assert manifest["mode"] == "finetune" and manifest["contains_backbone"]
-    version, classifier = backend.model.serving_classifier("1")
+    version, classifier = backend.service.serving.classifier("1")
     assert version == vid and classifier.mode == "finetune"
     assert requests.get(backend.url + "/versions?project=1", timeout=10).json()["model_version"] == vid
 

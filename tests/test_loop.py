@@ -15,12 +15,13 @@ import pytest
 import requests
 
 import scenes
-from sync.annotate import choice_result
+from lsproto.results import choice_result
 from sync.backendproc import BackendError, BackendServer, backend_available
 from sync.importer import import_images
 from sync.netutil import free_port
 from sync.predictions import retrieve_predictions
-from sync.project import config_labels, connect_backend, ensure_project, verify_webhook
+from lsproto.config import parse_label_config
+from sync.project import connect_backend, ensure_project, verify_webhook
 from training.store import ModelStore
 
 pytestmark = [
@@ -141,7 +142,7 @@ def need(loop, *names):
 def test_1_new_project_import_gets_cold_start_predictions(loop):
     ls, client = loop.ls, loop.client
     project = ensure_project(client, "product-loop", scenes.CLASSES)
-    assert config_labels(project.label_config) == scenes.CLASSES
+    assert list(parse_label_config(project.label_config).labels) == scenes.CLASSES
     ml = connect_backend(client, project, loop.backend.url)
     verify_webhook(client, project.id, loop.backend.url)
     detail = requests.get(f"{ls.url}/api/projects/{project.id}", headers=ls.headers, timeout=30).json()

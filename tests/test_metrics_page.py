@@ -34,7 +34,7 @@ def backend_with_versions(tmp_path):
     captured = protocol_requests()
     with BackendThread(Settings(data_dir=tmp_path / "backend")) as server:
         post_json(server.url + "/setup", setup_body(captured, "http://127.0.0.1:9"))
-        versions = [publish_direct(server.model, "1", per_class=n, params=TrainParams(head_c=c))
+        versions = [publish_direct(server.service, "1", per_class=n, params=TrainParams(head_c=c))
                     for n, c in ((2, 0.002), (4, 0.002), (6, 0.01))]
         yield server, versions
 
@@ -72,7 +72,7 @@ def test_rollback_button_rolls_back(backend_with_versions, tmp_path):
     from websockets.sync.client import connect
 
     server, versions = backend_with_versions
-    assert server.model.model_version("1") == versions[-1]
+    assert server.service.serving.model_version("1") == versions[-1]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -110,9 +110,9 @@ def test_rollback_button_rolls_back(backend_with_versions, tmp_path):
                 "b ? (b.click(), 'clicked') : 'no button'", 1000)
             assert clicked == "clicked"
             deadline = time.monotonic() + 20
-            while server.model.model_version("1") != versions[0] and time.monotonic() < deadline:
+            while server.service.serving.model_version("1") != versions[0] and time.monotonic() < deadline:
                 time.sleep(0.1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert server.model.model_version("1") == versions[0]
+    assert server.service.serving.model_version("1") == versions[0]

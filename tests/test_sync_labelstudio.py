@@ -6,10 +6,11 @@ import ipaddress
 import pytest
 import requests
 
-from sync.labelstudio import LabelStudioError, LabelStudioServer
+from sync.labelstudio import LabelStudioServer, LabelStudioStartError
 from sync.netutil import banned_subnets, free_port, subnet_of_host
-from sync.project import config_labels, ensure_project, label_config, parse_labels
-from sync.tokens import access_token, auth_header
+from lsproto.config import build_label_config, parse_label_config, parse_labels
+from sync.project import ensure_project
+from lsproto.tokens import auth_header, exchange_personal_access_token
 
 pytestmark = pytest.mark.labelstudio
 
@@ -44,9 +45,9 @@ def test_banned_subnets_single_private_host_and_ipv6():
 
 
 def test_label_config_and_labels():
-    config = label_config(["forest", "sea & sky", 'say "hi"'])
+    config = build_label_config(["forest", "sea & sky", 'say "hi"'])
     assert '<Image name="image" value="$image"/>' in config
-    assert config_labels(config) == ["forest", "sea & sky", 'say "hi"']
+    assert list(parse_label_config(config).labels) == ["forest", "sea & sky", 'say "hi"']
     assert parse_labels(" a, b ,c,") == ["a", "b", "c"]
     with pytest.raises(ValueError):
         parse_labels("a,a")
@@ -72,13 +73,13 @@ def test_ensure_project_is_idempotent_and_has_labels(label_studio):
     same_title = [p for p in client.projects.list() if p.title == "idempotent-project"]
     assert len(same_title) == 1
     project = client.projects.get(id=first.id)
-    assert config_labels(project.label_config) == labels
+    assert list(parse_label_config(project.label_config).labels) == labels
     assert project.evaluate_predictions_automatically is True
     assert project.show_collab_predictions is True
     # new labels replace the config of the same project
     third = ensure_project(client, "idempotent-project", labels + ["street"])
     assert third.id == first.id
-    assert config_labels(client.projects.get(id=first.id).label_config) == labels + ["street"]
+    assert list(parse_label_config(client.projects.get(id=first.id).label_config).labels) == labels + ["street"]
 
 
 def test_personal_access_token_downloads_an_upload(label_studio, shared_data):
@@ -94,7 +95,7 @@ def test_personal_access_token_downloads_an_upload(label_studio, shared_data):
     assert path.startswith("/data/upload/")
     for pat in (label_studio.personal_access_token(), label_studio.new_user_with_pat()[1]):
         assert pat.count(".") == 2  # a JWT (refresh token)
-        access = access_token(label_studio.url, pat)
+        access, _ = exchange_personal_access_token(label_studio.url, pat)
         got = requests.get(label_studio.url + path, headers={"Authorization": f"Bearer {access}"}, timeout=10)
         assert got.status_code == 200 and got.content == image.read_bytes()
         assert auth_header(access)["Authorization"] == f"Bearer {access}"
@@ -108,10 +109,10 @@ def test_personal_access_token_downloads_an_upload(label_studio, shared_data):
 def test_start_failure_reports_log_tail(tmp_path, label_studio):
     # the port of the running instance is taken: a clear error, no hang
     port = int(label_studio.url.rsplit(":", 1)[1])
-    with pytest.raises(LabelStudioError, match="already in use"):
+    with pytest.raises(LabelStudioStartError, match="already in use"):
         LabelStudioServer(tmp_path / "ls", port, token="x" * 20).start()
     # not healthy in time: the error names the timeout and carries the log tail, nothing survives
     server = LabelStudioServer(tmp_path / "ls2", free_port(), token="x" * 20, startup_timeout=2)
-    with pytest.raises(LabelStudioError, match="not healthy after 2 s.*Last log lines"):
+    with pytest.raises(LabelStudioStartError, match="not healthy after 2 s.*Last log lines"):
         server.start()
     assert not server.alive()

@@ -13,7 +13,7 @@ import requests
 from sync.backendproc import backend_available
 from sync.labelstudio import LabelStudioServer
 from sync.netutil import free_port, port_in_use
-from sync.project import config_labels
+from lsproto.config import parse_label_config
 from sync.state import STATE_FILE
 
 from lsfixture import REPO_ROOT as REPO
@@ -57,7 +57,7 @@ def test_up_check_from_nothing_then_reuses_everything(tmp_path):
         projects = requests.get(f"{ls.url}/api/projects", headers=headers, timeout=10).json()["results"]
         assert [p["title"] for p in projects] == ["pets"]
         project = projects[0]
-        assert config_labels(project["label_config"]) == ["cat", "dog", "bird"]
+        assert list(parse_label_config(project["label_config"]).labels) == ["cat", "dog", "bird"]
         detail = requests.get(f"{ls.url}/api/projects/{project['id']}", headers=headers, timeout=10).json()
         assert detail["start_training_on_annotation_update"] is True
         assert detail["evaluate_predictions_automatically"] is True and detail["show_collab_predictions"] is True

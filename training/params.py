@@ -84,9 +84,6 @@ class TrainParams:
             )
         return cls(**values)
 
-    def replace(self, **changes) -> "TrainParams":
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

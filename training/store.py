@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import write_json_atomic
 from .backbones import Backbone, create_backbone
 from .classifier import Classifier
 from .metrics import plot_confusion
@@ -40,15 +41,6 @@ def data_fingerprint(hashes: list[str], labels: list[str]) -> str:
     for pair in sorted(zip(hashes, labels)):
         digest.update(f"{pair[0]}\t{pair[1]}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class ModelStore:
@@ -83,12 +75,14 @@ class ModelStore:
         vid = json.loads(path.read_text()).get("version")
         return vid if vid and (self.version_dir(vid) / MANIFEST).exists() else None
 
-    def serving_stamp(self) -> float:
-        """Changes whenever SERVING is replaced: a cheap check for 'is there a new version?'."""
+    def serving_stamp(self) -> tuple | None:
+        """Changes whenever SERVING is replaced (new inode, time, size): a cheap check for 'is there
+        a new version?' without reading the file. None while nothing serves."""
         try:
-            return (self.root / SERVING).stat().st_mtime_ns
+            st = (self.root / SERVING).stat()
         except FileNotFoundError:
-            return 0
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     # -- writing -----------------------------------------------------------------------------
     def _next_id(self) -> str:
@@ -124,7 +118,7 @@ class ModelStore:
             for _ in range(100):
                 vid = self._next_id()
                 manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
-                _write_json(tmp / MANIFEST, manifest)
+                write_json_atomic(tmp / MANIFEST, manifest)
                 try:
                     os.rename(tmp, self.version_dir(vid))  # atomic; fails if vid exists
                     break
@@ -143,7 +137,7 @@ class ModelStore:
     def rollback(self, vid: str) -> None:
         """Serve `vid` (any complete version, older or newer)."""
         self.manifest(vid)
-        _write_json(self.root / SERVING, {"version": vid})
+        write_json_atomic(self.root / SERVING, {"version": vid})
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, vid: str | None = None, backbone: Backbone | None = None) -> Classifier:

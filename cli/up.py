@@ -16,7 +16,7 @@ import requests
 from sync.backendproc import BackendError, BackendServer
 from sync.connection import ConnectionProblem, make_client
 from sync.importer import ImportProblem, import_images
-from sync.labelstudio import LabelStudioError, LabelStudioServer
+from sync.labelstudio import LabelStudioServer, LabelStudioStartError
 from sync.project import (DEFAULT_LABELS, ProjectSetupError, api_error_text, connect_backend, ensure_project,
                           parse_labels, verify_webhook, webhook_actions)
 from sync.state import UpState, load_state, save_state
@@ -59,7 +59,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="seconds to wait for each server and for --images predictions (default: 300)")
     parser.add_argument("--check", action="store_true",
                         help="do the whole start-up, print the status, stop everything and exit 0 (smoke test)")
-    parser.set_defaults(func=run_up)
+    parser.set_defaults(func=run)
     return parser
 
 
@@ -90,7 +90,7 @@ def _raise_stop(signum, frame):
     raise _Stop(signal.Signals(signum).name)
 
 
-def run_up(args) -> int:
+def run(args) -> int:
     from label_studio_sdk.core.api_error import ApiError  # the SDK is slow to import: only when running
 
     err = lambda msg: print(f"tasveer up: {msg}", file=sys.stderr)  # noqa: E731
@@ -145,7 +145,7 @@ def run_up(args) -> int:
     except (_Stop, KeyboardInterrupt) as exc:
         print(f"\nstopping ({str(exc) or 'SIGINT'}) ...", flush=True)
         return 130 if args.check else 0
-    except (LabelStudioError, BackendError, ConnectionProblem, ProjectSetupError, ImportProblem, UpProblem,
+    except (LabelStudioStartError, BackendError, ConnectionProblem, ProjectSetupError, ImportProblem, UpProblem,
             ValueError) as exc:
         err(str(exc))
         return 1
@@ -178,16 +178,3 @@ def _print_status(ls, backend, state, project, ml, hook) -> None:
         f"state file   : {Path(ls.data_dir).parent / 'tasveer-up.json'}",
     ]
     print("\n".join(lines), flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m sync.up ...`: this sub-command alone (same as `tasveer up ...`)."""
-    parser = argparse.ArgumentParser(prog="tasveer")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["up", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,22 @@
-"""Read a Label Studio labeling config: which `<Choices>` to fill for which `<Image>`.
+"""Labeling configs: read which `<Choices>` to fill for which `<Image>`, and write the one tasveer uses.
 
-The backend serves single-image classification: exactly one `<Choices>` control whose `toName`
-names an `<Image>` object whose `value` is a task data key (`$image` -> `image`).
+tasveer serves single-image classification: exactly one `<Choices>` control whose `toName` names an
+`<Image>` whose `value` is a task data key (`$image` -> task["data"]["image"]). A `<Choice>`'s label
+is its `alias` when it has one (that is what Label Studio stores in results), else its `value`.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import Iterable
+from xml.sax.saxutils import quoteattr
+
+IMAGE_NAME = "image"      # <Image name=...> and the task data key ($image) of configs tasveer writes
+CHOICES_NAME = "choice"   # <Choices name=...>: from_name of every result tasveer writes
 
 
 class LabelConfigError(ValueError):
-    """A labeling config this backend cannot serve; the message says why."""
+    """A labeling config tasveer cannot serve; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -18,15 +24,7 @@ class LabelConfig:
     from_name: str  # the <Choices name=...>
     to_name: str  # the <Image name=...>
     data_key: str  # task["data"][data_key] holds the image URL
-    labels: tuple[str, ...]  # choice values, in config order
-
-    def to_dict(self) -> dict:
-        return {
-            "from_name": self.from_name,
-            "to_name": self.to_name,
-            "data_key": self.data_key,
-            "labels": list(self.labels),
-        }
+    labels: tuple[str, ...]  # choice labels (alias or value), in config order
 
 
 def parse_label_config(xml: str) -> LabelConfig:
@@ -39,19 +37,10 @@ def parse_label_config(xml: str) -> LabelConfig:
     except ET.ParseError as exc:
         raise LabelConfigError(f"labeling config is not valid XML ({exc})") from None
 
-    images = {}
-    for el in root.iter("Image"):
-        name, value = el.get("name"), el.get("value") or ""
-        if name:
-            images[name] = value
+    images = {el.get("name"): el.get("value") or "" for el in root.iter("Image") if el.get("name")}
     if not images:
-        raise LabelConfigError("labeling config has no <Image> tag: this backend classifies images")
-
-    candidates = []
-    for el in root.iter("Choices"):
-        to_name = el.get("toName") or ""
-        if el.get("name") and to_name in images:
-            candidates.append(el)
+        raise LabelConfigError("labeling config has no <Image> tag: tasveer classifies images")
+    candidates = [el for el in root.iter("Choices") if el.get("name") and (el.get("toName") or "") in images]
     if not candidates:
         raise LabelConfigError(
             "labeling config has no <Choices> with toName pointing at an <Image> "
@@ -67,7 +56,7 @@ def parse_label_config(xml: str) -> LabelConfig:
         raise LabelConfigError(
             f"<Image name={to_name!r}> value must reference task data like \"$image\"; got {value!r}"
         )
-    labels = []
+    labels: list[str] = []
     for el in choices.iter("Choice"):
         label = el.get("alias") or el.get("value")
         if not label:
@@ -80,3 +69,24 @@ def parse_label_config(xml: str) -> LabelConfig:
             f"<Choices name={choices.get('name')!r}> needs at least two <Choice> values; got {len(labels)}"
         )
     return LabelConfig(from_name=choices.get("name"), to_name=to_name, data_key=value[1:], labels=tuple(labels))
+
+
+def parse_labels(text: str | Iterable[str]) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c']; refuses fewer than two and duplicate labels."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    labels = [s.strip() for s in items if s.strip()]
+    if len(labels) < 2:
+        raise LabelConfigError("give at least two labels")
+    if len(set(labels)) != len(labels):
+        raise LabelConfigError(f"duplicate labels in {labels}")
+    return labels
+
+
+def build_label_config(labels: Iterable[str]) -> str:
+    """`<View>` with one `<Image name="image" value="$image"/>` and a single-choice `<Choices>`."""
+    choices = "".join(f"<Choice value={quoteattr(label)}/>" for label in parse_labels(labels))
+    return (
+        f'<View><Image name="{IMAGE_NAME}" value="${IMAGE_NAME}"/>'
+        f'<Choices name="{CHOICES_NAME}" toName="{IMAGE_NAME}" choice="single" showInLine="true">'
+        f"{choices}</Choices></View>"
+    )

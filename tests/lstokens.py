@@ -1,4 +1,5 @@
-"""Label Studio API tokens: personal access tokens (PAT, a JWT refresh token) and their exchange.
+"""Test helpers that make Label Studio tokens and logged-in sessions the way a person would
+(the token *rules* live in lsproto.tokens; nothing in the product creates tokens).
 
 * Legacy token: `Authorization: Token <key>` (needs the organization's legacy_api_tokens_enabled).
 * PAT: created by POST /api/token/ (one live PAT per user; the org's api_tokens_enabled must be on,
@@ -10,14 +11,7 @@ from __future__ import annotations
 
 import requests
 
-
-class TokenError(RuntimeError):
-    pass
-
-
-def auth_header(token: str) -> dict[str, str]:
-    """Header for a legacy token or an *access* JWT (JWTs have two dots)."""
-    return {"Authorization": f"Bearer {token}" if token.count(".") == 2 else f"Token {token}"}
+from lsproto.tokens import TokenError, auth_header
 
 
 def enable_token_kinds(url: str, legacy_token: str, *, pat: bool = True, legacy: bool = True) -> dict:
@@ -36,14 +30,6 @@ def create_personal_access_token(url: str, legacy_token: str) -> str:
         raise TokenError(f"Label Studio refused to create a personal access token (a user has at most "
                          f"one): HTTP {resp.status_code} {resp.text[:200]}")
     return resp.json()["token"]
-
-
-def access_token(url: str, pat: str) -> str:
-    """Exchange a PAT (refresh JWT) for a short-lived access JWT."""
-    resp = requests.post(f"{url}/api/token/refresh/", json={"refresh": pat}, timeout=10)
-    if resp.status_code != 200:
-        raise TokenError(f"Label Studio refused the personal access token: HTTP {resp.status_code} {resp.text[:200]}")
-    return resp.json()["access"]
 
 
 def browser_session(url: str, email: str, password: str, *, signup: bool = False) -> requests.Session:

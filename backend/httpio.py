@@ -1,0 +1,50 @@
+"""Request plumbing shared by the routes: the JSON body reader and optional HTTP basic auth."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from .errors import RequestError
+
+
+async def json_object(request: Request, *, optional: bool = False) -> dict:
+    """The request body as a JSON object; RequestError 400 for anything else."""
+    raw = await request.body()
+    if not raw.strip():
+        if optional:
+            return {}
+        raise RequestError("request body is empty; expected a JSON object", status=400)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(f"request body is not valid JSON ({exc})", status=400) from None
+    if not isinstance(body, dict):
+        raise RequestError(f"request body must be a JSON object, got {type(body).__name__}", status=400)
+    return body
+
+
+def basic_auth_middleware(user: str, password: str):
+    """An HTTP middleware answering 401 unless the request carries these basic-auth credentials."""
+
+    async def check(request: Request, call_next):
+        header = request.headers.get("authorization", "")
+        ok = False
+        if header.lower().startswith("basic "):
+            try:
+                given = base64.b64decode(header[6:].strip(), validate=True).decode()
+                u, _, p = given.partition(":")
+                ok = secrets.compare_digest(u.encode(), user.encode()) & secrets.compare_digest(
+                    p.encode(), password.encode())
+            except (binascii.Error, UnicodeDecodeError):
+                ok = False
+        if not ok:
+            return JSONResponse({"error": "authentication required"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="tasveer"'})
+        return await call_next(request)
+
+    return check

@@ -1,0 +1,121 @@
+"""What the backend knows of each Label Studio project: its labeling config, training parameters
+and connection (host + token), as `/setup` gave them; validated on the way in."""
+from __future__ import annotations
+
+import json
+import logging
+
+from lsproto.config import LabelConfig, LabelConfigError, parse_label_config
+from lsproto.project import ProjectIdError, parse_project
+from lsproto.tokens import LSAuth
+from training.backbones import check_model_name
+from training.params import ParamError, TrainParams
+
+from .errors import RequestError
+from .lsapi import LabelStudioAPI
+from .memo import Memo
+from .settings import Settings
+from .state import ProjectState, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def parse_extra_params(extra) -> dict:
+    """LS `extra_params` (null, a JSON object, or a JSON string of one) -> validated params dict."""
+    if extra is None or extra == "" or extra == {}:
+        return {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except (ValueError, RecursionError) as exc:
+            raise ParamError(f"extra_params is not valid JSON ({exc})") from None
+    if not isinstance(extra, dict):
+        raise ParamError(f"extra_params must be a JSON object of training parameters; got {type(extra).__name__}")
+    if not extra:
+        return {}
+    params = TrainParams.from_dict(extra)
+    try:
+        check_model_name(params.model)
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
+    return params.to_dict()
+
+
+def project_id(value, status: int = 422) -> tuple[str, str | None]:
+    """(id, creation stamp) of a project reference, or a RequestError with `status`."""
+    try:
+        return parse_project(value)
+    except ProjectIdError as exc:
+        raise RequestError(str(exc), status=status) from None
+
+
+class Projects:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.states = StateStore(settings.data_dir / "projects")
+        self._configs = Memo(limit=32)
+        self._auths = Memo(limit=64)
+
+    @property
+    def root(self):
+        return self.states.root
+
+    def ids(self) -> list[str]:
+        return self.states.projects()
+
+    def state(self, pid: str | None) -> ProjectState | None:
+        return self.states.load(pid) if pid else None
+
+    def config(self, xml: str) -> LabelConfig:
+        """The parsed labeling config (cached); RequestError when tasveer cannot serve it."""
+        try:
+            return self._configs.get(xml, lambda: parse_label_config(xml))
+        except LabelConfigError as exc:
+            raise RequestError(f"labeling config not supported: {exc}") from None
+
+    def setup(self, project, schema, hostname=None, access_token=None, extra_params=None) -> tuple[str, bool]:
+        """Validate and remember what `/setup` says. Returns (project id, whether an older project
+        of the same id was moved aside because Label Studio recreated it)."""
+        pid, created = project_id(project)
+        self.config(schema)
+        try:
+            params = parse_extra_params(extra_params)
+        except ParamError as exc:
+            raise RequestError(f"bad extra_params: {exc}") from None
+        if hostname is not None and not isinstance(hostname, str):
+            raise RequestError("hostname must be a string")
+        if access_token is not None and not isinstance(access_token, str):
+            raise RequestError("access_token must be a string")
+        state = self.states.load(pid)
+        retired = False
+        if state is not None and created and state.created and state.created != created:
+            log.warning("project %s was recreated (%s -> %s): starting it fresh", pid, state.created, created)
+            self.states.retire(pid, state.created)
+            state, retired = None, True
+        new = ProjectState(
+            project=pid,
+            created=created or (state.created if state else None),
+            hostname=(hostname.rstrip("/") if hostname else None) or (state.hostname if state else None),
+            token=access_token or (state.token if state else None),
+            label_config=schema,
+            params=params,
+        )
+        if not new.same_as(state):
+            self.states.save(new)
+        return pid, retired
+
+    def connection(self, state: ProjectState | None) -> tuple[str | None, str | None]:
+        """(Label Studio URL, token) for a project: what /setup said, else the environment's."""
+        hostname = (state.hostname if state else None) or self.settings.label_studio_url
+        token = (state.token if state else None) or self.settings.label_studio_api_key
+        return (hostname.rstrip("/") if hostname else None), token
+
+    def auth(self, hostname: str, token: str | None) -> LSAuth:
+        return self._auths.get((hostname, token), lambda: LSAuth(hostname, token))
+
+    def api(self, state: ProjectState | None) -> LabelStudioAPI:
+        hostname, token = self.connection(state)
+        if not hostname:
+            raise RuntimeError(f"project {state.project if state else '?'}: no Label Studio URL "
+                               "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)")
+        return LabelStudioAPI(self.auth(hostname, token))

@@ -1,0 +1,82 @@
+"""`Backend`: the parts of the ML backend, built once per process and held by the app.
+
+    projects/<id>/state.json        what /setup said (hostname, token, labeling config, params)
+    projects/<id>/models/           the project's training.store.ModelStore (versions + serving pointer)
+    cache/embeddings.sqlite         one embedding cache shared by all projects (training.cache)
+    cache/blobs/, cache/urls.sqlite downloaded image bytes, content-addressed (fetch.BlobCache)
+
+| part | module | job |
+| --- | --- | --- |
+| `projects` | projects.py | labeling config, params and connection per project |
+| `serving` | serving.py | stores, shared backbones, the loaded serving version |
+| `predictor` | predictor.py | `/predict` |
+| `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced |
+| `writer` | writeback.py | predictions of new tasks written back to Label Studio |
+"""
+from __future__ import annotations
+
+import logging
+
+from training.cache import EmbeddingCache
+
+from .errors import RequestError
+
+from .fetch import BlobCache, ImageFetcher
+from .jobs import Job, JobRunner
+from .predictor import Predictor
+from .projects import Projects
+from .serving import Serving
+from .settings import Settings
+from .trainer import Trainer
+from .writeback import PredictionWriter
+
+log = logging.getLogger(__name__)
+
+
+class Backend:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        data_dir = settings.data_dir
+        self.projects = Projects(settings)
+        self.serving = Serving(self.projects.root)
+        self.embeddings = EmbeddingCache(data_dir / "cache")
+        self.fetcher = ImageFetcher(
+            BlobCache(data_dir / "cache"), max_bytes=settings.max_image_bytes, timeout=settings.fetch_timeout,
+            workers=settings.fetch_workers, allowed_hosts=settings.allowed_hosts, media_dir=settings.ls_media_dir,
+        )
+        self.predictor = Predictor(self.projects, self.serving, self.fetcher, self.embeddings)
+        self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings)
+        self.jobs = JobRunner(self.trainer.run)
+        self.writer = PredictionWriter(self.projects, self.predictor)
+
+    def setup(self, project, schema, hostname=None, access_token=None, extra_params=None) -> str:
+        """Remember what /setup says; return the serving model_version."""
+        pid, retired = self.projects.setup(project, schema, hostname, access_token, extra_params)
+        if retired:
+            self.serving.forget(pid)
+        return self.serving.model_version(pid)
+
+    def ensure_project(self, pid: str, label_config: str | None) -> bool:
+        """True when the project is set up. One the backend has not seen (no /setup since its data
+        dir was made) is set up from `label_config`, if the environment names a Label Studio."""
+        if self.projects.state(pid) is not None:
+            return True
+        settings = self.settings
+        if label_config and settings.label_studio_url and settings.label_studio_api_key:
+            try:
+                self.setup(pid, label_config)
+                return True
+            except RequestError as exc:
+                log.warning("project %s: cannot set up: %s", pid, exc)
+        return False
+
+    def train(self, pid: str, reason: str, label_config: str | None = None) -> Job:
+        """Schedule a training of a project (RequestError 409 when it is not set up)."""
+        if not self.ensure_project(pid, label_config):
+            raise RequestError(f"project {pid} is not set up (no /setup yet)", status=409)
+        return self.jobs.submit(pid, reason)
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        self.writer.close()
+        self.fetcher.close()

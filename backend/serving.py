@@ -1,0 +1,124 @@
+"""Which model version serves each project, loaded once and swapped when the pointer moves.
+
+Each project has a `training.store.ModelStore` under `projects/<id>/models/`. Every request looks
+at the store's SERVING pointer (a stat, no read, while it is unchanged) and loads a version only
+when the pointer moved; head-mode versions share one loaded backbone, so a new version costs a
+linear head, not a network rebuild. A restart serves whatever the pointer names. Nothing here
+holds a lock while a network is built or read from disk (see memo.Memo).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from training.params import ParamError, TrainParams
+from training.store import CONFUSION, ModelStore
+from training.train import backbone_for
+
+from .errors import NotFound
+from .memo import Memo
+
+log = logging.getLogger(__name__)
+
+INITIAL_VERSION = "INITIAL"  # the model_version of cold-start answers, before any training
+
+
+class Serving:
+    def __init__(self, projects_root: Path):
+        self.root = Path(projects_root)
+        self._lock = threading.Lock()
+        self._stores: dict[str, ModelStore] = {}
+        self._pointers: dict[str, tuple] = {}  # project -> (SERVING stamp, version id)
+        self._backbones = Memo(limit=4)
+        self._classifiers = Memo(limit=32)  # (project, version) -> Classifier
+
+    def store(self, project: str, create: bool = True) -> ModelStore | None:
+        """The project's ModelStore; with create=False, None when it has none yet (so asking about
+        an unknown project leaves nothing behind on disk)."""
+        with self._lock:
+            if project not in self._stores:
+                root = self.root / project / "models"
+                if not create and not root.is_dir():
+                    return None
+                self._stores[project] = ModelStore(root)
+            return self._stores[project]
+
+    def forget(self, project: str) -> None:
+        """Drop what is loaded for a project (its directory was moved aside)."""
+        with self._lock:
+            self._stores.pop(project, None)
+            self._pointers.pop(project, None)
+        self._classifiers.drop(lambda key: key[0] == project)
+
+    def backbone(self, params: TrainParams):
+        """The shared backbone for `params`, built once per process."""
+        key = (params.model, params.pretrained, params.image_size, params.filters, params.kernel_size, params.depth)
+        return self._backbones.get(key, lambda: backbone_for(params))
+
+    def serving_version(self, project: str) -> str | None:
+        store = self.store(project, create=False)
+        stamp = store.serving_stamp() if store else None
+        if stamp is None:
+            return None
+        with self._lock:
+            known = self._pointers.get(project)
+        if known and known[0] == stamp:
+            return known[1]
+        vid = store.serving()
+        with self._lock:
+            self._pointers[project] = (stamp, vid)
+        return vid
+
+    def model_version(self, project: str) -> str:
+        return self.serving_version(project) or INITIAL_VERSION
+
+    def classifier(self, project: str):
+        """(version id, Classifier) serving the project, or (None, None) before its first training."""
+        vid = self.serving_version(project)
+        if vid is None:
+            return None, None
+        store = self.store(project)
+        return vid, self._classifiers.get((project, vid), lambda: self._load(project, store, vid))
+
+    def _load(self, project: str, store: ModelStore, vid: str):
+        manifest = store.manifest(vid)
+        backbone = None
+        if not manifest.get("contains_backbone"):
+            try:
+                backbone = self.backbone(TrainParams.from_dict(manifest.get("params") or {}))
+            except (ParamError, TypeError):
+                backbone = None  # store.load builds the one the manifest names
+        classifier = store.load(vid, backbone=backbone)
+        log.info("project %s: serving model version %s", project, vid)
+        return classifier
+
+    # -- versions ------------------------------------------------------------------------------------
+    def versions(self, project: str) -> list[dict]:
+        store = self.store(project, create=False)
+        return store.versions() if store else []
+
+    def manifest(self, project: str, vid) -> dict:
+        for manifest in self.versions(project):
+            if manifest.get("version") == vid:
+                return manifest
+        raise NotFound(f"project {project} has no model version {vid!r}")
+
+    def rollback(self, project: str, vid: str) -> str:
+        self.manifest(project, vid)
+        self.store(project).rollback(vid)
+        log.info("project %s: serving %s by request", project, vid)
+        return vid
+
+    def confusion_png(self, project: str, vid: str) -> Path:
+        """The version's confusion-matrix PNG, drawn on first request."""
+        from training.metrics import plot_confusion
+
+        manifest = self.manifest(project, vid)  # NotFound before anything is created
+        path = Path(self.store(project).version_dir(vid)) / CONFUSION
+        if not path.exists():
+            metrics = manifest.get("metrics") or {}
+            if not metrics.get("confusion_matrix"):
+                raise NotFound(f"model version {vid} has no evaluation metrics")
+            plot_confusion(metrics, path, title=vid)
+        return path

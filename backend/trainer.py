@@ -1,0 +1,77 @@
+"""The training job of one project: Label Studio's annotations in, a published version out.
+
+Runs on the JobRunner (jobs.py), never inside a request. It lists the project's annotated tasks
+from Label Studio when it *starts* (so a pending job covers the newest annotation), fetches the
+images (disk cache), calls `training.train.fit`, and publishes atomically. A job whose data,
+parameters and labels equal the serving version's is skipped; a failed job publishes nothing and
+the previous version keeps serving.
+"""
+from __future__ import annotations
+
+import logging
+
+from training.images import content_hash
+from training.params import TrainParams
+from training.store import data_fingerprint
+from training.train import fit
+
+from .fetch import FetchError
+from .jobs import Job, SkipJob
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    def __init__(self, projects, serving, fetcher, embeddings):
+        self.projects = projects
+        self.serving = serving
+        self.fetcher = fetcher
+        self.embeddings = embeddings
+
+    def run(self, pid: str, job: Job) -> dict:
+        state = self.projects.state(pid)
+        if state is None or not state.label_config:
+            raise SkipJob(f"project {pid} is not set up")
+        cfg = self.projects.config(state.label_config)
+        params = TrainParams.from_dict(state.params or None)
+        api = self.projects.api(state)
+        examples, notes = api.annotated_examples(int(pid), cfg)
+        if not examples:
+            raise SkipJob(f"project {pid}: no usable annotations yet")
+        fetched = self.fetcher.fetch_many([(f"task {e.task_id}", e.image) for e in examples],
+                                          hostname=api.base_url, auth=api.auth)
+        used, blobs = [], []
+        for example, got in zip(examples, fetched):
+            if isinstance(got, FetchError):
+                notes.append(str(got))
+            else:
+                used.append(example)
+                blobs.append(got)
+        labels = [e.label for e in used]
+        if len(set(labels)) < 2:
+            raise SkipJob(f"project {pid}: need annotated images of at least 2 labels (have {sorted(set(labels))})")
+
+        fingerprint = data_fingerprint([content_hash(b) for b in blobs], labels)
+        store = self.serving.store(pid)
+        parent = store.serving()
+        if parent is not None:
+            last = store.manifest(parent)
+            if (last.get("data_fingerprint") == fingerprint and last.get("params") == params.to_dict()
+                    and list(last.get("labels") or []) == list(cfg.labels)):
+                raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
+
+        backbone = self.serving.backbone(params) if params.mode == "head" else None
+        result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
+                     names=[f"task {e.task_id}" for e in used])
+        extra = {
+            "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
+            "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
+            "skipped": notes + [f"{k}: {v}" for k, v in result.skipped.items()],
+            "metrics_source": result.metrics_source,
+        }
+        # confusion.png is drawn on demand (Serving.confusion_png): publishing stays fast
+        vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
+                            plot=False)
+        log.info("project %s: published %s (%d examples, %.1f s)", pid, vid, len(blobs), result.seconds)
+        return {"version": vid, "n_train": result.n_train,
+                "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}

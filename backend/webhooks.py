@@ -1,0 +1,38 @@
+"""`handle_webhook`: what each Label Studio webhook action makes the backend do.
+
+Label Studio waits 1 s for the answer, so nothing here trains or predicts: annotation changes
+(and LS's START_TRAINING) schedule a training job, TASKS_CREATED schedules background prediction
+of the new tasks, every other action is acknowledged and ignored.
+"""
+from __future__ import annotations
+
+from .errors import RequestError
+from .projects import project_id
+
+TRAIN_ACTIONS = {
+    "ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED",
+    "ANNOTATION_DELETED", "ANNOTATIONS_DELETED", "TASKS_DELETED", "START_TRAINING",
+}
+
+
+def handle_webhook(service, action: str, body: dict) -> dict:
+    project = body.get("project")
+    if project is None and isinstance(body.get("annotation"), dict):
+        project = body["annotation"].get("project")
+    try:
+        pid, _ = project_id(project)
+    except RequestError:
+        raise RequestError(f"{action}: webhook has no project id") from None
+    if action not in TRAIN_ACTIONS and action != "TASKS_CREATED":
+        return {"status": "ignored", "reason": f"action {action} needs no work"}
+    tasks = body.get("tasks")
+    if action == "TASKS_CREATED" and not isinstance(tasks, list):
+        raise RequestError("TASKS_CREATED: tasks must be a list")
+    label_config = body["project"].get("label_config") if isinstance(body.get("project"), dict) else None
+    if not service.ensure_project(pid, label_config):
+        return {"status": "ignored", "reason": f"project {pid} is not set up (no /setup yet)"}
+    if action == "TASKS_CREATED":
+        service.writer.submit(pid, tasks)
+        return {"status": "scheduled", "predict_tasks": len(tasks)}
+    job = service.jobs.submit(pid, action)
+    return {"status": "scheduled", "job": job.id, "job_state": job.state, "coalesced": job.requests}

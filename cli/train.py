@@ -1,0 +1,84 @@
+"""`tasveer train`: train on a class-per-folder tree and publish a version to a model store."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cli.common import add_json_and_cache, default_cache, fail, read_images
+
+# CLI flags that are training parameters of the same name
+PARAM_FLAGS = ("mode", "model", "lr", "epochs", "image_size", "batch_size", "seed")
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a classifier on a class-per-folder tree",
+                       description="Train on DIR/<class>/<image> and publish a new version to STORE.")
+    add_json_and_cache(p)
+    p.add_argument("--data", required=True, type=Path, help="directory with one sub-folder per class")
+    p.add_argument("--out", required=True, type=Path, help="model store directory (created if needed)")
+    p.add_argument("--mode", choices=["head", "finetune"], help="head: linear head on cached "
+                   "embeddings (seconds); finetune: whole network (minutes)")
+    p.add_argument("--model", help="backbone: efficientnet_lite0 (offline weights), smallcnn, or any timm name")
+    p.add_argument("--lr", type=float, help="learning rate (finetune)")
+    p.add_argument("--epochs", type=int, help="epochs (finetune)")
+    p.add_argument("--image-size", type=int, help="input size in pixels (default: the backbone's)")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--seed", type=int, help="random seed (sampling, splits, training)")
+    p.add_argument("--limit", type=int, help="use N images, balanced over classes, chosen by seed")
+    p.add_argument("--params", help="more hyperparameters as JSON, e.g. '{\"head_c\": 1.0}'")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from training.cache import EmbeddingCache
+    from training.data import balanced_sample, list_folder
+    from training.head import TooFewLabels
+    from training.images import content_hash
+    from training.params import ParamError, TrainParams
+    from training.store import ModelStore, data_fingerprint
+    from training.train import fit
+
+    try:
+        values = json.loads(args.params) if args.params else {}
+    except json.JSONDecodeError as exc:
+        return fail("train", f"--params is not valid JSON: {exc}")
+    if not isinstance(values, dict):
+        return fail("train", "--params must be a JSON object")
+    values.update({k: getattr(args, k) for k in PARAM_FLAGS if getattr(args, k) is not None})
+    try:
+        params = TrainParams.from_dict(values)
+        paths, labels, classes = list_folder(args.data)
+    except (ParamError, ValueError, FileNotFoundError) as exc:
+        return fail("train", str(exc))
+    if args.limit is not None:
+        if args.limit < 2:
+            return fail("train", "--limit must be at least 2")
+        keep = balanced_sample(labels, args.limit, params.seed)
+        paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
+    blobs, _ = read_images(paths)
+    print(f"training {params.mode} / {params.model} on {len(paths)} images, {len(classes)} classes", file=sys.stderr)
+    try:
+        result = fit(blobs, labels, classes, params, cache=EmbeddingCache(args.cache or default_cache()),
+                     progress=True, names=[str(p) for p in paths])
+    except (TooFewLabels, ParamError, ValueError) as exc:
+        return fail("train", str(exc))
+    store = ModelStore(args.out)
+    fingerprint = data_fingerprint([content_hash(b) for b in blobs], labels)
+    vid = store.publish(result, params=params, parent=store.serving(), data_fingerprint=fingerprint,
+                        extra={"source": str(args.data)})
+    summary = {"version": vid, "store": str(args.out), "mode": params.mode, "model": params.model,
+               "n_train": result.n_train, "seconds": round(result.seconds, 2),
+               "metrics_source": result.metrics_source, "accuracy": result.metrics.get("accuracy"),
+               "macro_f1": result.metrics.get("macro_f1"), "skipped": result.skipped}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    acc = summary["accuracy"]
+    acc_text = f"{acc:.1%} ({result.metrics_source})" if acc is not None else "n/a (too few examples)"
+    print(f"published {vid} to {args.out}: {result.n_train} images in {result.seconds:.1f}s, accuracy {acc_text}")
+    for why in result.skipped.values():
+        print(f"  skipped {why}")
+    return 0
