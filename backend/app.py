@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         vid = (await json_object(request)).get("version")
         if not isinstance(vid, str) or not vid:
             raise RequestError('body must be {"version": "<model version>"}')
-        await run_in_threadpool(service(request).serving.rollback, pid, vid)
+        await run_in_threadpool(service(request).rollback, pid, vid)
         return {"project": pid, "model_version": vid}
 
     @app.get("/projects/{project}/versions/{vid}/confusion.png")

@@ -5,12 +5,18 @@
   are simply absent). Training asks only for tasks with annotations (the Data Manager filter
   `filter:tasks:total_annotations > 0`): listing every task costs ~1 s per few hundred tasks.
 * `POST /api/projects/<id>/import/predictions` with a JSON list of
-  `{"task", "result", "score", "model_version"}` -> `201 {"created": n}`.
+  `{"task", "result", "score", "model_version"}` -> `201 {"created": n}` (it drops `cluster`:
+  `PATCH /api/predictions/<id>` `{"cluster": k}` sets it).
+* `PATCH /api/projects/<id>` `{"model_version": v}`: which predictions the score column, its sorting
+  and uncertainty sampling count.
+* `GET /api/projects/<id>/model-versions/` -> `{version: prediction count}`;
+  `DELETE` the same with `{"model_version": v}` deletes that version's predictions.
 """
 from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -58,13 +64,15 @@ class LabelStudioAPI:
                 continue
             return resp
 
-    def iter_tasks(self, project_id: int, page_size: int = 100, annotated_only: bool = False):
-        """Every task of the project (or only those with annotations) with its annotations, page by page."""
+    def iter_tasks(self, project_id: int, page_size: int = 100, annotated_only: bool = False,
+                   unlabeled_only: bool = False):
+        """Every task of the project (or only those with / without annotations) with its
+        annotations, page by page."""
         page, seen = 1, 0
         params = {"project": project_id, "fields": "all", "page_size": page_size}
-        if annotated_only:
+        if annotated_only or unlabeled_only:
             params["query"] = json.dumps({"filters": {"conjunction": "and", "items": [{
-                "filter": "filter:tasks:total_annotations", "operator": "greater",
+                "filter": "filter:tasks:total_annotations", "operator": "greater" if annotated_only else "equal",
                 "type": "Number", "value": 0}]}})
         while True:
             resp = self._request("GET", "/api/tasks", params={**params, "page": page})
@@ -101,15 +109,47 @@ class LabelStudioAPI:
             examples.append(Example(task_id=task["id"], annotation_id=ann_id, image=image, label=label))
         return examples, notes
 
-    def import_predictions(self, project_id: int, predictions: list[dict]) -> int:
-        if not predictions:
-            return 0
-        resp = self._request("POST", f"/api/projects/{project_id}/import/predictions", json=predictions)
-        if resp.status_code not in (200, 201):
-            raise LabelStudioError(
-                f"POST /api/projects/{project_id}/import/predictions: HTTP {resp.status_code} {resp.text[:300]}"
-            )
-        try:
-            return int(resp.json().get("created", len(predictions)))
-        except (ValueError, AttributeError, TypeError):
-            return len(predictions)
+    def import_predictions(self, project_id: int, predictions: list[dict], chunk: int = 500) -> int:
+        created = 0
+        for start in range(0, len(predictions), chunk):
+            part = predictions[start:start + chunk]
+            resp = self._checked("POST", f"/api/projects/{project_id}/import/predictions", (200, 201), json=part)
+            try:
+                created += int(resp.json().get("created", len(part)))
+            except (ValueError, AttributeError, TypeError):
+                created += len(part)
+        return created
+
+    def set_clusters(self, project_id: int, version: str, clusters: dict[int, int], workers: int = 4) -> int:
+        """Give the predictions of `version` their task's cluster. `import/predictions` drops the
+        `cluster` field, so each prediction is patched (`PATCH /api/predictions/<id>`)."""
+        resp = self._checked("GET", "/api/predictions/", (200,), params={"project": project_id})
+        body = resp.json()
+        rows = body.get("results", body) if isinstance(body, dict) else body
+        todo = [(p["id"], clusters[p["task"]]) for p in rows
+                if p.get("model_version") == version and p.get("task") in clusters and p.get("cluster") != clusters[p["task"]]]
+
+        def patch(item):
+            self._checked("PATCH", f"/api/predictions/{item[0]}/", (200,), json={"cluster": int(item[1])})
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clusters") as pool:
+            list(pool.map(patch, todo))
+        return len(todo)
+
+    def set_model_version(self, project_id: int, version: str) -> None:
+        self._checked("PATCH", f"/api/projects/{project_id}", (200,), json={"model_version": version})
+
+    def model_versions(self, project_id: int) -> dict[str, int]:
+        resp = self._checked("GET", f"/api/projects/{project_id}/model-versions/", (200,))
+        body = resp.json()
+        return body if isinstance(body, dict) else {}
+
+    def delete_model_version(self, project_id: int, version: str) -> None:
+        self._checked("DELETE", f"/api/projects/{project_id}/model-versions/", (200, 204),
+                      json={"model_version": version})
+
+    def _checked(self, method: str, path: str, ok: tuple, **kwargs) -> requests.Response:
+        resp = self._request(method, path, **kwargs)
+        if resp.status_code not in ok:
+            raise LabelStudioError(f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}")
+        return resp

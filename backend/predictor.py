@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 from lsproto.config import LabelConfig
 from lsproto.results import error_prediction, prediction
+from training.params import ParamError, TrainParams
 
 from .errors import RequestError
 from .fetch import FetchError
 from .projects import project_id
+from .scoring import label_columns, scored_predictions
 from .serving import INITIAL_VERSION
 
 PREDICT_CHUNK = 32  # images per decode + forward pass
@@ -47,16 +47,14 @@ class Predictor:
         if not tasks:
             return []
         vid, classifier = self.serving.classifier(pid) if pid else (None, None)
-        columns = []
-        if classifier is not None:
-            columns = [(label, classifier.labels.index(label)) for label in cfg.labels if label in classifier.labels]
+        columns = label_columns(cfg, classifier.labels) if classifier is not None else []
         if classifier is None or not columns:
             return [cold_start(cfg) for _ in tasks]
         hostname, token = self.projects.connection(state)
         auth = self.projects.auth(hostname, token) if hostname else None
-        return self._predict(tasks, cfg, vid, classifier, columns, hostname, auth)
+        return self._predict(tasks, cfg, vid, classifier, columns, hostname, auth, strategy(state))
 
-    def _predict(self, tasks, cfg: LabelConfig, vid, classifier, columns, hostname, auth) -> list[dict]:
+    def _predict(self, tasks, cfg: LabelConfig, vid, classifier, columns, hostname, auth, how) -> list[dict]:
         names = [f"task {t.get('id', '?')}" for t in tasks]
         results: list[dict | None] = [None] * len(tasks)
         todo = []  # (index, url)
@@ -67,7 +65,6 @@ class Predictor:
                 results[i] = error_prediction(vid, f"{names[i]}: no image URL in data[{cfg.data_key!r}]")
             else:
                 todo.append((i, url))
-        cols = [c for _, c in columns]
 
         def download(chunk):
             return self.fetcher.fetch_many([(names[i], url) for i, url in chunk], hostname=hostname, auth=auth)
@@ -92,14 +89,21 @@ class Predictor:
                 errors: dict[int, str] = {}
                 proba = classifier.predict_proba([blob for _, blob in good], cache=self.embeddings,
                                                  names=[names[i] for i, _ in good], errors=errors)
+                scored = scored_predictions(cfg, vid, proba, columns, how)
                 for row, (i, _) in enumerate(good):
-                    sub = proba[row, cols]
-                    if row in errors or not np.all(np.isfinite(sub)):
+                    if row in errors or scored[row] is None:
                         results[i] = error_prediction(vid, errors.get(row, f"{names[i]}: prediction failed"))
-                        continue
-                    best = int(np.argmax(sub))
-                    results[i] = prediction(cfg, columns[best][0], float(sub[best]), vid)
+                    else:
+                        results[i] = scored[row]
         return results
+
+
+def strategy(state) -> str:
+    """The project's acquisition strategy (its extra params were validated at /setup)."""
+    try:
+        return TrainParams.from_dict((state.params if state else None) or None).acquisition
+    except ParamError:
+        return TrainParams().acquisition
 
 
 def cold_start(cfg: LabelConfig) -> dict:

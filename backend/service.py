@@ -11,6 +11,7 @@
 | `serving` | serving.py | stores, shared backbones, the loaded serving version |
 | `predictor` | predictor.py | `/predict` |
 | `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced |
+| `refresher` | refresh.py | after a publish or rollback: every task's prediction in Label Studio current |
 | `writer` | writeback.py | predictions of new tasks written back to Label Studio |
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .fetch import BlobCache, ImageFetcher
 from .jobs import Job, JobRunner
 from .predictor import Predictor
 from .projects import Projects
+from .refresh import Refresher
 from .serving import Serving
 from .settings import Settings
 from .trainer import Trainer
@@ -45,9 +47,10 @@ class Backend:
             workers=settings.fetch_workers, allowed_hosts=settings.allowed_hosts, media_dir=settings.ls_media_dir,
         )
         self.predictor = Predictor(self.projects, self.serving, self.fetcher, self.embeddings)
-        self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings)
+        self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
+        self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
         self.jobs = JobRunner(self.trainer.run)
-        self.writer = PredictionWriter(self.projects, self.predictor)
+        self.writer = PredictionWriter(self.projects, self.predictor, self.refresher)
 
     def setup(self, project, schema, hostname=None, access_token=None, extra_params=None) -> str:
         """Remember what /setup says; return the serving model_version."""
@@ -75,6 +78,13 @@ class Backend:
         if not self.ensure_project(pid, label_config):
             raise RequestError(f"project {pid} is not set up (no /setup yet)", status=409)
         return self.jobs.submit(pid, reason)
+
+    def rollback(self, pid: str, vid: str) -> str:
+        """Serve `vid`; Label Studio gets its predictions and model_version in the background."""
+        self.serving.rollback(pid, vid)
+        if self.projects.state(pid) is not None:
+            self.writer.refresh(pid)
+        return vid
 
     def close(self) -> None:
         self.jobs.shutdown()

@@ -22,11 +22,12 @@ log = logging.getLogger(__name__)
 
 
 class Trainer:
-    def __init__(self, projects, serving, fetcher, embeddings):
+    def __init__(self, projects, serving, fetcher, embeddings, refresher):
         self.projects = projects
         self.serving = serving
         self.fetcher = fetcher
         self.embeddings = embeddings
+        self.refresher = refresher
 
     def run(self, pid: str, job: Job) -> dict:
         state = self.projects.state(pid)
@@ -68,10 +69,26 @@ class Trainer:
             "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
             "skipped": notes + [f"{k}: {v}" for k, v in result.skipped.items()],
             "metrics_source": result.metrics_source,
+            "oof": out_of_fold(result, used),
         }
         # confusion.png is drawn on demand (Serving.confusion_png): publishing stays fast
         vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
                             plot=False)
         log.info("project %s: published %s (%d examples, %.1f s)", pid, vid, len(blobs), result.seconds)
-        return {"version": vid, "n_train": result.n_train,
-                "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
+        answer = {"version": vid, "n_train": result.n_train,
+                  "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
+        try:  # the version is published either way; Label Studio's copy catches up on the next one
+            answer["refresh"] = self.refresher.refresh(pid)
+        except Exception as exc:
+            log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
+            answer["refresh_error"] = f"{type(exc).__name__}: {exc}"
+        return answer
+
+
+def out_of_fold(result, used) -> dict:
+    """The out-of-fold probabilities of the tasks trained on, for label checks (see refresh.py)."""
+    if result.oof_proba is None:
+        return {}
+    kept = [used[i] for i in result.kept]
+    return {"tasks": [e.task_id for e in kept], "labels": [e.label for e in kept],
+            "proba": [[round(float(p), 5) for p in row] for row in result.oof_proba]}

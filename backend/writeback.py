@@ -1,10 +1,11 @@
 """Predict tasks in the background and write the predictions into Label Studio.
 
 Label Studio's TASKS_CREATED webhook (an upload in the import dialog, an API import) names the new
-tasks; the backend answers the webhook at once and predicts them here, then stores the predictions
-with `POST /api/projects/<id>/import/predictions`, so the data manager shows a label and a score
-for every new task without anybody pressing "Retrieve predictions". One run at a time per
-process; the newest 100 runs are kept as records for the jobs page and tests.
+tasks; the backend answers the webhook at once and predicts them here (scored and clustered like
+refresh.py does after a publish), then stores the predictions with
+`POST /api/projects/<id>/import/predictions`, so the data manager shows a label and a score for
+every new task without anybody pressing "Retrieve predictions". A rollback's refresh runs here too.
+One run at a time per process; the newest 100 runs are kept as records for the jobs page and tests.
 """
 from __future__ import annotations
 
@@ -14,22 +15,33 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
+from .refresh import write_clusters
+
 log = logging.getLogger(__name__)
 
 
 class PredictionWriter:
-    def __init__(self, projects, predictor):
+    def __init__(self, projects, predictor, refresher):
         self.projects = projects
         self.predictor = predictor
+        self.refresher = refresher
         self._records: deque[dict] = deque(maxlen=100)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-predictions")
 
     def submit(self, pid: str, tasks: list[dict]) -> dict:
-        record = {"project": pid, "tasks": len(tasks), "state": "queued", "submitted_at": time.time()}
+        """Predict new tasks and write the predictions (TASKS_CREATED)."""
+        return self._queue({"project": pid, "tasks": len(tasks)}, self._predict_new, pid, tasks)
+
+    def refresh(self, pid: str) -> dict:
+        """Re-predict the whole project with the serving version (after a rollback)."""
+        return self._queue({"project": pid, "refresh": True}, self._refresh, pid)
+
+    def _queue(self, record: dict, work, *args) -> dict:
+        record.update(state="queued", submitted_at=time.time())
         with self._lock:
             self._records.append(record)
-        self._pool.submit(self._run, pid, tasks, record)
+        self._pool.submit(self._run, record, work, *args)
         return record
 
     def records(self, pid: str | None = None) -> list[dict]:
@@ -39,19 +51,31 @@ class PredictionWriter:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self, pid: str, tasks: list[dict], record: dict) -> None:
+    def _run(self, record: dict, work, *args) -> None:
         record["state"] = "running"
         try:
-            state = self.projects.state(pid)
-            results = self.predictor.predict(tasks, project=pid, label_config=state.label_config if state else None)
-            rows = [
-                {"task": t["id"], **{k: r[k] for k in ("result", "score", "model_version", "cluster") if k in r}}
-                for t, r in zip(tasks, results)
-                if r.get("result") and isinstance(t.get("id"), int)
-            ]
-            written = self.projects.api(state).import_predictions(int(pid), rows)
-            record.update(state="done", written=written, errors=sum(1 for r in results if "error" in r))
+            record.update(work(*args), state="done")
         except Exception as exc:  # recorded and logged with its traceback; the service goes on
-            log.exception("project %s: predicting %d new task(s) failed", pid, len(tasks))
+            log.exception("project %s: writing predictions to Label Studio failed", record.get("project"))
             record.update(state="failed", error=f"{type(exc).__name__}: {exc}")
         record["finished_at"] = time.time()
+
+    def _refresh(self, pid: str) -> dict:
+        return self.refresher.refresh(pid)
+
+    def _predict_new(self, pid: str, tasks: list[dict]) -> dict:
+        state = self.projects.state(pid)
+        api = self.projects.api(state)
+        vid, classifier = self.refresher.serving.classifier(pid)
+        tasks = [t for t in tasks if isinstance(t, dict) and isinstance(t.get("id"), int)]
+        if classifier is not None:  # scored and clustered like a refresh, for this batch
+            cfg = self.projects.config(state.label_config)
+            rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
+        else:  # cold start: no image is downloaded
+            results = self.predictor.predict(tasks, project=pid, label_config=state.label_config)
+            rows = [{"task": t["id"], **r} for t, r in zip(tasks, results) if r.get("result")]
+            errors = [r["error"] for r in results if "error" in r]
+        written = api.import_predictions(int(pid), rows)
+        if classifier is not None:
+            write_clusters(api, int(pid), vid, rows)
+        return {"written": written, "errors": len(errors), "error_messages": errors[:10]}

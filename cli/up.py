@@ -17,8 +17,9 @@ from sync.backendproc import BackendError, BackendServer
 from sync.connection import ConnectionProblem, make_client
 from sync.importer import ImportProblem, import_images
 from sync.labelstudio import LabelStudioServer, LabelStudioStartError
-from sync.project import (DEFAULT_LABELS, ProjectSetupError, api_error_text, connect_backend, ensure_project,
-                          parse_labels, verify_webhook, webhook_actions)
+from sync.project import (DEFAULT_LABELS, SAMPLING, ProjectSetupError, api_error_text, connect_backend,
+                          ensure_project, parse_labels, verify_webhook, webhook_actions)
+from sync.views import ViewError, ensure_views
 from sync.state import UpState, load_state, save_state
 
 DEFAULT_TITLE = "tasveer"
@@ -49,6 +50,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--labels", default=",".join(DEFAULT_LABELS),
                         help=f"comma-separated class labels (default: {','.join(DEFAULT_LABELS)})")
     parser.add_argument("--title", default=DEFAULT_TITLE, help=f"project title (default: {DEFAULT_TITLE})")
+    parser.add_argument("--sampling", choices=sorted(SAMPLING), default="uncertainty",
+                        help="which task 'Label All Tasks' serves next: uncertainty = the most useful "
+                             "by the model (lowest prediction score, spread over clusters; default), "
+                             "sequential = in data-manager order, uniform = at random")
     parser.add_argument("--images", metavar="DIR", help="import the images under DIR after start-up")
     parser.add_argument("--labels-from-folders", action="store_true",
                         help="with --images: DIR/<class>/*.jpg, annotate each image with its folder name")
@@ -118,9 +123,10 @@ def run(args) -> int:
         backend.wait_ready()
         print(f"both healthy after {time.monotonic() - t0:.0f} s", flush=True)
         client = make_client(ls.url, state.token)
-        project = ensure_project(client, args.title, labels)
+        project = ensure_project(client, args.title, labels, sampling=args.sampling)
         ml = connect_backend(client, project, backend.url)
         hook = verify_webhook(client, project.id, backend.url)
+        views = ensure_views(client, project.id)
         state.url, state.backend_url = ls.url, backend.url
         state.project_id, state.project_title = project.id, project.title
         save_state(data_dir, state)
@@ -131,7 +137,7 @@ def run(args) -> int:
                 err(f"{len(result.predictions.missing)} imported tasks have no prediction: "
                     f"{result.predictions.missing[:20]} {result.predictions.errors[:3]}")
                 return 1
-        _print_status(ls, backend, state, project, ml, hook)
+        _print_status(ls, backend, state, project, ml, hook, views, args.sampling)
         if args.check:
             print("check: OK", flush=True)
             return 0
@@ -146,6 +152,7 @@ def run(args) -> int:
         print(f"\nstopping ({str(exc) or 'SIGINT'}) ...", flush=True)
         return 130 if args.check else 0
     except (LabelStudioStartError, BackendError, ConnectionProblem, ProjectSetupError, ImportProblem, UpProblem,
+            ViewError,
             ValueError) as exc:
         err(str(exc))
         return 1
@@ -166,7 +173,7 @@ def run(args) -> int:
                 signal.signal(s, handler)
 
 
-def _print_status(ls, backend, state, project, ml, hook) -> None:
+def _print_status(ls, backend, state, project, ml, hook, views, sampling) -> None:
     lines = [
         f"Label Studio : {ls.url}  (log {ls.log_path})",
         f"login        : {state.username} / {state.password}",
@@ -174,6 +181,8 @@ def _print_status(ls, backend, state, project, ml, hook) -> None:
         f"project      : {project.title} (id {project.id})  {ls.url}/projects/{project.id}",
         f"ML backend   : {backend.url}  state {ml.state}  (log {backend.log_path})",
         f"webhook      : {hook.url}  actions {webhook_actions(hook)}",
+        f"labeling     : {sampling} sampling; views: " + ", ".join(
+            f"{title} ({ls.url}/projects/{project.id}/data?tab={vid})" for title, vid in views.items()),
         f"model metrics: {backend.url}/metrics  (versions, accuracy, confusion matrix, rollback)",
         f"state file   : {Path(ls.data_dir).parent / 'tasveer-up.json'}",
     ]

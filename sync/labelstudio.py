@@ -7,6 +7,8 @@ Environment it gets (verified in LS's source, see docs/labelstudio.md):
   user's legacy token, usable only when `LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true` at the time the
   organization is created (stored per organization afterwards).
 * `ML_BLOCK_LOCAL_IP=false`: lets LS connect to an ML backend on a loopback/private address.
+* `DATA_UPLOAD_MAX_NUMBER_FILES=1000`: the import dialog sends a whole drop in one request, and LS's
+  default (100) refuses a drop of 128 photos.
 * SSRF protection stays ON; `USE_DEFAULT_BANNED_SUBNETS=false` and
   `USER_ADDITIONAL_BANNED_SUBNETS` = every range except the backend's subnet, so the webhook LS
   creates for the backend passes validation while everything else stays blocked.
@@ -22,6 +24,9 @@ import requests
 
 from sync.netutil import banned_subnets, port_in_use, subnet_of_host, wait_http_ok
 from sync.process import ChildProcess, ManagedServer
+
+
+MAX_FILES_PER_UPLOAD = 1000
 
 
 class LabelStudioStartError(RuntimeError):
@@ -88,6 +93,8 @@ class LabelStudioServer(ManagedServer):
                 "LABEL_STUDIO_PASSWORD": self.password,
                 "LABEL_STUDIO_USER_TOKEN": self.token,
                 "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
+                # the import dialog sends a whole drop in one request; LS's default refuses > 100 files
+                "DATA_UPLOAD_MAX_NUMBER_FILES": str(MAX_FILES_PER_UPLOAD),
                 "LABEL_STUDIO_HOST": self.url,
                 "LATEST_VERSION_CHECK": "false",
                 "COLLECT_ANALYTICS": "false",

@@ -8,6 +8,11 @@ from lsproto.config import build_label_config, parse_label_config, parse_labels
 
 DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 BACKEND_TITLE = "tasveer"
+# `tasveer up --sampling` -> the project's `sampling` (projects/models.py SAMPLING_CHOICES). With
+# "Uncertainty sampling", "Label All Tasks" serves, among tasks with a prediction of the project's
+# model_version, the lowest prediction score first, spread over prediction clusters.
+SAMPLING = {"sequential": "Sequential sampling", "uniform": "Uniform sampling",
+            "uncertainty": "Uncertainty sampling"}
 
 
 class ProjectSetupError(RuntimeError):
@@ -30,25 +35,34 @@ def find_project(client, title: str):
     return None
 
 
-def ensure_project(client, title: str, labels: Iterable[str], *, update_config: bool = True):
+def ensure_project(client, title: str, labels: Iterable[str], *, update_config: bool = True,
+                   sampling: str = "uncertainty"):
     """The project called `title`, created if missing. An existing one is reused (its id stays);
-    its label config is replaced when the labels differ and `update_config` is set."""
+    its label config is replaced when the labels differ and `update_config` is set. Its sampling
+    is set to `sampling` (a key of SAMPLING)."""
     if len(title.strip()) < 3:
         raise ValueError("Label Studio needs a project title of at least 3 characters")
+    if sampling not in SAMPLING:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLING)}; got {sampling!r}")
     labels = parse_labels(labels)
     config = build_label_config(labels)
+    wanted = dict(PREDICTION_SETTINGS, sampling=SAMPLING[sampling])
     project = find_project(client, title)
     if project is None:
-        project = client.projects.create(title=title, label_config=config, **PREDICTION_SETTINGS)
+        project = client.projects.create(title=title, label_config=config, **wanted)
         return client.projects.get(id=project.id)
     project = client.projects.get(id=project.id)
-    changes = {k: v for k, v in PREDICTION_SETTINGS.items() if getattr(project, k, None) != v}
+    changes = {k: v for k, v in wanted.items() if _value(getattr(project, k, None)) != v}
     if update_config and _labels_of(project.label_config) != labels:
         changes["label_config"] = config
     if changes:
         client.projects.update(id=project.id, **changes)
         project = client.projects.get(id=project.id)
     return project
+
+
+def _value(field):
+    return getattr(field, "value", field)  # the SDK gives enums for choice fields
 
 
 def _labels_of(config: str | None) -> list[str] | None:

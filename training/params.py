@@ -6,6 +6,10 @@ import math
 from dataclasses import dataclass, fields
 
 MODES = ("head", "finetune")
+# acquisition strategies (training/acquisition.py implements them; kept here so validating a
+# parameter imports no numpy)
+ACQUISITIONS = ("random", "least_confidence", "margin", "entropy", "diverse")
+DEFAULT_ACQUISITION = "margin"
 
 
 class ParamError(ValueError):
@@ -35,6 +39,8 @@ class TrainParams:
     patience: int = 3
     augment: bool = True
     head_c: float = 0.002
+    # which unlabeled task is most useful to label next (see training/acquisition.py)
+    acquisition: str = DEFAULT_ACQUISITION
     # from-scratch `smallcnn` family only
     filters: int = 32
     kernel_size: int = 3
@@ -44,6 +50,8 @@ class TrainParams:
         _check_str(self, "model", self.model)
         if self.mode not in MODES:
             raise ParamError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
+        if self.acquisition not in ACQUISITIONS:
+            raise ParamError(f"acquisition must be one of {', '.join(ACQUISITIONS)}; got {self.acquisition!r}")
         if self.pretrained is not None:
             _check_bool(self, "pretrained")
         _check_bool(self, "augment")

@@ -23,6 +23,10 @@ class FitResult:
     seconds: float
     metrics_source: str  # "holdout", "cross-validation", "validation split" or "none"
     skipped: dict = field(default_factory=dict)  # name -> why an image was left out
+    # head mode: calibrated out-of-fold probabilities (rows = the kept images, in input order, see
+    # `kept`): what a model that never saw an image's label says of it (label-error checks)
+    oof_proba: np.ndarray | None = None
+    kept: list[int] = field(default_factory=list)  # input indices of the images trained on
 
 
 def backbone_for(params: TrainParams, backbone: Backbone | None = None) -> Backbone:
@@ -64,6 +68,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
     backbone = backbone_for(params, backbone)
     errors: dict[int, str] = {}
     metrics_source, metrics = "none", {}
+    oof_proba = None
     if params.mode == "head":
         X = backbone.embed(blobs, cache=cache, progress=progress, names=names, errors=errors)
         keep = np.array([i for i in range(len(blobs)) if i not in errors], dtype=int)
@@ -74,7 +79,8 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
             temperature = fit_temperature(oof, y_keep)
             W, b = W / temperature, b / temperature
             metrics_source = "cross-validation"
-            metrics = {**evaluate(y_keep, softmax(oof / temperature), label_names), "temperature": temperature}
+            oof_proba = softmax(oof / temperature)
+            metrics = {**evaluate(y_keep, oof_proba, label_names), "temperature": temperature}
         classifier = Classifier(backbone, W, b, label_names, mode="head")
     else:
         images, good = prepare_images(backbone, blobs, names, backbone.image_size, errors)
@@ -98,4 +104,4 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         proba = classifier.predict_proba(eval_blobs, cache=cache, progress=progress)
         metrics_source, metrics, n_eval = "holdout", evaluate(y_eval, proba, label_names), len(y_eval)
     return FitResult(classifier, metrics, len(keep), n_eval, time.perf_counter() - start,
-                     metrics_source, skipped)
+                     metrics_source, skipped, oof_proba, [int(i) for i in keep])

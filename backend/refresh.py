@@ -1,0 +1,123 @@
+"""Keep Label Studio's picture of a project current after every publish and rollback.
+
+1. every unlabeled task gets a prediction of the serving version, scored by the project's
+   acquisition strategy (backend/scoring.py) and with a `cluster` from k-means over the tasks'
+   embeddings, so Label Studio's uncertainty sampling serves the most useful task next and spreads
+   the work over clusters instead of serving near-duplicates in a row;
+2. every annotated task the version was trained on gets a label check from out-of-fold
+   probabilities (lsproto/views.py: score below 0.5 = possible label error, strongest lowest);
+3. the project's `model_version` moves to the serving version (score column, sorting and sampling
+   count only its predictions);
+4. predictions of every other version are deleted: a project keeps one prediction per task, of
+   the serving version (a rollback writes the older version's predictions again).
+
+Head versions re-predict from cached embeddings (a linear head per task); only images never seen
+before are downloaded and embedded.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from lsproto.views import label_check_score
+from training.acquisition import clusters as kmeans_clusters
+from training.labelerrors import label_errors_from_proba
+
+from .fetch import FetchError
+from .predictor import strategy
+from .scoring import label_columns, scored_predictions
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256  # images fetched and embedded at a time (bytes are dropped after embedding)
+
+
+def write_clusters(api, project_id: int, vid: str, rows: list[dict]) -> int:
+    return api.set_clusters(project_id, vid, {r["task"]: r["cluster"] for r in rows if "cluster" in r})
+
+
+def n_clusters(n: int) -> int:
+    return max(1, min(20, int(np.sqrt(n / 2))))
+
+
+class Refresher:
+    def __init__(self, projects, serving, fetcher, embeddings):
+        self.projects = projects
+        self.serving = serving
+        self.fetcher = fetcher
+        self.embeddings = embeddings
+
+    def refresh(self, pid: str) -> dict:
+        start = time.perf_counter()
+        state = self.projects.state(pid)
+        vid, classifier = self.serving.classifier(pid)
+        if state is None or classifier is None:
+            return {"skipped": "no version serves yet"}
+        cfg = self.projects.config(state.label_config)
+        api = self.projects.api(state)
+        tasks = list(api.iter_tasks(int(pid), unlabeled_only=True))
+        rows, errors = self.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
+        checks = self.label_checks(pid, vid, cfg)
+        written = api.import_predictions(int(pid), rows + checks)
+        api.set_model_version(int(pid), vid)
+        write_clusters(api, int(pid), vid, rows)
+        removed = [v for v in api.model_versions(int(pid)) if v != vid]
+        for old in removed:
+            api.delete_model_version(int(pid), old)
+        report = {"version": vid, "predicted": len(rows), "checked": len(checks), "written": written,
+                  "suspects": sum(1 for r in checks if r["score"] < 0.5), "errors": errors[:20],
+                  "removed_versions": removed, "seconds": round(time.perf_counter() - start, 2)}
+        log.info("project %s: refreshed predictions of %s: %s", pid, vid, report)
+        return report
+
+    def unlabeled_predictions(self, state, cfg, vid, classifier, tasks, api) -> tuple[list[dict], list[str]]:
+        """Prediction rows for `tasks` (with `task` ids) and the errors of the tasks left out."""
+        columns = label_columns(cfg, classifier.labels)
+        feats, kept, errors = [], [], []
+        for start in range(0, len(tasks), CHUNK):
+            chunk = tasks[start:start + CHUNK]
+            names = [f"task {t.get('id')}" for t in chunk]
+            items = [(n, (t.get("data") or {}).get(cfg.data_key)) for n, t in zip(names, chunk)]
+            fetched = self.fetcher.fetch_many(items, hostname=api.base_url, auth=api.auth)
+            good = [(t, n, b) for t, n, b in zip(chunk, names, fetched) if not isinstance(b, FetchError)]
+            errors += [str(b) for b in fetched if isinstance(b, FetchError)]
+            if not good:
+                continue
+            bad: dict[int, str] = {}
+            x = classifier.backbone.embed([b for _, _, b in good], cache=self.embeddings,
+                                          names=[n for _, n, _ in good], errors=bad)
+            errors += list(bad.values())
+            for k, (task, _, _) in enumerate(good):
+                if k not in bad:
+                    feats.append(x[k])
+                    kept.append(task)
+        if not kept or not columns:
+            return [], errors
+        features = np.stack(feats)
+        proba = classifier.proba_from_features(features)
+        groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
+        scored = scored_predictions(cfg, vid, proba, columns, strategy(state), clusters=groups)
+        rows = [{"task": t["id"], **p} for t, p in zip(kept, scored) if p is not None]
+        return rows, errors
+
+    def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
+        """Rows for the annotated tasks this version has out-of-fold probabilities of."""
+        manifest = self.serving.manifest(pid, vid)
+        oof = (manifest.get("extra") or {}).get("oof") or {}
+        labels = list(manifest.get("labels") or [])
+        if not oof.get("tasks") or not labels:
+            return []
+        proba = np.asarray(oof["proba"], dtype=np.float64)
+        given = np.array([labels.index(g) for g in oof["labels"]])
+        suspects = {s["index"]: s["strength"] for s in label_errors_from_proba(proba, given, labels)}
+        columns = label_columns(cfg, labels)
+        rows = []
+        for i, task_id in enumerate(oof["tasks"]):
+            scored = scored_predictions(cfg, vid, proba[i:i + 1], columns, "margin")[0]
+            if scored is None:
+                continue
+            scored["score"] = label_check_score(suspects.get(i), float(proba[i, given[i]]))
+            rows.append({"task": task_id, **scored})
+        return rows

@@ -1,0 +1,175 @@
+"""Active learning in a real Label Studio with the real backend process: after every publish the
+project's tasks carry predictions of the serving version scored "lowest = most useful", with
+clusters; the project's model_version follows the serving version (rollback too); Label Studio's own
+uncertainty sampling then serves the lowest-score task; injected wrong labels show up in the
+"Possible label errors" view; no prediction of another version is left behind.
+
+The tests build on each other in file order (one project, one backend for the module)."""
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+import scenes
+from lsproto.results import choice_result
+from lsproto.views import LABEL_ERRORS, MOST_USEFUL, SUSPECT_BELOW
+from sync.backendproc import BackendError, BackendServer
+from sync.importer import import_images
+from sync.netutil import free_port
+from sync.project import connect_backend, ensure_project
+from sync.views import ensure_views
+
+pytestmark = pytest.mark.labelstudio
+
+CLASSES = ["buildings", "forest", "sea"]
+WAIT = 180.0
+
+
+def wait_until(check, what: str, timeout: float = WAIT, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout:.0f} s\n{WORLD.backend.log_tail(60)}")
+        time.sleep(interval)
+
+
+def get(path: str, **params):
+    r = requests.get(f"{WORLD.ls.url}{path}", params=params, headers=WORLD.ls.headers, timeout=60)
+    r.raise_for_status()
+    return r.json()
+
+
+def project_predictions() -> list[dict]:
+    data = get("/api/predictions/", project=WORLD.project)
+    return data.get("results", data) if isinstance(data, dict) else data
+
+
+def backend_state() -> dict:
+    r = requests.get(f"{WORLD.backend.url}/versions", params={"project": WORLD.project}, timeout=30)
+    r.raise_for_status()
+    info = r.json()
+    info["idle"] = info["jobs"]["running"] is None and info["jobs"]["pending"] is None
+    return info
+
+
+def settled(vid_not: str | None = None):
+    """The backend idle with a trained version (other than `vid_not`) whose predictions reached LS."""
+    info = backend_state()
+    if not info["idle"] or info["model_version"] in ("INITIAL", vid_not):
+        return None
+    if get(f"/api/projects/{WORLD.project}")["model_version"] != info["model_version"]:
+        return None
+    return info
+
+
+WORLD = SimpleNamespace(backend=None)
+
+
+@pytest.fixture(scope="module")
+def world(label_studio, shared_data, tmp_path_factory):
+    server = BackendServer(tmp_path_factory.mktemp("active-backend"), free_port(),
+                           label_studio_url=label_studio.url, label_studio_token=label_studio.token,
+                           label_studio_media_dir=label_studio.data_dir / "media")
+    try:
+        server.start()
+    except BackendError as exc:
+        pytest.fail(str(exc))
+    WORLD.__dict__.update(ls=label_studio, backend=server, client=label_studio.client())
+    try:
+        yield WORLD
+    finally:
+        server.stop()
+
+
+def test_1_labels_train_a_version_whose_predictions_drive_label_studio(world, tmp_path):
+    client = world.client
+    project = ensure_project(client, "active-learning", CLASSES, sampling="uncertainty")
+    assert str(getattr(project.sampling, "value", project.sampling)) == "Uncertainty sampling"
+    connect_backend(client, project, world.backend.url)
+    world.views = ensure_views(client, project.id)
+    assert ensure_views(client, project.id) == world.views  # idempotent: no second copy
+    world.project = project.id
+
+    # 30 labeled photos, 3 of them deliberately filed under a wrong class
+    paths, labels = scenes.sample(10, seed=5, classes=CLASSES)
+    wrong = {0: "sea", 10: "buildings", 20: "forest"}  # a building, a forest and a sea photo mislabeled
+    tree = tmp_path / "labeled"
+    for i, (path, label) in enumerate(zip(paths, labels)):
+        folder = tree / wrong.get(i, label)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / path.name).symlink_to(path)
+    result = import_images(client, project.id, [tree], labels_from_folders=True, wait=False, progress=False,
+                           log=lambda m: None)
+    assert len(result.annotation_ids) == 30
+    wrong_names = {paths[i].name for i in wrong}
+    tasks = get("/api/tasks/", project=project.id, page_size=100)["tasks"]  # uploads keep "<prefix>-<name>"
+    world.injected = {t["id"] for t in tasks if t["data"]["image"].split("-", 1)[-1] in wrong_names}
+    assert len(world.injected) == 3
+    info = wait_until(settled, "trained version in Label Studio")
+    world.vid = info["model_version"]
+
+    # 40 unlabeled photos: predicted by the serving version on TASKS_CREATED
+    new_paths, _ = scenes.sample(14, seed=6, classes=CLASSES, skip=20)
+    imported = import_images(client, project.id, new_paths[:40], wait=True, timeout=WAIT, progress=False,
+                             log=lambda m: None)
+    assert imported.predictions.complete, imported.predictions.errors
+    world.unlabeled = set(imported.task_ids)
+
+    # clusters are patched onto the predictions right after they are written
+    preds = wait_until(lambda: (lambda ps: ps if set(ps) == world.unlabeled and all(
+        p.get("cluster") is not None for p in ps.values()) else None)(
+        {p["task"]: p for p in project_predictions() if p["task"] in world.unlabeled}), "clustered predictions", 60)
+    for p in preds.values():
+        assert p["model_version"] == world.vid, p
+        confidence = p["result"][0]["score"]
+        # score = margin (default strategy's priority): top-1 minus top-2, never above the top-1 confidence
+        assert 0.0 <= p["score"] <= confidence + 1e-6 <= 1.0 + 1e-6, p
+        assert isinstance(p["cluster"], int), p
+    assert len({p["cluster"] for p in preds.values()}) > 1
+
+
+def test_2_uncertainty_sampling_serves_the_lowest_score_first(world):
+    preds = [p for p in project_predictions() if p["task"] in world.unlabeled]
+    lowest = min(preds, key=lambda p: p["score"])
+    served = get(f"/api/projects/{world.project}/next/")
+    assert served["id"] == lowest["task"], (served["id"], lowest)
+    # what the view "Most useful first" lists: unlabeled tasks, lowest score first
+    tasks = get("/api/tasks/", view=world.views[MOST_USEFUL], project=world.project, page_size=100)["tasks"]
+    assert {t["id"] for t in tasks} == world.unlabeled
+    assert tasks[0]["id"] == lowest["task"]
+
+
+def test_3_injected_wrong_labels_are_in_the_label_errors_view(world):
+    tasks = get("/api/tasks/", view=world.views[LABEL_ERRORS], project=world.project, page_size=100)["tasks"]
+    flagged = [t["id"] for t in tasks]
+    assert flagged, "no task in the label-errors view"
+    found = world.injected & set(flagged)
+    assert len(found) >= 2, (world.injected, flagged)
+    assert set(flagged[:len(world.injected) + 2]) & world.injected  # the injected ones rank near the top
+    scores = {p["task"]: p["score"] for p in project_predictions() if p["model_version"] == world.vid}
+    assert all(scores[t] < SUSPECT_BELOW for t in flagged)
+
+
+def test_4_a_correction_publishes_a_version_and_rollback_moves_label_studio_back(world):
+    task = min(world.unlabeled)
+    r = requests.post(f"{world.ls.url}/api/tasks/{task}/annotations/", headers=world.ls.headers, timeout=60,
+                      json={"result": choice_result("choice", "image", "forest"), "project": world.project})
+    assert r.status_code == 201, r.text
+    info = wait_until(lambda: settled(vid_not=world.vid), "version after the correction")
+    new = info["model_version"]
+    assert list(get(f"/api/projects/{world.project}/model-versions/")) == [new]  # no old version piles up
+
+    r = requests.post(f"{world.backend.url}/projects/{world.project}/rollback", json={"version": world.vid},
+                      timeout=30)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: get(f"/api/projects/{world.project}")["model_version"] == world.vid
+               and list(get(f"/api/projects/{world.project}/model-versions/")) == [world.vid],
+               "Label Studio back on the rolled-back version")
+    preds = [p for p in project_predictions() if p["task"] in world.unlabeled - {task}]
+    assert preds and all(p["model_version"] == world.vid for p in preds)
