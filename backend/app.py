@@ -17,6 +17,7 @@ POST /projects/{id}/rollback {"version": vid}.
 from __future__ import annotations
 
 import logging
+import secrets
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -67,8 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        log.exception("%s %s failed", request.method, request.url.path)
-        return _error(500, f"internal error: {type(exc).__name__}: {exc}")
+        ref = secrets.token_hex(4)  # the log has the traceback; the client gets no internals
+        log.exception("%s %s failed (ref %s)", request.method, request.url.path, ref)
+        return _error(500, f"internal error (ref {ref}; details in the backend log)")
 
     if settings.basic_auth:
         app.middleware("http")(basic_auth_middleware(*settings.basic_auth))

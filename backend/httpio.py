@@ -13,7 +13,14 @@ from .errors import RequestError
 
 
 async def json_object(request: Request, *, optional: bool = False) -> dict:
-    """The request body as a JSON object; RequestError 400 for anything else."""
+    """The request body as a JSON object; RequestError 400 for anything else. A POST must say
+    `Content-Type: application/json` (415 otherwise): a form on another site can send a body but
+    not that header, so no cross-site form can make the backend change anything."""
+    if request.method == "POST":
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise RequestError(f"send the body as JSON with Content-Type: application/json (got {kind or 'none'})",
+                               status=415)
     raw = await request.body()
     if not raw.strip():
         if optional:
@@ -23,6 +30,8 @@ async def json_object(request: Request, *, optional: bool = False) -> dict:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(f"request body is not valid JSON ({exc})", status=400) from None
+    except RecursionError:
+        raise RequestError("request body is nested too deeply", status=400) from None
     if not isinstance(body, dict):
         raise RequestError(f"request body must be a JSON object, got {type(body).__name__}", status=400)
     return body

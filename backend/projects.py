@@ -8,6 +8,7 @@ import logging
 from lsproto.config import LabelConfig, LabelConfigError, parse_label_config
 from lsproto.project import ProjectIdError, parse_project
 from lsproto.tokens import LSAuth
+from lsproto.urls import same_origin
 from training.backbones import check_model_name
 from training.params import ParamError, TrainParams
 
@@ -92,11 +93,15 @@ class Projects:
             log.warning("project %s was recreated (%s -> %s): starting it fresh", pid, state.created, created)
             self.states.retire(pid, state.created)
             state, retired = None, True
+        old_host = state.hostname if state else None
+        new_host = (hostname.rstrip("/") if hostname else None) or old_host
+        # a token goes only to the origin it came with: a new host without its own token gets none
+        keep_token = state is not None and (new_host == old_host or same_origin(new_host or "", old_host))
         new = ProjectState(
             project=pid,
             created=created or (state.created if state else None),
-            hostname=(hostname.rstrip("/") if hostname else None) or (state.hostname if state else None),
-            token=access_token or (state.token if state else None),
+            hostname=new_host,
+            token=access_token or (state.token if keep_token else None),
             label_config=schema,
             params=params,
         )
@@ -105,10 +110,14 @@ class Projects:
         return pid, retired
 
     def connection(self, state: ProjectState | None) -> tuple[str | None, str | None]:
-        """(Label Studio URL, token) for a project: what /setup said, else the environment's."""
-        hostname = (state.hostname if state else None) or self.settings.label_studio_url
-        token = (state.token if state else None) or self.settings.label_studio_api_key
-        return (hostname.rstrip("/") if hostname else None), token
+        """(Label Studio URL, token) for a project: what /setup said, else the environment's. The
+        environment's token (LABEL_STUDIO_API_KEY) goes only to the environment's LABEL_STUDIO_URL."""
+        env_url, env_token = self.settings.label_studio_url, self.settings.label_studio_api_key
+        hostname = ((state.hostname if state else None) or env_url or "").rstrip("/") or None
+        token = state.token if state else None
+        if not token and env_token and hostname and same_origin(hostname, env_url):
+            token = env_token
+        return hostname, token
 
     def auth(self, hostname: str, token: str | None) -> LSAuth:
         return self._auths.get((hostname, token), lambda: LSAuth(hostname, token))

@@ -317,12 +317,14 @@ def test_personal_access_token_is_exchanged_and_refreshed(label_studio, shared_d
         auth = backend.service.projects.auth(ls.url, pat)
         assert auth.kind == "pat" and auth.exchanges >= 1
         assert auth.headers()["Authorization"].startswith("Bearer ")
-        # an access token LS no longer accepts: 401 -> exchange again -> retry succeeds
-        auth._access = "not-a-valid-access-token"
-        exchanges = auth.exchanges
         r = post_json(f"{backend.url}/predict", {"tasks": [labelled[-1]], "project": uid, "label_config": CONFIG})
         (res,) = r.json()["results"]
         assert "error" not in res and res["model_version"] == job.result["version"], res
+        # an access token LS no longer accepts: 401 -> exchange again -> retry succeeds
+        auth._access = "not-a-valid-access-token"
+        exchanges = auth.exchanges
+        api = backend.service.projects.api(backend.service.projects.state(str(project)))
+        assert api.auth is auth and len(list(api.iter_tasks(project))) == len(tasks)
         assert auth.exchanges == exchanges + 1
 
 

@@ -71,6 +71,12 @@ class TrainParams:
         if self.kernel_size % 2 == 0:
             raise ParamError(f"kernel_size must be odd (so padding keeps the size); got {self.kernel_size}")
         _check_num(self, "depth", int, lo=1, hi=8)
+        if self.mode == "head" and (self.pretrained is False or self.model == "smallcnn"):
+            # a head on random features: the features would change with every process that builds
+            # the network, and no version stores them
+            raise ParamError(f"mode 'head' needs a pretrained backbone; {self.model!r} "
+                             f"{'has no pretrained weights' if self.model == 'smallcnn' else 'with pretrained: false'} "
+                             "would give random features: use mode 'finetune' to train it")
 
     @classmethod
     def names(cls) -> list[str]:

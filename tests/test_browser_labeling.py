@@ -1,0 +1,229 @@
+"""The Label Studio loop in a real headless Chromium, as a person uses it: a real `tasveer up` with 24
+photos labeled from folders (so a trained version exists), log in through the login form, drop 128
+photos into the import dialog, see them pre-annotated with the serving version's scores, "Label All
+Tasks" opens the most useful task (lowest score), fix its label with the keyboard (number hotkey,
+Ctrl+Enter), and the backend trains a new version that Label Studio follows.
+
+Screenshots go to $TASVEER_SCREENSHOT_DIR (or the test's tmp dir): browser-1-login.png ...
+browser-6-retrained.png. Needs Debian's chromium and the playwright package: a missing one fails."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+
+import scenes
+from lsfixture import REPO_ROOT, tasveer_argv
+from sync.netutil import free_port
+from sync.state import STATE_FILE
+
+pytestmark = pytest.mark.labelstudio
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+WAIT = 180.0
+N_NEW = 128
+MS = 120_000  # Playwright timeouts (ms): two shared cores
+
+
+class Up:
+    """A running `tasveer up`: its state file, API helpers, and log tails for failure messages."""
+
+    def __init__(self, data_dir: Path, stdout: Path):
+        self.data_dir, self.stdout = data_dir, stdout
+        self.state: dict = {}
+
+    def logs(self, n: int = 40) -> str:
+        out = []
+        for name in ("backend/backend.log", "labelstudio/label-studio.log"):
+            path = self.data_dir / name
+            lines = path.read_text(errors="replace").splitlines()[-n:] if path.exists() else ["(missing)"]
+            out.append(f"--- tail of {path}\n" + "\n".join(line[:300] for line in lines))
+        out.append(f"--- tasveer up output\n{self.stdout.read_text(errors='replace')[-3000:]}")
+        return "\n".join(out)
+
+    def wait(self, check, what: str, timeout: float = WAIT, interval: float = 1.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {what} within {timeout:.0f} s\n{self.logs()}")
+            time.sleep(interval)
+
+    def get(self, path: str, base: str | None = None, **params):
+        headers = {"Authorization": f"Token {self.state['token']}"}
+        r = requests.get(f"{base or self.state['url']}{path}", params=params, headers=headers, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    def model_version(self) -> str:
+        return self.get(f"/api/projects/{self.state['project_id']}")["model_version"]
+
+    def tasks(self) -> list[dict]:
+        # the project's task list, NOT /api/tasks: that one makes Label Studio predict tasks itself
+        return self.get(f"/api/projects/{self.state['project_id']}/tasks/", page_size=10_000)
+
+    def predictions(self) -> list[dict]:
+        data = self.get("/api/predictions/", project=self.state["project_id"])
+        return data.get("results", data) if isinstance(data, dict) else data
+
+    def backend_settled(self, not_version: str | None = None) -> str | None:
+        """The backend idle on a trained version (not `not_version`) that Label Studio follows."""
+        info = self.get("/versions", base=self.state["backend_url"], project=self.state["project_id"])
+        idle = info["jobs"]["running"] is None and info["jobs"]["pending"] is None
+        vid = info["model_version"]
+        if idle and vid not in (None, "INITIAL", not_version) and self.model_version() == vid:
+            return vid
+        return None
+
+
+def dm_table(page) -> dict:
+    """Column titles and the visible rows' cell texts of the data manager's table."""
+    return page.evaluate("""() => ({
+        head: [...document.querySelectorAll('.lsf-table-head .lsf-table__cell')].map(c => c.innerText.trim()),
+        rows: [...document.querySelectorAll('[data-testid=table-row]')].map(
+            r => [...r.querySelectorAll('.lsf-table__cell')].map(c => c.innerText.trim()))})""")
+
+
+def test_label_studio_loop_in_a_real_browser(tmp_path):
+    shots = Path(os.environ.get("TASVEER_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    labeled, labels = scenes.sample(4, seed=3)
+    new = scenes.sample(22, seed=3, skip=10)[0][:N_NEW]
+    assert len(labeled) == 24 and len(new) == N_NEW and not {p.name for p in labeled} & {p.name for p in new}
+    tree = tmp_path / "labeled"
+    for path, label in zip(labeled, labels):
+        (tree / label).mkdir(parents=True, exist_ok=True)
+        (tree / label / path.name).symlink_to(path)
+
+    data_dir = tmp_path / "var"
+    up = Up(data_dir, tmp_path / "up.out")
+    argv = tasveer_argv("up") + ["--data-dir", str(data_dir), "--port", str(free_port()), "--backend-port",
+                                 str(free_port()), "--labels", ",".join(scenes.CLASSES), "--images", str(tree),
+                                 "--labels-from-folders"]
+    with open(up.stdout, "w") as out:
+        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+    try:
+        up.wait(lambda: "press Ctrl-C" in up.stdout.read_text() or proc.poll() is not None,
+                "'press Ctrl-C' from tasveer up", timeout=400)
+        assert proc.poll() is None, f"tasveer up exited with {proc.returncode}\n{up.logs()}"
+        up.state = json.loads((data_dir / STATE_FILE).read_text())
+        pid, url = up.state["project_id"], up.state["url"]
+        first_version = up.wait(up.backend_settled, "trained version followed by Label Studio")
+        old_ids = {t["id"] for t in up.tasks()}
+        assert len(old_ids) == 24
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(MS)
+
+            # 1. log in through the real login form
+            page.goto(f"{url}/user/login/")
+            page.fill("input[name=email]", up.state["username"])
+            page.fill("input[name=password]", up.state["password"])
+            page.locator("button[type=submit]").click()
+            page.wait_for_url(lambda u: "/user/login" not in u)
+            page.get_by_text("tasveer").first.wait_for()
+            page.screenshot(path=shots / "browser-1-login.png")
+
+            # 2. the data manager's import dialog: 128 files dropped on its file input, then "Import"
+            page.goto(f"{url}/projects/{pid}/data")
+            page.get_by_role("button", name="Import").click()
+            page.locator("input[type=file]").set_input_files([str(f) for f in new])
+            page.get_by_text(f"{N_NEW} files uploaded").wait_for()
+            page.screenshot(path=shots / "browser-2-import.png")
+            page.get_by_role("button", name="Finish import").click()
+            page.get_by_role("button", name="Finish import").wait_for(state="hidden")
+
+            # 3. every new task pre-annotated by the serving version, and the table shows the scores
+            def predicted():
+                new_ids = {t["id"] for t in up.tasks()} - old_ids
+                vid = up.model_version()
+                preds = [q for q in up.predictions() if q["task"] in new_ids and q["model_version"] == vid]
+                return (vid, new_ids, preds) if len(new_ids) == N_NEW and {q["task"] for q in preds} == new_ids \
+                    else None
+            vid, new_ids, preds = up.wait(predicted, f"predictions of the serving version for {N_NEW} new tasks")
+            assert vid == first_version
+            per_task = {}
+            for q in preds:
+                per_task.setdefault(q["task"], []).append(q)
+            duplicated = {t: len(qs) for t, qs in per_task.items() if len(qs) > 1}
+            if duplicated:  # see the report: Label Studio's own evaluate_predictions races the backend's writer
+                print(f"NOTE: {len(duplicated)} of {N_NEW} new tasks have >1 prediction of {vid}")
+            score = {t: min(q["score"] for q in qs) for t, qs in per_task.items()}
+            lowest = min(score.values())
+            page.reload()
+            page.get_by_text(f"Tasks: {N_NEW} / {N_NEW + 24}").wait_for()  # "Most useful first": unlabeled
+            page.locator("[data-testid=table-row]").first.wait_for()
+            page.screenshot(path=shots / "browser-3-predicted.png")
+            table = dm_table(page)
+            assert "Prediction score" in table["head"], table["head"]
+            col_id, col_score = table["head"].index("ID"), table["head"].index("Prediction score")
+            first_row = table["rows"][0]
+            assert int(first_row[col_id]) in new_ids and score[int(first_row[col_id])] == lowest, (first_row, lowest)
+            assert abs(float(first_row[col_score]) - lowest) < 0.0006, (first_row, lowest)
+            assert all(r[col_score] for r in table["rows"]), table["rows"]  # no empty score cell
+
+            # 4. "Label All Tasks" opens the most useful task: the lowest score of the serving version
+            with page.expect_response(lambda r: "/api/dm/actions?id=next_task" in r.url) as served_response:
+                page.get_by_role("button", name="Label All Tasks").click()
+            served = served_response.value.json()
+            page.locator("input.ant-checkbox-input:checked").first.wait_for()  # the prediction pre-selected
+            shown = int(re.match(r"\d+", page.locator(".lsf-current-task__task-id").inner_text()).group())
+            page.screenshot(path=shots / "browser-4-most-useful.png")
+            assert shown == served["id"], (shown, served["id"])
+            assert shown in new_ids and score[shown] == lowest, (
+                f"served task {shown} (score {score.get(shown)}, queue {served.get('queue')!r}), lowest score "
+                f"{lowest} on {sorted(t for t in score if score[t] == lowest)}")
+            predicted_label = per_task[shown][0]["result"][0]["value"]["choices"][0]
+            checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
+            assert checked == [predicted_label], (checked, predicted_label)
+
+            # 5. a correction with the keyboard: the number hotkey of another label, then Ctrl+Enter
+            correction = next(c for c in scenes.CLASSES if c != predicted_label)
+            page.keyboard.press(str(scenes.CLASSES.index(correction) + 1))
+            page.wait_for_function("name => document.querySelector(`input[name=${name}]`).checked", arg=correction)
+            checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
+            page.screenshot(path=shots / "browser-5-corrected.png")
+            assert checked == [correction], (checked, correction)
+            with page.expect_response(lambda r: f"/api/tasks/{shown}/annotations" in r.url
+                                      and r.request.method == "POST") as submitted:
+                page.keyboard.press("Control+Enter")
+            assert submitted.value.status == 201, submitted.value.text()
+            me = up.get("/api/current-user/whoami")
+            annotations = up.get(f"/api/tasks/{shown}/annotations/")
+            assert [(a["completed_by"], a["was_cancelled"], a["result"][0]["value"]["choices"]) for a in annotations] \
+                == [(me["id"], False, [correction])], annotations
+
+            # 6. the submission trains a new version; Label Studio's project follows it
+            new_version = up.wait(lambda: up.backend_settled(not_version=first_version),
+                                  "new version after the correction")
+            assert up.model_version() == new_version
+            page.goto(f"{url}/projects/{pid}/data")
+            page.get_by_text(f"Tasks: {N_NEW - 1} / {N_NEW + 24}").wait_for()
+            page.locator("[data-testid=table-row]").first.wait_for()
+            page.screenshot(path=shots / "browser-6-retrained.png")
+            browser.close()
+        print(f"served task {shown} ({served.get('queue')}), {predicted_label} -> {correction}, "
+              f"{first_version} -> {new_version}; screenshots in {shots}")
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) == 0, up.logs()
+        assert "stopping" in up.stdout.read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
