@@ -21,13 +21,17 @@ import time
 
 import numpy as np
 
+from lsproto.results import prediction
 from lsproto.views import label_check_score
 from training.acquisition import clusters as kmeans_clusters
+from training.acquisition import standardise
+from training.params import TrainParams
 from training.labelerrors import label_errors_from_proba
 
 from .fetch import FetchError
 from .predictor import strategy
 from .scoring import label_columns, scored_predictions
+from .serving import INITIAL_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,34 @@ CHUNK = 256  # images fetched and embedded at a time (bytes are dropped after em
 
 
 def write_clusters(api, project_id: int, vid: str, rows: list[dict]) -> int:
-    return api.set_clusters(project_id, vid, {r["task"]: r["cluster"] for r in rows if "cluster" in r})
+    clusters = {r["task"]: r["cluster"] for r in rows if "cluster" in r}
+    return api.set_clusters(project_id, vid, clusters) if clusters else 0
+
+
+def medoids_first(features: np.ndarray, groups: np.ndarray) -> list[int]:
+    """Row indices in serving order: each cluster's members by distance to its centre (standardised
+    features), taken round-robin over the clusters, biggest cluster first."""
+    xs = standardise(features)
+    queues = []
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        d = ((xs[members] - xs[members].mean(axis=0)) ** 2).sum(axis=1)
+        queues.append(list(members[np.argsort(d, kind="stable")]))
+    queues.sort(key=len, reverse=True)
+    order = []
+    for depth in range(max(len(q) for q in queues)):
+        order += [int(q[depth]) for q in queues if depth < len(q)]
+    return order
+
+
+def pretrained_features(state) -> bool:
+    """Whether the project's backbone has pretrained weights (so its features mean something
+    before any training)."""
+    try:
+        params = TrainParams.from_dict(state.params or None)
+    except ValueError:
+        return False
+    return params.pretrained is not False and params.model != "smallcnn"
 
 
 def n_clusters(n: int) -> int:
@@ -75,6 +106,36 @@ class Refresher:
     def unlabeled_predictions(self, state, cfg, vid, classifier, tasks, api) -> tuple[list[dict], list[str]]:
         """Prediction rows for `tasks` (with `task` ids) and the errors of the tasks left out."""
         columns = label_columns(cfg, classifier.labels)
+        features, kept, errors = self._embed(classifier.backbone, cfg, tasks, api)
+        if not kept or not columns:
+            return [], errors
+        proba = classifier.proba_from_features(features)
+        groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
+        scored = scored_predictions(cfg, vid, proba, columns, strategy(state), clusters=groups)
+        rows = [{"task": t["id"], **p} for t, p in zip(kept, scored) if p is not None]
+        return rows, errors
+
+    def cold_predictions(self, state, cfg, tasks, api) -> tuple[list[dict], list[str]]:
+        """Before the first training: the INITIAL answer (the first label, confidence 1/C: no idea)
+        for each task, with a score that makes Label Studio serve the medoids of k-means clusters of
+        the pretrained embeddings first (one per cluster, biggest cluster first, then the next
+        nearest of each): a first batch that covers the photos, better than a random one."""
+        backbone = self.serving.backbone(TrainParams.from_dict(state.params or None))
+        features, kept, errors = self._embed(backbone, cfg, tasks, api)
+        if not kept:
+            return [], errors
+        groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
+        order = medoids_first(features, groups)
+        rows = []
+        for position, i in enumerate(order):
+            row = {"task": kept[i]["id"], **prediction(cfg, cfg.labels[0], position / len(order), INITIAL_VERSION,
+                                                        cluster=int(groups[i]))}
+            row["result"][0]["score"] = round(1.0 / len(cfg.labels), 4)
+            rows.append(row)
+        return rows, errors
+
+    def _embed(self, backbone, cfg, tasks, api):
+        """(features, the tasks they belong to, errors) for `tasks`, CHUNK images at a time."""
         feats, kept, errors = [], [], []
         for start in range(0, len(tasks), CHUNK):
             chunk = tasks[start:start + CHUNK]
@@ -86,21 +147,14 @@ class Refresher:
             if not good:
                 continue
             bad: dict[int, str] = {}
-            x = classifier.backbone.embed([b for _, _, b in good], cache=self.embeddings,
-                                          names=[n for _, n, _ in good], errors=bad)
+            x = backbone.embed([b for _, _, b in good], cache=self.embeddings, names=[n for _, n, _ in good],
+                               errors=bad)
             errors += list(bad.values())
             for k, (task, _, _) in enumerate(good):
                 if k not in bad:
                     feats.append(x[k])
                     kept.append(task)
-        if not kept or not columns:
-            return [], errors
-        features = np.stack(feats)
-        proba = classifier.proba_from_features(features)
-        groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
-        scored = scored_predictions(cfg, vid, proba, columns, strategy(state), clusters=groups)
-        rows = [{"task": t["id"], **p} for t, p in zip(kept, scored) if p is not None]
-        return rows, errors
+        return (np.stack(feats) if feats else np.zeros((0, 0))), kept, errors
 
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
         """Rows for the annotated tasks this version has out-of-fold probabilities of."""

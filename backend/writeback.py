@@ -15,7 +15,8 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from .refresh import write_clusters
+from .refresh import pretrained_features, write_clusters
+from .serving import INITIAL_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,16 @@ class PredictionWriter:
         if classifier is not None:  # scored and clustered like a refresh, for this batch
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
-        else:  # cold start: no image is downloaded
+        elif pretrained_features(state):  # cold start: medoids of the new photos first
+            cfg = self.projects.config(state.label_config)
+            rows, errors = self.refresher.cold_predictions(state, cfg, tasks, api)
+            vid = INITIAL_VERSION
+        else:  # cold start of a from-scratch network: its features mean nothing yet, download nothing
             results = self.predictor.predict(tasks, project=pid, label_config=state.label_config)
             rows = [{"task": t["id"], **r} for t, r in zip(tasks, results) if r.get("result")]
             errors = [r["error"] for r in results if "error" in r]
         written = api.import_predictions(int(pid), rows)
-        if classifier is not None:
-            write_clusters(api, int(pid), vid, rows)
+        if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
+            api.set_model_version(int(pid), vid)
+        write_clusters(api, int(pid), vid, rows)
         return {"written": written, "errors": len(errors), "error_messages": errors[:10]}

@@ -127,7 +127,7 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page = browser.new_page(viewport={"width": 1920, "height": 1000})  # wide: every column shows
             page.set_default_timeout(MS)
 
             # 1. log in through the real login form
@@ -173,18 +173,26 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             assert "Prediction score" in table["head"], table["head"]
             col_id, col_score = table["head"].index("ID"), table["head"].index("Prediction score")
             first_row = table["rows"][0]
-            assert int(first_row[col_id]) in new_ids and score[int(first_row[col_id])] == lowest, (first_row, lowest)
+            top = int(first_row[col_id])
+            assert top in new_ids and score[top] == lowest, (first_row, lowest)  # the tab sorts by score
             assert abs(float(first_row[col_score]) - lowest) < 0.0006, (first_row, lowest)
+            # "Prediction results" / "Prediction model version" stay EMPTY: tasveer's views carry no
+            # `hiddenColumns`, so Label Studio annotates only the filter/ordering fields (see the report)
+            if not first_row[table["head"].index("Prediction results")]:
+                print("NOTE: the data manager's 'Prediction results' column is empty")
             assert all(r[col_score] for r in table["rows"]), table["rows"]  # no empty score cell
 
             # 4. "Label All Tasks" opens the most useful task: the lowest score of the serving version
-            with page.expect_response(lambda r: "/api/dm/actions?id=next_task" in r.url) as served_response:
-                page.get_by_role("button", name="Label All Tasks").click()
-            served = served_response.value.json()
+            nexts = []  # every next_task answer: the first one is the sampling's choice
+            page.on("response", lambda r: nexts.append(r) if "/api/dm/actions?id=next_task" in r.url else None)
+            page.get_by_role("button", name="Label All Tasks").click()
             page.locator("input.ant-checkbox-input:checked").first.wait_for()  # the prediction pre-selected
+            page.get_by_text("Downloading image").wait_for(state="hidden")
+            served = nexts[0].json()
+            queues = [(r.json().get("id"), r.json().get("queue")) for r in nexts]
             shown = int(re.match(r"\d+", page.locator(".lsf-current-task__task-id").inner_text()).group())
             page.screenshot(path=shots / "browser-4-most-useful.png")
-            assert shown == served["id"], (shown, served["id"])
+            assert shown == served["id"], (shown, [r.json().get("id") for r in nexts])
             assert shown in new_ids and score[shown] == lowest, (
                 f"served task {shown} (score {score.get(shown)}, queue {served.get('queue')!r}), lowest score "
                 f"{lowest} on {sorted(t for t in score if score[t] == lowest)}")
@@ -217,7 +225,7 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             page.locator("[data-testid=table-row]").first.wait_for()
             page.screenshot(path=shots / "browser-6-retrained.png")
             browser.close()
-        print(f"served task {shown} ({served.get('queue')}), {predicted_label} -> {correction}, "
+        print(f"served task {shown} (next_task answers {queues}), {predicted_label} -> {correction}, "
               f"{first_version} -> {new_version}; screenshots in {shots}")
 
         proc.send_signal(signal.SIGTERM)
