@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -26,6 +27,8 @@ from lsproto.results import newest_label
 from lsproto.tokens import LSAuth, TokenError
 
 log = logging.getLogger(__name__)
+
+RETRY_WAITS = (0.5, 1.0, 2.0, 4.0)  # seconds between tries of a failed Label Studio call
 
 
 class LabelStudioError(RuntimeError):
@@ -48,9 +51,12 @@ class LabelStudioAPI:
         self.session = requests.Session()
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """One call, retried with backoff while Label Studio is unreachable or answers 5xx (its
+        SQLite says "database is locked" under concurrent writes), and once after a 401 with a
+        renewed access token."""
         url = f"{self.base_url}{path}"
-        retried = False
-        while True:
+        refreshed = False
+        for wait in (*RETRY_WAITS, None):
             try:
                 headers = self.auth.headers()
             except TokenError as exc:
@@ -58,9 +64,16 @@ class LabelStudioAPI:
             try:
                 resp = self.session.request(method, url, headers=headers, timeout=self.timeout, **kwargs)
             except requests.RequestException as exc:
-                raise LabelStudioError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
-            if resp.status_code == 401 and not retried and self.auth.refresh():
-                retried = True
+                if wait is None:
+                    raise LabelStudioError(f"{method} {url}: {type(exc).__name__}: {exc}") from None
+                time.sleep(wait)
+                continue
+            if resp.status_code == 401 and not refreshed and self.auth.refresh():
+                refreshed = True
+                continue
+            if resp.status_code >= 500 and wait is not None:
+                log.warning("%s %s: HTTP %s, retrying in %.1f s", method, path, resp.status_code, wait)
+                time.sleep(wait)
                 continue
             return resp
 

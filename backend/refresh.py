@@ -92,11 +92,13 @@ class Refresher:
         rows, errors = self.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
         checks = self.label_checks(pid, vid, cfg)
         written = api.import_predictions(int(pid), rows + checks)
-        api.set_model_version(int(pid), vid)
-        write_clusters(api, int(pid), vid, rows)
-        removed = [v for v in api.model_versions(int(pid)) if v != vid]
-        for old in removed:
-            api.delete_model_version(int(pid), old)
+        removed = []
+        if written:  # LS takes a model_version only once predictions of it exist
+            api.set_model_version(int(pid), vid)
+            write_clusters(api, int(pid), vid, rows)
+            removed = [v for v in api.model_versions(int(pid)) if v != vid]
+            for old in removed:
+                api.delete_model_version(int(pid), old)
         report = {"version": vid, "predicted": len(rows), "checked": len(checks), "written": written,
                   "suspects": sum(1 for r in checks if r["score"] < 0.5), "errors": errors[:20],
                   "removed_versions": removed, "seconds": round(time.perf_counter() - start, 2)}

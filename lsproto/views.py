@@ -31,6 +31,12 @@ def label_check_score(suspect_strength: float | None, given_prob: float) -> floa
     return SUSPECT_BELOW + 0.5 * min(1.0, max(0.0, float(given_prob)))
 
 
+# Label Studio computes only the fields a view filters or sorts by unless its data names the hidden
+# columns (data_manager/managers.py get_fields_for_evaluation): without this the "Prediction results"
+# and "Annotation results" columns stay empty, and a label check needs both side by side.
+HIDDEN = {"explore": ["tasks:inner_id"], "labeling": ["tasks:inner_id"]}
+
+
 def _number(column: str, operator: str, value) -> dict:
     return {"filter": f"filter:tasks:{column}", "operator": operator, "type": "Number", "value": value}
 
@@ -41,6 +47,7 @@ VIEWS = {
         "title": MOST_USEFUL,
         "filters": {"conjunction": "and", "items": [_number("total_annotations", "equal", 0)]},
         "ordering": ["tasks:predictions_score"],
+        "hiddenColumns": HIDDEN,
     },
     LABEL_ERRORS: {
         "title": LABEL_ERRORS,
@@ -49,5 +56,6 @@ VIEWS = {
             _number("predictions_score", "less", SUSPECT_BELOW),
         ]},
         "ordering": ["tasks:predictions_score"],
+        "hiddenColumns": HIDDEN,
     },
 }

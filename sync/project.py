@@ -19,11 +19,13 @@ class ProjectSetupError(RuntimeError):
     """The project or its ML backend connection is not as it must be."""
 
 
-# Settings that make LS ask the ML backend for a prediction whenever a task without one is opened
-# (tasks/api.py TaskAPI.get: evaluate_predictions_automatically or show_collab_predictions) or a
-# Data Manager page lists tasks without predictions (data_manager/api.py: evaluate_predictions_automatically).
+# show_collab_predictions makes LS ask the ML backend for a prediction when a task without one is
+# opened (tasks/api.py TaskAPI.get). evaluate_predictions_automatically would also make every Data
+# Manager page ask for the tasks it lists without one (data_manager/api.py); it stays OFF: the
+# backend writes the predictions of new tasks itself (TASKS_CREATED), and LS's own answers, racing
+# those, gave a task two predictions of one version (seen in the browser test).
 PREDICTION_SETTINGS = {
-    "evaluate_predictions_automatically": True,
+    "evaluate_predictions_automatically": False,
     "show_collab_predictions": True,
 }
 

@@ -60,7 +60,7 @@ def test_up_check_from_nothing_then_reuses_everything(tmp_path):
         assert list(parse_label_config(project["label_config"]).labels) == ["cat", "dog", "bird"]
         detail = requests.get(f"{ls.url}/api/projects/{project['id']}", headers=headers, timeout=10).json()
         assert detail["start_training_on_annotation_update"] is True
-        assert detail["evaluate_predictions_automatically"] is True and detail["show_collab_predictions"] is True
+        assert detail["evaluate_predictions_automatically"] is False and detail["show_collab_predictions"] is True
         ml = requests.get(f"{ls.url}/api/ml", params={"project": project["id"]}, headers=headers, timeout=30).json()
         assert [m["url"] for m in ml] == [f"http://127.0.0.1:{backend_port}"]
         hooks = requests.get(f"{ls.url}/api/webhooks/", params={"project": project["id"]}, headers=headers,
