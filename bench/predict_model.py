@@ -7,6 +7,7 @@ both engines, best of --repeats, nothing cached:
   - "with decode":    Backbone.embed / OrtBackbone.embed on image bytes (hash, decode, resize,
                       normalise, network; decoding overlaps the network in both engines)
   - "without decode": the network alone on the already preprocessed (N, 3, S, S) batch
+The four measurements take turns in each of --repeats rounds (fair under load from other work).
 Then two fresh processes each load a head version from a store and predict the photos: one with
 ONNX Runtime and `import torch` blocked, one with PyTorch; their peak RSS is reported.
 --quick: 32 photos, one repeat (well under a minute).
@@ -51,14 +52,19 @@ print(json.dumps({{"engine": {engine!r}, "torch_imported": sys.modules.get("torc
 """
 
 
-def best_of(fn, repeats: int) -> float:
-    fn()  # warm-up (first-run allocations, ORT's arena, oneDNN primitives)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
+def best_times(fns: dict, repeats: int) -> dict:
+    """Best wall time of each function; the functions take turns in every round, so load from
+    other work on the machine hits all of them alike. One warm-up call each first (first-run
+    allocations, ORT's arena, oneDNN primitives)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    return best
 
 
 def model_times(size: int, blobs: list[bytes], repeats: int, workdir: Path) -> dict:
@@ -78,10 +84,12 @@ def model_times(size: int, blobs: list[bytes], repeats: int, workdir: Path) -> d
     def network(bb):
         return lambda: [bb.forward_array(batch[s : s + 64]) for s in range(0, n, 64)]
 
-    row = {"image_size": size, "n": n}
+    fns = {}
     for name, bb in (("onnx", ort_bb), ("torch", torch_bb)):
-        row[f"{name}_with_decode_img_s"] = round(n / best_of(lambda: bb.embed(blobs), repeats), 1)
-        row[f"{name}_without_decode_img_s"] = round(n / best_of(network(bb), repeats), 1)
+        fns[f"{name}_with_decode_img_s"] = lambda bb=bb: bb.embed(blobs)
+        fns[f"{name}_without_decode_img_s"] = network(bb)
+    row = {"image_size": size, "n": n}
+    row.update({key: round(n / seconds, 1) for key, seconds in best_times(fns, repeats).items()})
     row["speedup_with_decode"] = round(row["onnx_with_decode_img_s"] / row["torch_with_decode_img_s"], 2)
     row["speedup_without_decode"] = round(row["onnx_without_decode_img_s"] / row["torch_without_decode_img_s"], 2)
     return row
@@ -112,7 +120,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=128, help="photos (default 128)")
     ap.add_argument("--sizes", default="224,160")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="32 photos, one repeat")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     args = ap.parse_args()

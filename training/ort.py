@@ -38,10 +38,14 @@ def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
 class OrtBackbone:
     engine = "onnx"
 
-    def __init__(self, path: str | Path, spec: dict, backbone_id: str, threads: int | None = None):
+    def __init__(self, path: str | Path, spec: dict, backbone_id: str, threads: int | None = None,
+                 run_batch: int = 16):
         """`spec` is a Backbone.spec() (a manifest's "backbone"); `backbone_id` the Backbone.id of
-        the network the graph was exported from (the embedding cache key)."""
+        the network the graph was exported from (the embedding cache key). The session runs at
+        most `run_batch` images at a time: on CPU that is as fast as 64 (measured) and keeps the
+        activations, hence peak memory, about 3x smaller."""
         self.path = Path(path)
+        self.run_batch = run_batch
         self.id = backbone_id
         self.name, self.weights = spec["name"], spec["weights"]
         self.preprocessing = Preprocessing.from_spec(spec)
@@ -64,7 +68,10 @@ class OrtBackbone:
 
     def forward_array(self, batch: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) float32, already preprocessed -> (n, num_features) float32."""
-        return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        parts = [self.session.run([OUTPUT], {INPUT: batch[s : s + self.run_batch]})[0]
+                 for s in range(0, len(batch), self.run_batch)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
               names: list[str] | None = None, errors: dict | None = None) -> np.ndarray:
