@@ -14,7 +14,7 @@ from training.cache import EmbeddingCache
 from training.ort import OrtBackbone
 from training.params import TrainParams
 from training.serving import load_classifier, pick_engine
-from training.store import ModelStore, file_sha256
+from training.store import ModelStore, StoreError, file_sha256
 from training.train import fit
 
 TOL = 1e-4  # max abs difference between ORT and PyTorch probabilities
@@ -148,3 +148,21 @@ def test_another_process_serves_with_ort_and_no_torch(published):
         assert served[vid]["engine"] == "onnx"
         expected = load_classifier(store, vid, engine="torch").predict_proba(blobs)
         assert np.abs(np.array(served[vid]["proba"]) - expected).max() < TOL
+
+
+def test_a_network_the_exporter_refuses_still_publishes_for_pytorch(published, photos, tmp_path, monkeypatch):
+    _, head, _, _ = published
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr("training.onnx_export.export_features", broken)
+    store = ModelStore(tmp_path)
+    with pytest.warns(UserWarning, match="unsupported operator"):
+        vid = store.publish(head, params=TrainParams(), plot=False)
+    m = store.manifest(vid)
+    assert m["onnx"] is None and "unsupported operator" in m["onnx_error"]
+    with pytest.raises(StoreError, match="unsupported operator"):
+        load_classifier(store, vid, engine="onnx")
+    clf = load_classifier(store, vid, engine="auto", backbone=head.classifier.backbone)
+    assert clf.backbone.engine == "torch" and clf.predict_proba(photos[2][:2]).shape == (2, 6)

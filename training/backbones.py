@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import timm
@@ -40,6 +41,7 @@ class Backbone:
     num_features: int
     kwargs: dict = field(default_factory=dict)
     device: torch.device = field(default_factory=default_device)
+    engine: ClassVar[str] = "torch"  # OrtBackbone (ort.py) says "onnx"
 
     def __post_init__(self):
         self.module.to(self.device).eval()

@@ -37,6 +37,7 @@ def make_session(path: str | Path, threads: int | None = None) -> ort.InferenceS
 
 class OrtBackbone:
     engine = "onnx"
+    device = "cpu"
 
     def __init__(self, path: str | Path, spec: dict, backbone_id: str, threads: int | None = None,
                  run_batch: int = 16):

@@ -25,6 +25,7 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -113,10 +114,11 @@ class ModelStore:
     def onnx_path(self, vid: str, verify: bool = True) -> Path:
         """The ONNX graph that serves `vid` (StoreError if it has none, or if the file's sha256
         is not the one its manifest recorded)."""
-        record = self.manifest(vid).get("onnx")
+        m = self.manifest(vid)
+        record = m.get("onnx")
         if not record:
-            raise StoreError(f"version {vid!r} has no ONNX graph (published before ONNX export); "
-                             "serve it with engine='torch' or publish it again")
+            why = m.get("onnx_error", "published before ONNX export")
+            raise StoreError(f"version {vid!r} has no ONNX graph ({why}); serve it with engine='torch'")
         path = self.root / record["path"]
         if not path.exists():
             raise StoreError(f"{path}: ONNX graph of version {vid!r} is missing")
@@ -151,13 +153,19 @@ class ModelStore:
                 for key, value in clf.backbone.module.state_dict().items():
                     tensors[f"backbone.{key}"] = value.detach().cpu().contiguous()
             save_file(tensors, str(tmp / WEIGHTS))
-            # the ONNX graph that serves this version: its own network, or its backbone's shared one
-            if with_backbone:
-                onnx_file = export_features(clf.backbone.module, clf.backbone.image_size, tmp / FEATURES_ONNX)
-            else:
-                onnx_file = ensure_backbone_onnx(self.root, clf.backbone)
-            onnx = {"path": onnx_file.relative_to(self.root).as_posix(), "sha256": file_sha256(onnx_file),
-                    "input": INPUT, "output": OUTPUT}
+            # the ONNX graph that serves this version: its own network, or its backbone's shared one.
+            # A network the exporter cannot handle still publishes (PyTorch serves it), and says why.
+            onnx, onnx_error = None, None
+            try:
+                if with_backbone:
+                    onnx_file = export_features(clf.backbone.module, clf.backbone.image_size, tmp / FEATURES_ONNX)
+                else:
+                    onnx_file = ensure_backbone_onnx(self.root, clf.backbone)
+                onnx = {"path": onnx_file.relative_to(self.root).as_posix(), "sha256": file_sha256(onnx_file),
+                        "input": INPUT, "output": OUTPUT}
+            except Exception as exc:  # noqa: BLE001 - any exporter failure
+                onnx_error = f"ONNX export failed: {type(exc).__name__}: {exc}"
+                warnings.warn(onnx_error, stacklevel=2)
             if plot and result.metrics.get("confusion_matrix"):
                 plot_confusion(result.metrics, tmp / CONFUSION)
             manifest = {
@@ -170,10 +178,12 @@ class ModelStore:
                 "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},
                 "onnx": onnx,
             }
+            if onnx_error:
+                manifest["onnx_error"] = onnx_error
             for _ in range(100):
                 vid = self._next_id()
                 manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
-                if with_backbone:
+                if onnx and with_backbone:
                     onnx["path"] = f"versions/{vid}/{FEATURES_ONNX}"
                 write_json_atomic(tmp / MANIFEST, manifest)
                 try:
