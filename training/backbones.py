@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import timm
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from . import lite0
-from .images import ImageError, content_hash, decode_image
+from .embedder import embed_images
+from .preprocess import RESAMPLE, Preprocessing
 from .smallcnn import SmallCNN
-
-_RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
 
 
 def default_device() -> torch.device:
@@ -43,6 +41,7 @@ class Backbone:
     num_features: int
     kwargs: dict = field(default_factory=dict)
     device: torch.device = field(default_factory=default_device)
+    engine: ClassVar[str] = "torch"  # OrtBackbone (ort.py) says "onnx"
 
     def __post_init__(self):
         self.module.to(self.device).eval()
@@ -66,33 +65,13 @@ class Backbone:
         }
 
     # -- preprocessing -------------------------------------------------------------------------
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(self.image_size, tuple(self.mean), tuple(self.std), self.interpolation)
+
     def to_tensor(self, img: Image.Image) -> torch.Tensor:
         """Resize the short side to image_size, centre-crop a square, normalise (eval transform)."""
-        w, h = img.size
-        scale = self.image_size / min(w, h)
-        nw, nh = max(self.image_size, round(w * scale)), max(self.image_size, round(h * scale))
-        img = img.resize((nw, nh), _RESAMPLE[self.interpolation])
-        left, top = (nw - self.image_size) // 2, (nh - self.image_size) // 2
-        img = img.crop((left, top, left + self.image_size, top + self.image_size))
-        return self.normalize(img)
-
-    def normalize(self, img: Image.Image) -> torch.Tensor:
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-        arr = (arr - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
-        return torch.from_numpy(arr.transpose(2, 0, 1).copy())
-
-    def load_batch(self, blobs: list[bytes], names: list[str]) -> tuple[list[torch.Tensor | None], dict]:
-        """Decode and preprocess in threads; returns tensors (None where bad) and {index: error}."""
-        def one(i):
-            try:
-                return self.to_tensor(decode_image(blobs[i], names[i])), None
-            except ImageError as exc:
-                return None, str(exc)
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(one, range(len(blobs))))
-        errors = {i: err for i, (_, err) in enumerate(results) if err}
-        return [t for t, _ in results], errors
+        return torch.from_numpy(self.preprocessing.array(img))
 
     # -- features -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -104,6 +83,9 @@ class Backbone:
         out = self.module(batch)
         return out.float().cpu().numpy()
 
+    def forward_array(self, batch: np.ndarray) -> np.ndarray:
+        return self.forward_features(torch.from_numpy(batch))
+
     def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
               names: list[str] | None = None, errors: dict | None = None) -> np.ndarray:
         """Pooled features (N, num_features) for image bytes, using and filling `cache`.
@@ -111,45 +93,9 @@ class Backbone:
         A bad image raises ImageError, unless an `errors` dict is passed: then its row is NaN and
         errors[index] holds the message, so one bad upload never sinks a whole batch.
         """
-        names = names or [f"image #{i}" for i in range(len(blobs))]
-        hashes = [content_hash(b) if isinstance(b, (bytes, bytearray)) else "" for b in blobs]
-        out = np.full((len(blobs), self.num_features), np.nan, dtype=np.float32)
-        known = cache.get_many(hashes, self.id, self.image_size) if cache is not None else {}
-        todo = []
-        for i, key in enumerate(hashes):
-            if key in known:
-                out[i] = known[key]
-            else:
-                todo.append(i)
-        # the same content twice in one call is computed once
-        first_of: dict[str, int] = {}
-        unique = [i for i in todo if first_of.setdefault(hashes[i], i) == i]
-        bar = tqdm(total=len(unique), desc="embedding", unit="img", disable=not progress)
-        for start in range(0, len(unique), batch_size):
-            idx = unique[start : start + batch_size]
-            tensors, bad = self.load_batch([blobs[i] for i in idx], [names[i] for i in idx])
-            for j, message in bad.items():
-                if errors is None:
-                    raise ImageError(message)
-                errors[idx[j]] = message
-            good = [j for j in range(len(idx)) if tensors[j] is not None]
-            if good:
-                feats = self.forward_features(torch.stack([tensors[j] for j in good]))
-                fresh = {}
-                for j, vec in zip(good, feats):
-                    out[idx[j]] = vec
-                    fresh[hashes[idx[j]]] = vec
-                if cache is not None:
-                    cache.put_many(fresh, self.id, self.image_size)
-            bar.update(len(idx))
-        bar.close()
-        for i in todo:
-            src = first_of[hashes[i]]
-            if src != i:
-                out[i] = out[src]
-                if errors is not None and src in errors:
-                    errors[i] = errors[src]
-        return out
+        return embed_images(self.forward_array, self.preprocessing, self.id, self.num_features, blobs,
+                            cache=cache, batch_size=batch_size, progress=progress, names=names,
+                            errors=errors)
 
 
 def _lite0(pretrained: bool, image_size: int | None, **kwargs) -> Backbone:
@@ -203,7 +149,7 @@ def _timm(name: str, pretrained: bool, image_size: int | None, **kwargs) -> Back
     cfg = timm.data.resolve_data_config({}, model=module)
     return Backbone(module, name, weights_tag(name, pretrained),
                     image_size or int(cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]),
-                    cfg.get("interpolation", "bicubic") if cfg.get("interpolation") in _RESAMPLE else "bicubic",
+                    cfg.get("interpolation", "bicubic") if cfg.get("interpolation") in RESAMPLE else "bicubic",
                     module.num_features, kwargs)
 
 

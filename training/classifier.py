@@ -1,15 +1,22 @@
 """A trained classifier: a backbone (features) plus a linear head, with the sklearn-style
-`predict_proba` contract over image bytes."""
+`predict_proba` contract over image bytes.
+
+Torch-free itself: the backbone is either a PyTorch `Backbone` or an ONNX Runtime `OrtBackbone`
+(ort.py); both have `num_features`, `id`, `image_size` and the same `embed` contract."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .backbones import Backbone
 from .head import softmax
+
+if TYPE_CHECKING:
+    from .backbones import Backbone
 
 
 class Classifier:
-    def __init__(self, backbone: Backbone, weight: np.ndarray, bias: np.ndarray, labels: list[str],
+    def __init__(self, backbone: "Backbone", weight: np.ndarray, bias: np.ndarray, labels: list[str],
                  mode: str = "head", version: str | None = None):
         if weight.shape != (len(labels), backbone.num_features) or bias.shape != (len(labels),):
             raise ValueError(

@@ -9,9 +9,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 
 ABSENT_BIAS = -1e4
 
@@ -22,6 +19,9 @@ class TooFewLabels(ValueError):
 
 def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, seed: int = 0):
     """Fit on features X (N, F) and label indices y; returns W (n_classes, F), b (n_classes,)."""
+    from sklearn.exceptions import ConvergenceWarning  # here: serving needs only softmax
+    from sklearn.linear_model import LogisticRegression
+
     present = np.unique(y)
     if len(present) < 2:
         raise TooFewLabels(
@@ -60,6 +60,8 @@ def cross_val_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, see
                      folds: int = 5) -> np.ndarray | None:
     """Out-of-fold logits for every example (honest metrics without giving up training data);
     None when there are too few examples for at least two folds."""
+    from sklearn.model_selection import StratifiedKFold
+
     counts = np.bincount(y, minlength=n_classes)
     k = min(folds, int(counts[counts > 0].min()) if counts.any() else 0)
     if k < 2:

@@ -3,11 +3,19 @@
     ROOT/versions/<vid>/manifest.json       what the version is (labels, backbone, params, metrics...)
     ROOT/versions/<vid>/weights.safetensors head (and, for finetune, backbone) tensors
     ROOT/versions/<vid>/confusion.png       confusion matrix of its evaluation (may be drawn later)
+    ROOT/versions/<vid>/features.onnx       a finetuned version's network as ONNX (features only)
+    ROOT/backbones/<backbone id>-<size>.onnx a pretrained backbone as ONNX, shared by head versions
     ROOT/SERVING                            {"version": vid}: the version to serve
+
+Every version's manifest names the ONNX graph that serves it: "onnx": {"path": relative to ROOT,
+"sha256", "input", "output"}; the head is in weights.safetensors ("head.weight", "head.bias").
 
 A version is written completely under ROOT/.tmp, then renamed into versions/ in one step, and only
 then does SERVING move to it (itself replaced atomically). A crash at any point leaves either no new
 version or a complete one; a half-written directory is never listed or served.
+
+Reading (manifests, SERVING, the head as numpy, the ONNX path) imports no torch: torch, the
+exporter and the PyTorch classes are imported inside publish() and load() only.
 """
 from __future__ import annotations
 
@@ -17,18 +25,21 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from safetensors.torch import load_file, save_file
+import numpy as np
 
 from .atomic import write_json_atomic
-from .backbones import Backbone, create_backbone
-from .classifier import Classifier
-from .metrics import plot_confusion
+
+if TYPE_CHECKING:
+    from .backbones import Backbone
+    from .classifier import Classifier
 
 MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
+FEATURES_ONNX = "features.onnx"
 
 
 class StoreError(LookupError):
@@ -41,6 +52,14 @@ def data_fingerprint(hashes: list[str], labels: list[str]) -> str:
     for pair in sorted(zip(hashes, labels)):
         digest.update(f"{pair[0]}\t{pair[1]}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ModelStore:
@@ -84,6 +103,29 @@ class ModelStore:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
+    def head(self, vid: str) -> tuple[np.ndarray, np.ndarray]:
+        """The version's linear head (W (C, F), b (C,)) as float32 numpy, without torch."""
+        from safetensors import safe_open
+
+        with safe_open(str(self.version_dir(vid) / WEIGHTS), framework="numpy") as fh:
+            return (fh.get_tensor("head.weight").astype(np.float32),
+                    fh.get_tensor("head.bias").astype(np.float32))
+
+    def onnx_path(self, vid: str, verify: bool = True) -> Path:
+        """The ONNX graph that serves `vid` (StoreError if it has none, or if the file's sha256
+        is not the one its manifest recorded)."""
+        m = self.manifest(vid)
+        record = m.get("onnx")
+        if not record:
+            why = m.get("onnx_error", "published before ONNX export")
+            raise StoreError(f"version {vid!r} has no ONNX graph ({why}); serve it with engine='torch'")
+        path = self.root / record["path"]
+        if not path.exists():
+            raise StoreError(f"{path}: ONNX graph of version {vid!r} is missing")
+        if verify and file_sha256(path) != record["sha256"]:
+            raise StoreError(f"{path}: sha256 differs from the one version {vid!r} recorded")
+        return path
+
     # -- writing -----------------------------------------------------------------------------
     def _next_id(self) -> str:
         numbers = [int(d.name[1:]) for d in (self.root / "versions").iterdir()
@@ -94,6 +136,13 @@ class ModelStore:
                 extra: dict | None = None, serve: bool = True, plot: bool = True) -> str:
         """Write a FitResult as a new version and (by default) make it the serving one.
         `plot=False` skips drawing confusion.png (~0.3 s) for callers that draw it on demand."""
+        import torch
+        from safetensors.torch import save_file
+
+        from .metrics import plot_confusion
+        from .onnx_export import ensure_backbone_onnx, export_features
+        from .ort import INPUT, OUTPUT
+
         clf: Classifier = result.classifier
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
@@ -104,6 +153,19 @@ class ModelStore:
                 for key, value in clf.backbone.module.state_dict().items():
                     tensors[f"backbone.{key}"] = value.detach().cpu().contiguous()
             save_file(tensors, str(tmp / WEIGHTS))
+            # the ONNX graph that serves this version: its own network, or its backbone's shared one.
+            # A network the exporter cannot handle still publishes (PyTorch serves it), and says why.
+            onnx, onnx_error = None, None
+            try:
+                if with_backbone:
+                    onnx_file = export_features(clf.backbone.module, clf.backbone.image_size, tmp / FEATURES_ONNX)
+                else:
+                    onnx_file = ensure_backbone_onnx(self.root, clf.backbone)
+                onnx = {"path": onnx_file.relative_to(self.root).as_posix(), "sha256": file_sha256(onnx_file),
+                        "input": INPUT, "output": OUTPUT}
+            except Exception as exc:  # noqa: BLE001 - any exporter failure
+                onnx_error = f"ONNX export failed: {type(exc).__name__}: {exc}"
+                warnings.warn(onnx_error, stacklevel=2)
             if plot and result.metrics.get("confusion_matrix"):
                 plot_confusion(result.metrics, tmp / CONFUSION)
             manifest = {
@@ -114,10 +176,15 @@ class ModelStore:
                 "n_train": result.n_train, "n_eval": result.n_eval,
                 "train_seconds": round(result.seconds, 3), "skipped": result.skipped,
                 "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},
+                "onnx": onnx,
             }
+            if onnx_error:
+                manifest["onnx_error"] = onnx_error
             for _ in range(100):
                 vid = self._next_id()
                 manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
+                if onnx and with_backbone:
+                    onnx["path"] = f"versions/{vid}/{FEATURES_ONNX}"
                 write_json_atomic(tmp / MANIFEST, manifest)
                 try:
                     os.rename(tmp, self.version_dir(vid))  # atomic; fails if vid exists
@@ -141,8 +208,15 @@ class ModelStore:
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, vid: str | None = None, backbone: Backbone | None = None) -> Classifier:
-        """Load a version (default: the serving one). For head-mode versions a loaded `backbone`
-        with the same id is reused, so a new version costs no network rebuild."""
+        """Load a version (default: the serving one) for PyTorch. For head-mode versions a loaded
+        `backbone` with the same id is reused, so a new version costs no network rebuild.
+        (serving.load_classifier picks ONNX Runtime or PyTorch.)"""
+        import torch
+        from safetensors.torch import load_file
+
+        from .backbones import create_backbone
+        from .classifier import Classifier
+
         vid = vid or self.serving()
         if vid is None:
             raise StoreError(f"no version is serving in {self.root}")

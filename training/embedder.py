@@ -1,0 +1,80 @@
+"""The embedding loop shared by both engines (PyTorch and ONNX Runtime), torch-free.
+
+Hash every input once, take what the cache knows, compute each distinct content once, and decode
+the next batch in threads while the network runs on the current one.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .images import ImageError, content_hash
+from .preprocess import Preprocessing
+
+
+def decode_workers() -> int:
+    return max(2, min(4, os.cpu_count() or 1))
+
+
+def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, feature_id: str,
+                 num_features: int, blobs: list, *, cache=None, batch_size: int = 64,
+                 progress: bool = False, names: list[str] | None = None,
+                 errors: dict | None = None) -> np.ndarray:
+    """Pooled features (N, num_features) of image bytes; `forward` maps an (n, 3, S, S) float32
+    batch to (n, num_features). The cache is keyed by (content hash, feature_id, image size).
+
+    A bad image raises ImageError, unless an `errors` dict is passed: then its row is NaN and
+    errors[index] holds the message, so one bad upload never sinks a whole batch.
+    """
+    names = names or [f"image #{i}" for i in range(len(blobs))]
+    hashes = [content_hash(b) if isinstance(b, (bytes, bytearray, memoryview)) else "" for b in blobs]
+    out = np.full((len(blobs), num_features), np.nan, dtype=np.float32)
+    size = prep.image_size
+    known = cache.get_many(hashes, feature_id, size) if cache is not None else {}
+    todo = []
+    for i, key in enumerate(hashes):
+        if key in known:
+            out[i] = known[key]
+        else:
+            todo.append(i)
+    # the same content twice in one call is computed once
+    first_of: dict[str, int] = {}
+    unique = [i for i in todo if first_of.setdefault(hashes[i], i) == i]
+    chunks = [unique[s : s + batch_size] for s in range(0, len(unique), batch_size)]
+    bar = tqdm(total=len(unique), desc="embedding", unit="img", disable=not progress)
+    with ThreadPoolExecutor(decode_workers()) as pool, ThreadPoolExecutor(1) as ahead:
+        def load(idx):
+            return prep.batch([blobs[i] for i in idx], [names[i] for i in idx], pool)
+
+        pending = ahead.submit(load, chunks[0]) if chunks else None
+        for k, idx in enumerate(chunks):
+            arr, good, bad = pending.result()
+            # the next batch decodes while this one runs through the network
+            pending = ahead.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None
+            for j, message in bad.items():
+                if errors is None:
+                    if pending is not None:
+                        pending.cancel()
+                    raise ImageError(message)
+                errors[idx[j]] = message
+            if good:
+                feats = forward(arr)
+                fresh = {}
+                for j, vec in zip(good, feats):
+                    out[idx[j]] = vec
+                    fresh[hashes[idx[j]]] = vec
+                if cache is not None:
+                    cache.put_many(fresh, feature_id, size)
+            bar.update(len(idx))
+    bar.close()
+    for i in todo:
+        src = first_of[hashes[i]]
+        if src != i:
+            out[i] = out[src]
+            if errors is not None and src in errors:
+                errors[i] = errors[src]
+    return out
