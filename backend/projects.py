@@ -9,7 +9,6 @@ from lsproto.config import LabelConfig, LabelConfigError, parse_label_config
 from lsproto.project import ProjectIdError, parse_project
 from lsproto.tokens import LSAuth
 from lsproto.urls import same_origin
-from training.backbones import check_model_name
 from training.params import ParamError, TrainParams
 
 from .errors import RequestError
@@ -35,6 +34,10 @@ def parse_extra_params(extra) -> dict:
     if not extra:
         return {}
     params = TrainParams.from_dict(extra)
+    try:
+        from training.backbones import check_model_name  # timm's model list
+    except ImportError:  # a serving process without torch: the training worker checks the name
+        return params.to_dict()
     try:
         check_model_name(params.model)
     except ValueError as exc:

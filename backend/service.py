@@ -10,7 +10,7 @@
 | `projects` | projects.py | labeling config, params and connection per project |
 | `serving` | serving.py | stores, shared backbones, the loaded serving version |
 | `predictor` | predictor.py | `/predict` |
-| `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced |
+| `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced (in a child process with `TASVEER_TRAIN_IN=process`: worker.py) |
 | `refresher` | refresh.py | after a publish or rollback: every task's prediction in Label Studio current |
 | `writer` | writeback.py | predictions of new tasks written back to Label Studio |
 """
@@ -29,7 +29,6 @@ from .projects import Projects
 from .refresh import Refresher
 from .serving import Serving
 from .settings import Settings
-from .trainer import Trainer
 from .writeback import PredictionWriter
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ class Backend:
         self.settings = settings
         data_dir = settings.data_dir
         self.projects = Projects(settings)
-        self.serving = Serving(self.projects.root)
+        self.serving = Serving(self.projects.root, engine=settings.engine)
         self.embeddings = EmbeddingCache(data_dir / "cache")
         self.fetcher = ImageFetcher(
             BlobCache(data_dir / "cache"), max_bytes=settings.max_image_bytes, timeout=settings.fetch_timeout,
@@ -48,9 +47,17 @@ class Backend:
         )
         self.predictor = Predictor(self.projects, self.serving, self.fetcher, self.embeddings)
         self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
-        self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
+        if settings.train_in == "process":  # torch stays out of this process
+            from .worker import ProcessTrainer
+
+            self.trainer = ProcessTrainer(settings)
+        else:
+            from .trainer import Trainer
+
+            self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
         self.jobs = JobRunner(self.trainer.run)
-        self.writer = PredictionWriter(self.projects, self.predictor, self.refresher)
+        self.writer = PredictionWriter(self.projects, self.predictor, self.refresher,
+                                       embed_cold=settings.train_in == "thread")
 
     def setup(self, project, schema, hostname=None, access_token=None, extra_params=None) -> str:
         """Remember what /setup says; return the serving model_version."""

@@ -2,9 +2,14 @@
 
 Each project has a `training.store.ModelStore` under `projects/<id>/models/`. Every request looks
 at the store's SERVING pointer (a stat, no read, while it is unchanged) and loads a version only
-when the pointer moved; head-mode versions share one loaded backbone, so a new version costs a
-linear head, not a network rebuild. A restart serves whatever the pointer names. Nothing here
-holds a lock while a network is built or read from disk (see memo.Memo).
+when the pointer moved; head-mode versions share one loaded backbone (one ONNX Runtime session per
+backbone graph, or one PyTorch network), so a new version costs a linear head, not a network
+rebuild. A restart serves whatever the pointer names. Nothing here holds a lock while a network is
+built or read from disk (see memo.Memo).
+
+The engine (`TASVEER_ENGINE`): ONNX Runtime on CPU, PyTorch on a CUDA GPU (`auto`), or either by
+name. Every version carries its ONNX graph (training/store.py); one that has none is served by
+PyTorch. With `onnx` this module imports no torch.
 """
 from __future__ import annotations
 
@@ -13,8 +18,8 @@ import threading
 from pathlib import Path
 
 from training.params import ParamError, TrainParams
+from training.serving import load_classifier, pick_engine
 from training.store import CONFUSION, ModelStore
-from training.train import backbone_for
 
 from .errors import NotFound
 from .memo import Memo
@@ -25,8 +30,9 @@ INITIAL_VERSION = "INITIAL"  # the model_version of cold-start answers, before a
 
 
 class Serving:
-    def __init__(self, projects_root: Path):
+    def __init__(self, projects_root: Path, engine: str = "auto"):
         self.root = Path(projects_root)
+        self.engine = pick_engine(engine)
         self._lock = threading.Lock()
         self._stores: dict[str, ModelStore] = {}
         self._pointers: dict[str, tuple] = {}  # project -> (SERVING stamp, version id)
@@ -52,7 +58,9 @@ class Serving:
         self._classifiers.drop(lambda key: key[0] == project)
 
     def backbone(self, params: TrainParams):
-        """The shared backbone for `params`, built once per process."""
+        """The shared PyTorch backbone for `params` (training, cold-start embeddings), built once."""
+        from training.train import backbone_for  # torch: only where a network is trained
+
         key = (params.model, params.pretrained, params.image_size, params.filters, params.kernel_size, params.depth)
         return self._backbones.get(key, lambda: backbone_for(params))
 
@@ -83,14 +91,22 @@ class Serving:
 
     def _load(self, project: str, store: ModelStore, vid: str):
         manifest = store.manifest(vid)
-        backbone = None
-        if not manifest.get("contains_backbone"):
-            try:
-                backbone = self.backbone(TrainParams.from_dict(manifest.get("params") or {}))
-            except (ParamError, TypeError):
-                backbone = None  # store.load builds the one the manifest names
-        classifier = store.load(vid, backbone=backbone)
-        log.info("project %s: serving model version %s", project, vid)
+        shared = not manifest.get("contains_backbone")
+        if self.engine == "onnx" and manifest.get("onnx"):
+            key = ("onnx", str(store.root / manifest["onnx"]["path"]))
+            classifier = load_classifier(store, vid, engine="onnx", backbone=self._backbones.peek(key) if shared else None)
+            if shared:  # later head versions of this backbone reuse the session
+                self._backbones.get(key, lambda: classifier.backbone)
+        else:
+            backbone = None
+            if shared:
+                try:
+                    backbone = self.backbone(TrainParams.from_dict(manifest.get("params") or {}))
+                except (ParamError, TypeError):
+                    backbone = None  # load builds the one the manifest names
+            classifier = load_classifier(store, vid, engine="torch", backbone=backbone)
+        log.info("project %s: serving model version %s with %s", project, vid,
+                 "ONNX Runtime" if getattr(classifier.backbone, "engine", "") == "onnx" else "PyTorch")
         return classifier
 
     # -- versions ------------------------------------------------------------------------------------

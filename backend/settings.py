@@ -12,12 +12,18 @@
 | `TASVEER_MAX_IMAGE_BYTES` | 25 MiB | a larger download is aborted |
 | `TASVEER_FETCH_TIMEOUT` | 20 s | total time allowed for one download |
 | `TASVEER_FETCH_WORKERS` | 8 | concurrent downloads per request |
+| `TASVEER_ENGINE` | `auto` | what serves predictions: `onnx` (ONNX Runtime), `torch`, or `auto` = PyTorch on a CUDA GPU, ONNX Runtime otherwise |
+| `TASVEER_TRAIN_IN` | `thread` | `thread`: trainings run in this process; `process`: each training runs in a `python -m backend.worker` child, and this process never imports torch (serving with ONNX Runtime) |
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+ENGINES = ("auto", "onnx", "torch")  # as training.serving.ENGINES (not imported: settings load first)
+TRAIN_IN = ("thread", "process")
 
 
 class SettingsError(ValueError):
@@ -66,21 +72,47 @@ class Settings:
     fetch_timeout: float = 20.0
     fetch_workers: int = 8
     log_level: str = "info"
+    engine: str = "auto"
+    train_in: str = "thread"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.ls_media_dir is not None:
+            object.__setattr__(self, "ls_media_dir", Path(self.ls_media_dir))
         if bool(self.basic_auth_user) != bool(self.basic_auth_password):
             raise SettingsError(
                 "TASVEER_BASIC_AUTH_USER and TASVEER_BASIC_AUTH_PASSWORD must be set together"
             )
         if self.label_studio_url:
             object.__setattr__(self, "label_studio_url", self.label_studio_url.rstrip("/"))
+        if self.engine not in ENGINES:
+            raise SettingsError(f"TASVEER_ENGINE must be one of {', '.join(ENGINES)}; got {self.engine!r}")
+        if self.train_in not in TRAIN_IN:
+            raise SettingsError(f"TASVEER_TRAIN_IN must be one of {', '.join(TRAIN_IN)}; got {self.train_in!r}")
+        if self.train_in == "process" and self.engine == "torch":
+            raise SettingsError("TASVEER_TRAIN_IN=process keeps torch out of the serving process: "
+                                "use TASVEER_ENGINE=onnx or auto")
 
     @property
     def basic_auth(self) -> tuple[str, str] | None:
         if self.basic_auth_user and self.basic_auth_password:
             return (self.basic_auth_user, self.basic_auth_password)
         return None
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that `from_env` reads back into these settings (for child processes)."""
+        values = {
+            "TASVEER_DATA_DIR": str(self.data_dir), "TASVEER_HOST": self.host, "TASVEER_PORT": str(self.port),
+            "TASVEER_WORKERS": str(self.workers), "LABEL_STUDIO_URL": self.label_studio_url or "",
+            "LABEL_STUDIO_API_KEY": self.label_studio_api_key or "",
+            "TASVEER_BASIC_AUTH_USER": self.basic_auth_user or "",
+            "TASVEER_BASIC_AUTH_PASSWORD": self.basic_auth_password or "",
+            "TASVEER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "TASVEER_LS_MEDIA_DIR": str(self.ls_media_dir or ""), "TASVEER_MAX_IMAGE_BYTES": str(self.max_image_bytes),
+            "TASVEER_FETCH_TIMEOUT": str(self.fetch_timeout), "TASVEER_FETCH_WORKERS": str(self.fetch_workers),
+            "TASVEER_LOG_LEVEL": self.log_level, "TASVEER_ENGINE": self.engine, "TASVEER_TRAIN_IN": self.train_in,
+        }
+        return values
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> "Settings":
@@ -101,6 +133,8 @@ class Settings:
             fetch_timeout=_env_float(env, "TASVEER_FETCH_TIMEOUT", 20.0),
             fetch_workers=_env_int(env, "TASVEER_FETCH_WORKERS", 8),
             log_level=(env.get("TASVEER_LOG_LEVEL") or "info").lower(),
+            engine=(env.get("TASVEER_ENGINE") or "auto").lower(),
+            train_in=(env.get("TASVEER_TRAIN_IN") or "thread").lower(),
         )
         values.update(overrides)
         return cls(**values)

@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 
 
 class PredictionWriter:
-    def __init__(self, projects, predictor, refresher):
+    def __init__(self, projects, predictor, refresher, embed_cold: bool = True):
         self.projects = projects
         self.predictor = predictor
         self.refresher = refresher
+        self.embed_cold = embed_cold  # False where no torch may be imported (cold start: no download)
         self._records: deque[dict] = deque(maxlen=100)
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-predictions")
@@ -72,7 +73,7 @@ class PredictionWriter:
         if classifier is not None:  # scored and clustered like a refresh, for this batch
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
-        elif pretrained_features(state):  # cold start: medoids of the new photos first
+        elif self.embed_cold and pretrained_features(state):  # cold start: medoids of the new photos first
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.cold_predictions(state, cfg, tasks, api)
             vid = INITIAL_VERSION

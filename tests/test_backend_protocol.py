@@ -345,7 +345,11 @@ def test_versions_metrics_confusion_and_rollback(backend, captured):
     assert requests.get(u + "/versions?project=1", timeout=10).json()["model_version"] == first
     # head-mode versions share the one loaded backbone: switching versions rebuilds no network
     version, classifier = backend.service.serving.classifier("1")
-    assert version == first and classifier.backbone is backend.service.serving.backbone(TrainParams())
+    # served by ONNX Runtime on CPU; both head versions run on the one shared session
+    assert version == first and classifier.backbone.engine == "onnx"
+    assert post_json(u + "/projects/1/rollback", {"version": second}).status_code == 200
+    again, other = backend.service.serving.classifier("1")
+    assert again == second and other.backbone is classifier.backbone
 
 
 def test_basic_auth(tmp_path, captured):
