@@ -1,0 +1,76 @@
+"""The auto-accept threshold keeps its promise on data where the answer is known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.autoaccept import fit_threshold, precision_lower_bound
+
+
+def synthetic(n: int, rng: np.random.Generator, classes: int = 6):
+    """Calibrated by construction: an example with confidence c is right with probability c. Most
+    examples are confident, as with a trained model (mean accuracy about 83 %)."""
+    conf = 1.0 - (1.0 - 1.0 / classes) * rng.random(n) ** 4
+    y = rng.integers(0, classes, n)
+    right = rng.random(n) < conf
+    pred = np.where(right, y, (y + 1 + rng.integers(0, classes - 1, n)) % classes)
+    proba = np.full((n, classes), 0.0)
+    proba[np.arange(n), pred] = conf
+    rest = (1 - conf) / (classes - 1)
+    for c in range(classes):
+        proba[:, c] = np.where(pred == c, conf, rest)
+    return proba, y
+
+
+def test_clopper_pearson_bound():
+    assert precision_lower_bound(0, 10, 0.05) == 0.0
+    assert precision_lower_bound(100, 100, 0.05) == pytest.approx(0.05 ** (1 / 100))  # all right: delta^(1/n)
+    assert precision_lower_bound(90, 100, 0.05) < 0.9 < precision_lower_bound(990, 1000, 0.05) + 0.01
+
+
+def test_the_promise_holds_in_at_least_95_percent_of_draws():
+    rng = np.random.default_rng(0)
+    failures, covered = 0, []
+    for _ in range(200):
+        proba, y = synthetic(600, rng)
+        rule = fit_threshold(proba, y, target=0.95, delta=0.05)
+        assert rule.threshold is not None
+        # the realised accuracy on new examples from the same distribution (known: conf >= t)
+        new_proba, new_y = synthetic(20_000, rng)
+        accepted = rule.accepts(new_proba.max(axis=1))
+        realised = (new_proba.argmax(axis=1)[accepted] == new_y[accepted]).mean()
+        failures += realised < 0.95
+        covered.append(accepted.mean())
+    assert failures <= 10, failures  # at most 5 % of the draws
+    assert np.mean(covered) > 0.05  # and it does accept something
+
+
+def test_a_naive_threshold_would_overpromise_where_the_rule_does_not():
+    rng = np.random.default_rng(1)
+    naive_fail = rule_fail = 0
+    for _ in range(100):
+        proba, y = synthetic(300, rng)
+        conf, right = proba.max(axis=1), proba.argmax(axis=1) == y
+        order = np.argsort(-conf)
+        running = np.cumsum(right[order]) / np.arange(1, len(y) + 1)
+        ok = np.flatnonzero(running >= 0.97)
+        naive_t = conf[order][ok.max()] if len(ok) else 1.1
+        new_proba, new_y = synthetic(20_000, rng)
+        new_conf, new_right = new_proba.max(axis=1), new_proba.argmax(axis=1) == new_y
+        naive_fail += new_right[new_conf >= naive_t].mean() < 0.97
+        rule = fit_threshold(proba, y, target=0.97, delta=0.05)
+        if rule.threshold is not None:
+            rule_fail += new_right[new_conf >= rule.threshold].mean() < 0.97
+    assert naive_fail > 20 and rule_fail <= 5, (naive_fail, rule_fail)
+
+
+def test_too_few_or_bad_labels_claim_nothing_and_bad_arguments_say_why():
+    rng = np.random.default_rng(2)
+    proba, y = synthetic(15, rng)
+    assert fit_threshold(proba, y).threshold is None  # under MIN_ACCEPTED supporting examples
+    proba, y = synthetic(400, rng)
+    rule = fit_threshold(proba, (y + 1) % 6, target=0.9)  # every label wrong: nothing can be promised
+    assert rule.threshold is None and rule.coverage_labeled == 0.0
+    for bad in ({"target": 1.0}, {"target": 0.3}, {"delta": 0.0}):
+        with pytest.raises(ValueError):
+            fit_threshold(proba, y, **bad)
