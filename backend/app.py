@@ -12,7 +12,8 @@ Label Studio 1.23.2's side (label_studio/ml/api_connector.py, ml/models.py):
   POST /job_status {job} -> {"job_status": queued|started|finished|failed}; 410 for unknown jobs
   GET  /versions  (JSON body {project}) -> {"versions": [vid, ...]}
 Ours: GET /metrics (HTML), GET /versions/{vid}/confusion.png, GET /projects/{id}/jobs,
-POST /projects/{id}/rollback {"version": vid}.
+POST /projects/{id}/rollback {"version": vid} (also promotes a candidate),
+GET|PUT /projects/{id}/params (the training parameters, written to Label Studio's extra params too).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .errors import NotFound, RequestError
 from .httpio import basic_auth_middleware, json_object
+from .lsapi import LabelStudioError
 from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED
 from .page import metrics_page, version_summary
 from .projects import project_id
@@ -41,6 +43,12 @@ _LS_JOB_STATUS = {QUEUED: "queued", RUNNING: "started", DONE: "finished", SKIPPE
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def params_answer(pid: str, explicit: dict) -> dict:
+    from training.params import TrainParams
+
+    return {"project": pid, "params": explicit, "effective": TrainParams.from_dict(explicit or None).to_dict()}
 
 
 def _pid(value) -> str:
@@ -65,6 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
         return _error(exc.status, str(exc))
+
+    @app.exception_handler(LabelStudioError)
+    async def _label_studio_error(request: Request, exc: LabelStudioError):
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return _error(502, f"Label Studio: {exc}")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
@@ -154,6 +167,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "background": s.writer.records(pid),
             "model_version": await run_in_threadpool(s.serving.model_version, pid),
         }
+
+    @app.get("/projects/{project}/params")
+    async def get_params(project: str, request: Request):
+        pid, s = _pid(project), service(request)
+        state = s.projects.state(pid)
+        if state is None:
+            raise NotFound(f"project {pid} is not set up (no /setup yet)")
+        return params_answer(pid, state.params)
+
+    @app.put("/projects/{project}/params")
+    async def put_params(project: str, request: Request):
+        pid, body = _pid(project), await json_object(request, optional=True)
+        explicit = await run_in_threadpool(service(request).projects.set_params, pid, body)
+        return params_answer(pid, explicit)
 
     @app.post("/projects/{project}/rollback")
     async def rollback(project: str, request: Request):

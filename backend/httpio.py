@@ -14,9 +14,9 @@ from .errors import RequestError
 
 async def json_object(request: Request, *, optional: bool = False) -> dict:
     """The request body as a JSON object; RequestError 400 for anything else. A POST must say
-    `Content-Type: application/json` (415 otherwise): a form on another site can send a body but
+    `Content-Type: application/json` (415 otherwise; PUT and PATCH too): a form on another site can send a body but
     not that header, so no cross-site form can make the backend change anything."""
-    if request.method == "POST":
+    if request.method in ("POST", "PUT", "PATCH"):
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json":
             raise RequestError(f"send the body as JSON with Content-Type: application/json (got {kind or 'none'})",

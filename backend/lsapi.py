@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import requests
 
 from lsproto.config import LabelConfig
+from lsproto.project import BACKEND_TITLE
 from lsproto.results import newest_label
 from lsproto.tokens import LSAuth, TokenError
 
@@ -148,6 +149,17 @@ class LabelStudioAPI:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clusters") as pool:
             list(pool.map(patch, todo))
         return len(todo)
+
+    def set_extra_params(self, project_id: int, params: dict) -> int:
+        """Write `params` into the extra params of the project's tasveer ML backend connection(s)
+        (`PATCH /api/ml/<id>`), so Label Studio's settings page shows what the backend uses and its
+        next /setup sends the same. Returns how many connections were updated."""
+        resp = self._checked("GET", "/api/ml/", (200,), params={"project": project_id})
+        mine = [ml for ml in resp.json() if ml.get("title") == BACKEND_TITLE]
+        for ml in mine:
+            # LS 1.23.2 health-checks and sets up on every PATCH and fails (500) without url and project
+            self._checked("PATCH", f"/api/ml/{ml['id']}", (200,), json={"url": ml["url"], "project": project_id, "extra_params": params})
+        return len(mine)
 
     def set_model_version(self, project_id: int, version: str) -> None:
         self._checked("PATCH", f"/api/projects/{project_id}", (200,), json={"model_version": version})

@@ -36,7 +36,7 @@ def version_summary(mf: dict) -> dict:
         "version": mf.get("version"), "created_at": mf.get("created_at"), "mode": mf.get("mode"),
         "n_train": mf.get("n_train"), "accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"), "metrics_source": mf.get("metrics_source"),
-        "parent": mf.get("parent"),
+        "parent": mf.get("parent"), "promotion": (mf.get("extra") or {}).get("promotion"),
     }
 
 

@@ -11,7 +11,7 @@ from lsproto.tokens import LSAuth
 from lsproto.urls import same_origin
 from training.params import ParamError, TrainParams
 
-from .errors import RequestError
+from .errors import NotFound, RequestError
 from .lsapi import LabelStudioAPI
 from .memo import Memo
 from .settings import Settings
@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def parse_extra_params(extra) -> dict:
-    """LS `extra_params` (null, a JSON object, or a JSON string of one) -> validated params dict."""
+    """LS `extra_params` (null, a JSON object, or a JSON string of one) -> the parameters it sets,
+    validated and normalised (defaults are not filled in: what a person set stays recognisable)."""
     if extra is None or extra == "" or extra == {}:
         return {}
     if isinstance(extra, str):
@@ -34,15 +35,16 @@ def parse_extra_params(extra) -> dict:
     if not extra:
         return {}
     params = TrainParams.from_dict(extra)
+    given = {k: v for k, v in params.to_dict().items() if k in extra}
     try:
         from training.backbones import check_model_name  # timm's model list
     except ImportError:  # a serving process without torch: the training worker checks the name
-        return params.to_dict()
+        return given
     try:
         check_model_name(params.model)
     except ValueError as exc:
         raise ParamError(str(exc)) from None
-    return params.to_dict()
+    return given
 
 
 def project_id(value, status: int = 422) -> tuple[str, str | None]:
@@ -111,6 +113,23 @@ class Projects:
         if not new.same_as(state):
             self.states.save(new)
         return pid, retired
+
+    def set_params(self, pid: str, values) -> dict:
+        """Replace the project's training parameters (validated like /setup's extra params) and
+        write them to Label Studio's connection too. Returns the stored (explicit) parameters."""
+        state = self.states.load(pid)
+        if state is None:
+            raise NotFound(f"project {pid} is not set up (no /setup yet)")
+        try:
+            params = parse_extra_params(values if values else {})
+        except ParamError as exc:
+            raise RequestError(f"bad parameters: {exc}") from None
+        explicit = params
+        if state.hostname:
+            self.api(state).set_extra_params(int(pid), explicit)
+        state.params = explicit
+        self.states.save(state)
+        return explicit
 
     def connection(self, state: ProjectState | None) -> tuple[str | None, str | None]:
         """(Label Studio URL, token) for a project: what /setup said, else the environment's. The

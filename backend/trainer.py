@@ -16,6 +16,7 @@ from training.store import data_fingerprint
 from training.train import fit
 
 from .fetch import FetchError
+from .promotion import decide
 from .jobs import Job, SkipJob
 
 log = logging.getLogger(__name__)
@@ -71,12 +72,18 @@ class Trainer:
             "metrics_source": result.metrics_source,
             "oof": out_of_fold(result, used),
         }
+        _, serving_clf = self.serving.classifier(pid) if parent else (None, None)
+        serve, why = decide(store.manifest(parent) if parent else None, serving_clf, result, used, blobs,
+                            self.embeddings, params.promotion_margin)
+        extra["promotion"] = why
         # confusion.png is drawn on demand (Serving.confusion_png): publishing stays fast
         vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
-                            plot=False)
-        log.info("project %s: published %s (%d examples, %.1f s)", pid, vid, len(blobs), result.seconds)
-        answer = {"version": vid, "n_train": result.n_train,
+                            plot=False, serve=serve)
+        log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, len(blobs), result.seconds, why)
+        answer = {"version": vid, "n_train": result.n_train, "serving": serve, "promotion": why,
                   "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
+        if not serve:
+            return answer
         try:  # the version is published either way; Label Studio's copy catches up on the next one
             answer["refresh"] = self.refresher.refresh(pid)
         except Exception as exc:

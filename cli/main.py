@@ -14,6 +14,9 @@ COMMANDS = {
     "train": ("cli.train", "train a classifier on a class-per-folder tree"),
     "evaluate": ("cli.evaluate", "evaluate a model version on labelled images"),
     "predict": ("cli.predict", "label images with a model version"),
+    "versions": ("cli.versions", "list a project's model versions (accuracy, which serves, candidates)"),
+    "promote": ("cli.promote", "serve a model version (promote a candidate, or roll back)"),
+    "params": ("cli.params", "show or set a project's training parameters"),
 }
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+BACKEND_TITLE = "tasveer"  # the title of tasveer's ML backend connection in a Label Studio project
+
 _UID = re.compile(r"^\s*(\d+)(?:\.(\d+))?\s*$")
 
 

@@ -5,9 +5,9 @@ import time
 from typing import Iterable
 
 from lsproto.config import build_label_config, parse_label_config, parse_labels
+from lsproto.project import BACKEND_TITLE
 
 DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
-BACKEND_TITLE = "tasveer"
 # `tasveer up --sampling` -> the project's `sampling` (projects/models.py SAMPLING_CHOICES). With
 # "Uncertainty sampling", "Label All Tasks" serves, among tasks with a prediction of the project's
 # model_version, the lowest prediction score first, spread over prediction clusters.

@@ -41,6 +41,9 @@ class TrainParams:
     head_c: float = 0.002
     # which unlabeled task is most useful to label next (see training/acquisition.py)
     acquisition: str = DEFAULT_ACQUISITION
+    # a new version serves only if its accuracy is at most this much below the serving one's;
+    # otherwise it is kept as a candidate that can be promoted by hand
+    promotion_margin: float = 0.0
     # from-scratch `smallcnn` family only
     filters: int = 32
     kernel_size: int = 3
@@ -66,6 +69,7 @@ class TrainParams:
         _check_num(self, "label_smoothing", float, lo=0, hi=0.5)
         _check_num(self, "patience", int, lo=1, hi=1000)
         _check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
+        _check_num(self, "promotion_margin", float, lo=0, hi=1)
         _check_num(self, "filters", int, lo=1, hi=1024)
         _check_num(self, "kernel_size", int, lo=1, hi=15)
         if self.kernel_size % 2 == 0:
