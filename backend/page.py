@@ -111,8 +111,11 @@ def _project_section(m, pid: str) -> list[str]:
         for mf, s in zip(reversed(manifests), reversed(summaries)):
             is_serving = s["version"] == serving
             trigger = (mf.get("extra") or {}).get("trigger")
+            candidate = str(s.get("promotion") or "").startswith("candidate")
+            label = "promote" if candidate else "serve this"
             button = ("serving" if is_serving else
-                      f"<button onclick=\"rollback('{esc(pid)}','{esc(str(s['version']))}')\">serve this</button>")
+                      f"<button onclick=\"rollback('{esc(pid)}','{esc(str(s['version']))}')\">{label}</button>"
+                      + (f" <span class='muted' title='{esc(s['promotion'])}'>candidate</span>" if candidate else ""))
             parts.append(
                 f"<tr{' class=serving' if is_serving else ''}><td>{esc(str(s['version']))}</td>"
                 f"<td>{_fmt((s['created_at'] or '')[:19].replace('T', ' '))}</td><td>{_fmt(s['mode'])}</td>"
