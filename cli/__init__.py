@@ -1,0 +1,1 @@
+"""The `tasveer` command line: `main.py` dispatches, one small module per verb over library code."""
