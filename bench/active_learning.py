@@ -11,7 +11,8 @@ labelled set drawn from the pool by seed with 5 % of its labels flipped to anoth
 report the precision of the top-k suspects for k = number flipped, and the recall of all suspects.
 Embeddings are cached in bench/out/cache (or $TASVEER_CACHE): the first run embeds 8,741 photos
 (about 10 minutes on 2 cores), reruns take seconds. Prints a markdown table and writes
-bench/out/active_learning.{json,png} and docs/img/active_learning.png.
+bench/out/active_learning.{json,png} (active_learning_quick.* with --quick) and, in full
+mode, docs/img/active_learning.png.
 """
 from __future__ import annotations
 
@@ -153,11 +154,12 @@ def main() -> int:
           f"{np.mean([n['flagged'] for n in noise]):.0f} flagged = {rec:.1%}")
 
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "active_learning.json").write_text(json.dumps({"results": results, "noise": noise,
+    stem = "active_learning_quick" if args.quick else "active_learning"
+    (OUT / f"{stem}.json").write_text(json.dumps({"results": results, "noise": noise,
                                                            "seconds": seconds, "args": vars(args)}, indent=1))
     title = (f"intel-scenes, lite0 + linear head, {args.initial} + {args.rounds} x {args.batch} labels, "
              f"{args.seeds} seed(s)")
-    png = OUT / "active_learning.png"
+    png = OUT / f"{stem}.png"
     plot(results, png, title)
     if not args.quick and not args.no_docs:
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
