@@ -22,7 +22,7 @@ import hashlib
 import numpy as np
 
 STRATEGIES = ("random", "least_confidence", "margin", "entropy", "diverse")
-DEFAULT_STRATEGY = "diverse"
+DEFAULT_STRATEGY = "margin"  # won bench/active_learning.py (bench/RESULTS.md)
 DIVERSE_POOL = 4  # diverse: candidates = this many times the batch size, by margin
 
 
@@ -107,13 +107,10 @@ def clusters(features, k: int, seed: int = 0) -> np.ndarray:
     """Cluster id per row (k-means on standardised features); ids run 0..min(k, N)-1."""
     if int(k) < 1:
         raise ValueError(f"k must be at least 1; got {k}")
-    Xs = standardise(features)
-    n = len(Xs)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
+    n = len(features)
     if n <= k:
         return np.arange(n, dtype=np.int64)
-    labels, _ = _kmeans(Xs, int(k), seed)
+    labels, _ = _kmeans(standardise(features), int(k), seed)
     return labels.astype(np.int64)
 
 
@@ -132,9 +129,9 @@ def initial_batch(features, k: int, seed: int = 0) -> np.ndarray:
     """k indices that cover the collection: the medoids of k-means clusters (biggest first)."""
     if int(k) < 1:
         raise ValueError(f"k must be at least 1; got {k}")
+    if len(features) <= k:
+        return np.arange(len(features), dtype=np.int64)
     Xs = standardise(features)
-    if len(Xs) <= k:
-        return np.arange(len(Xs), dtype=np.int64)
     labels, centers = _kmeans(Xs, int(k), seed)
     return np.array(_medoids(Xs, labels, centers), dtype=np.int64)
 

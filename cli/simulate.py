@@ -1,0 +1,113 @@
+"""`tasveer simulate`: replay active learning on a labelled class-per-folder tree.
+
+Labels of the --pool photos are hidden and revealed batch by batch in the order a strategy asks
+for them; after every batch the head is retrained and scored on --test. Without --test, 20 % of
+every class of --pool is held out (chosen by --seed) and the rest is the pool.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+VERB = "simulate"
+
+
+def default_cache() -> Path:
+    """`$TASVEER_CACHE`, else `$XDG_CACHE_HOME/tasveer`, else `~/.cache/tasveer`."""
+    base = os.environ.get("TASVEER_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tasveer")
+    return Path(base)
+
+
+def fail(message: str) -> int:
+    print(f"tasveer {VERB}: {message}", file=sys.stderr)
+    return 2
+
+
+def register(subparsers) -> None:
+    from training.acquisition import DEFAULT_STRATEGY, STRATEGIES
+
+    p = subparsers.add_parser(
+        VERB, help="replay active learning on labelled photos and report accuracy per round",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pool", required=True, type=Path,
+                   help="class-per-folder tree whose labels are revealed batch by batch")
+    p.add_argument("--test", type=Path, default=None,
+                   help="class-per-folder tree to measure accuracy on (default: hold out 20%% of "
+                        "every class of --pool, chosen by --seed)")
+    p.add_argument("--strategy", default=DEFAULT_STRATEGY,
+                   help=f"which photos to label next: {', '.join(STRATEGIES)} (default {DEFAULT_STRATEGY})")
+    p.add_argument("--initial", type=int, default=60,
+                   help="labels revealed before the first round (k-means medoids; random for "
+                        "--strategy random) (default 60)")
+    p.add_argument("--batch", type=int, default=60, help="labels revealed per round (default 60)")
+    p.add_argument("--rounds", type=int, default=8, help="number of rounds (default 8)")
+    p.add_argument("--mode", default="head",
+                   help="training mode; only 'head' (linear head on cached embeddings) is supported")
+    p.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="run with seeds SEED .. SEED+K-1 and report mean and spread (default 1)")
+    p.add_argument("--head-c", type=float, default=0.002,
+                   help="inverse L2 strength of the head, as in training (default 0.002)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)")
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"strategy", "rounds": [{"labels", "accuracy", "spread"}]}')
+    p.set_defaults(func=run)
+
+
+def _check(args) -> str | None:
+    from training.acquisition import STRATEGIES
+
+    if args.mode != "head":
+        return f"--mode {args.mode!r} is not supported; simulation retrains many times, so only " \
+               "'head' mode is"
+    if args.strategy not in STRATEGIES:
+        return f"unknown strategy {args.strategy!r}; use one of {', '.join(STRATEGIES)}"
+    for name in ("initial", "batch", "repeats"):
+        if getattr(args, name) < 1:
+            return f"--{name} must be at least 1; got {getattr(args, name)}"
+    if args.rounds < 0:
+        return f"--rounds must not be negative; got {args.rounds}"
+    for name in ("pool", "test"):
+        path = getattr(args, name)
+        if path is not None and not path.is_dir():
+            return f"--{name} {path}: not a directory"
+    return None
+
+
+def run(args) -> int:
+    problem = _check(args)
+    if problem:
+        return fail(problem)
+    from training.data import stratified_split
+    from training.simulate import embed_folder, simulate_repeats
+
+    cache = args.cache or default_cache()
+    try:
+        X, y, names, _ = embed_folder(args.pool, cache)
+        if args.test is None:
+            rest, held = stratified_split(y.tolist(), 0.2, args.seed)
+            pool_X, pool_y, test_X, test_y = X[rest], y[rest], X[held], y[held]
+        else:
+            pool_X, pool_y = X, y
+            test_X, test_y, test_names, _ = embed_folder(args.test, cache)
+            if test_names != names:
+                return fail(f"--test classes {test_names} differ from --pool classes {names}")
+        result = simulate_repeats(pool_X, pool_y, test_X, test_y, names, strategy=args.strategy,
+                                  repeats=args.repeats, seed=args.seed, initial=args.initial,
+                                  batch=args.batch, rounds=args.rounds, head_c=args.head_c)
+    except (OSError, ValueError) as exc:
+        return fail(str(exc))
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"strategy {result['strategy']}: pool {len(pool_y)}, test {len(test_y)}, "
+          f"{args.repeats} seed(s)")
+    print(f"{'labels':>7}  {'accuracy':>8}  {'spread':>6}")
+    for r in result["rounds"]:
+        print(f"{r['labels']:>7}  {r['accuracy']:>8.1%}  {r['spread']:>6.1%}")
+    return 0

@@ -1,0 +1,102 @@
+"""A small real active-learning simulation, and the `tasveer simulate` verb's JSON."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+from scenes import CLASSES, read, sample
+
+from training.backbones import create_backbone
+from training.cache import EmbeddingCache
+from training.simulate import simulate, simulate_repeats
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.getbasetemp() / "al-cache"
+
+
+@pytest.fixture(scope="module")
+def embedded(cache_dir):
+    paths, labels = sample(20, seed=0)  # 120 photos, 6 classes
+    X = create_backbone("efficientnet_lite0").embed(read(paths), cache=EmbeddingCache(cache_dir))
+    y = np.array([CLASSES.index(lab) for lab in labels])
+    test = np.arange(len(y)) % 5 == 0
+    return X[~test], y[~test], X[test], y[test]
+
+
+@pytest.mark.parametrize("strategy", ["random", "margin", "diverse"])
+def test_simulation_counts_and_no_repeats(embedded, strategy, monkeypatch):
+    pool_X, pool_y, test_X, test_y = embedded
+    from training import head
+
+    revealed, real_fit = [], head.fit_linear
+
+    def spy(X, y, n_classes, C, seed):  # the rows each retrain sees
+        revealed.append(X.copy())
+        return real_fit(X, y, n_classes, C, seed)
+
+    monkeypatch.setattr(head, "fit_linear", spy)
+    hist = simulate(pool_X, pool_y, test_X, test_y, CLASSES, strategy=strategy, initial=12, batch=10,
+                    rounds=3, seed=0)
+    assert [h["labels"] for h in hist] == [12, 22, 32, 42]
+    assert all(0.0 <= h["accuracy"] <= 1.0 for h in hist)
+    last = revealed[-1]
+    assert len(last) == 42 and len(np.unique(last, axis=0)) == 42  # no photo labeled twice
+    for before, after in zip(revealed, revealed[1:]):  # each round keeps every earlier label
+        assert np.array_equal(after[: len(before)], before)
+    assert hist[-1]["accuracy"] > 0.5  # 42 labels of 6 scene classes: far above chance
+
+
+def test_repeats_and_validation(embedded):
+    pool_X, pool_y, test_X, test_y = embedded
+    res = simulate_repeats(pool_X, pool_y, test_X, test_y, CLASSES, strategy="margin", repeats=2,
+                           initial=12, batch=12, rounds=1)
+    assert res["strategy"] == "margin" and [r["labels"] for r in res["rounds"]] == [12, 24]
+    assert all(r["spread"] >= 0 for r in res["rounds"])
+    with pytest.raises(ValueError, match="unknown strategy"):
+        simulate(pool_X, pool_y, test_X, test_y, CLASSES, strategy="bald")
+    with pytest.raises(ValueError, match="pool holds only"):
+        simulate(pool_X, pool_y, test_X, test_y, CLASSES, strategy="margin", initial=60, batch=60)
+
+
+def _tree(tmp_path, per_class):
+    """A class-per-folder tree of symlinks to the shared photos (nothing copied)."""
+    paths, labels = sample(per_class, seed=0)
+    for p, lab in zip(paths, labels):
+        (tmp_path / lab).mkdir(parents=True, exist_ok=True)
+        (tmp_path / lab / p.name).symlink_to(p)
+    return tmp_path
+
+
+def _args(**kw):
+    from cli import simulate as verb
+
+    parser = argparse.ArgumentParser(prog="tasveer")
+    verb.register(parser.add_subparsers())
+    argv = ["simulate"] + [x for k, v in kw.items() for x in (f"--{k.replace('_', '-')}", str(v))
+                           if v is not True] + [f"--{k}" for k, v in kw.items() if v is True]
+    return parser.parse_args(argv)
+
+
+def test_cli_json_shape(tmp_path, cache_dir, capsys):
+    tree = _tree(tmp_path / "pool", 20)
+    args = _args(pool=tree, strategy="diverse", initial=12, batch=12, rounds=2, repeats=2,
+                 cache=cache_dir, json=True)
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["strategy"] == "diverse" and set(out) == {"strategy", "rounds"}
+    assert [r["labels"] for r in out["rounds"]] == [12, 24, 36]
+    for r in out["rounds"]:
+        assert set(r) == {"labels", "accuracy", "spread"} and 0 <= r["accuracy"] <= 1
+
+
+def test_cli_errors(tmp_path, cache_dir, capsys):
+    tree = _tree(tmp_path / "pool", 2)
+    for kw, message in [({"strategy": "bald"}, "unknown strategy 'bald'"),
+                        ({"mode": "finetune"}, "only 'head'"),
+                        ({"batch": 0}, "--batch must be at least 1")]:
+        args = _args(pool=tree, cache=cache_dir, **kw)
+        assert args.func(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("tasveer simulate: ") and message in err

@@ -1,0 +1,122 @@
+"""Active-learning simulation: reveal labels from a pool batch by batch, retrain the product's
+linear head after every batch, and measure held-out accuracy.
+
+`embed_folder` loads a class-per-folder tree through the embedding cache, so a rerun of a
+simulation (or of the benchmark) costs seconds instead of minutes.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .data import list_folder
+
+
+def embed_folder(root, cache_dir, limit: int | None = None, seed: int = 0, backbone=None):
+    """(X (N, F) float32, y (N,) int, label_names, paths) for DIR/<class>/<image>.
+
+    `limit` keeps a class-balanced sample of that many photos, chosen by `seed`. Photos that fail
+    to decode are left out. Progress goes to stderr.
+    """
+    from tqdm.auto import tqdm
+
+    from .backbones import create_backbone
+    from .cache import EmbeddingCache
+    from .data import balanced_sample
+    from .images import read_image_file
+
+    paths, labels, names = list_folder(root)
+    if limit is not None and limit < len(paths):
+        keep = balanced_sample(labels, int(limit), seed)
+        paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
+    backbone = backbone or create_backbone("efficientnet_lite0")
+    cache = EmbeddingCache(Path(cache_dir))
+    blobs = [read_image_file(p) for p in tqdm(paths, desc="reading", unit="img", file=sys.stderr,
+                                               disable=len(paths) < 500)]
+    errors: dict[int, str] = {}
+    X = backbone.embed(blobs, cache=cache, progress=True, names=[str(p) for p in paths], errors=errors)
+    good = [i for i in range(len(paths)) if i not in errors]
+    index = {n: i for i, n in enumerate(names)}
+    y = np.array([index[labels[i]] for i in good], dtype=np.int64)
+    return X[good].astype(np.float32), y, names, [paths[i] for i in good]
+
+
+def accuracy(W, b, X, y) -> float:
+    return float(np.mean((X @ W.T + b).argmax(axis=1) == y)) if len(y) else float("nan")
+
+
+def first_batch(pool_X, pool_y, n: int, strategy: str, seed: int) -> list[int]:
+    """The first labels revealed: k-means medoids for every strategy but `random` (a seeded random
+    draw). Topped up at random until two labels are present, since a head needs two."""
+    from .acquisition import initial_batch
+
+    rng = np.random.default_rng(seed)
+    if strategy == "random":
+        chosen = [int(i) for i in rng.permutation(len(pool_y))[:n]]
+    else:
+        chosen = [int(i) for i in initial_batch(pool_X, n, seed)]
+    taken = set(chosen)
+    rest = [int(i) for i in rng.permutation(len(pool_y)) if int(i) not in taken]
+    while len(np.unique(pool_y[chosen])) < 2 and rest:
+        chosen.append(rest.pop(0))
+    return chosen
+
+
+def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, initial: int = 60,
+             batch: int = 60, rounds: int = 8, seed: int = 0, head_c: float = 0.002) -> list[dict]:
+    """Reveal `initial` pool labels, then `rounds` batches of `batch` chosen by `strategy`,
+    retraining the product's head (training.head.fit_linear) each time. Returns one
+    {"labels": n, "accuracy": test accuracy} per step (rounds + 1 of them)."""
+    from .acquisition import check_strategy, select
+    from .head import fit_linear, softmax
+
+    check_strategy(strategy)
+    for name, v in (("initial", initial), ("batch", batch)):
+        if int(v) < 1:
+            raise ValueError(f"{name} must be at least 1; got {v}")
+    if int(rounds) < 0:
+        raise ValueError(f"rounds must not be negative; got {rounds}")
+    pool_X, test_X = np.asarray(pool_X, dtype=np.float32), np.asarray(test_X, dtype=np.float32)
+    pool_y, test_y = np.asarray(pool_y, dtype=np.int64), np.asarray(test_y, dtype=np.int64)
+    if len(pool_X) != len(pool_y) or len(test_X) != len(test_y):
+        raise ValueError("features and labels must have the same number of rows")
+    if initial + rounds * batch > len(pool_y):
+        raise ValueError(f"initial + rounds * batch = {initial + rounds * batch} labels but the pool "
+                         f"holds only {len(pool_y)} photos")
+    n_classes = len(label_names)
+    labeled = first_batch(pool_X, pool_y, int(initial), strategy, seed)
+    history = []
+    for r in range(int(rounds) + 1):
+        W, b = fit_linear(pool_X[labeled], pool_y[labeled], n_classes, head_c, seed)
+        history.append({"labels": len(labeled), "accuracy": accuracy(W, b, test_X, test_y)})
+        if r == rounds:
+            break
+        mask = np.ones(len(pool_y), dtype=bool)
+        mask[labeled] = False
+        unlabeled = np.flatnonzero(mask)
+        proba = softmax(pool_X[unlabeled] @ W.T + b)
+        picks = select(proba, batch, strategy, features=pool_X[unlabeled], seed=seed * 1000 + r)
+        labeled.extend(int(unlabeled[i]) for i in picks)
+    return history
+
+
+def summarise(strategy: str, runs: list[list[dict]]) -> dict:
+    """{"strategy", "rounds": [{"labels", "accuracy" (mean), "spread" (std over runs)}]}."""
+    rounds = []
+    for step in zip(*runs):
+        acc = np.array([s["accuracy"] for s in step])
+        rounds.append({"labels": int(step[0]["labels"]), "accuracy": float(acc.mean()),
+                       "spread": float(acc.std())})
+    return {"strategy": strategy, "rounds": rounds}
+
+
+def simulate_repeats(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, repeats: int = 3,
+                     seed: int = 0, **kwargs) -> dict:
+    """`simulate` with seeds seed .. seed + repeats - 1 on the same split; mean and spread per step."""
+    if int(repeats) < 1:
+        raise ValueError(f"repeats must be at least 1; got {repeats}")
+    runs = [simulate(pool_X, pool_y, test_X, test_y, label_names, strategy=strategy, seed=seed + i,
+                     **kwargs) for i in range(int(repeats))]
+    return summarise(strategy, runs)
