@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
+from cli.common import default_cache
+
 VERB = "label-errors"
-
-
-def default_cache() -> Path:
-    """`$TASVEER_CACHE`, else `$XDG_CACHE_HOME/tasveer`, else `~/.cache/tasveer`."""
-    base = os.environ.get("TASVEER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tasveer")
-    return Path(base)
 
 
 def fail(message: str) -> int:

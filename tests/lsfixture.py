@@ -21,7 +21,6 @@ images), `run_tasveer(*args)` (the CLI in a subprocess).
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import subprocess

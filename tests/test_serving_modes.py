@@ -4,7 +4,6 @@ child process (TASVEER_TRAIN_IN=process) publish versions the serving process pi
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 
 import pytest
