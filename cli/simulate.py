@@ -48,6 +48,9 @@ def register(subparsers) -> None:
                    help="inverse L2 strength of the head, as in training (default 0.002)")
     p.add_argument("--cache", type=Path, default=None,
                    help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)")
+    p.add_argument("--auto-accept", type=float, default=None, metavar="TARGET",
+                   help="also report, per round, the share of --test photos the auto-accept rule takes at "
+                        "this target accuracy (e.g. 0.98) and their realised accuracy")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"strategy", "rounds": [{"labels", "accuracy", "spread"}]}')
     p.set_defaults(func=run)
@@ -66,6 +69,8 @@ def _check(args) -> str | None:
             return f"--{name} must be at least 1; got {getattr(args, name)}"
     if args.rounds < 0:
         return f"--rounds must not be negative; got {args.rounds}"
+    if args.auto_accept is not None and not 0.5 <= args.auto_accept < 1:
+        return f"--auto-accept is a target accuracy in [0.5, 1); got {args.auto_accept}"
     for name in ("pool", "test"):
         path = getattr(args, name)
         if path is not None and not path.is_dir():
@@ -93,7 +98,8 @@ def run(args) -> int:
                 return fail(f"--test classes {test_names} differ from --pool classes {names}")
         result = simulate_repeats(pool_X, pool_y, test_X, test_y, names, strategy=args.strategy,
                                   repeats=args.repeats, seed=args.seed, initial=args.initial,
-                                  batch=args.batch, rounds=args.rounds, head_c=args.head_c)
+                                  batch=args.batch, rounds=args.rounds, head_c=args.head_c,
+                                  auto_accept=args.auto_accept)
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     if args.json:
@@ -101,7 +107,12 @@ def run(args) -> int:
         return 0
     print(f"strategy {result['strategy']}: pool {len(pool_y)}, test {len(test_y)}, "
           f"{args.repeats} seed(s)")
-    print(f"{'labels':>7}  {'accuracy':>8}  {'spread':>6}")
+    auto = args.auto_accept is not None
+    print(f"{'labels':>7}  {'accuracy':>8}  {'spread':>6}" + ("  auto-accepted  their accuracy" if auto else ""))
     for r in result["rounds"]:
-        print(f"{r['labels']:>7}  {r['accuracy']:>8.1%}  {r['spread']:>6.1%}")
+        extra = ""
+        if auto:
+            prec = r["auto_precision"]
+            extra = f"  {r['auto_coverage']:>13.1%}  {(f'{prec:.1%}' if prec is not None else '-'):>14}"
+        print(f"{r['labels']:>7}  {r['accuracy']:>8.1%}  {r['spread']:>6.1%}{extra}")
     return 0

@@ -83,3 +83,27 @@ def fit_threshold(proba, y, target: float = 0.98, delta: float = 0.05, min_accep
         return Threshold(target, delta, None, 0, None, None, 0.0)
     threshold, n, observed, bound = best
     return Threshold(target, delta, threshold, n, observed, bound, n / len(conf))
+
+
+def measure(X, y, test_X, test_y, n_classes: int, targets, *, head_c: float = 0.002, seed: int = 0,
+            delta: float = 0.05) -> list[dict]:
+    """Train the product's head on labeled (X, y) as training.train.fit does (temperature from
+    out-of-fold logits), fit the threshold on its out-of-fold probabilities for each target, and
+    measure it on photos it never saw: the share it auto-accepts and their realised accuracy."""
+    from .head import cross_val_logits, fit_linear, fit_temperature, softmax
+
+    y, test_y = np.asarray(y), np.asarray(test_y)
+    W, b = fit_linear(X, y, n_classes, head_c, seed)
+    oof = cross_val_logits(X, y, n_classes, head_c, seed)
+    if oof is None:
+        return [{"target": t, "threshold": None, "auto_coverage": 0.0, "auto_precision": None} for t in targets]
+    temperature = fit_temperature(oof, y)
+    oof_p, test_p = softmax(oof / temperature), softmax((np.asarray(test_X) @ W.T + b) / temperature)
+    out = []
+    for target in targets:
+        rule = fit_threshold(oof_p, y, target=target, delta=delta)
+        accepted = rule.accepts(test_p.max(axis=1))
+        precision = float(np.mean(test_p.argmax(axis=1)[accepted] == test_y[accepted])) if accepted.any() else None
+        out.append({"target": target, "threshold": rule.threshold, "lower_bound": rule.lower_bound,
+                    "auto_coverage": float(accepted.mean()), "auto_precision": precision})
+    return out

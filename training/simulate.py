@@ -65,10 +65,13 @@ def first_batch(pool_X, pool_y, n: int, strategy: str, seed: int) -> list[int]:
 
 
 def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, initial: int = 60,
-             batch: int = 60, rounds: int = 8, seed: int = 0, head_c: float = 0.002) -> list[dict]:
+             batch: int = 60, rounds: int = 8, seed: int = 0, head_c: float = 0.002,
+             auto_accept: float | None = None) -> list[dict]:
     """Reveal `initial` pool labels, then `rounds` batches of `batch` chosen by `strategy`,
     retraining the product's head (training.head.fit_linear) each time. Returns one
-    {"labels": n, "accuracy": test accuracy} per step (rounds + 1 of them)."""
+    {"labels": n, "accuracy": test accuracy} per step (rounds + 1 of them); with `auto_accept`
+    (a target accuracy) also the share of test photos the auto-accept rule takes and their realised
+    accuracy ("auto_coverage", "auto_precision"; training/autoaccept.py)."""
     from .acquisition import check_strategy, select
     from .head import fit_linear, softmax
 
@@ -91,6 +94,12 @@ def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, init
     for r in range(int(rounds) + 1):
         W, b = fit_linear(pool_X[labeled], pool_y[labeled], n_classes, head_c, seed)
         history.append({"labels": len(labeled), "accuracy": accuracy(W, b, test_X, test_y)})
+        if auto_accept is not None:
+            from .autoaccept import measure
+
+            (rule,) = measure(pool_X[labeled], pool_y[labeled], test_X, test_y, n_classes, [auto_accept],
+                              head_c=head_c, seed=seed)
+            history[-1].update(auto_coverage=rule["auto_coverage"], auto_precision=rule["auto_precision"])
         if r == rounds:
             break
         mask = np.ones(len(pool_y), dtype=bool)
@@ -109,6 +118,10 @@ def summarise(strategy: str, runs: list[list[dict]]) -> dict:
         acc = np.array([s["accuracy"] for s in step])
         rounds.append({"labels": int(step[0]["labels"]), "accuracy": float(acc.mean()),
                        "spread": float(acc.std())})
+        if "auto_coverage" in step[0]:
+            precisions = [s["auto_precision"] for s in step if s["auto_precision"] is not None]
+            rounds[-1].update(auto_coverage=float(np.mean([s["auto_coverage"] for s in step])),
+                              auto_precision=float(np.mean(precisions)) if precisions else None)
     return {"strategy": strategy, "rounds": rounds}
 
 
