@@ -7,7 +7,9 @@ version was trained are unseen by it, and the new version's out-of-fold predicti
 too, so both accuracies on those photos are honest and comparable. (Comparing each version's own
 cross-validation accuracy would punish active learning, which adds the hardest photos.) With fewer
 than MIN_NEW new labels, or for a version without out-of-fold predictions (finetune), the two
-versions' own evaluations are compared (same data when only the parameters changed).
+versions' own evaluations are compared (same data when only the parameters changed) - unless the
+parameters are the same: then people corrected or removed labels, and their labels decide (a
+version trained without a label someone deleted as wrong must serve, even if it scores lower).
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ import numpy as np
 MIN_NEW = 10
 
 
-def decide(serving: dict | None, serving_classifier, result, used, blobs, cache, margin: float) -> tuple[bool, str]:
-    """(serve?, why) for a new FitResult trained on `used` examples (their `blobs`)."""
+def decide(serving: dict | None, serving_classifier, result, used, blobs, cache, margin: float,
+           params: dict | None = None) -> tuple[bool, str]:
+    """(serve?, why) for a new FitResult trained on `used` examples (their `blobs`) with `params`."""
     if serving is None:
         return True, "served: first version"
     old_tasks = set((serving.get("extra") or {}).get("tasks") or [])
@@ -31,6 +34,9 @@ def decide(serving: dict | None, serving_classifier, result, used, blobs, cache,
         old_pred = [serving_classifier.labels[int(np.nan_to_num(p, nan=-1).argmax())] for p in proba]
         old_acc = float(np.mean([p == labels[t] for p, t in zip(old_pred, y)]))
         where = f"on the {len(fresh)} labels added since {serving['version']}"
+    elif params is not None and serving.get("params") == params:
+        return True, (f"served: same parameters as {serving['version']}, labels corrected or removed "
+                      f"({len(fresh)} new)")
     else:
         new_acc = result.metrics.get("accuracy")
         old_acc = (serving.get("metrics") or {}).get("accuracy")

@@ -74,7 +74,7 @@ class Trainer:
         }
         _, serving_clf = self.serving.classifier(pid) if parent else (None, None)
         serve, why = decide(store.manifest(parent) if parent else None, serving_clf, result, used, blobs,
-                            self.embeddings, params.promotion_margin)
+                            self.embeddings, params.promotion_margin, params.to_dict())
         extra["promotion"] = why
         # confusion.png is drawn on demand (Serving.confusion_png): publishing stays fast
         vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
