@@ -74,7 +74,8 @@ def test_ensure_project_is_idempotent_and_has_labels(label_studio):
     assert len(same_title) == 1
     project = client.projects.get(id=first.id)
     assert list(parse_label_config(project.label_config).labels) == labels
-    assert project.evaluate_predictions_automatically is True
+    assert project.evaluate_predictions_automatically is False and project.show_collab_predictions is True
+    assert str(getattr(project.sampling, "value", project.sampling)) == "Uncertainty sampling"
     assert project.show_collab_predictions is True
     # new labels replace the config of the same project
     third = ensure_project(client, "idempotent-project", labels + ["street"])
