@@ -11,7 +11,9 @@
   `<media>/upload/<project>/<file>` instead of asking LS to serve it over HTTP (which costs LS's
   CPU for every image); a file that is not there is downloaded as usual.
 * Downloaded bytes are cached on disk, content-addressed (`blobs/ab/abcdef...`), with an
-  URL -> content-hash map in SQLite, so a training never downloads an image twice. Label Studio
+  URL -> (content hash, size) map in SQLite, so a training never downloads an image twice. Each
+  image is hashed once, when it is stored; the bytes handed on carry that digest
+  (`training.cache.Digested`), which the embedding cache key reuses. Label Studio
   upload URLs carry a random prefix and never change content; for other URLs the first download
   wins until the cache directory is removed.
 """
@@ -30,6 +32,7 @@ import requests
 from lsproto import urls
 from lsproto.tokens import LSAuth, TokenError
 from training.atomic import write_atomic
+from training.cache import Digested, known_hash
 
 MAX_REDIRECTS = 5
 
@@ -47,38 +50,54 @@ class BlobCache:
         self.blobs.mkdir(parents=True, exist_ok=True)
         self._db = self.root / "urls.sqlite"
         self._local = threading.local()
-        self._conn().execute("CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, hash TEXT NOT NULL)")
-        self._conn().commit()
+        conn = self._conn()
+        conn.execute("CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER)")
+        if "size" not in {r[1] for r in conn.execute("PRAGMA table_info(urls)")}:
+            conn.execute("ALTER TABLE urls ADD COLUMN size INTEGER")  # a cache made before sizes were kept
+        conn.commit()
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self._db, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
+            # no fsync per stored URL (WAL stays consistent; a power cut may forget the newest
+            # rows, whose images are then fetched again): 0.9 -> 0.4 ms per new image
+            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
         return conn
 
     def _path(self, digest: str) -> Path:
         return self.blobs / digest[:2] / digest
 
-    def get(self, url: str) -> bytes | None:
-        row = self._conn().execute("SELECT hash FROM urls WHERE url=?", (url,)).fetchone()
+    def get(self, url: str) -> Digested | None:
+        """The bytes cached for `url`, carrying their sha256 (`training.cache.Digested`), or None.
+        The file is named by the digest of what was written and replaced atomically, so a file of
+        the recorded size is trusted without hashing it again; a row without a size (an older
+        cache) is verified by hashing; a file of another size is a miss (downloaded again)."""
+        row = self._conn().execute("SELECT hash, size FROM urls WHERE url=?", (url,)).fetchone()
         if row is None:
             return None
+        digest, size = row
         try:
-            data = self._path(row[0]).read_bytes()
+            data = self._path(digest).read_bytes()
         except OSError:
             return None
-        return data if hashlib.sha256(data).hexdigest() == row[0] else None
+        if size is not None and len(data) != size:
+            return None  # truncated or replaced: download again
+        if size is None and hashlib.sha256(data).hexdigest() != digest:
+            return None
+        return Digested(data, digest)
 
     def put(self, url: str, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+        """Store `data` for `url`; returns its sha256 (taken from `data` when it is a Digested)."""
+        digest = known_hash(data) or hashlib.sha256(data).hexdigest()
         path = self._path(digest)
-        if not path.exists():
+        if not path.exists() or path.stat().st_size != len(data):
             write_atomic(path, data, fsync=False)  # content-addressed: a lost write is downloaded again
         conn = self._conn()
         with conn:
-            conn.execute("INSERT OR REPLACE INTO urls VALUES (?, ?)", (url, digest))
+            conn.execute("INSERT OR REPLACE INTO urls (url, hash, size) VALUES (?, ?, ?)", (url, digest, len(data)))
         return digest
 
     def count(self) -> int:
@@ -137,7 +156,9 @@ class ImageFetcher:
         return session
 
     def fetch(self, raw: str, *, hostname: str | None, auth: LSAuth | None, name: str = "image") -> bytes:
-        """Bytes of one image, from the cache or the network. Raises FetchError naming `name` and URL."""
+        """Bytes of one image, from the cache or the network, as a `training.cache.Digested` (bytes
+        carrying their sha256, so nothing downstream hashes them again). Raises FetchError naming
+        `name` and URL."""
         url = self.resolve(raw, hostname, name)
         cached = self.cache.get(url)
         if cached is not None:
@@ -145,8 +166,7 @@ class ImageFetcher:
         data = self._read_shared(raw, url, hostname, name)
         if data is None:
             data = self._download(url, hostname=hostname, auth=auth, name=name)
-        self.cache.put(url, data)
-        return data
+        return Digested(data, self.cache.put(url, data))  # hashed once: the embedder reuses the digest
 
     def _read_shared(self, raw: str, url: str, hostname: str | None, name: str) -> bytes | None:
         """The upload's bytes straight from Label Studio's media dir, or None (then download)."""

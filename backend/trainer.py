@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from training.images import content_hash
+from training.embedder import blob_key
 from training.params import TrainParams
 from training.store import data_fingerprint
 from training.train import fit
@@ -53,7 +53,7 @@ class Trainer:
         if len(set(labels)) < 2:
             raise SkipJob(f"project {pid}: need annotated images of at least 2 labels (have {sorted(set(labels))})")
 
-        fingerprint = data_fingerprint([content_hash(b) for b in blobs], labels)
+        fingerprint = data_fingerprint([blob_key(b) for b in blobs], labels)  # the digest fetched with them
         store = self.serving.store(pid)
         parent = store.serving()
         if parent is not None:

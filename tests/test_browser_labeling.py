@@ -231,6 +231,10 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
         assert proc.wait(timeout=90) == 0, up.logs()
         assert "stopping" in up.stdout.read_text()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:  # a failed step: let `tasveer up` stop its children, then make sure
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

@@ -12,6 +12,28 @@ from pathlib import Path
 import numpy as np
 
 
+class Digested(bytes):
+    """Image bytes that carry their SHA-256 (hex digest), computed once where the bytes were first
+    hashed (backend.fetch.BlobCache stores and names them by it). The embedding loop takes the cache
+    key from here instead of hashing the bytes again. Only this class is trusted: any other object
+    is hashed. Slices and concatenations are plain bytes, so a digest never outlives its content."""
+
+    sha256: str
+
+    def __new__(cls, data: bytes, sha256: str):
+        obj = super().__new__(cls, data)
+        obj.sha256 = sha256
+        return obj
+
+    def __reduce__(self):
+        return (Digested, (bytes(self), self.sha256))
+
+
+def known_hash(blob) -> str | None:
+    """The digest a `Digested` carries, else None (the caller hashes)."""
+    return blob.sha256 if isinstance(blob, Digested) else None
+
+
 class EmbeddingCache:
     def __init__(self, path: str | Path):
         path = Path(path)

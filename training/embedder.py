@@ -1,7 +1,8 @@
 """The embedding loop shared by both engines (PyTorch and ONNX Runtime), torch-free.
 
-Hash every input once, take what the cache knows, compute each distinct content once, and decode
-the next batch in threads while the network runs on the current one.
+Hash every input once (or not at all: bytes that arrive as `cache.Digested` carry their hash), take
+what the cache knows, compute each distinct content once, and decode the next batch in threads while
+the network runs on the current one.
 """
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from .cache import known_hash
 from .images import ImageError, content_hash
 from .preprocess import Preprocessing
 
 
 def decode_workers() -> int:
     return max(2, min(4, os.cpu_count() or 1))
+
+
+def blob_key(blob) -> str:
+    """The embedding cache key of one input: its SHA-256, taken from a `Digested` when known."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        return ""
+    return known_hash(blob) or content_hash(blob)
 
 
 def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, feature_id: str,
@@ -31,7 +40,7 @@ def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessin
     errors[index] holds the message, so one bad upload never sinks a whole batch.
     """
     names = names or [f"image #{i}" for i in range(len(blobs))]
-    hashes = [content_hash(b) if isinstance(b, (bytes, bytearray, memoryview)) else "" for b in blobs]
+    hashes = [blob_key(b) for b in blobs]
     out = np.full((len(blobs), num_features), np.nan, dtype=np.float32)
     size = prep.image_size
     known = cache.get_many(hashes, feature_id, size) if cache is not None else {}
