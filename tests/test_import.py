@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+import time
+
 import pytest
 import requests
 
@@ -120,7 +122,15 @@ def test_every_imported_task_gets_a_prediction(label_studio, start_backend, shar
         [res] = pred["result"]
         assert res["from_name"] == "choice" and res["value"]["choices"][0] in labels
 
-    # tasks whose predictions are gone get new ones through LS's retrieve-predictions action
+    # tasks whose predictions are gone get new ones through LS's retrieve-predictions action (once
+    # the backend has finished writing, so that no late write of its own refills them)
+    def writes_done():
+        info = requests.get(f"{backend.url}/projects/{project.id}/jobs", timeout=10).json()
+        return info["background"] and all(r.get("finished_at") for r in info["background"])
+
+    deadline = time.monotonic() + 120
+    while not writes_done() and time.monotonic() < deadline:
+        time.sleep(0.5)
     victims = result.task_ids[:5]
     for pred in requests.get(f"{label_studio.url}/api/predictions/", params={"project": project.id},
                              headers=label_studio.headers, timeout=10).json():
