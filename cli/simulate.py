@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from cli import common
 from cli.common import default_cache
 
 VERB = "simulate"
 
 
 def fail(message: str) -> int:
-    print(f"tasveer {VERB}: {message}", file=sys.stderr)
-    return 2
+    return common.fail(VERB, message)
 
 
 def register(subparsers) -> None:
