@@ -11,8 +11,7 @@ of the organization with its own PAT).
 
 `start_backend` (function scope): a factory `start_backend(label_studio, **env)` that runs
 `python -m backend` on a free loopback port with the TASVEER_* / LABEL_STUDIO_* env, waits for
-`/health`, and stops it at the end of the test. Skips the test when backend/__main__.py does not
-exist yet.
+`/health`, and stops it at the end of the test.
 
 `shared_data` : Path of the shared data dir (`<repo>/../shared`, or env TASVEER_SHARED).
 
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.backendproc import BackendError, BackendServer, backend_available
+from sync.backendproc import BackendError, BackendServer
 from sync.labelstudio import LabelStudioServer
 from sync.netutil import free_port
 from lstokens import (TokenError, browser_session, create_personal_access_token,
@@ -133,8 +132,6 @@ def label_studio(tmp_path_factory):
 def start_backend(tmp_path_factory):
     """Factory: `backend = start_backend(label_studio, TASVEER_SOMETHING="1")` -> BackendServer
     (`.url`, `.data_dir`, `.log_tail()`); every backend started is stopped after the test."""
-    if not backend_available():
-        pytest.skip("backend/__main__.py does not exist yet: the real backend cannot be started")
     started: list[BackendServer] = []
 
     def _start(ls: LabelStudioInstance, data_dir: Path | None = None, **extra_env: str) -> BackendServer:

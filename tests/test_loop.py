@@ -16,7 +16,7 @@ import requests
 
 import scenes
 from lsproto.results import choice_result
-from sync.backendproc import BackendError, BackendServer, backend_available
+from sync.backendproc import BackendError, BackendServer
 from sync.importer import import_images
 from sync.netutil import free_port
 from sync.predictions import retrieve_predictions
@@ -26,7 +26,6 @@ from training.store import ModelStore
 
 pytestmark = [
     pytest.mark.labelstudio,
-    pytest.mark.skipif(not backend_available(), reason="backend/__main__.py does not exist yet"),
 ]
 
 N_IMAGES = 128

@@ -10,7 +10,6 @@ import time
 import pytest
 import requests
 
-from sync.backendproc import backend_available
 from sync.labelstudio import LabelStudioServer
 from sync.netutil import free_port, port_in_use
 from lsproto.config import parse_label_config
@@ -22,7 +21,6 @@ from lsfixture import tasveer_argv
 
 pytestmark = [
     pytest.mark.labelstudio,
-    pytest.mark.skipif(not backend_available(), reason="backend/__main__.py does not exist yet"),
 ]
 
 
