@@ -24,6 +24,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,19 @@ def scene_tree(shared_data: Path, dest: Path, per_class: int,
             link.symlink_to(src)
             out[link] = cls
     return out
+
+
+def poll(check, what: str, timeout: float, interval: float = 0.5, detail=lambda: ""):
+    """Call `check()` until it returns something truthy (returned); fail after `timeout` s with
+    "no <what>" and `detail()` (a log tail, say)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout:.0f} s{detail()}")
+        time.sleep(interval)
 
 
 def tasveer_argv(*args: str) -> list[str]:

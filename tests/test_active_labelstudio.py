@@ -7,13 +7,13 @@ uncertainty sampling then serves the lowest-score task; injected wrong labels sh
 The tests build on each other in file order (one project, one backend for the module)."""
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import pytest
 import requests
 
 import scenes
+from lsfixture import poll
 from lsproto.results import choice_result
 from lsproto.views import LABEL_ERRORS, MOST_USEFUL, SUSPECT_BELOW
 from sync.backendproc import BackendError, BackendServer
@@ -29,14 +29,7 @@ WAIT = 180.0
 
 
 def wait_until(check, what: str, timeout: float = WAIT, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {timeout:.0f} s\n{WORLD.backend.log_tail(60)}")
-        time.sleep(interval)
+    return poll(check, what, timeout, interval, lambda: "\n" + WORLD.backend.log_tail(60))
 
 
 def get(path: str, **params):

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 import scenes
-from lsfixture import REPO_ROOT, tasveer_argv
+from lsfixture import REPO_ROOT, poll, tasveer_argv
 from sync.netutil import free_port
 from sync.state import STATE_FILE
 
@@ -52,14 +51,7 @@ class Up:
         return "\n".join(out)
 
     def wait(self, check, what: str, timeout: float = WAIT, interval: float = 1.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {what} within {timeout:.0f} s\n{self.logs()}")
-            time.sleep(interval)
+        return poll(check, what, timeout, interval, lambda: "\n" + self.logs())
 
     def get(self, path: str, base: str | None = None, **params):
         headers = {"Authorization": f"Token {self.state['token']}"}

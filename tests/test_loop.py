@@ -8,13 +8,13 @@ as its own process (`python -m backend`), real photos, real training. No mocks.
 The tests build on each other in file order (one project, one backend for the module)."""
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import pytest
 import requests
 
 import scenes
+from lsfixture import poll
 from lsproto.results import choice_result
 from sync.backendproc import BackendError, BackendServer
 from sync.importer import import_images
@@ -37,14 +37,7 @@ TRAIN_WAIT = 120.0
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.25):
     """Poll `check()` until it returns something truthy (returned); fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {timeout:.0f} s{LOOP.backend_log()}")
-        time.sleep(interval)
+    return poll(check, what, timeout, interval, LOOP.backend_log)
 
 
 def predictions(ls, project: int) -> list[dict]:
