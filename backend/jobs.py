@@ -40,6 +40,15 @@ class Job:
     finished_at: float | None = None
     result: Any = None
     error: str | None = None
+    # what a running job is doing, for status pages: {"phase": str, "epoch": int, "epochs": int,
+    # "step": int, "steps": int, "eta_s": float, ...}; set through `report`, readable any time
+    progress: dict | None = None
+
+    def report(self, **fields) -> None:
+        """Record progress (merged into `progress`; a new `phase` starts a fresh record)."""
+        if "phase" in fields and (self.progress or {}).get("phase") != fields["phase"]:
+            self.progress = {}
+        self.progress = {**(self.progress or {}), **fields, "at": time.time()}
 
     def to_dict(self) -> dict:
         d = asdict(self)
