@@ -10,7 +10,7 @@
 | `projects` | projects.py | labeling config, params and connection per project |
 | `serving` | serving.py | stores, shared backbones, the loaded serving version |
 | `predictor` | predictor.py | `/predict` |
-| `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced (in a child process with `TASVEER_TRAIN_IN=process`: worker.py) |
+| `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced (in a child process with `TASVEER_TRAIN_IN=process`: worker.py; on RQ workers with `REDIS_URL`: rqjobs.py, rqworker.py) |
 | `refresher` | refresh.py | after a publish or rollback: every task's prediction in Label Studio current |
 | `writer` | writeback.py | predictions of new tasks written back to Label Studio |
 """
@@ -39,7 +39,8 @@ class Backend:
         self.settings = settings
         data_dir = settings.data_dir
         self.projects = Projects(settings)
-        self.serving = Serving(self.projects.root, engine=settings.engine)
+        self.serving = Serving(self.projects.root, engine=settings.engine, store=settings.store,
+                               cache_dir=data_dir / "cache" / "store")
         self.embeddings = EmbeddingCache(data_dir / "cache")
         self.fetcher = ImageFetcher(
             BlobCache(data_dir / "cache"), max_bytes=settings.max_image_bytes, timeout=settings.fetch_timeout,
@@ -47,7 +48,12 @@ class Backend:
         )
         self.predictor = Predictor(self.projects, self.serving, self.fetcher, self.embeddings)
         self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
-        if settings.train_in == "process":  # torch stays out of this process
+        if settings.redis_url:  # RQ workers train (rqworker.py); torch stays out of this process
+            from .rqjobs import RQJobRunner
+
+            self.trainer = None
+            self.jobs = RQJobRunner(settings.redis_url, prefix=settings.queue_prefix, setup_of=self._setup_of)
+        elif settings.train_in == "process":  # torch stays out of this process
             from .worker import ProcessTrainer
 
             self.trainer = ProcessTrainer(settings)
@@ -55,9 +61,15 @@ class Backend:
             from .trainer import Trainer
 
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
-        self.jobs = JobRunner(self.trainer.run)
+        if self.trainer is not None:
+            self.jobs = JobRunner(self.trainer.run)
         self.writer = PredictionWriter(self.projects, self.predictor, self.refresher,
-                                       embed_cold=settings.train_in == "thread")
+                                       embed_cold=settings.train_in == "thread" and not settings.redis_url)
+
+    def _setup_of(self, pid: str) -> dict | None:
+        """What /setup said of a project, handed to the worker that trains it."""
+        state = self.projects.state(pid)
+        return state.to_dict() if state else None
 
     def setup(self, project, schema, hostname=None, access_token=None, extra_params=None) -> str:
         """Remember what /setup says; return the serving model_version."""

@@ -10,6 +10,10 @@ built or read from disk (see memo.Memo).
 The engine (`TASVEER_ENGINE`): ONNX Runtime on CPU, PyTorch on a CUDA GPU (`auto`), or either by
 name. Every version carries its ONNX graph (training/store.py); one that has none is served by
 PyTorch. With `onnx` this module imports no torch.
+
+Where the stores are (`TASVEER_STORE`): under each project's directory (default), `<dir>/<id>/`
+(a directory several machines share), or `s3://bucket/prefix/<id>/`, whose versions are read into
+`cache_dir/<id>/` once each (training/objectstore.py).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import logging
 import threading
 from pathlib import Path
 
+from training.objectstore import S3Objects, is_remote
 from training.params import ParamError, TrainParams
 from training.serving import load_classifier, pick_engine
 from training.store import CONFUSION, ModelStore
@@ -30,8 +35,12 @@ INITIAL_VERSION = "INITIAL"  # the model_version of cold-start answers, before a
 
 
 class Serving:
-    def __init__(self, projects_root: Path, engine: str = "auto"):
+    def __init__(self, projects_root: Path, engine: str = "auto", store: str | None = None,
+                 cache_dir: Path | None = None):
         self.root = Path(projects_root)
+        self.location = store
+        self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache" / "store"
+        self._bucket = S3Objects(store) if is_remote(store) else None
         self.engine = pick_engine(engine)
         self._lock = threading.Lock()
         self._stores: dict[str, ModelStore] = {}
@@ -44,7 +53,10 @@ class Serving:
         an unknown project leaves nothing behind on disk)."""
         with self._lock:
             if project not in self._stores:
-                root = self.root / project / "models"
+                if self._bucket is not None:
+                    self._stores[project] = ModelStore(self.cache_dir / project, remote=self._bucket.child(project))
+                    return self._stores[project]
+                root = Path(self.location) / project if self.location else self.root / project / "models"
                 if not create and not root.is_dir():
                     return None
                 self._stores[project] = ModelStore(root)
@@ -131,7 +143,7 @@ class Serving:
         from training.metrics import plot_confusion
 
         manifest = self.manifest(project, vid)  # NotFound before anything is created
-        path = Path(self.store(project).version_dir(vid)) / CONFUSION
+        path = Path(self.store(project).fetch(vid)) / CONFUSION
         if not path.exists():
             metrics = manifest.get("metrics") or {}
             if not metrics.get("confusion_matrix"):

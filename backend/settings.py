@@ -13,6 +13,11 @@
 | `TASVEER_FETCH_TIMEOUT` | 20 s | total time allowed for one download |
 | `TASVEER_FETCH_WORKERS` | 8 | concurrent downloads per request |
 | `TASVEER_ENGINE` | `auto` | what serves predictions: `onnx` (ONNX Runtime), `torch`, or `auto` = PyTorch on a CUDA GPU, ONNX Runtime otherwise |
+| `REDIS_URL` | none | set: training jobs go to RQ workers over this Redis (`python -m backend.rqworker`), status shared by every API replica; this process never trains |
+| `TASVEER_QUEUE_PREFIX` | `tasveer` | the Redis key prefix and RQ queue (`<prefix>-train`) of the jobs |
+| `TASVEER_RQ_HEARTBEAT` / `TASVEER_RQ_GRACE` | 10 / 30 s | a worker heartbeats its job this often; a job unheard of for heartbeat + grace is abandoned and re-queued |
+| `TASVEER_RQ_MAINTENANCE` | 30 s | how often a worker looks for abandoned jobs |
+| `TASVEER_STORE` | `<data dir>/projects/<id>/models` | the model stores: a directory (`<dir>/<id>/`, e.g. on a shared volume) or `s3://bucket/prefix` (`<prefix>/<id>/`, boto3; endpoint and keys from the usual `AWS_*` variables); versions read into `<data dir>/cache/store/` |
 | `TASVEER_TRAIN_IN` | `thread` | `thread`: trainings run in this process; `process`: each training runs in a `python -m backend.worker` child, and this process never imports torch (serving with ONNX Runtime) |
 """
 from __future__ import annotations
@@ -74,6 +79,12 @@ class Settings:
     log_level: str = "info"
     engine: str = "auto"
     train_in: str = "thread"
+    redis_url: str | None = None
+    queue_prefix: str = "tasveer"
+    rq_heartbeat: int = 10
+    rq_grace: int = 30
+    rq_maintenance: int = 30
+    store: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -89,6 +100,10 @@ class Settings:
             raise SettingsError(f"TASVEER_ENGINE must be one of {', '.join(ENGINES)}; got {self.engine!r}")
         if self.train_in not in TRAIN_IN:
             raise SettingsError(f"TASVEER_TRAIN_IN must be one of {', '.join(TRAIN_IN)}; got {self.train_in!r}")
+        if not all(c.isalnum() or c in "-_" for c in self.queue_prefix):
+            raise SettingsError(f"TASVEER_QUEUE_PREFIX may hold letters, digits, - and _ only; got {self.queue_prefix!r}")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL; got {self.redis_url!r}")
         if self.train_in == "process" and self.engine == "torch":
             raise SettingsError("TASVEER_TRAIN_IN=process keeps torch out of the serving process: "
                                 "use TASVEER_ENGINE=onnx or auto")
@@ -111,6 +126,9 @@ class Settings:
             "TASVEER_LS_MEDIA_DIR": str(self.ls_media_dir or ""), "TASVEER_MAX_IMAGE_BYTES": str(self.max_image_bytes),
             "TASVEER_FETCH_TIMEOUT": str(self.fetch_timeout), "TASVEER_FETCH_WORKERS": str(self.fetch_workers),
             "TASVEER_LOG_LEVEL": self.log_level, "TASVEER_ENGINE": self.engine, "TASVEER_TRAIN_IN": self.train_in,
+            "REDIS_URL": self.redis_url or "", "TASVEER_QUEUE_PREFIX": self.queue_prefix,
+            "TASVEER_RQ_HEARTBEAT": str(self.rq_heartbeat), "TASVEER_RQ_GRACE": str(self.rq_grace),
+            "TASVEER_RQ_MAINTENANCE": str(self.rq_maintenance), "TASVEER_STORE": self.store or "",
         }
         return values
 
@@ -135,6 +153,12 @@ class Settings:
             log_level=(env.get("TASVEER_LOG_LEVEL") or "info").lower(),
             engine=(env.get("TASVEER_ENGINE") or "auto").lower(),
             train_in=(env.get("TASVEER_TRAIN_IN") or "thread").lower(),
+            redis_url=env.get("REDIS_URL") or None,
+            queue_prefix=env.get("TASVEER_QUEUE_PREFIX") or "tasveer",
+            rq_heartbeat=_env_int(env, "TASVEER_RQ_HEARTBEAT", 10),
+            rq_grace=_env_int(env, "TASVEER_RQ_GRACE", 30),
+            rq_maintenance=_env_int(env, "TASVEER_RQ_MAINTENANCE", 30),
+            store=env.get("TASVEER_STORE") or None,
         )
         values.update(overrides)
         return cls(**values)

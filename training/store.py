@@ -16,6 +16,14 @@ version or a complete one; a half-written directory is never listed or served.
 
 Reading (manifests, SERVING, the head as numpy, the ONNX path) imports no torch: torch, the
 exporter and the PyTorch classes are imported inside publish() and load() only.
+
+Shared by several machines: `ModelStore(cache_dir, remote=S3Objects("s3://bucket/prefix"))` keeps
+the same layout in a bucket (training/objectstore.py). There is no rename in S3, so a publisher
+first claims the id (`versions/<vid>/.claim`, a conditional put: one winner), uploads the files,
+the manifest LAST, and only then replaces SERVING. A version is listed and served only when its
+manifest is there, so an upload cut off half-way is never seen. Readers copy a version (and its
+shared ONNX graph) into the local directory once, complete (temp dir + rename), and read it there;
+SERVING is polled with a HEAD at most once a second.
 """
 from __future__ import annotations
 
@@ -33,6 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .atomic import write_json_atomic
+from .objectstore import ObjectExists
 
 if TYPE_CHECKING:
     from .backbones import Backbone
@@ -40,6 +49,7 @@ if TYPE_CHECKING:
 
 MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
 FEATURES_ONNX = "features.onnx"
+CLAIM = ".claim"
 
 
 class StoreError(LookupError):
@@ -63,9 +73,16 @@ def file_sha256(path: str | Path) -> str:
 
 
 class ModelStore:
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, remote=None, poll: float = 1.0):
         self.root = Path(root)
+        self.remote = remote  # training.objectstore.S3Objects, or None: ROOT is the store
+        self.poll = poll
+        self._stamp: tuple = (float("-inf"), None)  # (when SERVING was last asked, its stamp)
         (self.root / "versions").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def location(self) -> str:
+        return self.remote.url if self.remote is not None else str(self.root)
 
     # -- reading -----------------------------------------------------------------------------
     def version_dir(self, vid: str) -> Path:
@@ -75,19 +92,28 @@ class ModelStore:
 
     def manifest(self, vid: str) -> dict:
         path = self.version_dir(vid) / MANIFEST
-        if not path.exists():
-            raise StoreError(f"no version {vid!r} in {self.root}")
-        return json.loads(path.read_text())
+        if path.exists():
+            return json.loads(path.read_text())
+        raw = self.remote.get(f"versions/{vid}/{MANIFEST}") if self.remote is not None else None
+        if raw is None:
+            raise StoreError(f"no version {vid!r} in {self.location}")
+        return json.loads(raw)
 
     def versions(self) -> list[dict]:
         """Manifests of every complete version, oldest first."""
-        out = []
-        for d in (self.root / "versions").iterdir():
-            if (d / MANIFEST).exists() and (d / WEIGHTS).exists():
-                out.append(json.loads((d / MANIFEST).read_text()))
+        if self.remote is not None:
+            keys = self.remote.list("versions/")
+            out = [self.manifest(k.split("/")[1]) for k in keys if k.count("/") == 2 and k.endswith("/" + MANIFEST)]
+        else:
+            out = [json.loads((d / MANIFEST).read_text()) for d in (self.root / "versions").iterdir()
+                   if (d / MANIFEST).exists() and (d / WEIGHTS).exists()]
         return sorted(out, key=lambda m: (m["created_at"], m["version"]))
 
     def serving(self) -> str | None:
+        if self.remote is not None:
+            raw = self.remote.get(SERVING)
+            vid = json.loads(raw).get("version") if raw else None
+            return vid if vid and self.remote.exists(f"versions/{vid}/{MANIFEST}") else None
         path = self.root / SERVING
         if not path.exists():
             return None
@@ -96,7 +122,15 @@ class ModelStore:
 
     def serving_stamp(self) -> tuple | None:
         """Changes whenever SERVING is replaced (new inode, time, size): a cheap check for 'is there
-        a new version?' without reading the file. None while nothing serves."""
+        a new version?' without reading the file. None while nothing serves. In a bucket: the
+        object's ETag and time, asked at most every `poll` seconds."""
+        if self.remote is not None:
+            now = time.monotonic()
+            asked, stamp = self._stamp
+            if now - asked >= self.poll:
+                stamp = self.remote.stamp(SERVING)
+                self._stamp = (now, stamp)
+            return stamp
         try:
             st = (self.root / SERVING).stat()
         except FileNotFoundError:
@@ -107,13 +141,14 @@ class ModelStore:
         """The version's linear head (W (C, F), b (C,)) as float32 numpy, without torch."""
         from safetensors import safe_open
 
-        with safe_open(str(self.version_dir(vid) / WEIGHTS), framework="numpy") as fh:
+        with safe_open(str(self.fetch(vid) / WEIGHTS), framework="numpy") as fh:
             return (fh.get_tensor("head.weight").astype(np.float32),
                     fh.get_tensor("head.bias").astype(np.float32))
 
     def onnx_path(self, vid: str, verify: bool = True) -> Path:
         """The ONNX graph that serves `vid` (StoreError if it has none, or if the file's sha256
         is not the one its manifest recorded)."""
+        self.fetch(vid)
         m = self.manifest(vid)
         record = m.get("onnx")
         if not record:
@@ -126,11 +161,64 @@ class ModelStore:
             raise StoreError(f"{path}: sha256 differs from the one version {vid!r} recorded")
         return path
 
+    def fetch(self, vid: str) -> Path:
+        """The version's directory on this machine: from a bucket, copied once and completely
+        (into a temp dir, renamed into place), with the shared ONNX graph it names."""
+        folder = self.version_dir(vid)
+        if self.remote is None or (folder / MANIFEST).exists():
+            return folder
+        manifest = self.manifest(vid)
+        record = manifest.get("onnx") or {}
+        if record.get("path", "").startswith("backbones/") and not (self.root / record["path"]).exists():
+            target = self.root / record["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            try:
+                self.remote.download(record["path"], part)
+                os.replace(part, target)
+            finally:
+                part.unlink(missing_ok=True)
+        tmp = self.root / ".tmp" / uuid.uuid4().hex
+        tmp.mkdir(parents=True)
+        try:
+            for key in self.remote.list(f"versions/{vid}/"):
+                name = key.split("/", 2)[2]
+                if "/" not in name and name not in (MANIFEST, CLAIM):
+                    self.remote.download(key, tmp / name)
+            write_json_atomic(tmp / MANIFEST, manifest)
+            try:
+                os.rename(tmp, folder)
+            except OSError:
+                pass  # another thread copied it first
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return folder
+
     # -- writing -----------------------------------------------------------------------------
     def _next_id(self) -> str:
-        numbers = [int(d.name[1:]) for d in (self.root / "versions").iterdir()
-                   if d.name.startswith("v") and d.name[1:].isdigit()]
+        names = [d.name for d in (self.root / "versions").iterdir()]
+        if self.remote is not None:
+            names += [k.split("/")[1] for k in self.remote.list("versions/") if k.count("/") >= 2]
+        numbers = [int(n[1:]) for n in names if n.startswith("v") and n[1:].isdigit()]
         return f"v{max(numbers, default=0) + 1:04d}"
+
+    def _claim(self, vid: str) -> bool:
+        """Take a version id in the bucket (one publisher wins; a claim without a manifest is an
+        upload that never finished: its id is not used again)."""
+        try:
+            self.remote.put(f"versions/{vid}/{CLAIM}", b"", only_new=True)
+            return True
+        except ObjectExists:
+            return False
+
+    def _upload(self, tmp: Path, vid: str, onnx: dict | None) -> None:
+        """Files first, the manifest last: the version appears in the bucket complete."""
+        if onnx and onnx["path"].startswith("backbones/") and not self.remote.exists(onnx["path"]):
+            self.remote.upload(onnx["path"], self.root / onnx["path"])
+        for path in sorted(tmp.iterdir()):
+            if path.name != MANIFEST:
+                self.remote.upload(f"versions/{vid}/{path.name}", path)
+        self.remote.upload(f"versions/{vid}/{MANIFEST}", tmp / MANIFEST)
 
     def publish(self, result, *, params, parent: str | None = None, data_fingerprint: str = "",
                 extra: dict | None = None, serve: bool = True, plot: bool = True) -> str:
@@ -185,6 +273,16 @@ class ModelStore:
                 manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
                 if onnx and with_backbone:
                     onnx["path"] = f"versions/{vid}/{FEATURES_ONNX}"
+                if self.remote is not None:
+                    if not self._claim(vid):
+                        continue
+                    write_json_atomic(tmp / MANIFEST, manifest)
+                    self._upload(tmp, vid, onnx)
+                    try:
+                        os.rename(tmp, self.version_dir(vid))  # this machine's copy
+                    except OSError:
+                        shutil.rmtree(tmp, ignore_errors=True)
+                    break
                 write_json_atomic(tmp / MANIFEST, manifest)
                 try:
                     os.rename(tmp, self.version_dir(vid))  # atomic; fails if vid exists
@@ -204,6 +302,10 @@ class ModelStore:
     def rollback(self, vid: str) -> None:
         """Serve `vid` (any complete version, older or newer)."""
         self.manifest(vid)
+        if self.remote is not None:
+            self.remote.put(SERVING, json.dumps({"version": vid}).encode())  # one object, replaced whole
+            self._stamp = (float("-inf"), None)
+            return
         write_json_atomic(self.root / SERVING, {"version": vid})
 
     # -- loading -----------------------------------------------------------------------------
@@ -221,7 +323,7 @@ class ModelStore:
         if vid is None:
             raise StoreError(f"no version is serving in {self.root}")
         m = self.manifest(vid)
-        tensors = load_file(str(self.version_dir(vid) / WEIGHTS))
+        tensors = load_file(str(self.fetch(vid) / WEIGHTS))
         spec = m["backbone"]
         if m["contains_backbone"]:
             backbone = create_backbone(spec["name"], pretrained=False, image_size=spec["image_size"],

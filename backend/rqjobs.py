@@ -1,0 +1,241 @@
+"""Training jobs on RQ workers over Redis (`REDIS_URL` set): the same jobs as jobs.JobRunner, shared.
+
+`RQJobRunner` has JobRunner's interface (submit/get/jobs/status/busy/wait_idle/shutdown) and the
+same rules, kept in Redis so that every API replica and every worker sees one truth:
+
+    <prefix>:slot:<project>  hash {running: job id, pending: job id}: one running + one pending
+    <prefix>:job:<id>        hash of the Job's fields (progress and result as JSON)
+    <prefix>:history         list of the newest job ids; <prefix>:seq numbers them
+
+`submit` is one Lua script (atomic): a pending job absorbs the request (`requests` + 1), else a new
+job becomes the running one (and goes to the RQ queue `<prefix>-train`) or the pending one. The job
+carries the project's set-up (what /setup said), so a worker on another machine trains with the
+same labeling config, parameters and Label Studio connection.
+
+A worker (`python -m backend.rqworker`) runs `run_job(id)`: the same `Trainer.run(pid, job)` as
+the in-process path, with `job.report(...)` written to the job's hash (readable from any replica).
+When it ends, another Lua script hands the slot to the pending job, which is then queued.
+
+A worker that dies mid-job (SIGKILL, a lost machine) stops heartbeating; RQ's StartedJobRegistry
+cleanup (run by any live worker, see rqworker.py) then sees the job abandoned and re-queues it
+(`Retry`); `on_abandoned` marks it queued again, or failed once the retries are spent, and then
+frees the slot so the project is never stuck.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED, Job, SkipJob
+
+log = logging.getLogger(__name__)
+
+_SUBMIT = """
+local slot, prefix, project, reason, now, setup, keep = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local pending = redis.call('HGET', slot, 'pending')
+if pending then
+  local key = prefix .. ':job:' .. pending
+  redis.call('HINCRBY', key, 'requests', 1)
+  redis.call('HSET', key, 'reason', reason, 'setup', setup)
+  return {pending, 0}
+end
+local id = project .. '-' .. redis.call('INCR', prefix .. ':seq')
+redis.call('HSET', prefix .. ':job:' .. id, 'id', id, 'project', project, 'reason', reason, 'state', 'queued',
+           'requests', 1, 'submitted_at', now, 'setup', setup)
+redis.call('LPUSH', prefix .. ':history', id)
+redis.call('LTRIM', prefix .. ':history', 0, keep - 1)
+if redis.call('HGET', slot, 'running') then
+  redis.call('HSET', slot, 'pending', id)
+  return {id, 0}
+end
+redis.call('HSET', slot, 'running', id)
+return {id, 1}
+"""
+
+_FINISH = """
+local slot, id = KEYS[1], ARGV[1]
+if redis.call('HGET', slot, 'running') ~= id then return false end
+local pending = redis.call('HGET', slot, 'pending')
+redis.call('HDEL', slot, 'pending')
+if pending then redis.call('HSET', slot, 'running', pending) return pending end
+redis.call('HDEL', slot, 'running')
+return false
+"""
+
+_NUMBERS = ("requests",)
+_FLOATS = ("submitted_at", "started_at", "finished_at")
+
+
+def _connect(url: str):
+    from redis import Redis
+
+    return Redis.from_url(url)
+
+
+class RedisJob(Job):
+    """A Job whose `report(...)` is written to Redis at once (status pages on any replica)."""
+
+    def bind(self, conn, key: str) -> "RedisJob":
+        self._conn, self._key = conn, key
+        return self
+
+    def report(self, **fields) -> None:
+        super().report(**fields)
+        self._conn.hset(self._key, "progress", json.dumps(self.progress, default=str))
+
+
+class RQJobRunner:
+    def __init__(self, redis_url: str, prefix: str = "tasveer", setup_of=None, history: int = 200,
+                 retries: int = 2, timeout: int = 6 * 3600):
+        from rq import Queue
+
+        self.prefix = prefix
+        self.conn = _connect(redis_url)
+        self.queue = Queue(f"{prefix}-train", connection=self.conn)
+        self.setup_of = setup_of or (lambda project: None)
+        self.history = history
+        self.retries = retries
+        self.timeout = timeout
+        self._submit = self.conn.register_script(_SUBMIT)
+        self._finish = self.conn.register_script(_FINISH)
+
+    def _job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def _slot_key(self, project: str) -> str:
+        return f"{self.prefix}:slot:{project}"
+
+    # -- scheduling ---------------------------------------------------------------------------------
+    def submit(self, project: str, reason: str) -> Job:
+        project = str(project)
+        setup = json.dumps(self.setup_of(project))
+        job_id, start = self._submit(keys=[self._slot_key(project)],
+                                     args=[self.prefix, project, reason, time.time(), setup, self.history])
+        job_id = job_id.decode()
+        if start:
+            self._enqueue(job_id)
+        return self.get(job_id)
+
+    def _enqueue(self, job_id: str) -> None:
+        from rq import Callback, Retry
+
+        self.queue.enqueue("backend.rqjobs.run_job", job_id, self.prefix, job_id=f"{self.prefix}-{job_id}",
+                           job_timeout=self.timeout, retry=Retry(max=self.retries), result_ttl=3600,
+                           failure_ttl=7 * 86400, on_failure=Callback("backend.rqjobs.on_abandoned"))
+
+    def finish(self, job: Job) -> None:
+        """Record how `job` ended and hand its project's slot to the pending job (queued)."""
+        self.conn.hset(self._job_key(job.id), mapping={
+            "state": job.state, "finished_at": time.time(), "error": job.error or "",
+            "result": json.dumps(job.result, default=str)})
+        nxt = self._finish(keys=[self._slot_key(job.project)], args=[job.id])
+        if nxt:
+            self._enqueue(nxt.decode())
+
+    # -- status -------------------------------------------------------------------------------------
+    def get(self, job_id) -> Job | None:
+        if not job_id:
+            return None
+        raw = {k.decode(): v.decode() for k, v in self.conn.hgetall(self._job_key(str(job_id))).items()}
+        if not raw.get("id"):
+            return None
+        job = RedisJob(id=raw["id"], project=raw["project"], reason=raw.get("reason", ""),
+                       state=raw.get("state", QUEUED), requests=int(raw.get("requests") or 1),
+                       submitted_at=float(raw.get("submitted_at") or 0), error=raw.get("error") or None)
+        for name in ("started_at", "finished_at"):
+            if raw.get(name):
+                setattr(job, name, float(raw[name]))
+        if raw.get("result"):
+            job.result = json.loads(raw["result"])
+        if raw.get("progress"):
+            job.progress = json.loads(raw["progress"])
+        return job.bind(self.conn, self._job_key(job.id))
+
+    def setup(self, job_id: str) -> dict | None:
+        raw = self.conn.hget(self._job_key(job_id), "setup")
+        return json.loads(raw) if raw else None
+
+    def jobs(self, project: str | None = None) -> list[Job]:
+        ids = [i.decode() for i in self.conn.lrange(f"{self.prefix}:history", 0, -1)]
+        found = [self.get(i) for i in reversed(ids)]
+        return [j for j in found if j is not None and (project is None or j.project == str(project))]
+
+    def status(self, project: str) -> dict:
+        slot = {k.decode(): v.decode() for k, v in self.conn.hgetall(self._slot_key(str(project))).items()}
+        out = {}
+        for name in ("running", "pending"):
+            job = self.get(slot.get(name))
+            out[name] = job.to_dict() if job else None
+        return out
+
+    def busy(self, project: str | None = None) -> bool:
+        if project is not None:
+            return self.conn.exists(self._slot_key(str(project))) > 0
+        return any(True for _ in self.conn.scan_iter(match=f"{self.prefix}:slot:*", count=100))
+
+    def wait_idle(self, project: str | None = None, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while self.busy(project):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Nothing to stop here: queued and running jobs belong to the workers."""
+        self.conn.close()
+
+
+# -- the worker side (functions RQ imports by name) -----------------------------------------------------
+def run_job(job_id: str, prefix: str) -> dict | None:
+    """Run one queued job in an RQ work horse: the same Trainer.run as the in-process path."""
+    from .service import Backend
+    from .settings import Settings
+    from .state import ProjectState
+
+    settings = Settings.from_env(train_in="thread", redis_url=None)  # this process trains
+    runner = RQJobRunner(Settings.from_env().redis_url, prefix=prefix)
+    job = runner.get(job_id)
+    if job is None or runner.conn.hget(runner._slot_key(job.project), "running") != job_id.encode():
+        log.warning("job %s is not its project's running job any more: dropped", job_id)
+        return None
+    job.state, job.started_at, job.error = RUNNING, time.time(), None
+    runner.conn.hset(runner._job_key(job_id), mapping={"state": RUNNING, "started_at": job.started_at})
+    service = Backend(settings)
+    try:
+        setup = runner.setup(job_id)
+        if setup:
+            state = ProjectState(**setup)
+            if not state.same_as(service.projects.state(job.project)):
+                service.projects.states.save(state)
+        log.info("training job %s started (%s, %d request(s))", job.id, job.reason, job.requests)
+        job.result = service.trainer.run(job.project, job)
+        job.state = DONE
+    except SkipJob as exc:
+        job.state, job.error = SKIPPED, str(exc)
+    except Exception as exc:  # recorded, like JobRunner: the previous version keeps serving
+        job.state, job.error = FAILED, f"{type(exc).__name__}: {exc}"
+        log.exception("training job %s failed", job.id)
+    finally:
+        service.close()
+    runner.finish(job)
+    runner.conn.close()
+    return job.result if isinstance(job.result, dict) else None
+
+
+def on_abandoned(rq_job, connection, *exc_info) -> None:
+    """RQ failure callback: the work horse died or timed out. Re-queued while retries are left
+    (RQ does that right after this call), else recorded as failed and the slot handed on."""
+    job_id, prefix = rq_job.args
+    key = f"{prefix}:job:{job_id}"
+    if rq_job.retries_left:
+        connection.hset(key, mapping={"state": QUEUED, "error": f"worker lost ({exc_info[0].__name__}); re-queued"})
+        return
+    from .settings import Settings
+
+    runner = RQJobRunner(Settings.from_env().redis_url, prefix=prefix)
+    job = runner.get(job_id)
+    if job is not None:
+        job.state, job.error = FAILED, f"worker lost ({exc_info[0].__name__}); no retries left"
+        runner.finish(job)
