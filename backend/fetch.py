@@ -1,7 +1,11 @@
 """Download task images (bytes only; decoding belongs to `training`).
 
 * `/data/upload/...` and `/data/local-files/?d=...` are resolved against the Label Studio hostname;
-  absolute `http(s)` URLs are fetched as they are. Other schemes (`s3://`, `gs://`, ...) are refused.
+  absolute `http(s)` URLs are fetched as they are. Cloud URIs (`s3://`, `gs://`, ... : tasks of a
+  Label Studio cloud source storage) are asked of Label Studio's `/projects/<id>/resolve/` (with the
+  token, LS's origin), which sends the bytes or a redirect to a presigned URL; that hop carries no
+  token and its host must be allowed like any other (`TASVEER_ALLOWED_HOSTS`, e.g. the bucket's
+  endpoint), or turn "presign" off in the storage so that LS proxies the bytes. Other schemes are refused.
 * Downloads go only to the Label Studio host, plus hosts listed in `TASVEER_ALLOWED_HOSTS`
   (`host` = any port, `host:port` = that port). Redirects are followed by hand (at most 5), each
   hop checked the same way; the Label Studio token is sent to the Label Studio host only.
@@ -131,9 +135,9 @@ class ImageFetcher:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- URL policy -------------------------------------------------------------------------------
-    def resolve(self, raw: str, hostname: str | None, name: str = "image") -> str:
+    def resolve(self, raw: str, hostname: str | None, name: str = "image", project=None) -> str:
         try:
-            return urls.resolve(raw, hostname)
+            return urls.resolve(raw, hostname, project)
         except ValueError as exc:
             raise FetchError(f"{name}: {exc}") from None
 
@@ -155,11 +159,12 @@ class ImageFetcher:
             self._local.session = session
         return session
 
-    def fetch(self, raw: str, *, hostname: str | None, auth: LSAuth | None, name: str = "image") -> bytes:
+    def fetch(self, raw: str, *, hostname: str | None, auth: LSAuth | None, name: str = "image",
+              project=None) -> bytes:
         """Bytes of one image, from the cache or the network, as a `training.cache.Digested` (bytes
         carrying their sha256, so nothing downstream hashes them again). Raises FetchError naming
         `name` and URL."""
-        url = self.resolve(raw, hostname, name)
+        url = self.resolve(raw, hostname, name, project)
         cached = self.cache.get(url)
         if cached is not None:
             return cached
@@ -249,14 +254,14 @@ class ImageFetcher:
                 return b"".join(chunks)
 
     def fetch_many(
-        self, items: list[tuple[str, str]], *, hostname: str | None, auth: LSAuth | None
+        self, items: list[tuple[str, str]], *, hostname: str | None, auth: LSAuth | None, project=None
     ) -> list[bytes | FetchError]:
         """Fetch [(name, url)] concurrently; each slot holds the bytes or the FetchError."""
 
         def one(item):
             name, raw = item
             try:
-                return self.fetch(raw, hostname=hostname, auth=auth, name=name)
+                return self.fetch(raw, hostname=hostname, auth=auth, name=name, project=project)
             except FetchError as exc:
                 return exc
             except Exception as exc:  # never let one image break the batch

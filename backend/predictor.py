@@ -52,9 +52,9 @@ class Predictor:
             return [cold_start(cfg) for _ in tasks]
         hostname, token = self.projects.connection(state)
         auth = self.projects.auth(hostname, token) if hostname else None
-        return self._predict(tasks, cfg, vid, classifier, columns, hostname, auth, strategy(state))
+        return self._predict(tasks, cfg, vid, classifier, columns, hostname, auth, strategy(state), pid)
 
-    def _predict(self, tasks, cfg: LabelConfig, vid, classifier, columns, hostname, auth, how) -> list[dict]:
+    def _predict(self, tasks, cfg: LabelConfig, vid, classifier, columns, hostname, auth, how, pid=None) -> list[dict]:
         names = [f"task {t.get('id', '?')}" for t in tasks]
         results: list[dict | None] = [None] * len(tasks)
         todo = []  # (index, url)
@@ -67,7 +67,8 @@ class Predictor:
                 todo.append((i, url))
 
         def download(chunk):
-            return self.fetcher.fetch_many([(names[i], url) for i, url in chunk], hostname=hostname, auth=auth)
+            return self.fetcher.fetch_many([(names[i], url) for i, url in chunk], hostname=hostname, auth=auth,
+                                           project=pid)
 
         # The next chunk downloads while the network works on this one (one decode + forward pass
         # per chunk, never per task): the CPU is not left idle while Label Studio serves files.

@@ -108,7 +108,7 @@ class Refresher:
     def unlabeled_predictions(self, state, cfg, vid, classifier, tasks, api) -> tuple[list[dict], list[str]]:
         """Prediction rows for `tasks` (with `task` ids) and the errors of the tasks left out."""
         columns = label_columns(cfg, classifier.labels)
-        features, kept, errors = self._embed(classifier.backbone, cfg, tasks, api)
+        features, kept, errors = self._embed(classifier.backbone, cfg, tasks, api, state.project)
         if not kept or not columns:
             return [], errors
         proba = classifier.proba_from_features(features)
@@ -123,7 +123,7 @@ class Refresher:
         the pretrained embeddings first (one per cluster, biggest cluster first, then the next
         nearest of each): a first batch that covers the photos, better than a random one."""
         backbone = self.serving.backbone(TrainParams.from_dict(state.params or None))
-        features, kept, errors = self._embed(backbone, cfg, tasks, api)
+        features, kept, errors = self._embed(backbone, cfg, tasks, api, state.project)
         if not kept:
             return [], errors
         groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
@@ -136,14 +136,14 @@ class Refresher:
             rows.append(row)
         return rows, errors
 
-    def _embed(self, backbone, cfg, tasks, api):
+    def _embed(self, backbone, cfg, tasks, api, project=None):
         """(features, the tasks they belong to, errors) for `tasks`, CHUNK images at a time."""
         feats, kept, errors = [], [], []
         for start in range(0, len(tasks), CHUNK):
             chunk = tasks[start:start + CHUNK]
             names = [f"task {t.get('id')}" for t in chunk]
             items = [(n, (t.get("data") or {}).get(cfg.data_key)) for n, t in zip(names, chunk)]
-            fetched = self.fetcher.fetch_many(items, hostname=api.base_url, auth=api.auth)
+            fetched = self.fetcher.fetch_many(items, hostname=api.base_url, auth=api.auth, project=project)
             good = [(t, n, b) for t, n, b in zip(chunk, names, fetched) if not isinstance(b, FetchError)]
             errors += [str(b) for b in fetched if isinstance(b, FetchError)]
             if not good:

@@ -41,7 +41,7 @@ class Trainer:
         if not examples:
             raise SkipJob(f"project {pid}: no usable annotations yet")
         fetched = self.fetcher.fetch_many([(f"task {e.task_id}", e.image) for e in examples],
-                                          hostname=api.base_url, auth=api.auth)
+                                          hostname=api.base_url, auth=api.auth, project=pid)
         used, blobs = [], []
         for example, got in zip(examples, fetched):
             if isinstance(got, FetchError):
