@@ -314,3 +314,55 @@ def test_a_200_mb_body_is_refused_without_being_held(world):
                       timeout=60)
     assert r.status_code == 413 and "over the" in r.json()["error"], r.text
     _still_serving(world)
+
+
+# -- Label Studio's side: annotations a training cannot use --------------------------------------------
+@pytest.mark.labelstudio
+def test_training_skips_unusable_annotations(label_studio, shared_data, tmp_path):
+    """A label outside the config, a skipped (cancelled) annotation, an empty result and a task
+    without an image, all in a real Label Studio: the training uses the good ones and says why it
+    left each other one out."""
+    from test_backend_labelstudio import annotate, create_project, list_tasks, project_uid, upload
+
+    ls = label_studio
+    project = create_project(ls, "bad-annotations")
+    pairs = scene_files(3, classes=["buildings", "forest"])
+    tasks = upload(ls, project, [(p.name, p.read_bytes()) for _, p in pairs])
+    by_name = {p.name: label for label, p in pairs}
+    label_of = {t["id"]: by_name[t["data"]["image"].rsplit("/", 1)[1].split("-", 1)[1]] for t in tasks}
+    good = {tid: annotate(ls, tid, label) for tid, label in sorted(label_of.items())[:4]}
+    odd_task, skipped_task = sorted(label_of)[4:6]
+
+    def post_annotation(task_id, body):
+        r = requests.post(f"{ls.url}/api/tasks/{task_id}/annotations", json=body, headers=ls.headers, timeout=30)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    post_annotation(odd_task, {"result": [{"from_name": "choice", "to_name": "image", "type": "choices",
+                                           "value": {"choices": ["ufo"]}}]})
+    post_annotation(skipped_task, {"result": [], "was_cancelled": True})
+    r = requests.post(f"{ls.url}/api/projects/{project}/import", json=[{"data": {"image": ["/data/upload/a.jpg", "/data/upload/b.jpg"]}}],
+                      headers=ls.headers, timeout=30)
+    assert r.status_code == 201, r.text
+    textual = max(t["id"] for t in list_tasks(ls, project))
+    annotate(ls, textual, "sea")
+    # make sure the good labels cover two classes, so a training can run
+    assert len({label_of[t] for t in good}) == 2
+
+    with BackendThread(Settings(data_dir=tmp_path / "backend")) as backend:
+        body = setup_body(protocol_requests(), ls.url, project=project_uid(ls, project))
+        body["access_token"] = ls.token
+        assert post_json(backend.url + "/setup", body).status_code == 200
+        r = post_json(backend.url + "/train", {"project": project})
+        assert r.status_code == 200, r.text
+        assert backend.service.jobs.wait_idle(str(project), timeout=300)
+        (job,) = backend.service.jobs.jobs(str(project))
+        assert job.state == "done", job.error
+        manifest = backend.service.serving.manifest(str(project), job.result["version"])
+        extra = manifest["extra"]
+        assert sorted(extra["tasks"]) == sorted(good) and sorted(extra["annotations"]) == sorted(good.values())
+        notes = "\n".join(extra["skipped"])
+        assert f"task {odd_task}: label 'ufo' is not in the labeling config" in notes, notes
+        assert f"task {textual}: no 'image' in task data" in notes, notes
+        assert str(skipped_task) not in notes  # a skipped task is simply not labelled
+        assert requests.get(backend.url + "/health", timeout=5).status_code == 200
