@@ -259,13 +259,15 @@ SETUPS = {
     "extra param of a wrong type": (CONFIG, {"epochs": "many"}, "bad extra_params"),
     "extra params not an object": (CONFIG, "[1, 2]", "bad extra_params"),
     "unknown model": (CONFIG, {"model": "no_such_net"}, "bad extra_params"),
+    "hostname not a URL": (CONFIG, None, "hostname must be"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(SETUPS))
 def test_bad_setup_is_refused_and_keeps_the_project(world, case):
     schema, extra, words = SETUPS[case]
-    body = setup_body(world["captured"], world["files"].url, schema=schema, extra_params=extra)
+    host = "ftp://files" if case == "hostname not a URL" else world["files"].url
+    body = setup_body(world["captured"], host, schema=schema, extra_params=extra)
     r = post_json(world["backend"].url + "/setup", body)
     assert r.status_code == 422 and words in r.json()["error"], r.text
     state = world["backend"].service.projects.state("1")
