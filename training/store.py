@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 
 MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
 FEATURES_ONNX = "features.onnx"
+
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(LookupError):
@@ -84,7 +88,13 @@ class ModelStore:
         out = []
         for d in (self.root / "versions").iterdir():
             if (d / MANIFEST).exists() and (d / WEIGHTS).exists():
-                out.append(json.loads((d / MANIFEST).read_text()))
+                try:
+                    manifest = json.loads((d / MANIFEST).read_text())
+                    manifest["created_at"], manifest["version"]  # noqa: B018 - both must be there
+                except (OSError, ValueError, KeyError, TypeError) as exc:  # corrupt: skipped, said once per read
+                    log.error("%s: version skipped, its manifest is unreadable (%s)", d, exc)
+                    continue
+                out.append(manifest)
         return sorted(out, key=lambda m: (m["created_at"], m["version"]))
 
     def serving(self) -> str | None:
