@@ -31,6 +31,7 @@ from .lsapi import LabelStudioError
 from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED
 from .page import metrics_page, version_summary
 from .projects import project_id
+from .schema import body, query
 from .service import Backend
 from .settings import Settings
 from .webhooks import handle_webhook
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def health(request: Request):
         return {"status": "UP", "model_class": "tasveer"}
 
-    @app.post("/setup")
+    @app.post("/setup", openapi_extra=body("setup"))
     async def setup(request: Request):
         body = await json_object(request)
         if "project" not in body or "schema" not in body:
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                       body.get("hostname"), body.get("access_token"), body.get("extra_params"))
         return {"model_version": vid}
 
-    @app.post("/predict")
+    @app.post("/predict", openapi_extra=body("predict"))
     async def predict(request: Request):
         body = await json_object(request)
         if not isinstance(body.get("tasks"), list):
@@ -112,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                           project=body.get("project"), label_config=body.get("label_config"))
         return {"results": results}
 
-    @app.post("/webhook")
+    @app.post("/webhook", openapi_extra=body("webhook"))
     async def webhook(request: Request):
         body = await json_object(request)
         action = body.get("action")
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RequestError("webhook needs an 'action'", status=400)
         return await run_in_threadpool(handle_webhook, service(request), action, body)
 
-    @app.post("/train")
+    @app.post("/train", openapi_extra=body("train"))
     async def train(request: Request):
         body = await json_object(request)
         pid = _pid(body.get("project"))
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         job = await run_in_threadpool(service(request).train, pid, "train API", label_config)
         return {"job": job.id, "status": job.state}
 
-    @app.post("/job_status")
+    @app.post("/job_status", openapi_extra=body("job_status"))
     async def job_status(request: Request):
         body = await json_object(request)
         job = service(request).jobs.get(body.get("job"))
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error(410, f"no training job {body.get('job')!r}")
         return {"job_status": _LS_JOB_STATUS.get(job.state, job.state), "error": job.error}
 
-    @app.get("/versions")
+    @app.get("/versions", openapi_extra=query("project", "the project id"))
     async def versions(request: Request):
         body = await json_object(request, optional=True)
         project = body.get("project") or request.query_params.get("project")
@@ -176,13 +177,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise NotFound(f"project {pid} is not set up (no /setup yet)")
         return params_answer(pid, state.params)
 
-    @app.put("/projects/{project}/params")
+    @app.put("/projects/{project}/params", openapi_extra=body("params", required=False))
     async def put_params(project: str, request: Request):
         pid, body = _pid(project), await json_object(request, optional=True)
         explicit = await run_in_threadpool(service(request).projects.set_params, pid, body)
         return params_answer(pid, explicit)
 
-    @app.post("/projects/{project}/rollback")
+    @app.post("/projects/{project}/rollback", openapi_extra=body("rollback"))
     async def rollback(project: str, request: Request):
         pid = _pid(project)
         vid = (await json_object(request)).get("version")
@@ -196,7 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path = await run_in_threadpool(service(request).serving.confusion_png, _pid(project), vid)
         return FileResponse(path, media_type="image/png")
 
-    @app.get("/versions/{vid}/confusion.png")
+    @app.get("/versions/{vid}/confusion.png", openapi_extra=query("project", "the project id"))
     async def confusion(vid: str, request: Request):
         s = service(request)
         project = request.query_params.get("project")
@@ -209,7 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         path = await run_in_threadpool(s.serving.confusion_png, _pid(project), vid)
         return FileResponse(path, media_type="image/png")
 
-    @app.get("/metrics", response_class=HTMLResponse)
+    @app.get("/metrics", response_class=HTMLResponse, openapi_extra=query("project", "only this project"))
     async def metrics(request: Request):
         s = service(request)
         only = request.query_params.get("project")

@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import threading
 import time
@@ -39,10 +40,19 @@ from training.atomic import write_atomic
 from training.cache import Digested, known_hash
 
 MAX_REDIRECTS = 5
+log = logging.getLogger(__name__)
 
 
 class FetchError(Exception):
     """One image could not be downloaded; the message names the task and the URL."""
+
+
+class TransientFetchError(FetchError):
+    """A failure worth another try: the host was unreachable, the connection broke, or it answered
+    5xx or 429 (Label Studio restarting, its SQLite locked)."""
+
+
+RETRY_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0)  # seconds between tries, within the download's deadline
 
 
 class BlobCache:
@@ -170,8 +180,25 @@ class ImageFetcher:
             return cached
         data = self._read_shared(raw, url, hostname, name)
         if data is None:
-            data = self._download(url, hostname=hostname, auth=auth, name=name)
-        return Digested(data, self.cache.put(url, data))  # hashed once: the embedder reuses the digest
+            data = self._download_retrying(url, hostname=hostname, auth=auth, name=name)
+        try:
+            digest = self.cache.put(url, data)  # hashed once: the embedder reuses the digest
+        except (OSError, sqlite3.Error) as exc:  # a full or read-only disk costs the cache, not the image
+            log.warning("image cache: cannot store %s (%s)", url, exc)
+            digest = hashlib.sha256(data).hexdigest()
+        return Digested(data, digest)
+
+    def _download_retrying(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str) -> bytes:
+        """`_download`, tried again with backoff after a transient failure while time is left."""
+        deadline = time.monotonic() + self.timeout
+        for wait in (*RETRY_WAITS, None):
+            try:
+                return self._download(url, hostname=hostname, auth=auth, name=name, deadline=deadline)
+            except TransientFetchError as exc:
+                if wait is None or time.monotonic() + wait >= deadline:
+                    raise FetchError(str(exc)) from None
+                log.info("%s; trying again in %.2f s", exc, wait)
+                time.sleep(wait)
 
     def _read_shared(self, raw: str, url: str, hostname: str | None, name: str) -> bytes | None:
         """The upload's bytes straight from Label Studio's media dir, or None (then download)."""
@@ -188,8 +215,8 @@ class ImageFetcher:
             raise FetchError(f"{name}: {raw}: {size} bytes is over the {self.max_bytes}-byte limit")
         return local.read_bytes()
 
-    def _download(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str) -> bytes:
-        deadline = time.monotonic() + self.timeout
+    def _download(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str,
+                  deadline: float) -> bytes:
         current = url
         refreshed = False
         redirects = 0
@@ -214,7 +241,7 @@ class ImageFetcher:
                     timeout=(min(remaining, 5.0), remaining),
                 )
             except requests.RequestException as exc:
-                raise FetchError(f"{name}: {current}: download failed ({exc})") from None
+                raise TransientFetchError(f"{name}: {current}: download failed ({exc})") from None
             with resp:
                 if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
                     redirects += 1
@@ -229,6 +256,9 @@ class ImageFetcher:
                             continue
                     except TokenError as exc:
                         raise FetchError(f"{name}: {current}: {exc}") from None
+                if resp.status_code >= 500 or resp.status_code == 429:
+                    raise TransientFetchError(
+                        f"{name}: {current}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
                 if resp.status_code != 200:
                     raise FetchError(f"{name}: {current}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
                 declared = resp.headers.get("Content-Length")

@@ -11,6 +11,23 @@ from fastapi.responses import JSONResponse
 
 from .errors import RequestError
 
+DEFAULT_MAX_BODY = 64 * 2**20
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass `limit` bytes: by its
+    Content-Length before reading, else while it streams in, so an oversized body is never held."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestError(f"request body is over the {limit}-byte limit ({declared} bytes)", status=413)
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise RequestError(f"request body is over the {limit}-byte limit", status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
 
 async def json_object(request: Request, *, optional: bool = False) -> dict:
     """The request body as a JSON object; RequestError 400 for anything else. A POST must say
@@ -21,7 +38,7 @@ async def json_object(request: Request, *, optional: bool = False) -> dict:
         if kind != "application/json":
             raise RequestError(f"send the body as JSON with Content-Type: application/json (got {kind or 'none'})",
                                status=415)
-    raw = await request.body()
+    raw = await read_body(request, getattr(request.app.state.settings, "max_body_bytes", DEFAULT_MAX_BODY))
     if not raw.strip():
         if optional:
             return {}

@@ -66,8 +66,14 @@ class _Slot:
 class JobRunner:
     """`submit(project, reason)` schedules `work(project, job)` in a thread; returns the Job."""
 
-    def __init__(self, work: Callable[[str, Job], Any], history: int = 200):
+    def __init__(self, work: Callable[[str, Job], Any], history: int = 200,
+                 on_submit: Callable[[str, str], None] | None = None,
+                 on_idle: Callable[[str], None] | None = None):
         self._work = work
+        # called under the runner's lock: when a training is asked for, and when a project has no
+        # job running or waiting any more (not at shutdown: what was asked for is still owed)
+        self._on_submit = on_submit
+        self._on_idle = on_idle
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         self._history: deque[Job] = deque(maxlen=history)
@@ -81,6 +87,8 @@ class JobRunner:
             if self._closed:
                 raise RuntimeError("job runner is shut down")
             slot = self._slots.setdefault(project, _Slot())
+            if self._on_submit is not None:
+                self._on_submit(project, reason)
             if slot.pending is not None:
                 slot.pending.requests += 1
                 slot.pending.reason = reason
@@ -100,6 +108,7 @@ class JobRunner:
         thread.start()
 
     def _run(self, slot: _Slot, job: Job) -> None:
+        project = job.project
         while job is not None:
             job.state, job.started_at = RUNNING, time.time()
             log.info("training job %s started (%s, %d request(s))", job.id, job.reason, job.requests)
@@ -119,8 +128,16 @@ class JobRunner:
                 slot.running = job
                 if job is None or self._closed:
                     slot.running = None
+                    if job is None and not self._closed and self._on_idle is not None:
+                        self._idle(project)
                     job = None
                     self._threads.discard(threading.current_thread())
+
+    def _idle(self, project: str) -> None:
+        try:
+            self._on_idle(project)
+        except Exception:  # noqa: BLE001 - bookkeeping must not kill the runner
+            log.exception("project %s: idle hook failed", project)
 
     # -- status -------------------------------------------------------------------------------------
     def get(self, job_id) -> Job | None:

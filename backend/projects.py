@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlsplit
 
 from lsproto.config import LabelConfig, LabelConfigError, parse_label_config
 from lsproto.project import ProjectIdError, parse_project
@@ -45,6 +46,15 @@ def parse_extra_params(extra) -> dict:
     except ValueError as exc:
         raise ParamError(str(exc)) from None
     return given
+
+
+def is_http_url(value: str) -> bool:
+    parts = urlsplit(value.strip())
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def project_id(value, status: int = 422) -> tuple[str, str | None]:
@@ -90,6 +100,8 @@ class Projects:
             raise RequestError(f"bad extra_params: {exc}") from None
         if hostname is not None and not isinstance(hostname, str):
             raise RequestError("hostname must be a string")
+        if hostname and not is_http_url(hostname):
+            raise RequestError(f"hostname must be Label Studio's http(s) URL; got {hostname[:100]!r}")
         if access_token is not None and not isinstance(access_token, str):
             raise RequestError("access_token must be a string")
         state = self.states.load(pid)

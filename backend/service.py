@@ -2,6 +2,8 @@
 
     projects/<id>/state.json        what /setup said (hostname, token, labeling config, params)
     projects/<id>/models/           the project's training.store.ModelStore (versions + serving pointer)
+    projects/<id>/TRAINING_OWED     a training was asked for and has not finished: run again on start
+    projects/<id>/train.lock        held (flock) while a training runs: one at a time, across processes
     cache/embeddings.sqlite         one embedding cache shared by all projects (training.cache)
     cache/blobs/, cache/urls.sqlite downloaded image bytes, content-addressed (fetch.BlobCache)
 
@@ -17,7 +19,10 @@
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
+from training.atomic import write_json_atomic
 from training.cache import EmbeddingCache
 
 from .errors import RequestError
@@ -33,9 +38,11 @@ from .writeback import PredictionWriter
 
 log = logging.getLogger(__name__)
 
+TRAINING_OWED = "TRAINING_OWED"  # projects/<id>/TRAINING_OWED: a training was asked for and has not run
+
 
 class Backend:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, resume: bool = True):
         self.settings = settings
         data_dir = settings.data_dir
         self.projects = Projects(settings)
@@ -61,15 +68,41 @@ class Backend:
             from .trainer import Trainer
 
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
-        if self.trainer is not None:
-            self.jobs = JobRunner(self.trainer.run)
+        if self.trainer is not None:  # in-process runner; a training asked for is recorded on disk
+            self.jobs = JobRunner(self.trainer.run, on_submit=self._owe_training, on_idle=self._paid_training)
         self.writer = PredictionWriter(self.projects, self.predictor, self.refresher,
                                        embed_cold=settings.train_in == "thread" and not settings.redis_url)
+        if resume and self.trainer is not None:  # (RQ keeps its queue in Redis)
+            self.resume_trainings()
 
     def _setup_of(self, pid: str) -> dict | None:
         """What /setup said of a project, handed to the worker that trains it."""
         state = self.projects.state(pid)
         return state.to_dict() if state else None
+
+    # -- a training asked for survives a crash: TRAINING_OWED is on disk until it has run ----------------
+    def _owed(self, pid: str) -> Path:
+        return self.projects.root / pid / TRAINING_OWED
+
+    def _owe_training(self, pid: str, reason: str) -> None:
+        try:
+            write_json_atomic(self._owed(pid), {"reason": reason, "at": time.time()}, fsync=False)
+        except OSError as exc:
+            log.error("project %s: cannot record the training asked for (%s)", pid, exc)
+
+    def _paid_training(self, pid: str) -> None:
+        self._owed(pid).unlink(missing_ok=True)
+
+    def resume_trainings(self) -> list[str]:
+        """Run again the trainings a previous process was asked for and did not finish (it was
+        killed, or stopped with a job waiting). Label Studio holds the annotations, so the
+        training simply reads them again."""
+        owed = [pid for pid in self.projects.ids() if self._owed(pid).exists()]
+        for pid in owed:
+            log.warning("project %s: a training was asked for and not finished before the backend stopped; "
+                        "running it again", pid)
+            self.jobs.submit(pid, "resumed after a restart")
+        return owed
 
     def setup(self, project, schema, hostname=None, access_token=None, extra_params=None) -> str:
         """Remember what /setup says; return the serving model_version."""

@@ -85,7 +85,12 @@ class Serving:
             known = self._pointers.get(project)
         if known and known[0] == stamp:
             return known[1]
-        vid = store.serving()
+        try:
+            vid = store.serving()
+        except (OSError, ValueError, AttributeError) as exc:  # a corrupt SERVING pointer
+            log.error("project %s: the serving pointer is unreadable (%s); serving the newest good version",
+                      project, exc)
+            vid = self._newest_good(project, store, bad=None)
         with self._lock:
             self._pointers[project] = (stamp, vid)
         return vid
@@ -99,7 +104,36 @@ class Serving:
         if vid is None:
             return None, None
         store = self.store(project)
-        return vid, self._classifiers.get((project, vid), lambda: self._load(project, store, vid))
+        try:
+            return vid, self._classifiers.get((project, vid), lambda: self._load(project, store, vid))
+        except Exception as exc:  # noqa: BLE001 - a corrupt manifest or weights file: fall back, say why
+            log.error("project %s: model version %s cannot be loaded (%s: %s); it is skipped",
+                      project, vid, type(exc).__name__, exc)
+            good = self._newest_good(project, store, bad=vid)
+            with self._lock:  # until the pointer moves again, requests go straight to the good one
+                known = self._pointers.get(project)
+                if known and known[1] == vid:
+                    self._pointers[project] = (known[0], good)
+            if good is None:
+                return None, None
+            return good, self._classifiers.get((project, good), lambda: self._load(project, store, good))
+
+    def _newest_good(self, project: str, store: ModelStore, bad: str | None) -> str | None:
+        """The newest version published before `bad` that loads, else the newest other one that does
+        (a candidate that was never promoted comes last); None when none loads."""
+        manifests = [m for m in reversed(store.versions()) if m["version"] != bad]
+        order = [m["version"] for m in manifests if bad is not None and m["version"] < bad]
+        order += [m["version"] for m in manifests if m["version"] not in order]
+        for vid in order:
+            try:
+                self._classifiers.get((project, vid), lambda: self._load(project, store, vid))
+            except Exception as exc:  # noqa: BLE001
+                log.error("project %s: model version %s cannot be loaded either (%s: %s)",
+                          project, vid, type(exc).__name__, exc)
+                continue
+            log.warning("project %s: serving %s instead", project, vid)
+            return vid
+        return None
 
     def _load(self, project: str, store: ModelStore, vid: str):
         manifest = store.manifest(vid)

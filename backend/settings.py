@@ -10,6 +10,7 @@
 | `TASVEER_ALLOWED_HOSTS` | none | comma-separated extra hosts (`host` or `host:port`) images may come from |
 | `TASVEER_LS_MEDIA_DIR` | none | Label Studio's `<data dir>/media` when on the same disk: uploads are read from there instead of downloaded |
 | `TASVEER_MAX_IMAGE_BYTES` | 25 MiB | a larger download is aborted |
+| `TASVEER_MAX_BODY_BYTES` | 64 MiB | a larger request body is refused (413) while it streams in |
 | `TASVEER_FETCH_TIMEOUT` | 20 s | total time allowed for one download |
 | `TASVEER_FETCH_WORKERS` | 8 | concurrent downloads per request |
 | `TASVEER_ENGINE` | `auto` | what serves predictions: `onnx` (ONNX Runtime), `torch`, or `auto` = PyTorch on a CUDA GPU, ONNX Runtime otherwise |
@@ -74,6 +75,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
     ls_media_dir: Path | None = None
     max_image_bytes: int = 25 * 2**20
+    max_body_bytes: int = 64 * 2**20
     fetch_timeout: float = 20.0
     fetch_workers: int = 8
     log_level: str = "info"
@@ -124,6 +126,7 @@ class Settings:
             "TASVEER_BASIC_AUTH_PASSWORD": self.basic_auth_password or "",
             "TASVEER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "TASVEER_LS_MEDIA_DIR": str(self.ls_media_dir or ""), "TASVEER_MAX_IMAGE_BYTES": str(self.max_image_bytes),
+            "TASVEER_MAX_BODY_BYTES": str(self.max_body_bytes),
             "TASVEER_FETCH_TIMEOUT": str(self.fetch_timeout), "TASVEER_FETCH_WORKERS": str(self.fetch_workers),
             "TASVEER_LOG_LEVEL": self.log_level, "TASVEER_ENGINE": self.engine, "TASVEER_TRAIN_IN": self.train_in,
             "REDIS_URL": self.redis_url or "", "TASVEER_QUEUE_PREFIX": self.queue_prefix,
@@ -148,6 +151,7 @@ class Settings:
             allowed_hosts=hosts,
             ls_media_dir=Path(env["TASVEER_LS_MEDIA_DIR"]) if env.get("TASVEER_LS_MEDIA_DIR") else None,
             max_image_bytes=_env_int(env, "TASVEER_MAX_IMAGE_BYTES", 25 * 2**20),
+            max_body_bytes=_env_int(env, "TASVEER_MAX_BODY_BYTES", 64 * 2**20),
             fetch_timeout=_env_float(env, "TASVEER_FETCH_TIMEOUT", 20.0),
             fetch_workers=_env_int(env, "TASVEER_FETCH_WORKERS", 8),
             log_level=(env.get("TASVEER_LOG_LEVEL") or "info").lower(),

@@ -8,7 +8,10 @@ the previous version keeps serving.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+from contextlib import contextmanager
+from pathlib import Path
 
 from training.embedder import blob_key
 from training.params import TrainParams
@@ -31,6 +34,13 @@ class Trainer:
         self.refresher = refresher
 
     def run(self, pid: str, job: Job) -> dict:
+        # one training of a project at a time, even across processes (a restarted backend while the
+        # worker of a killed one still runs, two workers): the second waits, then reads Label Studio
+        # afresh, so versions are published in the order of the data they saw
+        with project_lock(self.projects.root / pid / "train.lock"):
+            return self._run(pid, job)
+
+    def _run(self, pid: str, job: Job) -> dict:
         state = self.projects.state(pid)
         if state is None or not state.label_config:
             raise SkipJob(f"project {pid} is not set up")
@@ -90,6 +100,18 @@ class Trainer:
             log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
             answer["refresh_error"] = f"{type(exc).__name__}: {exc}"
         return answer
+
+
+@contextmanager
+def project_lock(path: Path):
+    """An exclusive flock on `path` for the block; the OS drops it when the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def out_of_fold(result, used) -> dict:

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env(train_in="thread")
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = Backend(settings)
+    service = Backend(settings, resume=False)  # the serving process owns the job queue
     try:
         outcome = {"state": "done", "result": service.trainer.run(pid, Job(id=job_id, project=pid, reason=reason))}
     except SkipJob as exc:

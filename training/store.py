@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
 FEATURES_ONNX = "features.onnx"
 CLAIM = ".claim"
+
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(LookupError):
@@ -103,10 +107,20 @@ class ModelStore:
         """Manifests of every complete version, oldest first."""
         if self.remote is not None:
             keys = self.remote.list("versions/")
-            out = [self.manifest(k.split("/")[1]) for k in keys if k.count("/") == 2 and k.endswith("/" + MANIFEST)]
+            found = [(k, lambda k=k: self.manifest(k.split("/")[1])) for k in keys
+                     if k.count("/") == 2 and k.endswith("/" + MANIFEST)]
         else:
-            out = [json.loads((d / MANIFEST).read_text()) for d in (self.root / "versions").iterdir()
-                   if (d / MANIFEST).exists() and (d / WEIGHTS).exists()]
+            found = [(d, lambda d=d: json.loads((d / MANIFEST).read_text())) for d in (self.root / "versions").iterdir()
+                     if (d / MANIFEST).exists() and (d / WEIGHTS).exists()]
+        out = []
+        for where, read in found:
+            try:
+                manifest = read()
+                manifest["created_at"], manifest["version"]  # noqa: B018 - both must be there
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # corrupt: skipped, said once per read
+                log.error("%s: version skipped, its manifest is unreadable (%s)", where, exc)
+                continue
+            out.append(manifest)
         return sorted(out, key=lambda m: (m["created_at"], m["version"]))
 
     def serving(self) -> str | None:
