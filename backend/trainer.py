@@ -36,8 +36,8 @@ class Trainer:
             raise SkipJob(f"project {pid} is not set up")
         cfg = self.projects.config(state.label_config)
         params = TrainParams.from_dict(state.params or None)
-        api = self.projects.api(state)
         job.report(phase="listing annotations")
+        api = self.projects.api(state)
         examples, notes = api.annotated_examples(int(pid), cfg)
         if not examples:
             raise SkipJob(f"project {pid}: no usable annotations yet")

@@ -88,7 +88,7 @@ def _colour(conf) -> str:
 def gallery_section(batch: dict | None, error: str | None = None) -> str:
     head = "<h2>Latest batch</h2>"
     if error:
-        return head + f"<p class='err'>Cannot list the newest tasks: {esc(error)}</p>"
+        return head + f"<p class='err'>Cannot list the newest tasks: {esc(error[:300])}</p>"
     items = batch["items"]
     if not items:
         return head + "<p class='muted'>No tasks imported yet.</p>"

@@ -13,7 +13,8 @@ h3{margin:.8em 0 .3em}
 table{border-collapse:collapse;margin:.4em 0 1em}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right;vertical-align:top} th{background:#f3f3f3}
 td.l,th.l{text-align:left}
-tr.serving{background:#eef7ee} tr.selected td{outline:2px solid #2c6fbb55}
+tr.serving{background:#eef7ee} tr.selected td:first-child{box-shadow:inset 4px 0 #2c6fbb}
+td.nw{white-space:nowrap}
 .row{display:flex;gap:2em;flex-wrap:wrap;align-items:flex-start}
 .muted{color:#777} .small{font-size:.85em} .err{color:#b00020} .ok{color:#1a7f37}
 .tag{display:inline-block;padding:0 .4em;border-radius:.6em;font-size:.8em;border:1px solid #aaa}

@@ -86,7 +86,8 @@ def reliability_diagram(bins: list[dict], width: int = 300, height: int = 300) -
         cx = left + b["confidence"] * pw
         out.append(f"<circle cx='{cx:.1f}' cy='{top + (1 - b['confidence']) * ph:.1f}' r='3' fill='{ORANGE}'/>")
     out.append(f"<text x='{left + pw / 2:.1f}' y='{height - 10}' font-size='11' text-anchor='middle'>"
-               "confidence (bars: accuracy, dots: mean confidence)</text></svg>")
+               "confidence</text></svg><div class='small muted'>bars: accuracy per confidence bin; dots: mean "
+               "confidence; dashed: perfect calibration</div>")
     return "".join(out)
 
 

@@ -74,7 +74,7 @@ def versions_table(pid: str, rows: list[dict], selected: str | None) -> str:
             source += f"<br><span class='muted small'>{esc(r['metrics_note'])}</span>"
         out.append(
             f"<tr class='{klass}' data-version='{vid}'><td class='l'><a href='?version={vid}'>{vid}</a></td>"
-            f"<td class='l'>{when(r['created_at'])}</td><td>{num(r['n_train'])}</td>"
+            f"<td class='l nw'>{when(r['created_at'])}</td><td>{num(r['n_train'])}</td>"
             f"<td class='l'>{esc(str(r['mode']))}<br><span class='small muted'>{esc(str(r['model']))}</span></td>"
             f"<td class='l small'>{_params_text(r['hyperparameters'])}</td>"
             f"<td class='acc'>{_metric_cell(r, 'accuracy')}</td><td>{_metric_cell(r, 'macro_f1')}</td>"
