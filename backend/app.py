@@ -12,6 +12,7 @@ Label Studio 1.23.2's side (label_studio/ml/api_connector.py, ml/models.py):
   POST /job_status {job} -> {"job_status": queued|started|finished|failed}; 410 for unknown jobs
   GET  /versions  (JSON body {project}) -> {"versions": [vid, ...]}
 Ours: GET /metrics (HTML), GET /versions/{vid}/confusion.png, GET /projects/{id}/jobs,
+the model page and its data (ui/routes.py: GET /projects/{id}/page ...),
 POST /projects/{id}/rollback {"version": vid} (also promotes a candidate),
 GET|PUT /projects/{id}/params (the training parameters, written to Label Studio's extra params too).
 """
@@ -34,6 +35,7 @@ from .projects import project_id
 from .schema import body, query
 from .service import Backend
 from .settings import Settings
+from .ui.routes import router as page_router
 from .webhooks import handle_webhook
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
+        if getattr(exc, "fields", None):  # bad training parameters, field by field (paramcheck.py)
+            return JSONResponse({"error": str(exc), "fields": exc.fields}, status_code=exc.status)
         return _error(exc.status, str(exc))
 
     @app.exception_handler(LabelStudioError)
@@ -88,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.basic_auth:
         app.middleware("http")(basic_auth_middleware(*settings.basic_auth))
+    app.include_router(page_router)
 
     # -- Label Studio protocol -----------------------------------------------------------------------
     @app.get("/health")

@@ -105,6 +105,25 @@ class LabelStudioAPI:
                 return
             page += 1
 
+    def latest_tasks(self, project_id: int, n: int) -> list[dict]:
+        """The `n` most recently imported tasks (highest ids first), with annotations and predictions."""
+        query = json.dumps({"ordering": ["-tasks:id"]})
+        resp = self._checked("GET", "/api/tasks", (200,), params={
+            "project": project_id, "fields": "all", "page": 1, "page_size": n, "query": query})
+        body = resp.json()
+        tasks = body.get("tasks", []) if isinstance(body, dict) else body
+        return sorted(tasks, key=lambda t: -int(t.get("id", 0)))[:n]
+
+    def project_task(self, project_id: int, task_id: int) -> dict | None:
+        """One task of the project (None if the project has no such task). Asked through the task
+        list: GET /api/tasks/<id> would make Label Studio ask the backend for a prediction."""
+        query = json.dumps({"selectedItems": {"all": False, "included": [int(task_id)]}})
+        resp = self._checked("GET", "/api/tasks", (200,), params={
+            "project": project_id, "fields": "all", "page": 1, "page_size": 1, "query": query})
+        body = resp.json()
+        tasks = body.get("tasks", []) if isinstance(body, dict) else body
+        return next((t for t in tasks if t.get("id") == int(task_id)), None)
+
     def annotated_examples(self, project_id: int, config: LabelConfig) -> tuple[list[Example], list[str]]:
         """One example per task: its newest usable annotation. Returns (examples, notes on skipped ones)."""
         examples, notes = [], []

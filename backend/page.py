@@ -91,7 +91,8 @@ def _project_section(m, pid: str) -> list[str]:
     serving = m.serving.model_version(pid)
     manifests = m.serving.versions(pid)
     summaries = [version_summary(mf) for mf in manifests]
-    parts = [f"<h2>Project {esc(pid)}</h2><p>serving: <b>{esc(serving)}</b></p>"]
+    parts = [f"<h2>Project {esc(pid)}</h2><p>serving: <b>{esc(serving)}</b> &middot; "
+             f"<a href='/projects/{esc(pid)}/page'>model page</a></p>"]
     if serving == INITIAL_VERSION:
         parts.append("<p class='muted'>No trained version yet: cold start, every task gets the first "
                      "label with score 1/C until the first annotations of two labels arrive.</p>")

@@ -135,7 +135,9 @@ class Projects:
         try:
             params = parse_extra_params(values if values else {})
         except ParamError as exc:
-            raise RequestError(f"bad parameters: {exc}") from None
+            from .paramcheck import ParamsRejected, field_errors
+
+            raise ParamsRejected(f"bad parameters: {exc}", field_errors(values, parse_extra_params)) from None
         explicit = params
         if state.hostname:
             self.api(state).set_extra_params(int(pid), explicit)

@@ -32,6 +32,7 @@ from .jobs import Job, JobRunner
 from .predictor import Predictor
 from .projects import Projects
 from .refresh import Refresher
+from .retrain import AnnotationCounter
 from .serving import Serving
 from .settings import Settings
 from .writeback import PredictionWriter
@@ -70,6 +71,7 @@ class Backend:
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
         if self.trainer is not None:  # in-process runner; a training asked for is recorded on disk
             self.jobs = JobRunner(self.trainer.run, on_submit=self._owe_training, on_idle=self._paid_training)
+        self.counter = AnnotationCounter(self.projects.root)  # retrain_every
         self.writer = PredictionWriter(self.projects, self.predictor, self.refresher,
                                        embed_cold=settings.train_in == "thread" and not settings.redis_url)
         if resume and self.trainer is not None:  # (RQ keeps its queue in Redis)
@@ -129,6 +131,7 @@ class Backend:
         """Schedule a training of a project (RequestError 409 when it is not set up)."""
         if not self.ensure_project(pid, label_config):
             raise RequestError(f"project {pid} is not set up (no /setup yet)", status=409)
+        self.counter.reset(pid)
         return self.jobs.submit(pid, reason)
 
     def rollback(self, pid: str, vid: str) -> str:

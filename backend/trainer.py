@@ -46,10 +46,12 @@ class Trainer:
             raise SkipJob(f"project {pid} is not set up")
         cfg = self.projects.config(state.label_config)
         params = TrainParams.from_dict(state.params or None)
+        job.report(phase="listing annotations")
         api = self.projects.api(state)
         examples, notes = api.annotated_examples(int(pid), cfg)
         if not examples:
             raise SkipJob(f"project {pid}: no usable annotations yet")
+        job.report(phase="downloading images", step=0, steps=len(examples))
         fetched = self.fetcher.fetch_many([(f"task {e.task_id}", e.image) for e in examples],
                                           hostname=api.base_url, auth=api.auth, project=pid)
         used, blobs = [], []
@@ -74,7 +76,7 @@ class Trainer:
 
         backbone = self.serving.backbone(params) if params.mode == "head" else None
         result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
-                     names=[f"task {e.task_id}" for e in used])
+                     names=[f"task {e.task_id}" for e in used], report=job.report)
         extra = {
             "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
             "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
@@ -82,11 +84,13 @@ class Trainer:
             "metrics_source": result.metrics_source,
             "oof": out_of_fold(result, used),
         }
+        job.report(phase="comparing with the serving version")
         _, serving_clf = self.serving.classifier(pid) if parent else (None, None)
         serve, why = decide(store.manifest(parent) if parent else None, serving_clf, result, used, blobs,
                             self.embeddings, params.promotion_margin, params.to_dict())
         extra["promotion"] = why
         # confusion.png is drawn on demand (Serving.confusion_png): publishing stays fast
+        job.report(phase="publishing")
         vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
                             plot=False, serve=serve)
         log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, len(blobs), result.seconds, why)
@@ -94,6 +98,7 @@ class Trainer:
                   "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
         if not serve:
             return answer
+        job.report(phase="writing predictions to Label Studio")
         try:  # the version is published either way; Label Studio's copy catches up on the next one
             answer["refresh"] = self.refresher.refresh(pid)
         except Exception as exc:

@@ -3,8 +3,16 @@
 Label Studio waits 1 s for the answer, so nothing here trains or predicts: annotation changes
 (and LS's START_TRAINING) schedule a training job, TASKS_CREATED schedules background prediction
 of the new tasks, every other action is acknowledged and ignored.
+
+`retrain_every` N (a training parameter): annotation changes are counted (retrain.py) and every
+Nth schedules the training. START_TRAINING is gated by the same count without adding to it: Label
+Studio sends one after every saved annotation when "start training on annotation submission" is on,
+and cannot be told from its "Start Training" button; the model page's "train now" and POST /train
+always train.
 """
 from __future__ import annotations
+
+from training.params import ParamError, TrainParams
 
 from .errors import RequestError
 from .projects import project_id
@@ -34,5 +42,27 @@ def handle_webhook(service, action: str, body: dict) -> dict:
     if action == "TASKS_CREATED":
         service.writer.submit(pid, tasks)
         return {"status": "scheduled", "predict_tasks": len(tasks)}
+    every = retrain_every(service, pid)
+    if every > 1:
+        due, counted = service.counter.add(pid, 0 if action == "START_TRAINING" else changes(body), every)
+        if not due:
+            return {"status": "counted", "annotations_since_training": counted, "retrain_every": every}
     job = service.jobs.submit(pid, action)
     return {"status": "scheduled", "job": job.id, "job_state": job.state, "coalesced": job.requests}
+
+
+def changes(body: dict) -> int:
+    """How many annotations (or tasks) a webhook says changed."""
+    for key in ("annotations", "annotation", "tasks"):
+        value = body.get(key)
+        if isinstance(value, list):
+            return len(value)
+    return 1
+
+
+def retrain_every(service, pid: str) -> int:
+    state = service.projects.state(pid)
+    try:
+        return TrainParams.from_dict((state.params if state else None) or None).retrain_every
+    except ParamError:
+        return 1

@@ -4,8 +4,9 @@ With `TASVEER_TRAIN_IN=process` the job runner (jobs.py: coalescing, status, his
 calls `ProcessTrainer.run`, which runs `python -m backend.worker PROJECT REASON JOB` with the
 backend's settings in the environment. The child builds the same `Backend` parts with in-process
 training, runs the one job (training.train with torch, publish, refresh of Label Studio), and prints
-its outcome as the last line of its output, one JSON object. The serving process then picks the new
-version up from the store's SERVING pointer like any other publish.
+its outcome as the last line of its output, one JSON object; its progress reports (Job.report)
+come as lines before it and are reported on the parent's Job as they arrive. The serving process
+then picks the new version up from the store's SERVING pointer like any other publish.
 """
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections import deque
 
 from .jobs import Job, SkipJob
 from .settings import Settings
 
 OUTCOME = "tasveer-worker-outcome: "
+PROGRESS = "tasveer-worker-progress: "
 
 
 class ProcessTrainer:
@@ -27,16 +31,39 @@ class ProcessTrainer:
 
     def run(self, pid: str, job: Job) -> dict:
         env = {**os.environ, **self.settings.to_env(), "TASVEER_TRAIN_IN": "thread"}
-        proc = subprocess.run([sys.executable, "-m", "backend.worker", pid, job.reason, job.id], env=env,
-                              capture_output=True, text=True, timeout=self.timeout)
-        lines = [line for line in proc.stdout.splitlines() if line.startswith(OUTCOME)]
-        if proc.returncode != 0 or not lines:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            raise RuntimeError(f"training worker for project {pid} exited with code {proc.returncode}:\n{tail}")
-        outcome = json.loads(lines[-1][len(OUTCOME):])
+        proc = subprocess.Popen([sys.executable, "-m", "backend.worker", pid, job.reason, job.id], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        timer = threading.Timer(self.timeout, proc.kill)
+        timer.start()
+        tail, outcome = deque(maxlen=15), None
+        try:
+            for line in proc.stdout:
+                if line.startswith(PROGRESS):
+                    try:
+                        job.report(**json.loads(line[len(PROGRESS):]))
+                    except (ValueError, TypeError):
+                        pass
+                elif line.startswith(OUTCOME):
+                    outcome = json.loads(line[len(OUTCOME):])
+                else:
+                    tail.append(line.rstrip())
+            proc.wait()
+        finally:
+            timer.cancel()
+        if proc.returncode != 0 or outcome is None:
+            text = "\n".join(tail)
+            raise RuntimeError(f"training worker for project {pid} exited with code {proc.returncode}:\n{text}")
         if outcome["state"] == "skipped":
             raise SkipJob(outcome["error"])
         return outcome["result"]
+
+
+class _PrintingJob(Job):
+    """A Job whose progress reports also go to stdout, for the parent's Job."""
+
+    def report(self, **fields) -> None:
+        super().report(**fields)
+        print(PROGRESS + json.dumps(fields, default=str), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Backend(settings, resume=False)  # the serving process owns the job queue
     try:
-        outcome = {"state": "done", "result": service.trainer.run(pid, Job(id=job_id, project=pid, reason=reason))}
+        outcome = {"state": "done", "result": service.trainer.run(pid, _PrintingJob(id=job_id, project=pid, reason=reason))}
     except SkipJob as exc:
         outcome = {"state": "skipped", "error": str(exc)}
     finally:

@@ -114,6 +114,8 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
     settings = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
     if model_version is not None:
         settings["model_version"] = model_version
+    current = client.projects.get(id=project_id).description
+    settings["description"] = with_page_link(current, url, project_id)
     client.projects.update(id=project_id, **settings)
     # GET /api/ml/<id> makes LS run the backend's /health + /setup and store the state; a backend
     # that is still loading may miss LS's 3 s /setup timeout once, so ask again for a while
@@ -129,6 +131,17 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
             f"error {backend.error_message or '(none)'}"
         )
     return backend
+
+
+PAGE_LINK = "Model page: "
+
+
+def with_page_link(description: str | None, backend_url: str, project_id: int) -> str:
+    """The project's description with one line linking the backend's model page (replacing an
+    older such line; the rest of what a person wrote stays)."""
+    lines = [line for line in (description or "").splitlines() if not line.startswith(PAGE_LINK)]
+    lines.append(f"{PAGE_LINK}{backend_url.rstrip('/')}/projects/{project_id}/page")
+    return "\n".join(lines).strip()
 
 
 def _state(ml) -> str:

@@ -88,7 +88,7 @@ class Backbone:
         return self.forward_features(torch.from_numpy(batch))
 
     def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
-              names: list[str] | None = None, errors: dict | None = None) -> np.ndarray:
+              names: list[str] | None = None, errors: dict | None = None, report=None) -> np.ndarray:
         """Pooled features (N, num_features) for image bytes, using and filling `cache`.
 
         A bad image raises ImageError, unless an `errors` dict is passed: then its row is NaN and
@@ -96,7 +96,7 @@ class Backbone:
         """
         return embed_images(self.forward_array, self.preprocessing, self.id, self.num_features, blobs,
                             cache=cache, batch_size=batch_size, progress=progress, names=names,
-                            errors=errors)
+                            errors=errors, report=report)
 
 
 def _lite(name: str):

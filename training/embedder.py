@@ -32,12 +32,13 @@ def blob_key(blob) -> str:
 def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, feature_id: str,
                  num_features: int, blobs: list, *, cache=None, batch_size: int = 64,
                  progress: bool = False, names: list[str] | None = None,
-                 errors: dict | None = None) -> np.ndarray:
+                 errors: dict | None = None, report=None) -> np.ndarray:
     """Pooled features (N, num_features) of image bytes; `forward` maps an (n, 3, S, S) float32
     batch to (n, num_features). The cache is keyed by (content hash, feature_id, image size).
 
     A bad image raises ImageError, unless an `errors` dict is passed: then its row is NaN and
     errors[index] holds the message, so one bad upload never sinks a whole batch.
+    `report(step=, steps=)`, if given, is called after each batch (images embedded so far).
     """
     names = names or [f"image #{i}" for i in range(len(blobs))]
     hashes = [blob_key(b) for b in blobs]
@@ -79,6 +80,8 @@ def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessin
                 if cache is not None:
                     cache.put_many(fresh, feature_id, size)
             bar.update(len(idx))
+            if report is not None:
+                report(step=sum(len(c) for c in chunks[: k + 1]), steps=len(unique))
     bar.close()
     for i in todo:
         src = first_of[hashes[i]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import uuid
 
 import numpy as np
@@ -104,9 +105,10 @@ def _split(y: np.ndarray, fraction: float, seed: int):
 
 
 def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes: int, params,
-             progress: bool = False, features: np.ndarray | None = None):
+             progress: bool = False, features: np.ndarray | None = None, report=None):
     """Fine-tune a copy of `backbone` with a new head on uint8 images from `prepare_images`
     (`features`: the pretrained backbone's embeddings of the same images, if known).
+    `report(phase=, epoch=, epochs=, step=, steps=, eta_s=)` is called after every step, if given.
     Returns (backbone, W, b, val_idx, val_proba)."""
     torch.manual_seed(params.seed)
     gen = torch.Generator().manual_seed(params.seed)
@@ -156,6 +158,9 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
     best_state = copy.deepcopy(net.state_dict())
     stale = 0
     bar = tqdm(total=total, desc="finetune", unit="step", disable=not progress)
+    report = report or (lambda **fields: None)
+    step, started = 0, time.monotonic()
+    report(phase="fine-tuning", epoch=0, epochs=params.epochs, step=0, steps=total)
     for epoch in range(params.epochs):
         net.train()
         order = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
@@ -177,6 +182,10 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
             sched.step()
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+            step += 1
+            spent = time.monotonic() - started
+            report(phase="fine-tuning", epoch=epoch + 1, epochs=params.epochs, step=step, steps=total,
+                   eta_s=round(spent / step * max(0, total - step), 1), loss=round(float(loss.item()), 4))
         if len(val_idx):
             proba = run_eval(val_idx)
             acc = float((proba.argmax(1) == y[val_idx]).mean())

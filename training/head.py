@@ -73,6 +73,31 @@ def cross_val_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, see
     return logits
 
 
+def leave_one_out_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float,
+                         seed: int = 0) -> np.ndarray | None:
+    """Out-of-sample logits by leaving each example out in turn: the honest estimate for the first
+    few labels, too few for k-fold cross-validation. An example whose label has no other example is
+    predicted by a model that never saw that label (so it counts as wrong, as it would be). None
+    when some left-out example leaves fewer than 2 labels to train on."""
+    if len(y) < 3:
+        return None
+    logits = np.zeros((len(y), n_classes), dtype=np.float32)
+    for i in range(len(y)):
+        rest = np.arange(len(y)) != i
+        if len(np.unique(y[rest])) < 2:
+            return None
+        W, b = fit_linear(X[rest], y[rest], n_classes, C, seed)
+        logits[i] = X[i] @ W.T + b
+    return logits
+
+
+def labels_short_of_cv(y: np.ndarray, label_names: list[str], need: int = 2) -> dict[str, int]:
+    """How many more labels each labeled class needs before k-fold cross-validation can run (every
+    labeled class needs `need` examples, one per fold)."""
+    counts = np.bincount(y, minlength=len(label_names))
+    return {label_names[i]: int(need - c) for i, c in enumerate(counts) if 0 < c < need}
+
+
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature T that makes softmax(logits / T) best calibrated (lowest NLL) on held-out
     logits. Strong L2 keeps the head accurate on few labels but makes it timid (all scores near

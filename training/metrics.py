@@ -21,6 +21,21 @@ def expected_calibration_error(y_true: np.ndarray, proba: np.ndarray, bins: int 
     return float(ece)
 
 
+def reliability_bins(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> list[dict]:
+    """Confidence against accuracy per equal-width confidence bin (non-empty bins only): the data
+    of a reliability diagram."""
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y_true
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
+        if inside.any():
+            out.append({"lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": int(inside.sum()),
+                        "accuracy": float(correct[inside].mean()), "confidence": float(conf[inside].mean())})
+    return out
+
+
 def evaluate(y_true, proba: np.ndarray, labels: list[str]) -> dict:
     """Metrics for true label indices (or names) against predicted probabilities (N, C)."""
     proba = np.asarray(proba, dtype=np.float64)
@@ -43,6 +58,7 @@ def evaluate(y_true, proba: np.ndarray, labels: list[str]) -> dict:
         # macro over the labels that occur in the evaluation data
         "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "ece": expected_calibration_error(y_true, proba),
+        "reliability": reliability_bins(y_true, proba),
         "per_class": {
             labels[i]: {"precision": float(precision[i]), "recall": float(recall[i]),
                         "f1": float(f1[i]), "support": int(support[i])}

@@ -44,6 +44,9 @@ class TrainParams:
     # a new version serves only if its accuracy is at most this much below the serving one's;
     # otherwise it is kept as a candidate that can be promoted by hand
     promotion_margin: float = 0.0
+    # train after every N new annotations (1: after each one); "train now" and LS's train button
+    # start a training whatever the count
+    retrain_every: int = 1
     # from-scratch `smallcnn` family only
     filters: int = 32
     kernel_size: int = 3
@@ -70,6 +73,7 @@ class TrainParams:
         _check_num(self, "patience", int, lo=1, hi=1000)
         _check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
         _check_num(self, "promotion_margin", float, lo=0, hi=1)
+        _check_num(self, "retrain_every", int, lo=1, hi=100000)
         _check_num(self, "filters", int, lo=1, hi=1024)
         _check_num(self, "kernel_size", int, lo=1, hi=15)
         if self.kernel_size % 2 == 0:

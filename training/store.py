@@ -275,6 +275,7 @@ class ModelStore:
                 "backbone_id": clf.backbone.id, "image_size": clf.backbone.image_size,
                 "contains_backbone": with_backbone, "params": params.to_dict(),
                 "metrics": result.metrics, "metrics_source": result.metrics_source,
+                "metrics_note": getattr(result, "metrics_note", ""),
                 "n_train": result.n_train, "n_eval": result.n_eval,
                 "train_seconds": round(result.seconds, 3), "skipped": result.skipped,
                 "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},

@@ -9,7 +9,8 @@ import numpy as np
 from .backbones import Backbone, backbone_kwargs, create_backbone, has_pretrained, weights_tag
 from .classifier import Classifier
 from .finetune import finetune, prepare_images
-from .head import TooFewLabels, cross_val_logits, fit_linear, fit_temperature, softmax
+from .head import (TooFewLabels, cross_val_logits, fit_linear, fit_temperature, labels_short_of_cv,
+                   leave_one_out_logits, softmax)
 from .metrics import evaluate
 from .params import ParamError, TrainParams
 
@@ -21,12 +22,15 @@ class FitResult:
     n_train: int
     n_eval: int
     seconds: float
-    metrics_source: str  # "holdout", "cross-validation", "validation split" or "none"
+    metrics_source: str  # "holdout", "cross-validation", "leave-one-out", "validation split" or "none"
     skipped: dict = field(default_factory=dict)  # name -> why an image was left out
     # head mode: calibrated out-of-fold probabilities (rows = the kept images, in input order, see
     # `kept`): what a model that never saw an image's label says of it (label-error checks)
     oof_proba: np.ndarray | None = None
     kept: list[int] = field(default_factory=list)  # input indices of the images trained on
+    # what a person should know about the metrics: why there are none, or why they are rough
+    # (e.g. "leave-one-out: k-fold cross-validation needs 1 more label of sea")
+    metrics_note: str = ""
 
 
 def backbone_for(params: TrainParams, backbone: Backbone | None = None) -> Backbone:
@@ -52,12 +56,15 @@ def _indices(labels, label_names, what="label"):
 def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: TrainParams, *,
         cache=None, backbone: Backbone | None = None, progress: bool = False,
         names: list[str] | None = None, eval_blobs: list[bytes] | None = None,
-        eval_labels: list[str] | None = None) -> FitResult:
+        eval_labels: list[str] | None = None, report=None) -> FitResult:
     """Train a classifier over `label_names` from image bytes and their labels.
 
     Bad images are left out (listed in FitResult.skipped). Metrics come from `eval_*` when given,
-    else from cross-validation (head) or the validation split (finetune).
+    else from cross-validation (head; leave-one-out while there are too few labels for it) or the
+    validation split (finetune). `progress` shows progress bars; `report(phase=, epoch=, epochs=,
+    step=, steps=, eta_s=)`, if given, is called as training goes (any subset of those fields).
     """
+    report = report or (lambda **fields: None)
     start = time.perf_counter()
     if len(set(label_names)) != len(label_names) or len(label_names) < 2:
         raise ParamError(f"need at least 2 distinct label names; got {label_names}")
@@ -67,18 +74,29 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
     y = _indices(labels, label_names)
     backbone = backbone_for(params, backbone)
     errors: dict[int, str] = {}
-    metrics_source, metrics = "none", {}
+    metrics_source, metrics, note = "none", {}, ""
     oof_proba = None
     if params.mode == "head":
-        X = backbone.embed(blobs, cache=cache, progress=progress, names=names, errors=errors)
+        report(phase="embedding", step=0, steps=len(blobs))
+        X = backbone.embed(blobs, cache=cache, progress=progress, names=names, errors=errors,
+                           report=lambda **f: report(phase="embedding", **f))
         keep = np.array([i for i in range(len(blobs)) if i not in errors], dtype=int)
         y_keep = y[keep]
+        report(phase="fitting the head")
         W, b = fit_linear(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+        report(phase="cross-validation")
         oof = cross_val_logits(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+        metrics_source = "cross-validation"
+        short = labels_short_of_cv(y_keep, label_names)
+        if oof is None:
+            oof = leave_one_out_logits(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+            metrics_source = "leave-one-out"
+            note = "k-fold cross-validation needs " + _more(short)
+            if oof is None:
+                metrics_source, note = "none", f"too few labels for any estimate; {note}"
         if oof is not None:
             temperature = fit_temperature(oof, y_keep)
             W, b = W / temperature, b / temperature
-            metrics_source = "cross-validation"
             oof_proba = softmax(oof / temperature)
             metrics = {**evaluate(y_keep, oof_proba, label_names), "temperature": temperature}
         classifier = Classifier(backbone, W, b, label_names, mode="head")
@@ -93,15 +111,28 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
             features = backbone.embed([blobs[i] for i in keep], cache=cache, progress=progress,
                                       names=[names[i] for i in keep])
         tuned, W, b, val_idx, val_proba = finetune(backbone, images, y_keep, len(label_names),
-                                                   params, progress, features)
+                                                   params, progress, features, report=report)
         classifier = Classifier(tuned, W, b, label_names, mode="finetune")
         if len(val_idx):
             metrics_source, metrics = "validation split", evaluate(y_keep[val_idx], val_proba, label_names)
+            if len(val_idx) < 10:
+                note = f"validation split of only {len(val_idx)} image(s): a rough estimate"
+        else:
+            note = (f"too few labels ({len(keep)}) for a validation split of {params.val_fraction:g}; "
+                    "mode 'head' estimates accuracy from the first labels")
     skipped = {names[i]: msg for i, msg in errors.items()}
     n_eval = metrics.get("n", 0)
     if eval_blobs is not None:
+        report(phase="evaluating")
         y_eval = _indices(eval_labels, label_names)
         proba = classifier.predict_proba(eval_blobs, cache=cache, progress=progress)
         metrics_source, metrics, n_eval = "holdout", evaluate(y_eval, proba, label_names), len(y_eval)
+        note = ""
     return FitResult(classifier, metrics, len(keep), n_eval, time.perf_counter() - start,
-                     metrics_source, skipped, oof_proba, [int(i) for i in keep])
+                     metrics_source, skipped, oof_proba, [int(i) for i in keep], note)
+
+
+def _more(short: dict[str, int]) -> str:
+    """'1 more label of sea, 1 more label of forest'"""
+    return ", ".join(f"{n} more label{'s' if n > 1 else ''} of {label}" for label, n in short.items()) \
+        or "more labels"

@@ -1,0 +1,82 @@
+"""Routes of the model page and its data endpoints (thin: each calls one function).
+
+GET  /projects/{id}/page[?version=v]     the page (HTML)
+GET  /projects/{id}/page.json            versions (with metrics), serving, selected version
+GET  /projects/{id}/batch                the latest batch with predictions (JSON)
+GET  /projects/{id}/tasks/{task}/image   a task's image as a JPEG thumbnail (fetched by the backend)
+GET  /projects/{id}/training             idle / queued / running, progress, last error (JSON)
+POST /projects/{id}/train                "train now" (JSON body, Content-Type application/json)
+"""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from ..errors import NotFound, RequestError
+from ..httpio import json_object
+from ..projects import project_id
+from . import gallery, training
+from .page import PageContext, project_page
+
+router = APIRouter()
+
+
+def _pid(value) -> str:
+    return project_id(value, status=400)[0]
+
+
+def _service(request: Request):
+    return request.app.state.backend
+
+
+def _known(service, pid: str) -> str:
+    if service.projects.state(pid) is None and not service.serving.versions(pid):
+        raise NotFound(f"project {pid} is not set up (no /setup yet)")
+    return pid
+
+
+@router.get("/projects/{project}/page", response_class=HTMLResponse)
+async def page(project: str, request: Request):
+    s = _service(request)
+    pid = _known(s, _pid(project))
+    return HTMLResponse(await run_in_threadpool(project_page, s, pid, request.query_params.get("version")))
+
+
+@router.get("/projects/{project}/page.json")
+async def page_data(project: str, request: Request):
+    s = _service(request)
+    pid = _known(s, _pid(project))
+    ctx = await run_in_threadpool(PageContext.load, s, pid, request.query_params.get("version"))
+    selected = next((m for m in ctx.manifests if m.get("version") == ctx.selected), None)
+    return {"project": pid, "serving": ctx.serving, "versions": ctx.rows, "selected": ctx.selected,
+            "selected_metrics": (selected or {}).get("metrics"), "selected_note": (selected or {}).get("metrics_note")}
+
+
+@router.get("/projects/{project}/batch")
+async def batch(project: str, request: Request):
+    s = _service(request)
+    return await run_in_threadpool(gallery.latest_batch, s, _pid(project))
+
+
+@router.get("/projects/{project}/tasks/{task}/image")
+async def task_image(project: str, task: str, request: Request):
+    if not task.isdigit():
+        raise RequestError(f"task id must be a number; got {task!r}", status=400)
+    data = await run_in_threadpool(gallery.task_image, _service(request), _pid(project), int(task))
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300",
+                                                            "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/projects/{project}/training")
+async def training_status(project: str, request: Request):
+    s = _service(request)
+    return await run_in_threadpool(training.training_status, s, _known(s, _pid(project)))
+
+
+@router.post("/projects/{project}/train")
+async def train_now(project: str, request: Request):
+    body = await json_object(request, optional=True)
+    reason = body.get("reason") if isinstance(body.get("reason"), str) else "train now"
+    job = await run_in_threadpool(_service(request).train, _pid(project), reason[:100])
+    return {"job": job.id, "status": job.state, "project": job.project}
