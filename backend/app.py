@@ -179,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.put("/projects/{project}/params")
     async def put_params(project: str, request: Request):
         pid, body = _pid(project), await json_object(request, optional=True)
-        explicit = await run_in_threadpool(service(request).projects.set_params, pid, body)
+        explicit = await run_in_threadpool(service(request).set_params, pid, body)
         return params_answer(pid, explicit)
 
     @app.post("/projects/{project}/rollback")
