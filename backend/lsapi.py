@@ -117,8 +117,9 @@ class LabelStudioAPI:
         """One example per task: its newest usable annotation by a person (auto-accepted labels are
         never training labels). Returns (examples, notes on skipped ones)."""
         examples, notes = [], []
+        auto_user = self.auto_user(create=False)
         for task in self.iter_tasks(project_id, annotated_only=True):
-            found = newest_label(task, config, skip=is_auto)
+            found = newest_label(task, config, skip=lambda ann: is_auto(ann, auto_user))
             if found is None:
                 continue
             ann_id, label = found

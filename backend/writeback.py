@@ -79,9 +79,10 @@ class PredictionWriter:
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
             auto = self.refresher.auto.prepare(pid, state, api, listing=False)
-            if auto is not None:  # confident new tasks are auto-accepted at once
-                self.refresher.auto.apply(pid, auto, cfg, vid, self.refresher.serving.manifest(pid, vid), rows, api,
-                                          new_tasks=True)
+            if auto is not None:  # confident new tasks without a label are auto-accepted at once
+                open_ids = {t["id"] for t in api.iter_tasks(int(pid), unlabeled_only=True)}
+                self.refresher.auto.apply(pid, auto, cfg, vid, self.refresher.serving.manifest(pid, vid),
+                                          [r for r in rows if r["task"] in open_ids], api, new_tasks=True)
         elif self.embed_cold and pretrained_features(state):  # cold start: medoids of the new photos first
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.cold_predictions(state, cfg, tasks, api)
