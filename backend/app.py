@@ -14,7 +14,8 @@ Label Studio 1.23.2's side (label_studio/ml/api_connector.py, ml/models.py):
 Ours: GET /metrics (HTML), GET /versions/{vid}/confusion.png, GET /projects/{id}/jobs,
 the model page and its data (ui/routes.py: GET /projects/{id}/page ...),
 POST /projects/{id}/rollback {"version": vid} (also promotes a candidate),
-GET|PUT /projects/{id}/params (the training parameters, written to Label Studio's extra params too).
+GET|PUT /projects/{id}/params (the training parameters, written to Label Studio's extra params too),
+GET /projects/{id}/auto-accept (threshold, coverage and spot checks per version: autoaccept_page.py).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from .errors import NotFound, RequestError
 from .httpio import basic_auth_middleware, json_object
 from .lsapi import LabelStudioError
 from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED
+from .autoaccept_page import auto_accept_summary
 from .page import metrics_page, version_summary
 from .projects import project_id
 from .schema import body, query
@@ -185,8 +187,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.put("/projects/{project}/params", openapi_extra=body("params", required=False))
     async def put_params(project: str, request: Request):
         pid, body = _pid(project), await json_object(request, optional=True)
-        explicit = await run_in_threadpool(service(request).projects.set_params, pid, body)
+        explicit = await run_in_threadpool(service(request).set_params, pid, body)
         return params_answer(pid, explicit)
+
+    @app.get("/projects/{project}/auto-accept")
+    async def auto_accept(project: str, request: Request):
+        pid, s = _pid(project), service(request)
+        if s.projects.state(pid) is None:
+            raise NotFound(f"project {pid} is not set up (no /setup yet)")
+        return await run_in_threadpool(auto_accept_summary, s, pid)
 
     @app.post("/projects/{project}/rollback", openapi_extra=body("rollback"))
     async def rollback(project: str, request: Request):

@@ -11,6 +11,9 @@
   and uncertainty sampling count.
 * `GET /api/projects/<id>/model-versions/` -> `{version: prediction count}`;
   `DELETE` the same with `{"model_version": v}` deletes that version's predictions.
+* auto-accept (lsproto/autoaccept.py): `GET|POST /api/users/` finds or creates the organization's
+  auto-accept user; `POST /api/tasks/<id>/annotations/` with `completed_by` writes an annotation in
+  its name; `DELETE /api/annotations/<id>/`; `GET|POST|PUT /api/dm/views/` for the tabs.
 """
 from __future__ import annotations
 
@@ -22,9 +25,11 @@ from dataclasses import dataclass
 
 import requests
 
+from lsproto.autoaccept import AUTO_EMAIL, AUTO_USER, is_auto
 from lsproto.config import LabelConfig
 from lsproto.project import BACKEND_TITLE
 from lsproto.results import newest_label
+from lsproto.views import RENAMED
 from lsproto.tokens import LSAuth, TokenError
 
 log = logging.getLogger(__name__)
@@ -79,15 +84,18 @@ class LabelStudioAPI:
             return resp
 
     def iter_tasks(self, project_id: int, page_size: int = 100, annotated_only: bool = False,
-                   unlabeled_only: bool = False):
-        """Every task of the project (or only those with / without annotations) with its
-        annotations, page by page."""
+                   unlabeled_only: bool = False, annotator: int | None = None):
+        """Every task of the project (or only those with / without annotations, or with one by
+        the user `annotator`) with its annotations, page by page."""
         page, seen = 1, 0
         params = {"project": project_id, "fields": "all", "page_size": page_size}
         if annotated_only or unlabeled_only:
             params["query"] = json.dumps({"filters": {"conjunction": "and", "items": [{
                 "filter": "filter:tasks:total_annotations", "operator": "greater" if annotated_only else "equal",
                 "type": "Number", "value": 0}]}})
+        elif annotator is not None:
+            params["query"] = json.dumps({"filters": {"conjunction": "and", "items": [{
+                "filter": "filter:tasks:annotators", "operator": "contains", "type": "List", "value": annotator}]}})
         while True:
             resp = self._request("GET", "/api/tasks", params={**params, "page": page})
             if resp.status_code == 404 and page > 1:  # past the last page
@@ -125,10 +133,12 @@ class LabelStudioAPI:
         return next((t for t in tasks if t.get("id") == int(task_id)), None)
 
     def annotated_examples(self, project_id: int, config: LabelConfig) -> tuple[list[Example], list[str]]:
-        """One example per task: its newest usable annotation. Returns (examples, notes on skipped ones)."""
+        """One example per task: its newest usable annotation by a person (auto-accepted labels are
+        never training labels). Returns (examples, notes on skipped ones)."""
         examples, notes = [], []
+        auto_user = self.auto_user(create=False)
         for task in self.iter_tasks(project_id, annotated_only=True):
-            found = newest_label(task, config)
+            found = newest_label(task, config, skip=lambda ann: is_auto(ann, auto_user))
             if found is None:
                 continue
             ann_id, label = found
@@ -191,6 +201,40 @@ class LabelStudioAPI:
     def delete_model_version(self, project_id: int, version: str) -> None:
         self._checked("DELETE", f"/api/projects/{project_id}/model-versions/", (200, 204),
                       json={"model_version": version})
+
+    def auto_user(self, create: bool = True) -> int | None:
+        """The id of the organization's auto-accept user (created on first use when `create`)."""
+        resp = self._checked("GET", "/api/users/", (200,))
+        found = next((u["id"] for u in resp.json() if u.get("email") == AUTO_EMAIL), None)
+        if found is not None or not create:
+            return found
+        return self._checked("POST", "/api/users/", (200, 201), json=AUTO_USER).json()["id"]
+
+    def create_annotation(self, project_id: int, task_id: int, result: list, completed_by: int) -> int:
+        resp = self._checked("POST", f"/api/tasks/{task_id}/annotations/", (200, 201),
+                             json={"result": result, "completed_by": completed_by, "project": project_id})
+        return resp.json()["id"]
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        self._checked("DELETE", f"/api/annotations/{annotation_id}/", (200, 204, 404))
+
+    def ensure_views(self, project_id: int, views: dict[str, dict]) -> dict[str, int]:
+        """Each view of `views` (title -> data) exists once as given; returns title -> view id."""
+        existing = {}
+        for v in self._checked("GET", "/api/dm/views/", (200,), params={"project": project_id}).json():
+            title = (v.get("data") or {}).get("title")
+            existing.setdefault(RENAMED.get(title, title), v)
+        ids = {}
+        for title, data in views.items():
+            body = {"project": project_id, "data": dict(data)}
+            old = existing.get(title)
+            if old is None:
+                ids[title] = self._checked("POST", "/api/dm/views/", (200, 201), json=body).json()["id"]
+            else:
+                if old.get("data") != data:
+                    self._checked("PUT", f"/api/dm/views/{old['id']}/", (200,), json=body)
+                ids[title] = old["id"]
+        return ids
 
     def _checked(self, method: str, path: str, ok: tuple, **kwargs) -> requests.Response:
         resp = self._request(method, path, **kwargs)

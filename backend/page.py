@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
+from .autoaccept_page import auto_accept_section
 from .serving import INITIAL_VERSION
 
 esc = html.escape
@@ -132,6 +133,7 @@ def _project_section(m, pid: str) -> list[str]:
                              f"<td>{_fmt(row.get('recall'))}</td><td>{_fmt(row.get('f1'))}</td>"
                              f"<td>{_fmt(row.get('support'))}</td></tr>")
             parts.append("</table>")
+    parts.append(auto_accept_section(m, pid))
     jobs = m.jobs.jobs(pid)[-10:]
     if jobs:
         parts.append("<h3>training jobs</h3><table><tr><th>job</th><th>state</th><th>trigger</th>"

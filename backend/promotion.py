@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from training.params import training_part
+
 MIN_NEW = 10
 
 
@@ -34,7 +36,7 @@ def decide(serving: dict | None, serving_classifier, result, used, blobs, cache,
         old_pred = [serving_classifier.labels[int(np.nan_to_num(p, nan=-1).argmax())] for p in proba]
         old_acc = float(np.mean([p == labels[t] for p, t in zip(old_pred, y)]))
         where = f"on the {len(fresh)} labels added since {serving['version']}"
-    elif params is not None and serving.get("params") == params:
+    elif params is not None and training_part(serving.get("params")) == training_part(params):
         return True, (f"served: same parameters as {serving['version']}, labels corrected or removed "
                       f"({len(fresh)} new)")
     else:

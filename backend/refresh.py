@@ -9,7 +9,9 @@
 3. the project's `model_version` moves to the serving version (score column, sorting and sampling
    count only its predictions);
 4. predictions of every other version are deleted: a project keeps one prediction per task, of
-   the serving version (a rollback writes the older version's predictions again).
+   the serving version (a rollback writes the older version's predictions again);
+5. auto-accept (autoaccept.py), where a project turns it on: confident tasks become labels by the
+   auto-accept user, spot checks are marked, labels the version would no longer give are removed.
 
 Head versions re-predict from cached embeddings (a linear head per task); only images never seen
 before are downloaded and embedded.
@@ -28,6 +30,7 @@ from training.acquisition import standardise
 from training.params import TrainParams
 from training.labelerrors import label_errors_from_proba
 
+from .autoaccept import AutoAccept
 from .fetch import FetchError
 from .predictor import strategy
 from .scoring import label_columns, scored_predictions
@@ -79,6 +82,7 @@ class Refresher:
         self.serving = serving
         self.fetcher = fetcher
         self.embeddings = embeddings
+        self.auto = AutoAccept(projects.root)
 
     def refresh(self, pid: str) -> dict:
         start = time.perf_counter()
@@ -89,7 +93,13 @@ class Refresher:
         cfg = self.projects.config(state.label_config)
         api = self.projects.api(state)
         tasks = list(api.iter_tasks(int(pid), unlabeled_only=True))
+        auto = self.auto.prepare(pid, state, api)
+        if auto is not None:  # tasks labeled only by auto-accept are judged again, like unlabeled ones
+            tasks += auto.tasks
         rows, errors = self.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
+        accepted = None
+        if auto is not None:
+            accepted = self.auto.apply(pid, auto, cfg, vid, self.serving.manifest(pid, vid), rows, api)
         checks = self.label_checks(pid, vid, cfg)
         written = api.import_predictions(int(pid), rows + checks)
         removed = []
@@ -102,6 +112,8 @@ class Refresher:
         report = {"version": vid, "predicted": len(rows), "checked": len(checks), "written": written,
                   "suspects": sum(1 for r in checks if r["score"] < 0.5), "errors": errors[:20],
                   "removed_versions": removed, "seconds": round(time.perf_counter() - start, 2)}
+        if accepted is not None:
+            report["auto_accept"] = accepted
         log.info("project %s: refreshed predictions of %s: %s", pid, vid, report)
         return report
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from training.atomic import write_json_atomic
 from training.cache import EmbeddingCache
+from training.params import SERVING_ONLY
 
 from .errors import RequestError
 
@@ -108,10 +109,33 @@ class Backend:
 
     def setup(self, project, schema, hostname=None, access_token=None, extra_params=None) -> str:
         """Remember what /setup says; return the serving model_version."""
+        before = self._serving_params(project)
         pid, retired = self.projects.setup(project, schema, hostname, access_token, extra_params)
         if retired:
             self.serving.forget(pid)
+        self._refresh_if_changed(pid, before)
         return self.serving.model_version(pid)
+
+    def set_params(self, pid: str, values) -> dict:
+        """Replace the project's parameters (projects.set_params); a change of the auto-accept ones
+        re-judges the project's tasks with the serving version in the background."""
+        before = self._serving_params(pid)
+        explicit = self.projects.set_params(pid, values)
+        self._refresh_if_changed(pid, before)
+        return explicit
+
+    def _serving_params(self, project) -> dict | None:
+        from lsproto.project import ProjectIdError, parse_project
+
+        try:
+            state = self.projects.state(parse_project(project)[0])
+        except ProjectIdError:
+            return None
+        return {k: (state.params or {}).get(k) for k in SERVING_ONLY} if state else None
+
+    def _refresh_if_changed(self, pid: str, before: dict | None) -> None:
+        if self._serving_params(pid) != before and self.serving.serving_version(pid) is not None:
+            self.writer.refresh(pid)
 
     def ensure_project(self, pid: str, label_config: str | None) -> bool:
         """True when the project is set up. One the backend has not seen (no /setup since its data

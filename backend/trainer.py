@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from training.embedder import blob_key
-from training.params import TrainParams
+from training.params import TrainParams, training_part
 from training.store import data_fingerprint
 from training.train import fit
 
@@ -70,7 +70,7 @@ class Trainer:
         parent = store.serving()
         if parent is not None:
             last = store.manifest(parent)
-            if (last.get("data_fingerprint") == fingerprint and last.get("params") == params.to_dict()
+            if (last.get("data_fingerprint") == fingerprint and training_part(last.get("params")) == training_part(params.to_dict())
                     and list(last.get("labels") or []) == list(cfg.labels)):
                 raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
 

@@ -42,6 +42,8 @@ def handle_webhook(service, action: str, body: dict) -> dict:
     if action == "TASKS_CREATED":
         service.writer.submit(pid, tasks)
         return {"status": "scheduled", "predict_tasks": len(tasks)}
+    if own_auto_accept(service, pid, action, body):
+        return {"status": "ignored", "reason": "an auto-accepted label written by this backend (never trained on)"}
     every = retrain_every(service, pid)
     if every > 1:
         due, counted = service.counter.add(pid, 0 if action == "START_TRAINING" else changes(body), every)
@@ -66,3 +68,17 @@ def retrain_every(service, pid: str) -> int:
         return TrainParams.from_dict((state.params if state else None) or None).retrain_every
     except ParamError:
         return 1
+
+
+def own_auto_accept(service, pid: str, action: str, body: dict) -> bool:
+    """Whether the webhook reports the backend's own auto-accepted annotations (autoaccept.py):
+    they are never training labels, so writing or removing one must not start a training."""
+    store = service.refresher.auto.store
+    if action == "ANNOTATION_CREATED" and isinstance(body.get("annotation"), dict):
+        ann = body["annotation"]
+        who = ann.get("completed_by")
+        who = who.get("id") if isinstance(who, dict) else who
+        return who is not None and store.own_annotation(pid, [ann.get("id")], completed_by=who)
+    if action == "ANNOTATIONS_DELETED" and isinstance(body.get("annotations"), list):
+        return store.own_annotation(pid, [a.get("id") for a in body["annotations"] if isinstance(a, dict)])
+    return False

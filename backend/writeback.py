@@ -36,7 +36,12 @@ class PredictionWriter:
         return self._queue({"project": pid, "tasks": len(tasks)}, self._predict_new, pid, tasks)
 
     def refresh(self, pid: str) -> dict:
-        """Re-predict the whole project with the serving version (after a rollback)."""
+        """Re-predict the whole project with the serving version (after a rollback, or a change of
+        the auto-accept settings); a refresh still queued for the project covers a second request."""
+        with self._lock:
+            for record in self._records:
+                if record.get("project") == pid and record.get("refresh") and record.get("state") == "queued":
+                    return dict(record)
         return self._queue({"project": pid, "refresh": True}, self._refresh, pid)
 
     def _queue(self, record: dict, work, *args) -> dict:
@@ -73,6 +78,11 @@ class PredictionWriter:
         if classifier is not None:  # scored and clustered like a refresh, for this batch
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
+            auto = self.refresher.auto.prepare(pid, state, api, listing=False)
+            if auto is not None:  # confident new tasks without a label are auto-accepted at once
+                open_ids = {t["id"] for t in api.iter_tasks(int(pid), unlabeled_only=True)}
+                self.refresher.auto.apply(pid, auto, cfg, vid, self.refresher.serving.manifest(pid, vid),
+                                          [r for r in rows if r["task"] in open_ids], api, new_tasks=True)
         elif self.embed_cold and pretrained_features(state):  # cold start: medoids of the new photos first
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.cold_predictions(state, cfg, tasks, api)

@@ -42,13 +42,14 @@ def result_label(result, from_name: str) -> str | None:
     return None
 
 
-def newest_label(task: dict, cfg: LabelConfig) -> tuple[int, str] | None:
+def newest_label(task: dict, cfg: LabelConfig, skip=None) -> tuple[int, str] | None:
     """(annotation id, label) of a task's newest usable annotation: not cancelled (skipped), with a
-    choice for `cfg`'s control. None when there is none. The label may be outside `cfg.labels`:
-    the caller decides what to do with it."""
+    choice for `cfg`'s control, and not one `skip(annotation)` says to leave out (auto-accepted
+    labels, say). None when there is none. The label may be outside `cfg.labels`: the caller
+    decides what to do with it."""
     usable = []
     for ann in task.get("annotations") or []:
-        if not isinstance(ann, dict) or ann.get("was_cancelled"):
+        if not isinstance(ann, dict) or ann.get("was_cancelled") or (skip is not None and skip(ann)):
             continue
         label = result_label(ann.get("result"), cfg.from_name)
         if label is not None:

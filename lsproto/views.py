@@ -19,8 +19,12 @@ from __future__ import annotations
 
 SUSPECT_BELOW = 0.5
 
-MOST_USEFUL = "Most useful first"
+NEEDS_REVIEW = "Needs review"
+MOST_USEFUL = NEEDS_REVIEW  # the tab's earlier name, kept for callers
 LABEL_ERRORS = "Possible label errors"
+AUTO_ACCEPTED = "Auto-accepted"
+SPOT_CHECKS = "Spot checks"
+RENAMED = {"Most useful first": NEEDS_REVIEW}  # an older title -> the tab that replaces it
 
 
 def label_check_score(suspect_strength: float | None, given_prob: float) -> float:
@@ -41,10 +45,16 @@ def _number(column: str, operator: str, value) -> dict:
     return {"filter": f"filter:tasks:{column}", "operator": operator, "type": "Number", "value": value}
 
 
+def _contains(column: str, kind: str, value) -> dict:
+    return {"filter": f"filter:tasks:{column}", "operator": "contains", "type": kind, "value": value}
+
+
 # title -> the view's `data` as POST /api/dm/views takes it
 VIEWS = {
-    MOST_USEFUL: {
-        "title": MOST_USEFUL,
+    # what is left for people: no annotation at all (an auto-accepted task has one), lowest score
+    # (most useful, spot checks first) first
+    NEEDS_REVIEW: {
+        "title": NEEDS_REVIEW,
         "filters": {"conjunction": "and", "items": [_number("total_annotations", "equal", 0)]},
         "ordering": ["tasks:predictions_score"],
         "hiddenColumns": HIDDEN,
@@ -59,3 +69,25 @@ VIEWS = {
         "hiddenColumns": HIDDEN,
     },
 }
+
+
+def views(auto_user_id: int | None = None) -> dict[str, dict]:
+    """Every tab of a project; the auto-accept tabs need the id of the auto-accept user
+    (lsproto/autoaccept.py) in this Label Studio."""
+    from .autoaccept import SPOT_CHECK
+
+    out = dict(VIEWS)
+    if auto_user_id is not None:
+        out[AUTO_ACCEPTED] = {
+            "title": AUTO_ACCEPTED,
+            "filters": {"conjunction": "and", "items": [_contains("annotators", "List", int(auto_user_id))]},
+            "ordering": ["-tasks:completed_at"],
+            "hiddenColumns": HIDDEN,
+        }
+        out[SPOT_CHECKS] = {  # would-be-accepted tasks left to people, open and done
+            "title": SPOT_CHECKS,
+            "filters": {"conjunction": "and", "items": [_contains("predictions_results", "String", SPOT_CHECK)]},
+            "ordering": ["tasks:total_annotations"],
+            "hiddenColumns": HIDDEN,
+        }
+    return out

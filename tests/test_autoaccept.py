@@ -74,3 +74,41 @@ def test_too_few_or_bad_labels_claim_nothing_and_bad_arguments_say_why():
     for bad in ({"target": 1.0}, {"target": 0.3}, {"delta": 0.0}):
         with pytest.raises(ValueError):
             fit_threshold(proba, y, **bad)
+
+
+def test_spot_checks_are_a_stable_share_of_tasks():
+    from backend.autoaccept_state import is_spot_check
+
+    draws = [is_spot_check(t, 0.05) for t in range(20_000)]
+    assert 0.04 < np.mean(draws) < 0.06
+    assert draws == [is_spot_check(t, 0.05) for t in range(20_000)]  # the same task every time
+    assert not any(is_spot_check(t, 0.0) for t in range(1000))
+
+
+def test_spot_checks_pause_auto_accept_only_when_below_target_beyond_chance():
+    from backend.autoaccept_state import check_status
+
+    def checks(right, wrong):
+        return [{"predicted": "a", "human": "a"}] * right + [{"predicted": "a", "human": "b"}] * wrong
+
+    assert check_status([], 0.98)["paused"] is False
+    fine = check_status(checks(49, 1), 0.98)  # 98 %: exactly on target
+    assert not fine["paused"] and fine["precision"] == 0.98 and fine["message"] is None
+    assert not check_status(checks(19, 1), 0.98)["paused"]  # 95 % of 20: within chance of 98 %
+    bad = check_status(checks(45, 5), 0.98)  # 90 % of 50: P[X <= 45 | 98 %] ~ 0.0032
+    assert bad["paused"] and bad["p_value"] < 0.05 and "paused" in bad["message"] and "45 of 50" in bad["message"]
+    assert not check_status(checks(45, 5), None)["paused"]  # auto-accept off: nothing to pause
+    # only the newest checks count: enough good ones after the bad ones resume auto-accept
+    assert not check_status(checks(45, 5) + checks(100, 0), 0.98)["paused"]
+
+
+def test_auto_accept_parameters_are_validated_and_never_retrain():
+    from training.params import ParamError, TrainParams, training_part
+
+    assert TrainParams().auto_accept is None and TrainParams().spot_check == 0.05
+    assert TrainParams.from_dict({"auto_accept": 0.98, "spot_check": 0.1}).auto_accept == 0.98
+    for bad in ({"auto_accept": 1.0}, {"auto_accept": 0.3}, {"auto_accept": "high"}, {"spot_check": 0.9}):
+        with pytest.raises(ParamError):
+            TrainParams.from_dict(bad)
+    on = TrainParams.from_dict({"auto_accept": 0.98}).to_dict()
+    assert training_part(on) == training_part(TrainParams().to_dict())  # same training either way

@@ -10,6 +10,9 @@ MODES = ("head", "finetune")
 # parameter imports no numpy)
 ACQUISITIONS = ("random", "least_confidence", "margin", "entropy", "diverse")
 DEFAULT_ACQUISITION = "margin"
+# parameters of what is done with a version's predictions, not of training: changing one neither
+# retrains nor changes whether a version may serve (see training_part)
+SERVING_ONLY = ("auto_accept", "spot_check")
 
 
 class ParamError(ValueError):
@@ -47,6 +50,11 @@ class TrainParams:
     # train after every N new annotations (1: after each one); "train now" and LS's train button
     # start a training whatever the count
     retrain_every: int = 1
+    # auto-accept (backend/autoaccept.py): None = off; else the accuracy promised for labels taken
+    # from the model without a person (its threshold is refitted after every publish), and the
+    # share of would-be-accepted tasks left to people as spot checks
+    auto_accept: float | None = None
+    spot_check: float = 0.05
     # from-scratch `smallcnn` family only
     filters: int = 32
     kernel_size: int = 3
@@ -74,6 +82,9 @@ class TrainParams:
         _check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
         _check_num(self, "promotion_margin", float, lo=0, hi=1)
         _check_num(self, "retrain_every", int, lo=1, hi=100000)
+        if self.auto_accept is not None:
+            _check_num(self, "auto_accept", float, lo=0.5, hi=0.999)
+        _check_num(self, "spot_check", float, lo=0, hi=0.5)
         _check_num(self, "filters", int, lo=1, hi=1024)
         _check_num(self, "kernel_size", int, lo=1, hi=15)
         if self.kernel_size % 2 == 0:
@@ -108,6 +119,11 @@ class TrainParams:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def training_part(params: dict | None) -> dict:
+    """A parameter dict without SERVING_ONLY entries: what decides whether two trainings are equal."""
+    return {k: v for k, v in (params or {}).items() if k not in SERVING_ONLY}
 
 
 def _check_str(params, name, value):
