@@ -10,6 +10,7 @@ from training.objectstore import S3Objects
 from training.params import TrainParams
 from training.serving import load_classifier
 from training.store import ModelStore, StoreError
+from training.storebucket import StoreBucket
 from training.train import fit
 
 
@@ -70,11 +71,11 @@ def test_a_cut_off_upload_is_never_listed_nor_served(trained, moto_s3, tmp_path,
     assert other.serving() == "v0003"
 
 
-def test_only_one_publisher_claims_an_id(moto_s3, monkeypatch):
+def test_only_one_publisher_claims_an_id(moto_s3, monkeypatch, tmp_path):
     for key, value in moto_s3.env.items():
         monkeypatch.setenv(key, value)
     bucket = S3Objects(f"s3://{moto_s3.bucket()}/p")
-    store = ModelStore.__new__(ModelStore)
-    store.remote = bucket
-    assert store._claim("v0001") is True
-    assert store._claim("v0001") is False  # a conditional put: the server refuses the second
+    first, second = StoreBucket(bucket, tmp_path / "a"), StoreBucket(S3Objects(bucket.url), tmp_path / "b")
+    assert first.claim("v0001") is True
+    assert second.claim("v0001") is False  # a conditional put: the server refuses the second
+    assert first.taken_ids() == ["v0001"] and first.listed() == []  # claimed, not a version

@@ -4,7 +4,7 @@
 ("versions/v0001/manifest.json", "SERVING"). boto3 reads the endpoint and keys the usual way
 (`AWS_ENDPOINT_URL` or `AWS_ENDPOINT_URL_S3` for MinIO/moto, `AWS_ACCESS_KEY_ID`, ...).
 
-S3 has no rename, so training/store.py makes a version visible by writing its manifest LAST
+S3 has no rename, so training/storebucket.py makes a version visible by writing its manifest LAST
 (`put(..., only_new=True)`: a conditional put that fails when another writer took the id first),
 and moves SERVING (one object, replaced whole) only after that. A reader lists versions by their
 manifests, so a version whose upload was cut off is never listed, loaded or served.

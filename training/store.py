@@ -18,12 +18,8 @@ Reading (manifests, SERVING, the head as numpy, the ONNX path) imports no torch:
 exporter and the PyTorch classes are imported inside publish() and load() only.
 
 Shared by several machines: `ModelStore(cache_dir, remote=S3Objects("s3://bucket/prefix"))` keeps
-the same layout in a bucket (training/objectstore.py). There is no rename in S3, so a publisher
-first claims the id (`versions/<vid>/.claim`, a conditional put: one winner), uploads the files,
-the manifest LAST, and only then replaces SERVING. A version is listed and served only when its
-manifest is there, so an upload cut off half-way is never seen. Readers copy a version (and its
-shared ONNX graph) into the local directory once, complete (temp dir + rename), and read it there;
-SERVING is polled with a HEAD at most once a second.
+the same layout in a bucket, with the same guarantee (training/storebucket.py: claim the id, the
+manifest uploaded last); ROOT is then this machine's copy of the versions it has read.
 """
 from __future__ import annotations
 
@@ -42,15 +38,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .atomic import write_json_atomic
-from .objectstore import ObjectExists
 
 if TYPE_CHECKING:
     from .backbones import Backbone
     from .classifier import Classifier
+    from .objectstore import S3Objects
 
 MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
 FEATURES_ONNX = "features.onnx"
-CLAIM = ".claim"
 
 
 log = logging.getLogger(__name__)
@@ -77,11 +72,14 @@ def file_sha256(path: str | Path) -> str:
 
 
 class ModelStore:
-    def __init__(self, root: str | Path, remote=None, poll: float = 1.0):
+    def __init__(self, root: str | Path, remote: S3Objects | None = None, poll: float = 1.0):
         self.root = Path(root)
-        self.remote = remote  # training.objectstore.S3Objects, or None: ROOT is the store
-        self.poll = poll
-        self._stamp: tuple = (float("-inf"), None)  # (when SERVING was last asked, its stamp)
+        self.remote = remote  # None: ROOT is the store
+        self.bucket = None
+        if remote is not None:  # imported only here: the laptop default never loads it
+            from .storebucket import StoreBucket
+
+            self.bucket = StoreBucket(remote, self.root, poll)
         (self.root / "versions").mkdir(parents=True, exist_ok=True)
 
     @property
@@ -98,17 +96,15 @@ class ModelStore:
         path = self.version_dir(vid) / MANIFEST
         if path.exists():
             return json.loads(path.read_text())
-        raw = self.remote.get(f"versions/{vid}/{MANIFEST}") if self.remote is not None else None
-        if raw is None:
+        manifest = self.bucket.manifest(vid) if self.bucket is not None else None
+        if manifest is None:
             raise StoreError(f"no version {vid!r} in {self.location}")
-        return json.loads(raw)
+        return manifest
 
     def versions(self) -> list[dict]:
         """Manifests of every complete version, oldest first."""
-        if self.remote is not None:
-            keys = self.remote.list("versions/")
-            found = [(k, lambda k=k: self.manifest(k.split("/")[1])) for k in keys
-                     if k.count("/") == 2 and k.endswith("/" + MANIFEST)]
+        if self.bucket is not None:
+            found = [(key, lambda vid=vid: self.manifest(vid)) for key, vid in self.bucket.listed()]
         else:
             found = [(d, lambda d=d: json.loads((d / MANIFEST).read_text())) for d in (self.root / "versions").iterdir()
                      if (d / MANIFEST).exists() and (d / WEIGHTS).exists()]
@@ -124,10 +120,8 @@ class ModelStore:
         return sorted(out, key=lambda m: (m["created_at"], m["version"]))
 
     def serving(self) -> str | None:
-        if self.remote is not None:
-            raw = self.remote.get(SERVING)
-            vid = json.loads(raw).get("version") if raw else None
-            return vid if vid and self.remote.exists(f"versions/{vid}/{MANIFEST}") else None
+        if self.bucket is not None:
+            return self.bucket.serving()
         path = self.root / SERVING
         if not path.exists():
             return None
@@ -138,13 +132,8 @@ class ModelStore:
         """Changes whenever SERVING is replaced (new inode, time, size): a cheap check for 'is there
         a new version?' without reading the file. None while nothing serves. In a bucket: the
         object's ETag and time, asked at most every `poll` seconds."""
-        if self.remote is not None:
-            now = time.monotonic()
-            asked, stamp = self._stamp
-            if now - asked >= self.poll:
-                stamp = self.remote.stamp(SERVING)
-                self._stamp = (now, stamp)
-            return stamp
+        if self.bucket is not None:
+            return self.bucket.serving_stamp()
         try:
             st = (self.root / SERVING).stat()
         except FileNotFoundError:
@@ -179,60 +168,17 @@ class ModelStore:
         """The version's directory on this machine: from a bucket, copied once and completely
         (into a temp dir, renamed into place), with the shared ONNX graph it names."""
         folder = self.version_dir(vid)
-        if self.remote is None or (folder / MANIFEST).exists():
-            return folder
-        manifest = self.manifest(vid)
-        record = manifest.get("onnx") or {}
-        if record.get("path", "").startswith("backbones/") and not (self.root / record["path"]).exists():
-            target = self.root / record["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            part = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-            try:
-                self.remote.download(record["path"], part)
-                os.replace(part, target)
-            finally:
-                part.unlink(missing_ok=True)
-        tmp = self.root / ".tmp" / uuid.uuid4().hex
-        tmp.mkdir(parents=True)
-        try:
-            for key in self.remote.list(f"versions/{vid}/"):
-                name = key.split("/", 2)[2]
-                if "/" not in name and name not in (MANIFEST, CLAIM):
-                    self.remote.download(key, tmp / name)
-            write_json_atomic(tmp / MANIFEST, manifest)
-            try:
-                os.rename(tmp, folder)
-            except OSError:
-                pass  # another thread copied it first
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if self.bucket is not None and not (folder / MANIFEST).exists():
+            self.bucket.fetch(vid, folder, self.manifest(vid))
         return folder
 
     # -- writing -----------------------------------------------------------------------------
     def _next_id(self) -> str:
         names = [d.name for d in (self.root / "versions").iterdir()]
-        if self.remote is not None:
-            names += [k.split("/")[1] for k in self.remote.list("versions/") if k.count("/") >= 2]
+        if self.bucket is not None:
+            names += self.bucket.taken_ids()
         numbers = [int(n[1:]) for n in names if n.startswith("v") and n[1:].isdigit()]
         return f"v{max(numbers, default=0) + 1:04d}"
-
-    def _claim(self, vid: str) -> bool:
-        """Take a version id in the bucket (one publisher wins; a claim without a manifest is an
-        upload that never finished: its id is not used again)."""
-        try:
-            self.remote.put(f"versions/{vid}/{CLAIM}", b"", only_new=True)
-            return True
-        except ObjectExists:
-            return False
-
-    def _upload(self, tmp: Path, vid: str, onnx: dict | None) -> None:
-        """Files first, the manifest last: the version appears in the bucket complete."""
-        if onnx and onnx["path"].startswith("backbones/") and not self.remote.exists(onnx["path"]):
-            self.remote.upload(onnx["path"], self.root / onnx["path"])
-        for path in sorted(tmp.iterdir()):
-            if path.name != MANIFEST:
-                self.remote.upload(f"versions/{vid}/{path.name}", path)
-        self.remote.upload(f"versions/{vid}/{MANIFEST}", tmp / MANIFEST)
 
     def publish(self, result, *, params, parent: str | None = None, data_fingerprint: str = "",
                 extra: dict | None = None, serve: bool = True, plot: bool = True) -> str:
@@ -288,16 +234,10 @@ class ModelStore:
                 manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
                 if onnx and with_backbone:
                     onnx["path"] = f"versions/{vid}/{FEATURES_ONNX}"
-                if self.remote is not None:
-                    if not self._claim(vid):
-                        continue
-                    write_json_atomic(tmp / MANIFEST, manifest)
-                    self._upload(tmp, vid, onnx)
-                    try:
-                        os.rename(tmp, self.version_dir(vid))  # this machine's copy
-                    except OSError:
-                        shutil.rmtree(tmp, ignore_errors=True)
-                    break
+                if self.bucket is not None:
+                    if self.bucket.publish(tmp, vid, manifest, onnx, self.version_dir(vid)):
+                        break
+                    continue
                 write_json_atomic(tmp / MANIFEST, manifest)
                 try:
                     os.rename(tmp, self.version_dir(vid))  # atomic; fails if vid exists
@@ -317,9 +257,8 @@ class ModelStore:
     def rollback(self, vid: str) -> None:
         """Serve `vid` (any complete version, older or newer)."""
         self.manifest(vid)
-        if self.remote is not None:
-            self.remote.put(SERVING, json.dumps({"version": vid}).encode())  # one object, replaced whole
-            self._stamp = (float("-inf"), None)
+        if self.bucket is not None:
+            self.bucket.serve(vid)
             return
         write_json_atomic(self.root / SERVING, {"version": vid})
 

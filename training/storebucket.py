@@ -1,0 +1,120 @@
+"""The bucket side of a model store that several machines share (`ModelStore(root, remote=...)`).
+
+The bucket keeps the same layout as a store directory (training/store.py), over the whole-object
+calls of training/objectstore.py. There is no rename in S3, so a publisher first claims the id
+(`versions/<vid>/.claim`, a conditional put: one winner), uploads the files, the manifest LAST, and
+only then replaces SERVING. A version is listed and served only when its manifest is there, so an
+upload cut off half-way is never seen. Readers copy a version (and its shared ONNX graph) into the
+local directory once, complete (temp dir + rename), and read it there; SERVING is polled with a
+HEAD at most once every `poll` seconds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+from .atomic import write_json_atomic
+from .objectstore import ObjectExists, S3Objects
+from .store import MANIFEST, SERVING
+
+CLAIM = ".claim"
+
+
+class StoreBucket:
+    def __init__(self, objects: S3Objects, root: Path, poll: float = 1.0):
+        self.objects = objects
+        self.root = Path(root)  # this machine's copy
+        self.poll = poll
+        self._stamp: tuple = (float("-inf"), None)  # (when SERVING was last asked, its stamp)
+
+    # -- reading -----------------------------------------------------------------------------
+    def manifest(self, vid: str) -> dict | None:
+        raw = self.objects.get(f"versions/{vid}/{MANIFEST}")
+        return None if raw is None else json.loads(raw)
+
+    def listed(self) -> list[tuple[str, str]]:
+        """(manifest key, version id) of every complete version in the bucket."""
+        return [(key, key.split("/")[1]) for key in self.objects.list("versions/")
+                if key.count("/") == 2 and key.endswith("/" + MANIFEST)]
+
+    def serving(self) -> str | None:
+        raw = self.objects.get(SERVING)
+        vid = json.loads(raw).get("version") if raw else None
+        return vid if vid and self.objects.exists(f"versions/{vid}/{MANIFEST}") else None
+
+    def serving_stamp(self) -> tuple | None:
+        """SERVING's ETag and time, asked at most every `poll` seconds."""
+        now = time.monotonic()
+        asked, stamp = self._stamp
+        if now - asked >= self.poll:
+            stamp = self.objects.stamp(SERVING)
+            self._stamp = (now, stamp)
+        return stamp
+
+    def fetch(self, vid: str, folder: Path, manifest: dict) -> None:
+        """Copy version `vid` into `folder` once and completely (a temp dir renamed into place),
+        with the shared ONNX graph its manifest names."""
+        record = manifest.get("onnx") or {}
+        if record.get("path", "").startswith("backbones/") and not (self.root / record["path"]).exists():
+            target = self.root / record["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            part = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            try:
+                self.objects.download(record["path"], part)
+                os.replace(part, target)
+            finally:
+                part.unlink(missing_ok=True)
+        tmp = self.root / ".tmp" / uuid.uuid4().hex
+        tmp.mkdir(parents=True)
+        try:
+            for key in self.objects.list(f"versions/{vid}/"):
+                name = key.split("/", 2)[2]
+                if "/" not in name and name not in (MANIFEST, CLAIM):
+                    self.objects.download(key, tmp / name)
+            write_json_atomic(tmp / MANIFEST, manifest)
+            try:
+                os.rename(tmp, folder)
+            except OSError:
+                pass  # another thread copied it first
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # -- writing -----------------------------------------------------------------------------
+    def taken_ids(self) -> list[str]:
+        """Every version id the bucket knows, claimed or complete."""
+        return [key.split("/")[1] for key in self.objects.list("versions/") if key.count("/") >= 2]
+
+    def claim(self, vid: str) -> bool:
+        """Take a version id in the bucket (one publisher wins; a claim without a manifest is an
+        upload that never finished: its id is not used again)."""
+        try:
+            self.objects.put(f"versions/{vid}/{CLAIM}", b"", only_new=True)
+            return True
+        except ObjectExists:
+            return False
+
+    def publish(self, tmp: Path, vid: str, manifest: dict, onnx: dict | None, folder: Path) -> bool:
+        """Upload the version written in `tmp` as `vid`, then keep `tmp` as this machine's copy
+        (`folder`). False, with nothing uploaded, when another publisher claimed `vid` first."""
+        if not self.claim(vid):
+            return False
+        write_json_atomic(tmp / MANIFEST, manifest)
+        if onnx and onnx["path"].startswith("backbones/") and not self.objects.exists(onnx["path"]):
+            self.objects.upload(onnx["path"], self.root / onnx["path"])
+        for path in sorted(tmp.iterdir()):  # files first, the manifest last: it appears complete
+            if path.name != MANIFEST:
+                self.objects.upload(f"versions/{vid}/{path.name}", path)
+        self.objects.upload(f"versions/{vid}/{MANIFEST}", tmp / MANIFEST)
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return True
+
+    def serve(self, vid: str) -> None:
+        self.objects.put(SERVING, json.dumps({"version": vid}).encode())  # one object, replaced whole
+        self._stamp = (float("-inf"), None)
