@@ -14,12 +14,14 @@ same labeling config, parameters and Label Studio connection.
 
 A worker (`python -m backend.rqworker`) runs `run_job(id)`: the same `Trainer.run(pid, job)` as
 the in-process path, with `job.report(...)` written to the job's hash (readable from any replica).
-When it ends, another Lua script hands the slot to the pending job, which is then queued.
+When it ends, another Lua script hands the slot to the pending job, which is then queued (to the
+same function: `RQJobRunner.task` names it; `execute` is the part every such function shares).
 
 A worker that dies mid-job (SIGKILL, a lost machine) stops heartbeating; RQ's StartedJobRegistry
 cleanup (run by any live worker, see rqworker.py) then sees the job abandoned and re-queues it
 (`Retry`); `on_abandoned` marks it queued again, or failed once the retries are spent, and then
-frees the slot so the project is never stuck.
+frees the slot so the project is never stuck. A work horse that dies under a live worker (the OOM
+killer, the job's timeout) takes the same path through rqworker.TasveerWorker.
 """
 from __future__ import annotations
 
@@ -86,12 +88,15 @@ class RedisJob(Job):
 
 
 class RQJobRunner:
-    def __init__(self, redis_url: str, prefix: str = "tasveer", setup_of=None, history: int = 200,
-                 retries: int = 2, timeout: int = 6 * 3600):
+    task = "backend.rqjobs.run_job"  # what a worker runs for a job: task(job_id, prefix)
+
+    def __init__(self, redis_url: str | None, prefix: str = "tasveer", setup_of=None, history: int = 200,
+                 retries: int = 2, timeout: int = 6 * 3600, task: str | None = None, connection=None):
         from rq import Queue
 
+        self.task = task or self.task
         self.prefix = prefix
-        self.conn = _connect(redis_url)
+        self.conn = connection if connection is not None else _connect(redis_url)
         self.queue = Queue(f"{prefix}-train", connection=self.conn)
         self.setup_of = setup_of or (lambda project: None)
         self.history = history
@@ -120,8 +125,9 @@ class RQJobRunner:
     def _enqueue(self, job_id: str) -> None:
         from rq import Callback, Retry
 
-        self.queue.enqueue("backend.rqjobs.run_job", job_id, self.prefix, job_id=f"{self.prefix}-{job_id}",
-                           job_timeout=self.timeout, retry=Retry(max=self.retries), result_ttl=3600,
+        retry = Retry(max=self.retries) if self.retries > 0 else None
+        self.queue.enqueue(self.task, job_id, self.prefix, job_id=f"{self.prefix}-{job_id}",
+                           job_timeout=self.timeout, retry=retry, result_ttl=3600,
                            failure_ttl=7 * 86400, on_failure=Callback("backend.rqjobs.on_abandoned"))
 
     def finish(self, job: Job) -> None:
@@ -190,52 +196,67 @@ class RQJobRunner:
 # -- the worker side (functions RQ imports by name) -----------------------------------------------------
 def run_job(job_id: str, prefix: str) -> dict | None:
     """Run one queued job in an RQ work horse: the same Trainer.run as the in-process path."""
+    return execute(job_id, prefix, _train)
+
+
+def _train(runner: RQJobRunner, job: RedisJob):
     from .service import Backend
     from .settings import Settings
     from .state import ProjectState
 
-    settings = Settings.from_env(train_in="thread", redis_url=None)  # this process trains
-    runner = RQJobRunner(Settings.from_env().redis_url, prefix=prefix)
+    service = Backend(Settings.from_env(train_in="thread", redis_url=None))  # this process trains
+    try:
+        setup = runner.setup(job.id)
+        if setup:
+            state = ProjectState(**setup)
+            if not state.same_as(service.projects.state(job.project)):
+                service.projects.states.save(state)
+        return service.trainer.run(job.project, job)
+    finally:
+        service.close()
+
+
+def execute(job_id: str, prefix: str, work) -> dict | None:
+    """The runner's part of a job in a work horse: mark it running, `work(runner, job)`, record
+    how it ended (done, skipped, failed with its error) and hand the slot on (`finish`)."""
+    from rq import get_current_job
+
+    from .settings import Settings
+
+    current = get_current_job()
+    runner = RQJobRunner(Settings.from_env().redis_url, prefix=prefix, task=current.func_name if current else None)
     job = runner.get(job_id)
     if job is None or runner.conn.hget(runner._slot_key(job.project), "running") != job_id.encode():
         log.warning("job %s is not its project's running job any more: dropped", job_id)
         return None
     job.state, job.started_at, job.error = RUNNING, time.time(), None
     runner.conn.hset(runner._job_key(job_id), mapping={"state": RUNNING, "started_at": job.started_at})
-    service = Backend(settings)
     try:
-        setup = runner.setup(job_id)
-        if setup:
-            state = ProjectState(**setup)
-            if not state.same_as(service.projects.state(job.project)):
-                service.projects.states.save(state)
         log.info("training job %s started (%s, %d request(s))", job.id, job.reason, job.requests)
-        job.result = service.trainer.run(job.project, job)
+        job.result = work(runner, job)
         job.state = DONE
     except SkipJob as exc:
         job.state, job.error = SKIPPED, str(exc)
     except Exception as exc:  # recorded, like JobRunner: the previous version keeps serving
         job.state, job.error = FAILED, f"{type(exc).__name__}: {exc}"
         log.exception("training job %s failed", job.id)
-    finally:
-        service.close()
     runner.finish(job)
     runner.conn.close()
     return job.result if isinstance(job.result, dict) else None
 
 
 def on_abandoned(rq_job, connection, *exc_info) -> None:
-    """RQ failure callback: the work horse died or timed out. Re-queued while retries are left
-    (RQ does that right after this call), else recorded as failed and the slot handed on."""
+    """RQ failure callback: the worker or its work horse died, or the job timed out. Re-queued while
+    retries are left (RQ does that right after this call), else recorded as failed and the slot
+    handed on. A job that ended after all (a work horse outliving its worker) is left as it is."""
     job_id, prefix = rq_job.args
-    key = f"{prefix}:job:{job_id}"
-    if rq_job.retries_left:
-        connection.hset(key, mapping={"state": QUEUED, "error": f"worker lost ({exc_info[0].__name__}); re-queued"})
-        return
-    from .settings import Settings
-
-    runner = RQJobRunner(Settings.from_env().redis_url, prefix=prefix)
+    runner = RQJobRunner(None, prefix=prefix, task=rq_job.func_name, connection=connection)
     job = runner.get(job_id)
-    if job is not None:
-        job.state, job.error = FAILED, f"worker lost ({exc_info[0].__name__}); no retries left"
-        runner.finish(job)
+    if job is None or job.state in (DONE, FAILED, SKIPPED):
+        return
+    if rq_job.retries_left:
+        connection.hset(runner._job_key(job_id),
+                        mapping={"state": QUEUED, "error": f"worker lost ({exc_info[0].__name__}); re-queued"})
+        return
+    job.state, job.error = FAILED, f"worker lost ({exc_info[0].__name__}); no retries left"
+    runner.finish(job)

@@ -9,6 +9,11 @@ heard of for that + `TASVEER_RQ_GRACE` s counts as abandoned. RQ's own grace is 
 of the heartbeat interval (Worker.get_heartbeat_ttl); `TasveerWorker` makes it a setting, and runs
 RQ's registry cleanup (which re-queues abandoned jobs) every `TASVEER_RQ_MAINTENANCE` s instead of
 every 10 minutes.
+
+A work horse that dies while its worker lives (the OOM killer's usual pick, a signal, the job's
+timeout) is handled by the worker itself, which re-queues the job while retries are left but does
+not call the job's failure callback; `TasveerWorker` calls it (rqjobs.on_abandoned), so the job is
+marked queued or failed and, once the retries are spent, its project's slot is handed on.
 """
 from __future__ import annotations
 
@@ -19,6 +24,12 @@ from rq import Worker
 
 from .settings import Settings, SettingsError
 
+log = logging.getLogger(__name__)
+
+
+class WorkHorseKilled(Exception):
+    """The work horse running a job ended without finishing it (killed, or past its timeout)."""
+
 
 class TasveerWorker(Worker):
     grace = 30
@@ -28,6 +39,14 @@ class TasveerWorker(Worker):
             left = job.timeout - self.current_job_working_time
             return int(min(left, self.job_monitoring_interval)) + self.grace
         return self.job_monitoring_interval + self.grace
+
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage) -> None:
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        why = WorkHorseKilled(f"work horse {retpid} ended with status {ret_val}")
+        try:  # before RQ's own handling (the retry), as in its abandoned-job cleanup
+            job.execute_failure_callback(self.death_penalty_class, WorkHorseKilled, why, None)
+        except Exception:  # noqa: BLE001 - logged by RQ; the worker carries on
+            log.warning("job %s: failure callback failed after its work horse died", job.id)
 
 
 def build_worker(settings: Settings, name: str | None = None) -> TasveerWorker:

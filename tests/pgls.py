@@ -4,18 +4,26 @@ Label Studio's ~400 migrations take minutes on a busy machine, so they run once 
 template database (`tasveer_ls_<version>_template`, built under a temporary name and renamed when
 complete, so a half-migrated template is never used); each test database is a copy of it
 (`CREATE DATABASE ... TEMPLATE`, a second), dropped afterwards.
+
+Repeated and concurrent runs on one machine (CI, `make test`, a developer) share the template; the
+databases a run creates carry its runtag.tag() (`tasveer_test_<tag>_<hex>`, `..._build_<tag>_<hex>`),
+so those of a run killed before its clean-up are dropped by the next run, and only those.
 """
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
 from pathlib import Path
 
+from runtag import TAG, orphaned, tag
+
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 LS_VERSION = "1_23_2"
 TEMPLATE = f"tasveer_ls_{LS_VERSION}_template"
+OURS = re.compile(rf"(?:tasveer_test|{TEMPLATE}_build)_{TAG}_[0-9a-f]+")
 
 
 def pg_env(name: str) -> dict[str, str]:
@@ -34,10 +42,23 @@ def _exists(conn, name: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
 
+def _name(kind: str) -> str:
+    return f"{kind}_{tag()}_{secrets.token_hex(3)}"
+
+
+def _drop_orphans(conn) -> None:
+    """Drop the databases of runs that ended without dropping them (their process is gone)."""
+    for (name,) in conn.execute("SELECT datname FROM pg_database").fetchall():
+        match = OURS.fullmatch(name)
+        if match and orphaned(*match.groups()):
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _build_template(conn, scratch: Path) -> None:
     import label_studio
+    import psycopg
 
-    building = f"{TEMPLATE}_build_{secrets.token_hex(3)}"
+    building = _name(f"{TEMPLATE}_build")
     conn.execute(f'CREATE DATABASE "{building}"')
     env = {**os.environ, **pg_env(building), "LABEL_STUDIO_BASE_DATA_DIR": str(scratch)}
     manage = Path(label_studio.__file__).parent / "manage.py"
@@ -46,16 +67,17 @@ def _build_template(conn, scratch: Path) -> None:
     if proc.returncode != 0:
         conn.execute(f'DROP DATABASE IF EXISTS "{building}"')
         raise RuntimeError(f"Label Studio migrations failed:\n{proc.stderr[-3000:]}")
-    if not _exists(conn, TEMPLATE):
+    try:
         conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{TEMPLATE}"')
-    else:  # another session finished first
+    except psycopg.errors.DuplicateDatabase:  # another session finished first
         conn.execute(f'DROP DATABASE "{building}"')
 
 
 def fresh_database(scratch: Path) -> str:
     """A new, migrated, empty Label Studio database; returns its name."""
-    name = f"tasveer_test_{secrets.token_hex(4)}"
+    name = _name("tasveer_test")
     with _admin() as conn:
+        _drop_orphans(conn)
         if not _exists(conn, TEMPLATE):
             _build_template(conn, scratch)
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 
 from lsfixture import REPO_ROOT, poll, scene_dir
 from pgls import drop_database, fresh_database, pg_env
+from rqfix import REDIS, kill_worker, redis_prefix, stop_worker  # noqa: F401 (fixture)
 from s3fixture import moto_s3  # noqa: F401 (fixture)
 from sync.backendproc import BackendServer
 from sync.labelstudio import LabelStudioServer, env_file
@@ -30,7 +30,6 @@ from sync.netutil import free_port
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 SERVICES = {"postgres", "redis", "minio", "minio-init", "label-studio", "api", "worker"}
 CLASSES = ("buildings", "forest", "sea", "street")
-REDIS = "redis://127.0.0.1:6379/0"
 
 
 def compose() -> dict:
@@ -92,17 +91,8 @@ def _storage_uri(url: str) -> str:
     return base64.urlsafe_b64decode(parse_qs(urlsplit(url).query)["fileuri"][0]).decode()
 
 
-def _redis_clean(prefix: str) -> None:
-    from redis import Redis
-
-    conn = Redis.from_url(REDIS)
-    for pattern in (f"{prefix}:*", f"rq:*{prefix}*"):
-        for key in conn.scan_iter(match=pattern, count=500):
-            conn.delete(key)
-
-
 def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_every_replica(
-        postgres_label_studio, moto_s3, tmp_path):
+        postgres_label_studio, moto_s3, redis_prefix, tmp_path):
     from label_studio_sdk import LabelStudio
     from rq.job import Job as RQJob
 
@@ -124,7 +114,7 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
             truth[f"s3://{photos}/{cls}-{path.name}"] = cls
     assert len(truth) == 128
 
-    prefix = "test-" + secrets.token_hex(4)
+    prefix = redis_prefix
     moto_hostport = moto_s3.endpoint.split("//")[1]
     # the environment compose gives `api` and `worker` (x-tasveer), with this machine's addresses
     env = {**moto_s3.env, "REDIS_URL": REDIS, "TASVEER_QUEUE_PREFIX": prefix, "TASVEER_STORE": f"s3://{models}/models",
@@ -176,8 +166,7 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
         rq_job = poll(lambda: RQJob.fetch(f"{prefix}-{running['id']}", connection=runner.conn).worker_name,
                       "worker name", 30, interval=0.1)
         victim = next(n for n in workers if rq_job.endswith(n))
-        os.killpg(workers[victim].pid, signal.SIGKILL)  # the machine is gone: worker and work horse
-        workers[victim].wait(10)
+        kill_worker(workers[victim])  # the machine is gone: worker and work horse
 
         store = ModelStore(tmp_path / "check", remote=S3Objects(f"s3://{models}/models/{pid}", client=s3), poll=0)
         vid = poll(store.serving, "published version after the worker was killed", 240,
@@ -200,14 +189,8 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
             assert all(res["model_version"] == vid and res["result"] for res in results), results[:2]
     finally:
         for proc in workers.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            stop_worker(proc)
         for api in apis:
             api.stop()
         for log in logs:
             log.close()
-        _redis_clean(prefix)
