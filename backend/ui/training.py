@@ -55,8 +55,10 @@ function showTraining(s) {
   let text = '';
   if (last) {
     const r = last.result || {};
+    const t = r.trained || {};
     text = 'last job ' + last.id + ': ' + last.state + (r.version ? ' → ' + r.version + (r.serving ? ' (serving)' : ' (candidate)') : '')
-      + (last.progress ? ' — ' + describeProgress(last.progress) : '');
+      + (t.epochs ? ', trained ' + t.epoch + '/' + t.epochs + ' epochs' : '')
+      + (last.state !== 'done' && last.progress ? ' — stopped at ' + describeProgress(last.progress) : '');
   }
   document.getElementById('train-last').textContent = text;
   const err = s.last_error;
