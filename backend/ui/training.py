@@ -61,6 +61,8 @@ function showTraining(s) {
       + (last.state !== 'done' && last.progress ? ' — stopped at ' + describeProgress(last.progress) : '');
   }
   document.getElementById('train-last').textContent = text;
+  const msg = document.getElementById('train-msg');
+  if (last && msg.dataset.job === last.id) { msg.textContent = ''; delete msg.dataset.job; }
   const err = s.last_error;
   document.getElementById('train-error').textContent = err ? ('last error (job ' + err.job + '): ' + err.error) : '';
   if (window.TRAINING && s.model_version !== window.TRAINING.model_version) {
@@ -88,6 +90,7 @@ async function trainNow(project) {
     headers: {'Content-Type': 'application/json'}, body: JSON.stringify({reason: 'train now (model page)'})});
   const body = await r.json();
   msg.textContent = r.ok ? ('job ' + body.job + ' ' + body.status) : (body.error || r.statusText);
+  if (r.ok) msg.dataset.job = body.job;
   msg.className = 'small ' + (r.ok ? 'ok' : 'err');
 }
 document.addEventListener('DOMContentLoaded', () => { if (window.TRAINING) showTraining(window.TRAINING); pollTraining(); });
