@@ -75,8 +75,14 @@ class Trainer:
                 raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
 
         backbone = self.serving.backbone(params) if params.mode == "head" else None
+        trained = {}  # the training's last progress report, kept in the job's result
+
+        def report(**fields):
+            trained.update(fields)
+            job.report(**fields)
+
         result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
-                     names=[f"task {e.task_id}" for e in used], report=job.report)
+                     names=[f"task {e.task_id}" for e in used], report=report)
         extra = {
             "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
             "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
@@ -94,7 +100,9 @@ class Trainer:
         vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
                             plot=False, serve=serve)
         log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, len(blobs), result.seconds, why)
+        trained.pop("phase", None)
         answer = {"version": vid, "n_train": result.n_train, "serving": serve, "promotion": why,
+                  "trained": {k: v for k, v in trained.items() if k in ("epoch", "epochs", "step", "steps")},
                   "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
         if not serve:
             return answer

@@ -42,8 +42,9 @@ def learning_curve(points: list[dict], width: int = 560, height: int = 260) -> s
     out.append(f"<text x='{left + plot_w / 2:.1f}' y='{height - 14}' font-size='11' text-anchor='middle'>"
                "labels used</text>")
     ordered = sorted(points, key=lambda p: (p["n"], p.get("version") or ""))
-    if len(ordered) > 1:
-        path = " ".join("{:.1f},{:.1f}".format(*xy(p)) for p in ordered)
+    line = [p for p in ordered if not p.get("candidate")]  # candidates are dots off the line
+    if len(line) > 1:
+        path = " ".join("{:.1f},{:.1f}".format(*xy(p)) for p in line)
         out.append(f"<polyline points='{path}' fill='none' stroke='{BLUE}' stroke-width='1.5' opacity='.6'/>")
     for p in ordered:
         x, y = xy(p)
@@ -97,7 +98,7 @@ def confusion_matrix(labels: list[str], matrix: list[list[int]], cell: int = 38)
         return "<p class='muted'>No confusion matrix recorded for this version.</p>"
     n = len(labels)
     left, top = 90, 84
-    width, height = left + n * cell + 10, top + n * cell + 26
+    width, height = left + n * cell + 10, top + n * cell + 8
     out = _frame(width, height, "confusion matrix")
     for j, label in enumerate(labels):
         x = left + j * cell + cell / 2
@@ -117,6 +118,5 @@ def confusion_matrix(labels: list[str], matrix: list[list[int]], cell: int = 38)
                        f"predicted {esc(labels[j])}: {count}</title></rect>"
                        f"<text x='{x + cell / 2:.1f}' y='{y + cell / 2 + 4:.1f}' font-size='12' "
                        f"text-anchor='middle' fill='{text}'>{count}</text>")
-    out.append(f"<text x='{left}' y='{height - 8}' font-size='11' class='muted'>rows: true label, "
-               "columns: predicted</text></svg>")
+    out.append("</svg><div class='small muted'>rows: true label, columns: predicted</div>")
     return "".join(out)

@@ -55,10 +55,14 @@ function showTraining(s) {
   let text = '';
   if (last) {
     const r = last.result || {};
+    const t = r.trained || {};
     text = 'last job ' + last.id + ': ' + last.state + (r.version ? ' → ' + r.version + (r.serving ? ' (serving)' : ' (candidate)') : '')
-      + (last.progress ? ' — ' + describeProgress(last.progress) : '');
+      + (t.epochs ? ', trained ' + t.epoch + '/' + t.epochs + ' epochs' : '')
+      + (last.state !== 'done' && last.progress ? ' — stopped at ' + describeProgress(last.progress) : '');
   }
   document.getElementById('train-last').textContent = text;
+  const msg = document.getElementById('train-msg');
+  if (last && msg.dataset.job === last.id) { msg.textContent = ''; delete msg.dataset.job; }
   const err = s.last_error;
   document.getElementById('train-error').textContent = err ? ('last error (job ' + err.job + '): ' + err.error) : '';
   if (window.TRAINING && s.model_version !== window.TRAINING.model_version) {
@@ -86,6 +90,7 @@ async function trainNow(project) {
     headers: {'Content-Type': 'application/json'}, body: JSON.stringify({reason: 'train now (model page)'})});
   const body = await r.json();
   msg.textContent = r.ok ? ('job ' + body.job + ' ' + body.status) : (body.error || r.statusText);
+  if (r.ok) msg.dataset.job = body.job;
   msg.className = 'small ' + (r.ok ? 'ok' : 'err');
 }
 document.addEventListener('DOMContentLoaded', () => { if (window.TRAINING) showTraining(window.TRAINING); pollTraining(); });
