@@ -125,11 +125,9 @@ class AutoAccept:
         threshold = rule.threshold if rule is not None else None
 
         create, keep, spots = [], {}, 0
-        predicted = set()
         for row in rows:
             task, label = row["task"], row["result"][0]["value"]["choices"][0]
             conf = float(row["result"][0].get("score") or 0.0)
-            predicted.add(task)
             would = threshold is not None and conf >= threshold
             if would and is_spot_check(task, share):
                 spots += 1
