@@ -2,7 +2,9 @@
 serving version is confident enough about become labels in Label Studio without a person.
 
 1. The threshold is fitted on the serving version's OUT-OF-FOLD probabilities of human labels
-   (training/autoaccept.fit_threshold; the manifest's extra.oof), never on the tasks it accepts.
+   (the manifest's extra.oof) and the version's confidences of the tasks it may accept, never on
+   their labels (training/autoaccept.fit_pool_threshold). Tasks imported later are judged by the
+   same threshold until the next publish or rollback.
 2. A task without a human label whose predicted label's confidence is >= the threshold gets an
    annotation by the auto-accept user (lsproto/autoaccept.py) with the version and confidence.
    Training never uses them (backend/lsapi.annotated_examples skips that user).
@@ -25,7 +27,7 @@ import numpy as np
 
 from lsproto.autoaccept import auto_result, is_auto, mark_spot_check
 from lsproto.views import label_check_score, views
-from training.autoaccept import fit_threshold
+from training.autoaccept import Threshold, fit_pool_threshold
 from training.params import ParamError, TrainParams
 
 from .autoaccept_state import AutoAcceptStore, check_status, is_spot_check
@@ -43,15 +45,16 @@ class Context:
     stale: list[int] = field(default_factory=list)  # auto annotations on tasks a person labeled too
 
 
-def threshold_of(manifest: dict, target: float):
-    """The version's threshold for `target` from its out-of-fold probabilities (None without them)."""
+def threshold_of(manifest: dict, target: float, pool_confidence) -> Threshold | None:
+    """The version's threshold for `target` from its out-of-fold probabilities and the confidences
+    of the tasks it may accept (None without out-of-fold probabilities: finetune versions)."""
     oof = (manifest.get("extra") or {}).get("oof") or {}
     labels = list(manifest.get("labels") or [])
     if not oof.get("tasks") or not labels:
         return None
     proba = np.asarray(oof["proba"], dtype=np.float64)
     given = np.array([labels.index(g) for g in oof["labels"]])
-    return fit_threshold(proba, given, target=target)
+    return fit_pool_threshold(proba, given, pool_confidence, target=target)
 
 
 def human_labels(manifest: dict) -> dict[int, str]:
@@ -104,7 +107,14 @@ class AutoAccept:
         data = self.store.load(pid)
         data["auto_user"] = ctx.auto_user
         target, share = ctx.params.auto_accept, ctx.params.spot_check
-        rule = threshold_of(manifest, target) if target is not None else None
+        confidences = [float(r["result"][0].get("score") or 0.0) for r in rows]
+        stored = (data["versions"].get(vid) or {}).get("rule")
+        if target is None:
+            rule = None
+        elif new_tasks and stored and stored.get("target") == target:  # new tasks: the version's threshold
+            rule = Threshold(**stored)
+        else:
+            rule = threshold_of(manifest, target, confidences)
         answered = human_labels(manifest)
         for task, spot in list(data["spot_pending"].items()):
             if int(task) in answered:  # a person labeled a spot check: compare with what was predicted
@@ -115,11 +125,9 @@ class AutoAccept:
         threshold = rule.threshold if rule is not None else None
 
         create, keep, spots = [], {}, 0
-        predicted = set()
         for row in rows:
             task, label = row["task"], row["result"][0]["value"]["choices"][0]
             conf = float(row["result"][0].get("score") or 0.0)
-            predicted.add(task)
             would = threshold is not None and conf >= threshold
             if would and is_spot_check(task, share):
                 spots += 1

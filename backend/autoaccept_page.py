@@ -39,6 +39,10 @@ def _pct(value) -> str:
     return "&ndash;" if value is None else f"{value:.1%}"
 
 
+def _ratio(value) -> str:
+    return "" if value is None else f" <span class='muted'>(ratio {value:.2f})</span>"
+
+
 def auto_accept_section(m, pid: str) -> str:
     """The model page's auto-accept fragment (an empty string while auto-accept never ran)."""
     s = auto_accept_summary(m, pid)
@@ -56,9 +60,10 @@ def auto_accept_section(m, pid: str) -> str:
         f"Spot checks ({_pct(s['spot_check'])} of would-be-accepted tasks, tab \"Spot checks\"): "
         f"{spot['correct']} of {spot['answered']} right ({_pct(spot['precision'])}; target {_pct(s['target'])}), "
         f"{spot['pending']} waiting for a person.</p>")
-    parts.append("<table><tr><th>version</th><th>target</th><th>threshold</th><th>supporting labels</th>"
-                 "<th>out-of-fold precision</th><th>lower bound (95 %)</th><th>coverage</th><th>accepted</th>"
-                 "<th>spot checks</th><th>paused</th></tr>")
+    parts.append("<table><tr><th>version</th><th>target</th><th>threshold</th><th>labels above it</th>"
+                 "<th>their out-of-fold precision</th><th>estimated precision</th>"
+                 "<th title='estimated error times the calibration ratio bound (99 %)'>bound</th>"
+                 "<th>coverage</th><th>accepted</th><th>spot checks</th><th>paused</th></tr>")
     for v in reversed(s["versions"]):
         rule = v.get("rule") or {}
         threshold = rule.get("threshold")
@@ -67,7 +72,8 @@ def auto_accept_section(m, pid: str) -> str:
             f"<td>{_pct(v.get('target'))}</td>"
             f"<td>{'none (cannot keep the target yet)' if threshold is None else f'{threshold:.4f}'}</td>"
             f"<td>{rule.get('support', '&ndash;')}</td><td>{_pct(rule.get('observed_precision'))}</td>"
-            f"<td>{_pct(rule.get('lower_bound'))}</td><td>{_pct(v.get('coverage'))}</td>"
+            f"<td>{_pct(rule.get('estimated_precision'))}</td><td>{_pct(rule.get('lower_bound'))}"
+            f"{_ratio(rule.get('calibration_ratio'))}</td><td>{_pct(v.get('coverage'))}</td>"
             f"<td>{v.get('accepted', 0)} of {v.get('pool', 0)}</td><td>{v.get('spot_checks', 0)}</td>"
             f"<td>{'yes' if v.get('paused') else 'no'}</td></tr>")
     parts.append("</table>")

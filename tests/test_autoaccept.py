@@ -4,15 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.autoaccept import fit_threshold, precision_lower_bound
+from training.autoaccept import fit_pool_threshold, fit_threshold, precision_lower_bound
 
 
-def synthetic(n: int, rng: np.random.Generator, classes: int = 6):
-    """Calibrated by construction: an example with confidence c is right with probability c. Most
-    examples are confident, as with a trained model (mean accuracy about 83 %)."""
+def synthetic(n: int, rng: np.random.Generator, classes: int = 6, overconfident: float = 1.0):
+    """Calibrated by construction: an example with confidence c is right with probability c (with
+    `overconfident` = k > 1: wrong k times as often as c says). Most examples are confident, as with
+    a trained model (mean accuracy about 83 %)."""
     conf = 1.0 - (1.0 - 1.0 / classes) * rng.random(n) ** 4
     y = rng.integers(0, classes, n)
-    right = rng.random(n) < conf
+    right = rng.random(n) < 1 - np.minimum(1.0, overconfident * (1 - conf))
     pred = np.where(right, y, (y + 1 + rng.integers(0, classes - 1, n)) % classes)
     proba = np.full((n, classes), 0.0)
     proba[np.arange(n), pred] = conf
@@ -112,3 +113,43 @@ def test_auto_accept_parameters_are_validated_and_never_retrain():
             TrainParams.from_dict(bad)
     on = TrainParams.from_dict({"auto_accept": 0.98}).to_dict()
     assert training_part(on) == training_part(TrainParams().to_dict())  # same training either way
+
+
+def pool_rule_draws(overconfident: float, target: float = 0.98, draws: int = 100):
+    """(promise failures, mean coverage of the pool rule, mean coverage of the labels-only rule)."""
+    rng = np.random.default_rng(3)
+    failures, covered, labels_only = 0, [], []
+    for _ in range(draws):
+        proba, y = synthetic(600, rng, overconfident=overconfident)
+        pool, pool_y = synthetic(5_000, rng, overconfident=overconfident)  # their labels are never shown
+        conf = pool.max(axis=1)
+        rule = fit_pool_threshold(proba, y, conf, target=target)
+        assert rule.threshold is None or (rule.lower_bound >= target and rule.calibration_ratio >= 1.0)
+        accepted = rule.accepts(conf)
+        if accepted.any():
+            failures += (pool.argmax(axis=1)[accepted] == pool_y[accepted]).mean() < target
+        covered.append(accepted.mean())
+        labels_only.append(fit_threshold(proba, y, target=target).accepts(conf).mean())
+    return failures, float(np.mean(covered)), float(np.mean(labels_only))
+
+
+def test_the_pool_rule_keeps_its_promise_and_covers_more_than_labels_alone():
+    failures, covered, labels_only = pool_rule_draws(1.0)
+    assert failures <= 5, failures
+    assert covered > labels_only + 0.1, (covered, labels_only)  # the pool's confidences are worth it
+    # a model wrong twice as often as its confidences say: the calibration ratio sees it in the
+    # labels and accepts less, and the promise still holds
+    failures, worse, _ = pool_rule_draws(2.0)
+    assert failures <= 5, failures
+    assert 0.1 < worse < covered - 0.03, (worse, covered)
+
+
+def test_the_pool_rule_claims_nothing_on_too_few_labels_or_an_empty_pool():
+    rng = np.random.default_rng(4)
+    proba, y = synthetic(20, rng)
+    assert fit_pool_threshold(proba, y, proba.max(axis=1)).threshold is None  # 65 % of 20 < MIN_ACCEPTED
+    proba, y = synthetic(400, rng)
+    assert fit_pool_threshold(proba, y, []).threshold is None
+    assert fit_pool_threshold(proba, (y + 1) % 6, proba.max(axis=1), target=0.9).threshold is None
+    with pytest.raises(ValueError):
+        fit_pool_threshold(proba, y, proba.max(axis=1), target=1.0)
