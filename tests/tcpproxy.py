@@ -34,6 +34,10 @@ class TcpProxy:
         """Refuse new connections and cut the open ones."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(): close() alone does not
+            except OSError:
+                pass
             listener.close()
         with self._lock:
             conns, self._conns = self._conns, []

@@ -158,9 +158,12 @@ def test_label_studio_unreachable_retries_fails_cleanly_and_recovers(label_studi
         (failed,) = [j for j in jobs_of(url, project)["jobs"] if j["id"] == r.json()["job"]]
         assert failed["state"] == "failed" and "ConnectionError" in failed["error"], failed
         assert backend.service.serving.model_version(str(project)) == serving
-        # an image that is not cached yet: a per-task error after the download's retries; the request is answered
-        unseen = {"id": tasks[-1][0], "data": {"image": requests.get(
-            f"{ls.url}/api/tasks/{tasks[-1][0]}", headers=ls.headers, timeout=10).json()["data"]["image"]}}
+        # a photo imported during the outage (not cached): a per-task error after the download's retries
+        from test_backend_labelstudio import upload
+
+        (label, path), = scene_files(1, offset=40, classes=["sea"])
+        (new_task,) = upload(ls, project, [(path.name, path.read_bytes())])
+        unseen = {"id": new_task["id"], "data": new_task["data"]}
         r = post_json(url + "/predict", {"tasks": [unseen], "project": uid})
         assert r.status_code == 200, r.text
         (res,) = r.json()["results"]
