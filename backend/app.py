@@ -26,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .errors import NotFound, RequestError
-from .httpio import basic_auth_middleware, json_object
+from .httpio import OPEN_PATHS, basic_auth_middleware, check_webhook_secret, json_object
 from .lsapi import LabelStudioError
 from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED
 from .page import metrics_page, version_summary
@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error(500, f"internal error (ref {ref}; details in the backend log)")
 
     if settings.basic_auth:
-        app.middleware("http")(basic_auth_middleware(*settings.basic_auth))
+        app.middleware("http")(basic_auth_middleware(*settings.basic_auth,
+                                                     open_paths=OPEN_PATHS if settings.open_health else ()))
 
     # -- Label Studio protocol -----------------------------------------------------------------------
     @app.get("/health")
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/webhook", openapi_extra=body("webhook"))
     async def webhook(request: Request):
+        check_webhook_secret(request, settings.webhook_secret)
         body = await json_object(request)
         action = body.get("action")
         if not isinstance(action, str) or not action:

@@ -7,6 +7,8 @@
 | `TASVEER_WORKERS` | `1` | uvicorn worker processes |
 | `LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` | none | used when `/setup` has not given a hostname / token |
 | `TASVEER_BASIC_AUTH_USER` / `_PASSWORD` | none | require HTTP basic auth on every route |
+| `TASVEER_OPEN_HEALTH` | `0` | `1`: `/health` (and `/`) answer without basic auth (for a load balancer's probe) |
+| `TASVEER_WEBHOOK_SECRET` | none | `/webhook` requires the header `X-Tasveer-Webhook-Secret` with this value (`sync` adds it to the webhook it makes in Label Studio) |
 | `TASVEER_ALLOWED_HOSTS` | none | comma-separated extra hosts (`host` or `host:port`) images may come from |
 | `TASVEER_LS_MEDIA_DIR` | none | Label Studio's `<data dir>/media` when on the same disk: uploads are read from there instead of downloaded |
 | `TASVEER_MAX_IMAGE_BYTES` | 25 MiB | a larger download is aborted |
@@ -67,6 +69,8 @@ class Settings:
     label_studio_api_key: str | None = None
     basic_auth_user: str | None = None
     basic_auth_password: str | None = None
+    open_health: bool = False
+    webhook_secret: str | None = None
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
     ls_media_dir: Path | None = None
     max_image_bytes: int = 25 * 2**20
@@ -109,6 +113,8 @@ class Settings:
             "LABEL_STUDIO_API_KEY": self.label_studio_api_key or "",
             "TASVEER_BASIC_AUTH_USER": self.basic_auth_user or "",
             "TASVEER_BASIC_AUTH_PASSWORD": self.basic_auth_password or "",
+            "TASVEER_OPEN_HEALTH": "1" if self.open_health else "0",
+            "TASVEER_WEBHOOK_SECRET": self.webhook_secret or "",
             "TASVEER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "TASVEER_LS_MEDIA_DIR": str(self.ls_media_dir or ""), "TASVEER_MAX_IMAGE_BYTES": str(self.max_image_bytes),
             "TASVEER_MAX_BODY_BYTES": str(self.max_body_bytes),
@@ -130,6 +136,8 @@ class Settings:
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
             basic_auth_user=env.get("TASVEER_BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("TASVEER_BASIC_AUTH_PASSWORD") or None,
+            open_health=(env.get("TASVEER_OPEN_HEALTH") or "0").strip().lower() in ("1", "true", "yes"),
+            webhook_secret=env.get("TASVEER_WEBHOOK_SECRET") or None,
             allowed_hosts=hosts,
             ls_media_dir=Path(env["TASVEER_LS_MEDIA_DIR"]) if env.get("TASVEER_LS_MEDIA_DIR") else None,
             max_image_bytes=_env_int(env, "TASVEER_MAX_IMAGE_BYTES", 25 * 2**20),
