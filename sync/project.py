@@ -226,5 +226,5 @@ def secure_webhook(client, hook, *, basic_auth: tuple[str, str] | None = None, s
     headers = webhook_headers(basic_auth, secret)
     if headers and (hook.headers or {}) != headers:
         client.webhooks.update(id=hook.id, headers=headers)
-        hook.headers = headers
+        return client.webhooks.get(id=hook.id)
     return hook
