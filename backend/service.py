@@ -62,7 +62,8 @@ class Backend:
             from .trainer import Trainer
 
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
-        self.jobs = JobRunner(self.trainer.run, on_submit=self._owe_training, on_idle=self._paid_training)
+        self.jobs = JobRunner(self.trainer.run, on_submit=self._owe_training, on_idle=self._paid_training,
+                              min_interval=settings.train_min_interval)
         self.writer = PredictionWriter(self.projects, self.predictor, self.refresher,
                                        embed_cold=settings.train_in == "thread")
         if resume:

@@ -16,6 +16,7 @@
 | `TASVEER_FETCH_TIMEOUT` | 20 s | total time allowed for one download |
 | `TASVEER_FETCH_WORKERS` | 8 | concurrent downloads per request |
 | `TASVEER_ENGINE` | `auto` | what serves predictions: `onnx` (ONNX Runtime), `torch`, or `auto` = PyTorch on a CUDA GPU, ONNX Runtime otherwise |
+| `TASVEER_TRAIN_MIN_INTERVAL` | 10 s | a project's next training starts no sooner than this after its last one started (webhooks meanwhile coalesce into it) |
 | `TASVEER_TRAIN_IN` | `thread` | `thread`: trainings run in this process; `process`: each training runs in a `python -m backend.worker` child, and this process never imports torch (serving with ONNX Runtime) |
 """
 from __future__ import annotations
@@ -59,6 +60,20 @@ def _env_float(env, name: str, default: float) -> float:
     return value
 
 
+def _env_seconds(env, name: str, default: float) -> float:
+    """A number of seconds >= 0 (0 allowed, unlike _env_float)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds; got {raw!r}") from None
+    if not value >= 0:
+        raise SettingsError(f"{name} must be >= 0; got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var/backend")
@@ -80,6 +95,7 @@ class Settings:
     log_level: str = "info"
     engine: str = "auto"
     train_in: str = "thread"
+    train_min_interval: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -120,6 +136,7 @@ class Settings:
             "TASVEER_MAX_BODY_BYTES": str(self.max_body_bytes),
             "TASVEER_FETCH_TIMEOUT": str(self.fetch_timeout), "TASVEER_FETCH_WORKERS": str(self.fetch_workers),
             "TASVEER_LOG_LEVEL": self.log_level, "TASVEER_ENGINE": self.engine, "TASVEER_TRAIN_IN": self.train_in,
+            "TASVEER_TRAIN_MIN_INTERVAL": str(self.train_min_interval),
         }
         return values
 
@@ -147,6 +164,7 @@ class Settings:
             log_level=(env.get("TASVEER_LOG_LEVEL") or "info").lower(),
             engine=(env.get("TASVEER_ENGINE") or "auto").lower(),
             train_in=(env.get("TASVEER_TRAIN_IN") or "thread").lower(),
+            train_min_interval=_env_seconds(env, "TASVEER_TRAIN_MIN_INTERVAL", 10.0),
         )
         values.update(overrides)
         return cls(**values)
