@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import secrets
 import statistics
@@ -44,7 +45,7 @@ from sync.labelstudio import LabelStudioServer  # noqa: E402
 from sync.netutil import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SCENES = REPO.parent / "shared" / "data" / "intel-scenes" / "train"
+SCENES = Path(os.environ.get("TASVEER_SHARED") or REPO.parent / "shared") / "data" / "intel-scenes" / "train"
 CLASSES = ["buildings", "forest", "glacier", "mountain", "sea", "street"]
 
 
