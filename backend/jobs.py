@@ -120,6 +120,11 @@ class JobRunner:
         while job is not None:
             self._wait_turn(slot)
             with self._lock:
+                if self._closed:  # shut down while waiting its turn: still owed, run after a restart
+                    job.state, job.error, job.finished_at = SKIPPED, "backend shut down", time.time()
+                    slot.running = None
+                    self._threads.discard(threading.current_thread())
+                    return
                 job.state, job.started_at = RUNNING, time.time()
                 slot.last_start = time.monotonic()
             log.info("training job %s started (%s, %d request(s))", job.id, job.reason, job.requests)

@@ -284,3 +284,20 @@ def test_a_write_failing_mid_publish_leaves_nothing_half_written(two_versions):
     photo = scene_files(1, offset=30, classes=["sea"])[0][1].read_bytes()
     version, res = _served(data_dir, photo)
     assert version == v2 and res["model_version"] == v2 and "error" not in res
+
+
+def test_job_runner_min_interval_merges_requests_and_shutdown_keeps_what_is_owed():
+    """A project's next job waits `min_interval` after the last one started; requests meanwhile
+    merge into it; a shutdown while it waits skips it (and does not call on_idle: it is still owed)."""
+    from backend.jobs import JobRunner
+
+    ran, idle = [], []
+    runner = JobRunner(lambda project, job: ran.append(job.requests), min_interval=60.0,
+                       on_idle=idle.append)
+    first = runner.submit("3", "a")
+    assert runner.wait_idle("3", timeout=30) and ran == [1] and idle == ["3"]
+    waiting = [runner.submit("3", f"b{i}") for i in range(5)]
+    assert len({j.id for j in waiting}) == 1 and waiting[-1].requests == 5 and waiting[0].id != first.id
+    poll(lambda: waiting[0].state == "queued", "queued job", 5)
+    runner.shutdown(timeout=10)
+    assert waiting[0].state == "skipped" and ran == [1] and idle == ["3"]
