@@ -28,7 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from .errors import NotFound, RequestError
-from .httpio import basic_auth_middleware, json_object
+from .httpio import OPEN_PATHS, basic_auth_middleware, check_webhook_secret, json_object
 from .lsapi import LabelStudioError
 from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED
 from .autoaccept_page import auto_accept_summary
@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _error(500, f"internal error (ref {ref}; details in the backend log)")
 
     if settings.basic_auth:
-        app.middleware("http")(basic_auth_middleware(*settings.basic_auth))
+        app.middleware("http")(basic_auth_middleware(*settings.basic_auth,
+                                                     open_paths=OPEN_PATHS if settings.open_health else ()))
     app.include_router(page_router)
 
     # -- Label Studio protocol -----------------------------------------------------------------------
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/webhook", openapi_extra=body("webhook"))
     async def webhook(request: Request):
+        check_webhook_secret(request, settings.webhook_secret)
         body = await json_object(request)
         action = body.get("action")
         if not isinstance(action, str) or not action:

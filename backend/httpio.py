@@ -9,6 +9,8 @@ import secrets
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from lsproto.project import WEBHOOK_SECRET_HEADER
+
 from .errors import RequestError
 
 DEFAULT_MAX_BODY = 64 * 2**20
@@ -54,10 +56,16 @@ async def json_object(request: Request, *, optional: bool = False) -> dict:
     return body
 
 
-def basic_auth_middleware(user: str, password: str):
-    """An HTTP middleware answering 401 unless the request carries these basic-auth credentials."""
+OPEN_PATHS = ("/health", "/")
+
+
+def basic_auth_middleware(user: str, password: str, open_paths: tuple[str, ...] = ()):
+    """An HTTP middleware answering 401 unless the request carries these basic-auth credentials
+    (`open_paths`, e.g. the health check, answer without)."""
 
     async def check(request: Request, call_next):
+        if request.url.path in open_paths and request.method in ("GET", "HEAD"):
+            return await call_next(request)
         header = request.headers.get("authorization", "")
         ok = False
         if header.lower().startswith("basic "):
@@ -74,3 +82,12 @@ def basic_auth_middleware(user: str, password: str):
         return await call_next(request)
 
     return check
+
+
+def check_webhook_secret(request: Request, secret: str | None) -> None:
+    """RequestError 403 unless the request carries the shared webhook secret (when one is set)."""
+    if not secret:
+        return
+    given = request.headers.get(WEBHOOK_SECRET_HEADER, "")
+    if not secrets.compare_digest(given.encode(), secret.encode()):
+        raise RequestError(f"webhook refused: missing or wrong {WEBHOOK_SECRET_HEADER} header", status=403)

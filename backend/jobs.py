@@ -1,6 +1,8 @@
 """Background training runner: in-process threads, one training at a time per project.
 
-Coalescing: a project has at most one *running* and one *pending* job. A request that arrives
+Coalescing: a project has at most one *running* and one *pending* job. With `min_interval`, a
+project's job starts no sooner than that many seconds after its previous one started; requests
+arriving before it starts merge into it. A request that arrives
 while a job runs becomes the pending job; further requests merge into that same pending job
 (its `requests` count grows). The pending job starts only after the running one ends, and the
 training function reads the project's annotations from Label Studio when it *starts*, so the
@@ -61,6 +63,7 @@ class Job:
 class _Slot:
     running: Job | None = None
     pending: Job | None = None
+    last_start: float = float("-inf")  # monotonic time the project's last job started
 
 
 class JobRunner:
@@ -68,8 +71,11 @@ class JobRunner:
 
     def __init__(self, work: Callable[[str, Job], Any], history: int = 200,
                  on_submit: Callable[[str, str], None] | None = None,
-                 on_idle: Callable[[str], None] | None = None):
+                 on_idle: Callable[[str], None] | None = None, min_interval: float = 0.0):
         self._work = work
+        # a project's next job starts no sooner than this many seconds after its last one started
+        # (requests meanwhile merge into it): a burst of webhooks costs at most two trainings
+        self.min_interval = min_interval
         # called under the runner's lock: when a training is asked for, and when a project has no
         # job running or waiting any more (not at shutdown: what was asked for is still owed)
         self._on_submit = on_submit
@@ -89,10 +95,12 @@ class JobRunner:
             slot = self._slots.setdefault(project, _Slot())
             if self._on_submit is not None:
                 self._on_submit(project, reason)
-            if slot.pending is not None:
-                slot.pending.requests += 1
-                slot.pending.reason = reason
-                return slot.pending
+            started = slot.running is None or slot.running.state != QUEUED or not self.min_interval
+            waiting = slot.pending or (None if started else slot.running)
+            if waiting is not None:  # not started yet: it will read the newest annotations
+                waiting.requests += 1
+                waiting.reason = reason
+                return waiting
             job = Job(id=f"{project}-{next(self._ids)}", project=project, reason=reason)
             self._history.append(job)
             if slot.running is None:
@@ -110,7 +118,15 @@ class JobRunner:
     def _run(self, slot: _Slot, job: Job) -> None:
         project = job.project
         while job is not None:
-            job.state, job.started_at = RUNNING, time.time()
+            self._wait_turn(slot)
+            with self._lock:
+                if self._closed:  # shut down while waiting its turn: still owed, run after a restart
+                    job.state, job.error, job.finished_at = SKIPPED, "backend shut down", time.time()
+                    slot.running = None
+                    self._threads.discard(threading.current_thread())
+                    return
+                job.state, job.started_at = RUNNING, time.time()
+                slot.last_start = time.monotonic()
             log.info("training job %s started (%s, %d request(s))", job.id, job.reason, job.requests)
             try:
                 job.result = self._work(job.project, job)
@@ -132,6 +148,13 @@ class JobRunner:
                         self._idle(project)
                     job = None
                     self._threads.discard(threading.current_thread())
+
+    def _wait_turn(self, slot: _Slot) -> None:
+        while not self._closed:
+            left = slot.last_start + self.min_interval - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.1))
 
     def _idle(self, project: str) -> None:
         try:

@@ -71,7 +71,8 @@ class Backend:
 
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
         if self.trainer is not None:  # in-process runner; a training asked for is recorded on disk
-            self.jobs = JobRunner(self.trainer.run, on_submit=self._owe_training, on_idle=self._paid_training)
+            self.jobs = JobRunner(self.trainer.run, on_submit=self._owe_training, on_idle=self._paid_training,
+                                  min_interval=settings.train_min_interval)
         self.counter = AnnotationCounter(self.projects.root)  # retrain_every
         self.writer = PredictionWriter(self.projects, self.predictor, self.refresher,
                                        embed_cold=settings.train_in == "thread" and not settings.redis_url)

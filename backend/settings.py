@@ -7,6 +7,8 @@
 | `TASVEER_WORKERS` | `1` | uvicorn worker processes |
 | `LABEL_STUDIO_URL` / `LABEL_STUDIO_API_KEY` | none | used when `/setup` has not given a hostname / token |
 | `TASVEER_BASIC_AUTH_USER` / `_PASSWORD` | none | require HTTP basic auth on every route |
+| `TASVEER_OPEN_HEALTH` | `0` | `1`: `/health` (and `/`) answer without basic auth (for a load balancer's probe) |
+| `TASVEER_WEBHOOK_SECRET` | none | `/webhook` requires the header `X-Tasveer-Webhook-Secret` with this value (`sync` adds it to the webhook it makes in Label Studio) |
 | `TASVEER_ALLOWED_HOSTS` | none | comma-separated extra hosts (`host` or `host:port`) images may come from |
 | `TASVEER_LS_MEDIA_DIR` | none | Label Studio's `<data dir>/media` when on the same disk: uploads are read from there instead of downloaded |
 | `TASVEER_MAX_IMAGE_BYTES` | 25 MiB | a larger download is aborted |
@@ -19,6 +21,7 @@
 | `TASVEER_RQ_HEARTBEAT` / `TASVEER_RQ_GRACE` | 10 / 30 s | a worker heartbeats its job this often; a job unheard of for heartbeat + grace is abandoned and re-queued |
 | `TASVEER_RQ_MAINTENANCE` | 30 s | how often a worker looks for abandoned jobs |
 | `TASVEER_STORE` | `<data dir>/projects/<id>/models` | the model stores: a directory (`<dir>/<id>/`, e.g. on a shared volume) or `s3://bucket/prefix` (`<prefix>/<id>/`, boto3; endpoint and keys from the usual `AWS_*` variables); versions read into `<data dir>/cache/store/` |
+| `TASVEER_TRAIN_MIN_INTERVAL` | 10 s | a project's next training starts no sooner than this after its last one started (webhooks meanwhile coalesce into it) |
 | `TASVEER_TRAIN_IN` | `thread` | `thread`: trainings run in this process; `process`: each training runs in a `python -m backend.worker` child, and this process never imports torch (serving with ONNX Runtime) |
 """
 from __future__ import annotations
@@ -62,6 +65,20 @@ def _env_float(env, name: str, default: float) -> float:
     return value
 
 
+def _env_seconds(env, name: str, default: float) -> float:
+    """A number of seconds >= 0 (0 allowed, unlike _env_float)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds; got {raw!r}") from None
+    if not value >= 0:
+        raise SettingsError(f"{name} must be >= 0; got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("var/backend")
@@ -72,6 +89,8 @@ class Settings:
     label_studio_api_key: str | None = None
     basic_auth_user: str | None = None
     basic_auth_password: str | None = None
+    open_health: bool = False
+    webhook_secret: str | None = None
     allowed_hosts: tuple[str, ...] = field(default_factory=tuple)
     ls_media_dir: Path | None = None
     max_image_bytes: int = 25 * 2**20
@@ -87,6 +106,7 @@ class Settings:
     rq_grace: int = 30
     rq_maintenance: int = 30
     store: str | None = None
+    train_min_interval: float = 10.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -124,6 +144,8 @@ class Settings:
             "LABEL_STUDIO_API_KEY": self.label_studio_api_key or "",
             "TASVEER_BASIC_AUTH_USER": self.basic_auth_user or "",
             "TASVEER_BASIC_AUTH_PASSWORD": self.basic_auth_password or "",
+            "TASVEER_OPEN_HEALTH": "1" if self.open_health else "0",
+            "TASVEER_WEBHOOK_SECRET": self.webhook_secret or "",
             "TASVEER_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "TASVEER_LS_MEDIA_DIR": str(self.ls_media_dir or ""), "TASVEER_MAX_IMAGE_BYTES": str(self.max_image_bytes),
             "TASVEER_MAX_BODY_BYTES": str(self.max_body_bytes),
@@ -132,6 +154,7 @@ class Settings:
             "REDIS_URL": self.redis_url or "", "TASVEER_QUEUE_PREFIX": self.queue_prefix,
             "TASVEER_RQ_HEARTBEAT": str(self.rq_heartbeat), "TASVEER_RQ_GRACE": str(self.rq_grace),
             "TASVEER_RQ_MAINTENANCE": str(self.rq_maintenance), "TASVEER_STORE": self.store or "",
+            "TASVEER_TRAIN_MIN_INTERVAL": str(self.train_min_interval),
         }
         return values
 
@@ -148,6 +171,8 @@ class Settings:
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
             basic_auth_user=env.get("TASVEER_BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("TASVEER_BASIC_AUTH_PASSWORD") or None,
+            open_health=(env.get("TASVEER_OPEN_HEALTH") or "0").strip().lower() in ("1", "true", "yes"),
+            webhook_secret=env.get("TASVEER_WEBHOOK_SECRET") or None,
             allowed_hosts=hosts,
             ls_media_dir=Path(env["TASVEER_LS_MEDIA_DIR"]) if env.get("TASVEER_LS_MEDIA_DIR") else None,
             max_image_bytes=_env_int(env, "TASVEER_MAX_IMAGE_BYTES", 25 * 2**20),
@@ -163,6 +188,7 @@ class Settings:
             rq_grace=_env_int(env, "TASVEER_RQ_GRACE", 30),
             rq_maintenance=_env_int(env, "TASVEER_RQ_MAINTENANCE", 30),
             store=env.get("TASVEER_STORE") or None,
+            train_min_interval=_env_seconds(env, "TASVEER_TRAIN_MIN_INTERVAL", 10.0),
         )
         values.update(overrides)
         return cls(**values)

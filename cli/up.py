@@ -6,6 +6,7 @@ Idempotent on one data dir: the admin user, password and legacy token live in
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -18,11 +19,19 @@ from sync.connection import ConnectionProblem, make_client
 from sync.importer import ImportProblem, import_images
 from sync.labelstudio import LabelStudioServer, LabelStudioStartError
 from sync.project import (DEFAULT_LABELS, SAMPLING, ProjectSetupError, api_error_text, connect_backend,
-                          ensure_project, parse_labels, verify_webhook, webhook_actions)
+                          ensure_project, parse_labels, secure_webhook, verify_webhook, webhook_actions)
 from sync.views import ViewError, ensure_views
 from sync.state import UpState, load_state, save_state
 
 DEFAULT_TITLE = "tasveer"
+
+
+def backend_credentials(env=None) -> tuple[tuple[str, str] | None, str | None]:
+    """(basic auth, webhook secret) the backend will require: the TASVEER_BASIC_AUTH_USER/_PASSWORD
+    and TASVEER_WEBHOOK_SECRET of this environment, which the backend child inherits."""
+    env = os.environ if env is None else env
+    user, password = env.get("TASVEER_BASIC_AUTH_USER"), env.get("TASVEER_BASIC_AUTH_PASSWORD")
+    return ((user, password) if user and password else None), (env.get("TASVEER_WEBHOOK_SECRET") or None)
 
 
 class UpProblem(RuntimeError):
@@ -124,8 +133,10 @@ def run(args) -> int:
         print(f"both healthy after {time.monotonic() - t0:.0f} s", flush=True)
         client = make_client(ls.url, state.token)
         project = ensure_project(client, args.title, labels, sampling=args.sampling)
-        ml = connect_backend(client, project, backend.url)
-        hook = verify_webhook(client, project.id, backend.url)
+        basic_auth, secret = backend_credentials()
+        ml = connect_backend(client, project, backend.url, basic_auth=basic_auth)
+        hook = secure_webhook(client, verify_webhook(client, project.id, backend.url),
+                              basic_auth=basic_auth, secret=secret)
         views = ensure_views(client, project.id)
         state.url, state.backend_url = ls.url, backend.url
         state.project_id, state.project_title = project.id, project.title

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 
 BACKEND_TITLE = "tasveer"  # the title of tasveer's ML backend connection in a Label Studio project
+# the header carrying the shared secret of `/webhook` (TASVEER_WEBHOOK_SECRET); sync puts it in the
+# webhook it makes Label Studio send
+WEBHOOK_SECRET_HEADER = "X-Tasveer-Webhook-Secret"
 
 _UID = re.compile(r"^\s*(\d+)(?:\.(\d+))?\s*$")
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from sync.netutil import port_in_use, wait_http_ok
+from sync.project import webhook_headers
 from sync.process import ChildProcess, ManagedServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -95,8 +96,11 @@ class BackendServer(ManagedServer):
     def wait_ready(self) -> "BackendServer":
         """Wait for `/health` = {"status": "UP"}; on failure stop it and raise with the log's tail."""
         assert self._child is not None, "spawn() first"
+        env = self.environment()
+        user, password = env.get("TASVEER_BASIC_AUTH_USER"), env.get("TASVEER_BASIC_AUTH_PASSWORD")
+        auth = webhook_headers((user, password)) if user and password else None  # the Authorization header
         if not wait_http_ok(f"{self.url}/health", self.startup_timeout, alive=self._child.alive,
-                            check=_healthy):
+                            check=_healthy, headers=auth):
             died = not self._child.alive()
             tail = self._child.log_tail()
             self.stop()

@@ -71,6 +71,7 @@ def wait_http_ok(
     alive: Callable[[], bool] = lambda: True,
     check: Callable[[requests.Response], bool] = lambda r: r.status_code == 200,
     interval: float = 0.3,
+    headers: dict[str, str] | None = None,
 ) -> bool:
     """Poll `url` until `check(response)` is true. Returns False on timeout or when `alive()`
     turns false (the process behind the URL died)."""
@@ -79,7 +80,7 @@ def wait_http_ok(
         if not alive():
             return False
         try:
-            resp = requests.get(url, timeout=2)
+            resp = requests.get(url, timeout=2, headers=headers)
             if check(resp):
                 return True
         except requests.RequestException:

@@ -1,11 +1,12 @@
 """Label Studio project set-up: label config, idempotent project, ML backend connection, webhook check."""
 from __future__ import annotations
 
+import base64
 import time
 from typing import Iterable
 
 from lsproto.config import build_label_config, parse_label_config, parse_labels
-from lsproto.project import BACKEND_TITLE
+from lsproto.project import BACKEND_TITLE, WEBHOOK_SECRET_HEADER
 
 DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 # `tasveer up --sampling` -> the project's `sampling` (projects/models.py SAMPLING_CHOICES). With
@@ -82,7 +83,7 @@ def _same_url(a: str, b: str) -> bool:
 
 def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, interactive: bool = False,
                     timeout: float = 100.0, model_version: str | None = None,
-                    connect_wait: float = 30.0):
+                    connect_wait: float = 30.0, basic_auth: tuple[str, str] | None = None):
     """Create or update the project's ML backend connection to `url`.
 
     * "start training on annotation submission" ON (project `min_annotations_to_start_training=1`,
@@ -96,8 +97,13 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
 
     LS creates the `<url>/webhook` webhook only when an ML backend is *created* (ml/models.py
     create_ml_webhook), so a backend whose URL changed is re-created rather than patched.
+    * `basic_auth` (user, password): what the backend requires (TASVEER_BASIC_AUTH_*); LS sends it
+      with /health, /setup and /predict (its auth_method BASIC_AUTH). Its webhook does not: see
+      `secure_webhook`.
     Returns the ML backend object as LS reports it after connecting (state "CO" = connected).
     """
+    auth = ({"auth_method": "BASIC_AUTH", "basic_auth_user": basic_auth[0], "basic_auth_pass": basic_auth[1]}
+            if basic_auth else {})
     project_id = project.id if hasattr(project, "id") else int(project)
     existing = list(client.ml.list(project=project_id))
     backend = None
@@ -108,9 +114,9 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
             client.ml.delete(id=ml.id)  # another URL: its webhook would point elsewhere
     if backend is None:
         backend = _create_backend(client, project_id, url.rstrip("/"), title=title,
-                                  is_interactive=interactive, timeout=timeout)
-    elif backend.is_interactive != interactive or backend.title != title:
-        backend = client.ml.update(id=backend.id, is_interactive=interactive, title=title)
+                                  is_interactive=interactive, timeout=timeout, **auth)
+    elif backend.is_interactive != interactive or backend.title != title or auth:
+        backend = client.ml.update(id=backend.id, is_interactive=interactive, title=title, **auth)
     settings = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
     if model_version is not None:
         settings["model_version"] = model_version
@@ -215,3 +221,23 @@ def verify_webhook(client, project_id: int, backend_url: str, *, wait: float = 5
 def webhook_actions(hook) -> list[str] | str:
     """'all' or the list of actions a webhook sends."""
     return "all" if hook.send_for_all_actions else [str(a) for a in (hook.actions or [])]
+
+
+def webhook_headers(basic_auth: tuple[str, str] | None = None, secret: str | None = None) -> dict[str, str]:
+    """The headers the backend's webhook must carry: its basic-auth credentials and shared secret."""
+    headers = {}
+    if basic_auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
+    if secret:
+        headers[WEBHOOK_SECRET_HEADER] = secret
+    return headers
+
+
+def secure_webhook(client, hook, *, basic_auth: tuple[str, str] | None = None, secret: str | None = None):
+    """Make the webhook LS created for the backend (which has no headers) carry what the backend
+    requires (LS 1.23.2 webhooks have a `headers` field, sent with every call). Returns the hook."""
+    headers = webhook_headers(basic_auth, secret)
+    if headers and (hook.headers or {}) != headers:
+        client.webhooks.update(id=hook.id, headers=headers)
+        return client.webhooks.get(id=hook.id)
+    return hook

@@ -39,6 +39,13 @@ def test_up_check_from_nothing_then_reuses_everything(tmp_path):
     assert oct((data_dir / STATE_FILE).stat().st_mode & 0o777) == "0o600"
     assert f"API token    : {state['token']}" in first.stdout
     assert f"webhook      : http://127.0.0.1:{backend_port}/webhook  actions all" in first.stdout
+    # the password is printed once, to the terminal; no log file holds it or the token
+    assert first.stdout.count(state["password"]) == 1 and state["password"] not in first.stderr
+    logs = list(data_dir.rglob("*.log"))
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert state["password"] not in text and state["token"] not in text, log
     # nothing keeps running after --check
     assert not port_in_use(port) and not port_in_use(backend_port)
 
