@@ -180,7 +180,12 @@ class ImageFetcher:
             return cached
         data = self._read_shared(raw, url, hostname, name)
         if data is None:
-            data = self._download_retrying(url, hostname=hostname, auth=auth, name=name)
+            try:
+                data = self._download_retrying(url, hostname=hostname, auth=auth, name=name)
+            except FetchError as exc:
+                if urls.url_kind(raw) != urls.CLOUD:
+                    raise
+                raise FetchError(f"{exc} (the cloud storage URI {raw}, asked of Label Studio)") from None
         try:
             digest = self.cache.put(url, data)  # hashed once: the embedder reuses the digest
         except (OSError, sqlite3.Error) as exc:  # a full or read-only disk costs the cache, not the image

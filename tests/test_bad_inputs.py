@@ -168,7 +168,7 @@ TASK_DATA = {
     "image is a list": ({"image": ["/data/upload/1/good.jpg"]}, "no image URL"),
     "image is empty": ({"image": ""}, "no image URL"),
     "data is not an object": ("just a string", "no image URL"),
-    "cloud storage URI": ({"image": "s3://bucket/key.jpg"}, "unsupported URL"),
+    "cloud storage URI": ({"image": "s3://bucket/key.jpg"}, "cloud storage URI s3://bucket/key.jpg"),
     "file URL": ({"image": "file:///etc/passwd"}, "unsupported URL"),
     "another host": ({"image": "http://203.0.113.9/x.jpg"}, "host not allowed"),
 }

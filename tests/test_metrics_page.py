@@ -99,15 +99,17 @@ def test_rollback_button_rolls_back(backend_with_versions, tmp_path):
                     if msg.get("id") == ident:
                         return msg["result"]["result"].get("value")
 
-            for i in range(100):  # until the page has finished loading
-                if evaluate("document.readyState", i) == "complete":
-                    break
-                time.sleep(0.1)
-            # confirm() would wait for a person to press OK; accept it as that person would
-            clicked = evaluate(
-                "window.confirm = () => true;"
-                f"const b = document.querySelector(\"button[onclick*='{versions[0]}']\");"
-                "b ? (b.click(), 'clicked') : 'no button'", 1000)
+            # confirm() would wait for a person to press OK; accept it as that person would. The
+            # target can be listed before its document has loaded: look for the button until it is there
+            clicked, ident, until = "no button", 0, time.monotonic() + 30
+            while clicked != "clicked" and time.monotonic() < until:
+                ident += 1
+                clicked = evaluate(
+                    "window.confirm = () => true;"
+                    f"(() => {{ const b = document.querySelector(\"button[onclick*='{versions[0]}']\");"
+                    "return b ? (b.click(), 'clicked') : 'no button'; })()", ident)
+                if clicked != "clicked":
+                    time.sleep(0.2)
             assert clicked == "clicked"
             deadline = time.monotonic() + 20
             while server.service.serving.model_version("1") != versions[0] and time.monotonic() < deadline:
