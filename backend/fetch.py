@@ -9,7 +9,9 @@
 * Downloads go only to the Label Studio host, plus hosts listed in `TASVEER_ALLOWED_HOSTS`
   (`host` = any port, `host:port` = that port). Redirects are followed by hand (at most 5), each
   hop checked the same way; the Label Studio token is sent to the Label Studio host only.
-* Every download is streamed and aborted past `max_image_bytes` or `fetch_timeout` seconds.
+* Every download is streamed and aborted past `max_image_bytes` or `fetch_timeout` seconds. A host
+  that cannot be reached, a broken connection, 5xx or 429 is tried again with backoff
+  (RETRY_WAITS) within that same time; then the task gets its error.
 * When the backend shares Label Studio's disk (`TASVEER_LS_MEDIA_DIR` = LS's `<data dir>/media`, set
   by `tasveer up`), a `/data/upload/<project>/<file>` of the Label Studio host is read from
   `<media>/upload/<project>/<file>` instead of asking LS to serve it over HTTP (which costs LS's

@@ -207,13 +207,24 @@ def test_two_trainings_of_one_project_publish_in_order(label_studio, shared_data
 
 
 # -- corrupt files and failing writes --------------------------------------------------------------
-@pytest.fixture
-def two_versions(tmp_path):
-    data_dir = tmp_path / "backend"
+@pytest.fixture(scope="module")
+def two_versions_once(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("two-versions") / "backend"
     with BackendThread(Settings(data_dir=data_dir)) as backend:
         assert post_json(backend.url + "/setup", setup_body(protocol_requests(), "http://127.0.0.1:9")).status_code == 200
         v1 = publish_direct(backend.service, "1", per_class=2)
         v2 = publish_direct(backend.service, "1", per_class=3)
+    return data_dir, v1, v2
+
+
+@pytest.fixture
+def two_versions(two_versions_once, tmp_path):
+    """A fresh copy of a data dir whose project 1 has two published versions (v2 serving)."""
+    import shutil
+
+    source, v1, v2 = two_versions_once
+    data_dir = tmp_path / "backend"
+    shutil.copytree(source, data_dir, symlinks=True)
     return data_dir, v1, v2
 
 
