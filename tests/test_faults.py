@@ -89,7 +89,7 @@ def test_backend_killed_mid_training_runs_it_again_after_restart(label_studio, s
     project, uid, tasks = new_project(ls, "fault-kill", per_class=5)
     first = annotate_all(ls, tasks[:6])
     data_dir = tmp_path / "backend"
-    b1 = start_backend(ls, data_dir=data_dir)
+    b1 = start_backend(ls, data_dir=data_dir, TASVEER_TRAIN_MIN_INTERVAL="0")
     set_up(b1.url, uid, ls.url, ls.token)
     job = train_and_wait(b1.url, project)
     assert job["state"] == "done", job
@@ -108,7 +108,7 @@ def test_backend_killed_mid_training_runs_it_again_after_restart(label_studio, s
     assert sorted(p.name for p in (models / "versions").iterdir()) == [v1]  # nothing half-written listed
     assert (data_dir / "projects" / str(project) / "TRAINING_OWED").exists()
 
-    b2 = start_backend(ls, data_dir=data_dir)
+    b2 = start_backend(ls, data_dir=data_dir, TASVEER_TRAIN_MIN_INTERVAL="0")
     assert health(b2.url)
     done = poll(lambda: next((j for j in jobs_of(b2.url, project)["jobs"] if j["state"] == "done"), None),
                 "resumed training", 240, detail=b2.log_tail)
@@ -130,7 +130,7 @@ def test_label_studio_unreachable_retries_fails_cleanly_and_recovers(label_studi
     annotate_all(ls, tasks[:6])
     target = urlsplit(ls.url)
     proxy = TcpProxy(target.hostname, target.port).up()
-    with BackendThread(Settings(data_dir=tmp_path / "backend", fetch_timeout=4.0)) as backend:
+    with BackendThread(Settings(data_dir=tmp_path / "backend", fetch_timeout=4.0, train_min_interval=0)) as backend:
         url = backend.url
         set_up(url, uid, proxy.url, ls.token)  # the backend knows Label Studio by the proxy's address
         assert train_and_wait(url, project)["state"] == "done"
