@@ -178,10 +178,15 @@ def test_2_corrections_train_a_version_that_predicts_better(loop):
         assert r.status_code == 201, r.text
         loop.annotations[task_id] = r.json()["id"]
 
-    # every webhook was delivered inside those requests: once the backend is idle, the serving
-    # version covers all 24 annotations
-    info = wait_until(lambda: (lambda v: v if v["model_version"] != "INITIAL" and idle(v) else None)(
-        backend_versions(backend, project.id)), TRAIN_WAIT, "trained version served")
+    # Label Studio may deliver the last webhooks after those requests have returned (on a loaded
+    # machine, seen): wait until the backend is idle AND its serving version has every annotation
+    def served_all():
+        v = backend_versions(backend, project.id)
+        if v["model_version"] == "INITIAL" or not idle(v):
+            return None
+        return v if manifests(backend, project.id)[v["model_version"]]["n_train"] == N_ANNOTATED else None
+
+    info = wait_until(served_all, TRAIN_WAIT, "a served version trained on every annotation")
     vid = info["model_version"]
     assert vid in info["versions"]
     mf = manifests(backend, project.id)[vid]
