@@ -10,6 +10,13 @@ MODES = ("head", "finetune")
 # parameter imports no numpy)
 ACQUISITIONS = ("random", "least_confidence", "margin", "entropy", "diverse")
 DEFAULT_ACQUISITION = "margin"
+# Named recipes (bench/RESULTS.md, "Presets"): a preset fills in its values, and any parameter
+# given beside it overrides the preset's value for that parameter.
+PRESETS = {
+    "fast": {"mode": "head"},
+    "accurate": {"mode": "finetune", "model": "efficientnet_lite0", "image_size": 160, "epochs": 6,
+                 "lr": 5e-4, "tta": True},
+}
 
 
 class ParamError(ValueError):
@@ -44,6 +51,11 @@ class TrainParams:
     # a new version serves only if its accuracy is at most this much below the serving one's;
     # otherwise it is kept as a candidate that can be promoted by hand
     promotion_margin: float = 0.0
+    # test-time augmentation: features averaged over each photo and its mirror image (twice the
+    # network time per photo, served the same way by PyTorch and ONNX Runtime)
+    tta: bool = False
+    # a named recipe (PRESETS); applied by `from_dict`, where explicit values override it
+    preset: str | None = None
     # from-scratch `smallcnn` family only
     filters: int = 32
     kernel_size: int = 3
@@ -55,9 +67,12 @@ class TrainParams:
             raise ParamError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         if self.acquisition not in ACQUISITIONS:
             raise ParamError(f"acquisition must be one of {', '.join(ACQUISITIONS)}; got {self.acquisition!r}")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ParamError(f"preset must be one of {', '.join(PRESETS)}; got {self.preset!r}")
         if self.pretrained is not None:
             _check_bool(self, "pretrained")
         _check_bool(self, "augment")
+        _check_bool(self, "tta")
         _check_num(self, "lr", float, lo=0, lo_open=True, hi=10)
         _check_num(self, "epochs", int, lo=1, hi=1000)
         _check_num(self, "batch_size", int, lo=1, hi=4096)
@@ -88,7 +103,8 @@ class TrainParams:
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "TrainParams":
-        """Validate user-supplied values (JSON, CLI): unknown names and bad values raise ParamError."""
+        """Validate user-supplied values (JSON, CLI): unknown names and bad values raise ParamError.
+        A `preset` fills in its recipe's values first; the other values given override them."""
         if values is None:
             return cls()
         if not isinstance(values, dict):
@@ -100,6 +116,11 @@ class TrainParams:
                 f"unknown training parameter(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(sorted(known))}"
             )
+        preset = values.get("preset")
+        if preset is not None:
+            if not isinstance(preset, str) or preset not in PRESETS:
+                raise ParamError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+            values = {**PRESETS[preset], **values}
         return cls(**values)
 
     def to_dict(self) -> dict:
