@@ -21,10 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.cache import EmbeddingCache  # noqa: E402
 from training.data import balanced_sample, list_folder, stratified_split  # noqa: E402
+from training.head import softmax  # noqa: E402
 from training.images import read_image_file  # noqa: E402
 from training.metrics import evaluate  # noqa: E402
 from training.params import TrainParams  # noqa: E402
@@ -101,9 +104,13 @@ def main() -> int:
                 proba = result.classifier.predict_proba(test_blobs, progress=True)
                 print(f"held-out prediction: {time.perf_counter() - t:.1f}s", flush=True)
             m = evaluate(test_labels, proba, classes)
+            temperature = result.metrics.get("temperature")
+            if mode == "finetune" and temperature:  # the same scores before temperature scaling
+                raw = softmax(np.log(np.clip(proba, 1e-38, 1.0)) * temperature)
+                m["ece_before_scaling"] = evaluate(test_labels, raw, classes)["ece"]
             row = {"mode": mode, "labels": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
                    "ece": m["ece"], "train_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-                   "n_test": m["n"], "temperature": result.metrics.get("temperature"),
+                   "n_test": m["n"], "temperature": temperature, "ece_before_scaling": m.get("ece_before_scaling"),
                    "params": {k2: v for k2, v in params.to_dict().items()
                               if k2 in ("model", "image_size", "epochs", "lr", "head_c", "tta", "preset")}}
             rows.append(row)
