@@ -73,7 +73,8 @@ class Serving:
         """The shared PyTorch backbone for `params` (training, cold-start embeddings), built once."""
         from training.train import backbone_for  # torch: only where a network is trained
 
-        key = (params.model, params.pretrained, params.image_size, params.filters, params.kernel_size, params.depth)
+        key = (params.model, params.pretrained, params.image_size, params.filters, params.kernel_size, params.depth,
+               params.tta)
         return self._backbones.get(key, lambda: backbone_for(params))
 
     def serving_version(self, project: str) -> str | None:
@@ -139,7 +140,8 @@ class Serving:
         manifest = store.manifest(vid)
         shared = not manifest.get("contains_backbone")
         if self.engine == "onnx" and manifest.get("onnx"):
-            key = ("onnx", str(store.root / manifest["onnx"]["path"]))
+            # one session per graph and feature kind (with or without flip averaging)
+            key = ("onnx", str(store.root / manifest["onnx"]["path"]), manifest.get("backbone_id"))
             classifier = load_classifier(store, vid, engine="onnx", backbone=self._backbones.peek(key) if shared else None)
             if shared:  # later head versions of this backbone reuse the session
                 self._backbones.get(key, lambda: classifier.backbone)

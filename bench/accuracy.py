@@ -6,7 +6,10 @@ numbers of training labels, head mode and finetune mode, with the wall time of e
 
 Each head run starts from an empty embedding cache, so its time includes embedding its own
 training images (the held-out embeddings are computed once and shared). Prints a markdown table
-and writes bench/out/accuracy.json.
+and writes bench/out/accuracy.json. CPU time is the process's (all threads): on a machine whose
+2 cores other work shares, CPU time / 2 is what the run would take on 2 cores of its own.
+
+    .venv/bin/python bench/accuracy.py --modes finetune --sizes all --ft-params '{"preset": "accurate"}'
 """
 from __future__ import annotations
 
@@ -18,15 +21,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training.backbones import create_backbone  # noqa: E402
 from training.cache import EmbeddingCache  # noqa: E402
 from training.data import balanced_sample, list_folder, stratified_split  # noqa: E402
+from training.head import softmax  # noqa: E402
 from training.images import read_image_file  # noqa: E402
 from training.metrics import evaluate  # noqa: E402
 from training.params import TrainParams  # noqa: E402
-from training.train import fit  # noqa: E402
+from training.train import backbone_for, fit  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TASVEER_SHARED") or REPO.parent / "shared") / "data" / "intel-scenes" / "train"
@@ -41,6 +46,10 @@ def main() -> int:
     ap.add_argument("--ft-image-size", type=int, default=128)
     ap.add_argument("--ft-epochs", default="12,6,3,2", help="finetune epochs per size, in --sizes order")
     ap.add_argument("--ft-lr", type=float, default=5e-4)
+    ap.add_argument("--head-params", default="{}", help="head mode TrainParams as JSON, e.g. "
+                    "'{\"preset\": \"fast\"}' (default: the product's defaults)")
+    ap.add_argument("--ft-params", default=None, help="finetune TrainParams as JSON, e.g. "
+                    "'{\"preset\": \"accurate\"}'; replaces --ft-image-size/--ft-epochs/--ft-lr")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "accuracy.json")
     ap.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (make bench)")
     args = ap.parse_args()
@@ -58,47 +67,65 @@ def main() -> int:
           flush=True)
 
     rows = []
-    lite0 = create_backbone("efficientnet_lite0")
-    shared = EmbeddingCache(Path(tempfile.mkdtemp()) / "eval")
-    t = time.perf_counter()
-    lite0.embed(test_blobs, cache=shared, progress=True)
-    print(f"held-out embeddings: {time.perf_counter() - t:.1f}s", flush=True)
-    for mode in args.modes.split(","):
+    head_values = json.loads(args.head_params)
+    modes = args.modes.split(",")
+    if "head" in modes:
+        head_backbone = backbone_for(TrainParams.from_dict(head_values))
+        shared = EmbeddingCache(Path(tempfile.mkdtemp()) / "eval")
+        t = time.perf_counter()
+        head_backbone.embed(test_blobs, cache=shared, progress=True)
+        print(f"held-out embeddings: {time.perf_counter() - t:.1f}s", flush=True)
+    for mode in modes:
         for k, n in enumerate(sizes):
             pick = [rest[i] for i in balanced_sample(rest_labels, n, args.seed)]
             blobs = [read_image_file(paths[i]) for i in pick]
             ys = [labels[i] for i in pick]
+            cpu = time.process_time()
             if mode == "head":
-                params = TrainParams()
+                params = TrainParams.from_dict(head_values)
                 cache = EmbeddingCache(Path(tempfile.mkdtemp()) / "train")
                 t = time.perf_counter()
-                result = fit(blobs, ys, classes, params, cache=cache, backbone=lite0, progress=True)
+                result = fit(blobs, ys, classes, params, cache=cache, backbone=head_backbone, progress=True)
                 seconds = time.perf_counter() - t
+                cpu = time.process_time() - cpu
                 proba = result.classifier.predict_proba(test_blobs, cache=shared)
             else:
-                params = TrainParams(mode="finetune", image_size=args.ft_image_size, lr=args.ft_lr,
-                                     epochs=ft_epochs[min(k, len(ft_epochs) - 1)], seed=args.seed)
+                if args.ft_params is not None:
+                    params = TrainParams.from_dict({"seed": args.seed, **json.loads(args.ft_params)})
+                else:
+                    params = TrainParams(mode="finetune", image_size=args.ft_image_size, lr=args.ft_lr,
+                                         epochs=ft_epochs[min(k, len(ft_epochs) - 1)], seed=args.seed)
                 cache = EmbeddingCache(Path(tempfile.mkdtemp()) / "train")  # cold, like head runs
                 t = time.perf_counter()
                 result = fit(blobs, ys, classes, params, cache=cache, progress=True)
                 seconds = time.perf_counter() - t
+                cpu = time.process_time() - cpu
+                t = time.perf_counter()
                 proba = result.classifier.predict_proba(test_blobs, progress=True)
+                print(f"held-out prediction: {time.perf_counter() - t:.1f}s", flush=True)
             m = evaluate(test_labels, proba, classes)
+            temperature = result.metrics.get("temperature")
+            if mode == "finetune" and temperature:  # the same scores before temperature scaling
+                raw = softmax(np.log(np.clip(proba, 1e-38, 1.0)) * temperature)
+                m["ece_before_scaling"] = evaluate(test_labels, raw, classes)["ece"]
             row = {"mode": mode, "labels": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                   "ece": m["ece"], "train_seconds": round(seconds, 1), "n_test": m["n"],
+                   "ece": m["ece"], "train_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
+                   "n_test": m["n"], "temperature": temperature, "ece_before_scaling": m.get("ece_before_scaling"),
                    "params": {k2: v for k2, v in params.to_dict().items()
-                              if k2 in ("model", "image_size", "epochs", "lr", "head_c")}}
+                              if k2 in ("model", "image_size", "epochs", "lr", "head_c", "tta", "preset")}}
             rows.append(row)
             print(json.dumps(row), flush=True)
 
-    print("\n| mode | labels | held-out accuracy | macro F1 | ECE | wall time (s) | settings |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("\n| mode | labels | held-out accuracy | macro F1 | ECE | wall time (s) | CPU time (s) | settings |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         s = r["params"]
-        setting = (f"image {s['image_size'] or 224}px" if r["mode"] == "head"
-                   else f"{s['epochs']} epochs, {s['image_size']}px, lr {s['lr']}")
+        model = s["model"].replace("efficientnet_", "")
+        setting = (f"{model}, image {s['image_size'] or 'native'}px" if r["mode"] == "head"
+                   else f"{model}, {s['epochs']} epochs, {s['image_size']}px, lr {s['lr']}")
+        setting += ", flip TTA" if s.get("tta") else ""
         print(f"| {r['mode']} | {r['labels']} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} | {r['ece']:.3f} "
-              f"| {r['train_seconds']} | {setting} |")
+              f"| {r['train_seconds']} | {r['cpu_seconds']} | {setting} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     return 0

@@ -108,8 +108,12 @@ def main() -> int:
     ap.add_argument("--noise-set", type=int, default=1200, help="labelled set size for the noise test")
     ap.add_argument("--noise", type=float, default=0.05, help="fraction of its labels flipped")
     ap.add_argument("--no-docs", action="store_true", help="do not copy the plot to docs/img")
+    ap.add_argument("--docs-model", default="efficientnet_lite0",
+                    help="the --model / --feats whose plot is copied to docs/img")
     ap.add_argument("--model", default="efficientnet_lite0",
                     help="offline backbone whose embeddings the head uses (embedded with ONNX Runtime)")
+    ap.add_argument("--feats", default=None, help="instead of --model: a feature variant of "
+                    "bench/head_features.py (e.g. 'lite2+flip', 'lite0|lite2') read from bench/out/feats")
     args = ap.parse_args()
     limit = None
     if args.quick:
@@ -123,7 +127,15 @@ def main() -> int:
 
     cache = Path(os.environ.get("TASVEER_CACHE") or OUT / "cache")
     t0 = time.perf_counter()
-    X, y, names, _ = embed_folder(DATA, cache, limit=limit, backbone=ort_backbone(args.model))
+    if args.feats:
+        from head_features import FEATS, load_variant
+
+        meta = json.loads((FEATS / "labels.json").read_text())
+        names = meta["classes"]
+        X, y = load_variant(FEATS, args.feats), np.array([names.index(lab) for lab in meta["labels"]])
+        args.model = args.feats
+    else:
+        X, y, names, _ = embed_folder(DATA, cache, limit=limit, backbone=ort_backbone(args.model))
     print(f"{len(y)} photos, {len(names)} classes, embedded in {time.perf_counter() - t0:.1f}s", flush=True)
 
     runs = {s: [] for s in strategies}
@@ -170,14 +182,14 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     stem = ("active_learning_quick" if args.quick else "active_learning") + (
-        "" if args.model == "efficientnet_lite0" else f"_{args.model}")
+        "" if args.model == "efficientnet_lite0" else "_" + args.model.replace("|", "_").replace("+", "_"))
     (OUT / f"{stem}.json").write_text(json.dumps({"results": results, "noise": noise,
                                                            "seconds": seconds, "args": vars(args)}, indent=1))
     title = (f"intel-scenes, {args.model.replace('efficientnet_', '')} + linear head, {args.initial} + {args.rounds} x {args.batch} labels, "
              f"{args.seeds} seed(s)")
     png = OUT / f"{stem}.png"
     plot(results, png, title)
-    if not args.quick and not args.no_docs and args.model == "efficientnet_lite0":
+    if not args.quick and not args.no_docs and args.model == args.docs_model:
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
         shutil.copy(png, REPO / "docs" / "img" / "active_learning.png")
     print(f"\nwrote {png} ({png.stat().st_size // 1024} KB)")

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, type=Path, help="directory with one sub-folder per class")
     p.add_argument("--top", type=int, default=20, help="show at most K suspects (default 20; 0 = all)")
     p.add_argument("--head-c", type=float, default=0.002,
-                   help="inverse L2 strength of the head, as in training (default 0.002)")
+                   help="inverse L2 strength of the head (default 0.002, tuned for the Lite0 embeddings used here)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds (default 0)")
     p.add_argument("--cache", type=Path, default=None,
                    help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)")

@@ -9,7 +9,7 @@ from pathlib import Path
 from cli.common import add_json_and_cache, default_cache, fail, read_images
 
 # CLI flags that are training parameters of the same name
-PARAM_FLAGS = ("mode", "model", "lr", "epochs", "image_size", "batch_size", "seed")
+PARAM_FLAGS = ("preset", "mode", "model", "lr", "epochs", "image_size", "batch_size", "seed", "tta")
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -18,6 +18,9 @@ def register(sub) -> argparse.ArgumentParser:
     add_json_and_cache(p)
     p.add_argument("--data", required=True, type=Path, help="directory with one sub-folder per class")
     p.add_argument("--out", required=True, type=Path, help="model store directory (created if needed)")
+    p.add_argument("--preset", choices=["fast", "accurate"], help="a named recipe: fast = linear head "
+                   "(seconds); accurate = the best recipe within 30 min on 2 CPU cores; other flags "
+                   "and --params override its values")
     p.add_argument("--mode", choices=["head", "finetune"], help="head: linear head on cached "
                    "embeddings (seconds); finetune: whole network (minutes)")
     p.add_argument("--model", help="backbone: efficientnet_lite0 (offline weights), smallcnn, or any timm name")
@@ -26,6 +29,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, help="input size in pixels (default: the backbone's)")
     p.add_argument("--batch-size", type=int, help="batch size")
     p.add_argument("--seed", type=int, help="random seed (sampling, splits, training)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each photo's features with its mirror image's (twice the network time)")
     p.add_argument("--limit", type=int, help="use N images, balanced over classes, chosen by seed")
     p.add_argument("--params", help="more hyperparameters as JSON, e.g. '{\"head_c\": 1.0}'")
     p.set_defaults(func=run)

@@ -19,7 +19,7 @@ from training.train import fit
 def trained():
     paths, labels = sample(4, seed=2)
     blobs = read(paths)
-    backbone = create_backbone()
+    backbone = create_backbone(TrainParams().model)
     return blobs, labels, backbone, fit(blobs, labels, CLASSES, TrainParams(), backbone=backbone)
 
 

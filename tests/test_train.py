@@ -24,7 +24,7 @@ def data():
 
 def test_head_mode_learns_scenes_from_48_photos(lite0, data, tmp_path):
     blobs, labels, test_blobs, test_labels = data
-    result = fit(blobs, labels, CLASSES, TrainParams(), cache=EmbeddingCache(tmp_path),
+    result = fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0"), cache=EmbeddingCache(tmp_path),
                  backbone=lite0, eval_blobs=test_blobs, eval_labels=test_labels)
     assert result.metrics_source == "holdout" and result.n_eval == 36
     assert result.metrics["accuracy"] >= 0.6  # chance is 1/6
@@ -35,7 +35,7 @@ def test_head_mode_learns_scenes_from_48_photos(lite0, data, tmp_path):
 
 def test_head_metrics_without_holdout_come_from_cross_validation(lite0, data):
     blobs, labels, _, _ = data
-    result = fit(blobs, labels, CLASSES, TrainParams(), backbone=lite0)
+    result = fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0"), backbone=lite0)
     assert result.metrics_source == "cross-validation"
     assert result.metrics["n"] == 48 and 0 <= result.metrics["accuracy"] <= 1
 
@@ -46,9 +46,9 @@ def test_embedding_cache_means_no_recomputation(lite0, data, tmp_path):
     calls = []
     hook = lite0.module.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
     try:
-        fit(blobs, labels, CLASSES, TrainParams(), cache=cache, backbone=lite0)
+        fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0"), cache=cache, backbone=lite0)
         first = sum(calls)
-        again = fit(blobs + blobs[:1], labels + labels[:1], CLASSES, TrainParams(seed=3), cache=cache,
+        again = fit(blobs + blobs[:1], labels + labels[:1], CLASSES, TrainParams(model="efficientnet_lite0", seed=3), cache=cache,
                     backbone=lite0)
     finally:
         hook.remove()
@@ -60,14 +60,14 @@ def test_embedding_cache_means_no_recomputation(lite0, data, tmp_path):
 
 def test_bad_images_are_left_out_and_named(lite0, data):
     blobs, labels, _, _ = data
-    result = fit(blobs + [b"not an image"], labels + ["sea"], CLASSES, TrainParams(), backbone=lite0,
+    result = fit(blobs + [b"not an image"], labels + ["sea"], CLASSES, TrainParams(model="efficientnet_lite0"), backbone=lite0,
                  names=[f"t{i}" for i in range(49)])
     assert result.n_train == 48 and list(result.skipped) == ["t48"]
 
 
 def test_finetune_mode_trains_the_whole_network(data):
     blobs, labels, test_blobs, test_labels = data
-    params = TrainParams(mode="finetune", epochs=2, image_size=64, batch_size=16, val_fraction=0.25)
+    params = TrainParams(model="efficientnet_lite0", mode="finetune", epochs=2, image_size=64, batch_size=16, val_fraction=0.25)
     before = create_backbone("efficientnet_lite0", image_size=64)
     result = fit(blobs, labels, CLASSES, params, progress=False)
     tuned = result.classifier.backbone
@@ -91,9 +91,9 @@ def test_smallcnn_family_takes_filters_and_kernel_size(data):
 def test_wrong_label_names_and_too_few_labels_are_clear_errors(lite0, data):
     blobs, labels, _, _ = data
     with pytest.raises(ParamError, match="'lake' not among the labels"):
-        fit(blobs[:2], ["sea", "lake"], CLASSES, TrainParams(), backbone=lite0)
+        fit(blobs[:2], ["sea", "lake"], CLASSES, TrainParams(model="efficientnet_lite0"), backbone=lite0)
     with pytest.raises(TooFewLabels, match="at least 2 labels"):
-        fit(blobs[:3], ["sea"] * 3, CLASSES, TrainParams(), backbone=lite0)
+        fit(blobs[:3], ["sea"] * 3, CLASSES, TrainParams(model="efficientnet_lite0"), backbone=lite0)
 
 
 @pytest.mark.parametrize("values,words", [

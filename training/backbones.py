@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from . import lite
-from .embedder import embed_images
+from .embedder import embed_images, flip_averaged
 from .preprocess import RESAMPLE, Preprocessing
 from .smallcnn import SmallCNN
 
@@ -42,6 +42,7 @@ class Backbone:
     num_features: int
     kwargs: dict = field(default_factory=dict)
     device: torch.device = field(default_factory=default_device)
+    tta: bool = False  # features = average over the image and its mirror image (params.tta)
     engine: ClassVar[str] = "torch"  # OrtBackbone (ort.py) says "onnx"
 
     def __post_init__(self):
@@ -51,18 +52,23 @@ class Backbone:
             self.module.to(memory_format=torch.channels_last)
 
     @property
-    def id(self) -> str:
-        """Identity of the *features*: same id -> same embedding for the same image and size."""
+    def network_id(self) -> str:
+        """Identity of the *network* (what an ONNX graph holds), test-time augmentation aside."""
         extra = ""
         if self.kwargs:
             extra = "-" + hashlib.sha1(json.dumps(self.kwargs, sort_keys=True).encode()).hexdigest()[:8]
         return f"{self.name}{extra}@{self.weights}"
 
+    @property
+    def id(self) -> str:
+        """Identity of the *features*: same id -> same embedding for the same image and size."""
+        return feature_id(self.network_id, self.tta)
+
     def spec(self) -> dict:
         return {
             "name": self.name, "weights": self.weights, "image_size": self.image_size,
             "mean": list(self.mean), "std": list(self.std), "interpolation": self.interpolation,
-            "num_features": self.num_features, "kwargs": self.kwargs,
+            "num_features": self.num_features, "kwargs": self.kwargs, "tta": self.tta,
         }
 
     # -- preprocessing -------------------------------------------------------------------------
@@ -94,9 +100,15 @@ class Backbone:
         A bad image raises ImageError, unless an `errors` dict is passed: then its row is NaN and
         errors[index] holds the message, so one bad upload never sinks a whole batch.
         """
-        return embed_images(self.forward_array, self.preprocessing, self.id, self.num_features, blobs,
+        forward = flip_averaged(self.forward_array) if self.tta else self.forward_array
+        return embed_images(forward, self.preprocessing, self.id, self.num_features, blobs,
                             cache=cache, batch_size=batch_size, progress=progress, names=names,
                             errors=errors, report=report)
+
+
+def feature_id(network_id: str, tta: bool) -> str:
+    """The embedding cache key of a network's features, with or without flip averaging."""
+    return f"{network_id}+flip" if tta else network_id
 
 
 def _lite(name: str):
@@ -166,14 +178,16 @@ def weights_tag(name: str, pretrained: bool) -> str:
 
 
 def create_backbone(name: str = "efficientnet_lite0", pretrained: bool | None = None,
-                    image_size: int | None = None, device=None, **kwargs) -> Backbone:
-    """Build a backbone. `pretrained=None` means: pretrained weights where the model has them."""
+                    image_size: int | None = None, device=None, tta: bool = False, **kwargs) -> Backbone:
+    """Build a backbone. `pretrained=None` means: pretrained weights where the model has them;
+    `tta`: its features average each image with its mirror image."""
     if pretrained is None:
         pretrained = has_pretrained(name)
     if name in REGISTRY:
         backbone = REGISTRY[name][0](pretrained, image_size, **kwargs)
     else:
         backbone = _timm(name, pretrained, image_size, **kwargs)
+    backbone.tta = bool(tta)
     if device is not None:
         backbone.device = torch.device(device)
         backbone.module.to(backbone.device)

@@ -22,6 +22,17 @@ def decode_workers() -> int:
     return max(2, min(4, os.cpu_count() or 1))
 
 
+def flip_averaged(forward: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Test-time augmentation: `forward` of each image and of its mirror image (left-right),
+    averaged. A linear head on averaged features gives the average of the two images' logits."""
+    def run(batch: np.ndarray) -> np.ndarray:
+        n = len(batch)
+        both = forward(np.concatenate([batch, batch[..., ::-1]]))
+        return (both[:n] + both[n:]) / 2
+
+    return run
+
+
 def blob_key(blob) -> str:
     """The embedding cache key of one input: its SHA-256, taken from a `Digested` when known."""
     if not isinstance(blob, (bytes, bytearray, memoryview)):

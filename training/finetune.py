@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import sys
 import uuid
 
 import numpy as np
@@ -144,14 +145,19 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     y_t = torch.as_tensor(y, dtype=torch.long)
 
-    def run_eval(index):
+    def run_eval(index, tta=False):
+        """Probabilities of images[index]; with `tta`, of logits averaged with the mirror images'
+        (what serving computes: the head is linear, so averaged features give averaged logits)."""
         net.eval()
         probs = []
         with torch.inference_mode():
             for s in range(0, len(index), 128):
                 xb = _normalise(images[index[s : s + 128]].float(), backbone).to(device)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    probs.append(torch.softmax(net(xb).float(), dim=1).cpu())
+                    logits = net(xb).float()
+                    if tta:
+                        logits = (logits + net(xb.flip(-1)).float()) / 2
+                probs.append(torch.softmax(logits, dim=1).cpu())
         return torch.cat(probs).numpy()
 
     best = (-1.0, float("inf"))
@@ -190,7 +196,8 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
             proba = run_eval(val_idx)
             acc = float((proba.argmax(1) == y[val_idx]).mean())
             nll = float(-np.log(np.clip(proba[np.arange(len(val_idx)), y[val_idx]], 1e-12, 1)).mean())
-            bar.write(f"epoch {epoch + 1}: val accuracy {acc:.3f}, val loss {nll:.3f}") if progress else None
+            if progress:  # stderr: stdout may carry a JSON answer (tasveer train --json)
+                bar.write(f"epoch {epoch + 1}: val accuracy {acc:.3f}, val loss {nll:.3f}", file=sys.stderr)
             if (acc, -nll) > (best[0], -best[1]):
                 best, best_state, stale = (acc, nll), copy.deepcopy(net.state_dict()), 0
             else:
@@ -201,10 +208,11 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
             best_state = copy.deepcopy(net.state_dict())
     bar.close()
     net.load_state_dict(best_state)
-    val_proba = run_eval(val_idx) if len(val_idx) else np.zeros((0, n_classes), np.float32)
+    tta = bool(getattr(backbone, "tta", False))
+    val_proba = run_eval(val_idx, tta) if len(val_idx) else np.zeros((0, n_classes), np.float32)
     tuned = Backbone(net.features, backbone.name, f"ft-{uuid.uuid4().hex[:12]}", size, backbone.mean,
                      backbone.std, backbone.interpolation, backbone.num_features, dict(backbone.kwargs),
-                     device)
+                     device, tta)
     W = net.head.weight.detach().float().cpu().numpy()
     b = net.head.bias.detach().float().cpu().numpy()
     return tuned, W, b, val_idx, val_proba

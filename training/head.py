@@ -98,7 +98,7 @@ def labels_short_of_cv(y: np.ndarray, label_names: list[str], need: int = 2) -> 
     return {label_names[i]: int(need - c) for i, c in enumerate(counts) if 0 < c < need}
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+def fit_temperature(logits: np.ndarray, y: np.ndarray, bounds: tuple[float, float] = (0.02, 1.0)) -> float:
     """The temperature T that makes softmax(logits / T) best calibrated (lowest NLL) on held-out
     logits. Strong L2 keeps the head accurate on few labels but makes it timid (all scores near
     1/C); dividing by T restores scores that mean what they say, and never changes the argmax."""
@@ -114,7 +114,8 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
         s = s - s.max(axis=1, keepdims=True)
         return float(np.mean(np.log(np.exp(s).sum(axis=1)) - s[np.arange(len(t)), t]))
 
-    # Only ever sharpen: out-of-fold models see fewer examples than the final one, and on a few
-    # dozen labels their NLL can ask for T > 1, which made held-out scores even more timid.
-    best = minimize_scalar(nll, bounds=(np.log(0.02), 0.0), method="bounded")
+    # Heads only ever sharpen (the default bounds): out-of-fold models see fewer examples than the
+    # final one, and on a few dozen labels their NLL can ask for T > 1, which made held-out scores
+    # even more timid. A fine-tuned network, calibrated on its validation split, may go either way.
+    best = minimize_scalar(nll, bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded")
     return float(np.exp(best.x))

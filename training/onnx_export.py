@@ -62,8 +62,9 @@ def export_features(module: torch.nn.Module, image_size: int, path: str | Path,
 
 
 def ensure_backbone_onnx(root: str | Path, backbone) -> Path:
-    """The shared graph of a pretrained backbone under ROOT/backbones/, exported only if missing."""
-    path = Path(root) / "backbones" / safe_name(backbone.id, backbone.image_size)
+    """The shared graph of a pretrained backbone under ROOT/backbones/, exported only if missing
+    (one graph per network and size: flip averaging happens around the graph, see ort.py)."""
+    path = Path(root) / "backbones" / safe_name(getattr(backbone, "network_id", backbone.id), backbone.image_size)
     if not path.exists():
         export_features(backbone.module, backbone.image_size, path, replace=False)
     return path

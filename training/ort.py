@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .embedder import embed_images
+from .embedder import embed_images, flip_averaged
 from .preprocess import Preprocessing
 
 INPUT, OUTPUT = "images", "features"  # the graph's names (onnx_export.py writes them)
@@ -55,6 +55,7 @@ class OrtBackbone:
         self.interpolation = self.preprocessing.interpolation
         self.num_features = int(spec["num_features"])
         self.kwargs = dict(spec.get("kwargs") or {})
+        self.tta = bool(spec.get("tta", False))
         self.session = make_session(self.path, threads)
         shape = self.session.get_outputs()[0].shape
         if shape[-1] != self.num_features:
@@ -64,7 +65,7 @@ class OrtBackbone:
         return {
             "name": self.name, "weights": self.weights, "image_size": self.image_size,
             "mean": list(self.mean), "std": list(self.std), "interpolation": self.interpolation,
-            "num_features": self.num_features, "kwargs": self.kwargs,
+            "num_features": self.num_features, "kwargs": self.kwargs, "tta": self.tta,
         }
 
     def forward_array(self, batch: np.ndarray) -> np.ndarray:
@@ -76,7 +77,9 @@ class OrtBackbone:
 
     def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
               names: list[str] | None = None, errors: dict | None = None) -> np.ndarray:
-        """Pooled features (N, num_features), as Backbone.embed (same cache keys, same errors)."""
-        return embed_images(self.forward_array, self.preprocessing, self.id, self.num_features, blobs,
+        """Pooled features (N, num_features), as Backbone.embed (same cache keys, same errors,
+        the same flip averaging when the spec says `tta`)."""
+        forward = flip_averaged(self.forward_array) if self.tta else self.forward_array
+        return embed_images(forward, self.preprocessing, self.id, self.num_features, blobs,
                             cache=cache, batch_size=batch_size, progress=progress, names=names,
                             errors=errors)

@@ -281,7 +281,7 @@ class ModelStore:
         spec = m["backbone"]
         if m["contains_backbone"]:
             backbone = create_backbone(spec["name"], pretrained=False, image_size=spec["image_size"],
-                                       **spec["kwargs"])
+                                       tta=spec.get("tta", False), **spec["kwargs"])
             state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
             backbone.module.load_state_dict(state, strict=True)
             backbone.module.to(backbone.device).eval()
@@ -290,6 +290,7 @@ class ModelStore:
             backbone.weights = spec["weights"]
         elif backbone is None or backbone.id != m["backbone_id"] or backbone.image_size != spec["image_size"]:
             backbone = create_backbone(spec["name"], pretrained=spec["weights"] != "random",
-                                       image_size=spec["image_size"], **spec["kwargs"])
+                                       image_size=spec["image_size"], tta=spec.get("tta", False),
+                                       **spec["kwargs"])
         return Classifier(backbone, tensors["head.weight"].numpy(), tensors["head.bias"].numpy(),
                           m["labels"], mode=m["mode"], version=vid)
