@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -145,8 +146,9 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
                 new_ids = {t["id"] for t in up.tasks()} - old_ids
                 vid = up.model_version()
                 preds = [q for q in up.predictions() if q["task"] in new_ids and q["model_version"] == vid]
+                # the clusters are PATCHed after the predictions are written: wait for them too
                 return (vid, new_ids, preds) if len(new_ids) == N_NEW and {q["task"] for q in preds} == new_ids \
-                    else None
+                    and all(q.get("cluster") is not None for q in preds) else None
             vid, new_ids, preds = up.wait(predicted, f"predictions of the serving version for {N_NEW} new tasks")
             assert vid == first_version
             per_task = {}
@@ -184,9 +186,19 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             shown = int(re.match(r"\d+", page.locator(".lsf-current-task__task-id").inner_text()).group())
             page.screenshot(path=shots / "browser-4-most-useful.png")
             assert shown == served["id"], (shown, queues)
-            assert shown in new_ids and score[shown] == lowest, (
-                f"served task {shown} (score {score.get(shown)}, queue {served.get('queue')!r}), lowest score "
-                f"{lowest} on {sorted(t for t in score if score[t] == lowest)}")
+            # Label Studio's uncertainty sampling (projects/functions/next_task.py): among tasks with a
+            # prediction of the project's model_version, the cluster where this annotator has solved
+            # the fewest tasks first, then the lowest score
+            everything = up.predictions()
+            solved = Counter(max((q.get("cluster") for q in everything if q["task"] == t and q.get("cluster") is not None),
+                                 default=None) for t in {q["task"] for q in everything} - new_ids)
+            cluster = {t: qs[0].get("cluster") for t, qs in per_task.items()}
+            rank = {t: (solved.get(cluster[t], 0), score[t]) for t in score}
+            best = min(rank.values())
+            assert shown in new_ids and rank[shown] == best, (
+                f"served task {shown} (cluster {cluster.get(shown)}, score {score.get(shown)}, queue "
+                f"{served.get('queue')!r}); expected (solved in its cluster, score) {best} on "
+                f"{sorted(t for t in rank if rank[t] == best)}; lowest score {lowest}; solved per cluster {dict(solved)}")
             predicted_label = per_task[shown][0]["result"][0]["value"]["choices"][0]
             checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
             assert checked == [predicted_label], (checked, predicted_label)
