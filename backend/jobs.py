@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from .recipe import merge_reason
+
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, SKIPPED = "queued", "running", "done", "failed", "skipped"
@@ -99,7 +101,7 @@ class JobRunner:
             waiting = slot.pending or (None if started else slot.running)
             if waiting is not None:  # not started yet: it will read the newest annotations
                 waiting.requests += 1
-                waiting.reason = reason
+                waiting.reason = merge_reason(waiting.reason, reason)
                 return waiting
             job = Job(id=f"{project}-{next(self._ids)}", project=project, reason=reason)
             self._history.append(job)

@@ -30,6 +30,7 @@ import logging
 import time
 
 from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED, Job, SkipJob
+from .recipe import TAG
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,12 @@ local pending = redis.call('HGET', slot, 'pending')
 if pending then
   local key = prefix .. ':job:' .. pending
   redis.call('HINCRBY', key, 'requests', 1)
-  redis.call('HSET', key, 'reason', reason, 'setup', setup)
+  redis.call('HSET', key, 'setup', setup)
+  -- a request for the accurate recipe is never replaced by a plain one (recipe.merge_reason)
+  local old = redis.call('HGET', key, 'reason') or ''
+  if string.sub(old, -string.len(ARGV[7])) ~= ARGV[7] or string.sub(reason, -string.len(ARGV[7])) == ARGV[7] then
+    redis.call('HSET', key, 'reason', reason)
+  end
   return {pending, 0}
 end
 local id = project .. '-' .. redis.call('INCR', prefix .. ':seq')
@@ -116,7 +122,7 @@ class RQJobRunner:
         project = str(project)
         setup = json.dumps(self.setup_of(project))
         job_id, start = self._submit(keys=[self._slot_key(project)],
-                                     args=[self.prefix, project, reason, time.time(), setup, self.history])
+                                     args=[self.prefix, project, reason, time.time(), setup, self.history, TAG])
         job_id = job_id.decode()
         if start:
             self._enqueue(job_id)

@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from training.embedder import blob_key
-from training.params import TrainParams, training_part
+from training.params import training_part
 from training.store import data_fingerprint
 from training.train import fit
 
 from .fetch import FetchError
 from .promotion import decide
+from .recipe import ACCURATE, choose
 from .jobs import Job, SkipJob
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ class Trainer:
         if state is None or not state.label_config:
             raise SkipJob(f"project {pid} is not set up")
         cfg = self.projects.config(state.label_config)
-        params = TrainParams.from_dict(state.params or None)
         job.report(phase="listing annotations")
         api = self.projects.api(state)
         examples, notes = api.annotated_examples(int(pid), cfg)
@@ -67,6 +67,10 @@ class Trainer:
 
         fingerprint = data_fingerprint([blob_key(b) for b in blobs], labels)  # the digest fetched with them
         store = self.serving.store(pid)
+        params, recipe, why_recipe = choose(state.params, job.reason, store, len(labels))
+        if recipe == ACCURATE:
+            log.info("project %s: training the accurate preset (%s)", pid, why_recipe)
+            job.report(phase="training the accurate preset")
         parent = store.serving()
         if parent is not None:
             last = store.manifest(parent)
@@ -88,7 +92,7 @@ class Trainer:
             "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
             "skipped": notes + [f"{k}: {v}" for k, v in result.skipped.items()],
             "metrics_source": result.metrics_source,
-            "oof": out_of_fold(result, used),
+            "oof": out_of_fold(result, used), "recipe": recipe, "recipe_reason": why_recipe,
         }
         job.report(phase="comparing with the serving version")
         _, serving_clf = self.serving.classifier(pid) if parent else (None, None)
@@ -101,7 +105,7 @@ class Trainer:
                             plot=False, serve=serve)
         log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, len(blobs), result.seconds, why)
         trained.pop("phase", None)
-        answer = {"version": vid, "n_train": result.n_train, "serving": serve, "promotion": why,
+        answer = {"version": vid, "n_train": result.n_train, "serving": serve, "promotion": why, "recipe": recipe,
                   "trained": {k: v for k, v in trained.items() if k in ("epoch", "epochs", "step", "steps")},
                   "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
         if not serve:

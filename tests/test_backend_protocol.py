@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from backend.jobs import FAILED, JobRunner, SkipJob
+from backend.recipe import accurate_reason
 from lsproto.config import LabelConfigError, parse_label_config
 from backend.settings import Settings, SettingsError
 from test_backend_helpers import (
@@ -114,11 +115,13 @@ def test_job_runner_coalesces_a_burst_into_one_running_and_one_pending():
     jobs = []
     for i in range(1, 21):
         latest["value"] = i
-        jobs.append(runner.submit("7", f"ANNOTATION_CREATED #{i}"))
+        reason = accurate_reason("train now") if i == 10 else f"ANNOTATION_CREATED #{i}"
+        jobs.append(runner.submit("7", reason))
         status = runner.status("7")
         assert status["running"] is not None
     assert len({j.id for j in jobs}) == 2  # the first one runs, all the others share one pending job
     assert jobs[-1].requests == 19
+    assert jobs[-1].reason == "train now [accurate]"  # a plain request never drops an accurate one
     assert runner.wait_idle("7", timeout=10)
     assert len(started) == 2
     assert seen[-1] == 20  # the pending job saw the latest annotation

@@ -116,3 +116,9 @@ def test_training_status_train_now_and_retrain_every(server):
     assert status["last_error"]["job"] == job["job"] and "no Label Studio URL" in status["last_error"]["error"]
     assert status["last"]["progress"]["phase"] == "listing annotations"
     assert status["annotations_since_training"] == 0
+
+    bad = post_json(f"{base}/train", {"preset": "fastest"})
+    assert bad.status_code == 422 and "preset must be 'accurate'" in bad.json()["error"]
+    accurate = post_json(f"{base}/train", {"preset": "accurate"}).json()
+    assert server.service.jobs.wait_idle("2", timeout=60)
+    assert server.service.jobs.get(accurate["job"]).reason == "train now [accurate]"

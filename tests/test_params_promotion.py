@@ -1,6 +1,7 @@
 """Training parameters set from the command line reach the backend and Label Studio's extra params
 (one source of truth); a deliberately worse training stays a candidate; promoting it by hand changes
-what /predict answers. Real Label Studio, real backend process, real CLI."""
+what /predict answers; "train accurate now" trains the accurate preset. Real Label Studio, real
+backend process, real CLI."""
 from __future__ import annotations
 
 import json
@@ -84,5 +85,18 @@ def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_s
         assert promoted.returncode == 0 and candidate in promoted.stdout, promoted.stderr
         after = requests.post(f"{backend.url}/predict", json=body, timeout=60).json()["results"][0]
         assert after["model_version"] == candidate
+
+        # "train accurate now" (the model page's button): the accurate preset over the project's
+        # parameters, recorded with the version, served only if better
+        asked = requests.post(f"{backend.url}/projects/{project.id}/train", json={"preset": "accurate"}, timeout=30)
+        assert asked.status_code == 200, asked.text
+        info = wait_idle_version(backend.url, project.id, not_in=(first, candidate), timeout=400)
+        page = requests.get(f"{backend.url}/projects/{project.id}/page.json", timeout=30).json()
+        row = next(r for r in page["versions"] if r["version"] == info["versions"][-1])
+        assert row["recipe"] == "accurate" and row["mode"] == "finetune", row
+        hyper = row["hyperparameters"]
+        assert (hyper["image_size"], hyper["epochs"], hyper["lr"], hyper["tta"], hyper["augment"]) == (
+            160, 6, 5e-4, True, False), hyper  # the preset's recipe; the project's other values stay
+        assert row["promotion"].startswith(("served", "candidate")) and row["accuracy"] is not None
     finally:
         backend.stop()

@@ -51,6 +51,7 @@ def workers(redis_prefix, tmp_path):
 
 
 def test_jobs_coalesce_and_any_replica_reads_status_and_progress(redis_prefix, workers):
+    from backend.recipe import accurate_reason
     from backend.rqjobs import RQJobRunner
 
     api1 = RQJobRunner(REDIS, prefix=redis_prefix, task=TASK)
@@ -85,8 +86,12 @@ def test_jobs_coalesce_and_any_replica_reads_status_and_progress(redis_prefix, w
     assert api2.get(other.id).state == "done" and not api2.busy("8")
     status = api1.status("7")
     assert status["running"]["id"] == second.id and status["pending"] is None
-    third = api2.submit("7", "hold third")
+    third = api2.submit("7", accurate_reason("hold third"))
     assert third.id not in (first.id, second.id) and api1.status("7")["pending"]["id"] == third.id
+    assert api1.submit("7", "hold plain").id == third.id  # merged; a plain request keeps the accurate one
+    assert api2.status("7")["pending"]["reason"] == "hold third [accurate]"
+    assert api1.submit("7", accurate_reason("hold again")).id == third.id
+    assert api2.status("7")["pending"]["reason"] == "hold again [accurate]"
 
     release(second.id)
     release(third.id)

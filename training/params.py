@@ -13,6 +13,8 @@ DEFAULT_ACQUISITION = "margin"
 # parameters of what is done with a version's predictions, not of training: changing one neither
 # retrains nor changes whether a version may serve (see training_part)
 SERVING_ONLY = ("auto_accept", "spot_check")
+# parameters of when to train, not of what is trained: not compared between trainings either
+SCHEDULE = ("retrain_every", "accurate_every")
 # Named recipes (bench/RESULTS.md, "Presets"): a preset fills in its values, and any parameter
 # given beside it overrides the preset's value for that parameter.
 PRESETS = {
@@ -59,6 +61,10 @@ class TrainParams:
     # train after every N new annotations (1: after each one); "train now" and LS's train button
     # start a training whatever the count
     retrain_every: int = 1
+    # 0: off; N: a training that starts when N or more labels were added since the last `accurate`
+    # training (and a version already serves) trains the `accurate` preset instead of these
+    # parameters, promoted only if better (backend/recipe.py)
+    accurate_every: int = 0
     # auto-accept (backend/autoaccept.py): None = off; else the accuracy promised for labels taken
     # from the model without a person (its threshold is refitted after every publish), and the
     # share of would-be-accepted tasks left to people as spot checks
@@ -99,6 +105,7 @@ class TrainParams:
         _check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
         _check_num(self, "promotion_margin", float, lo=0, hi=1)
         _check_num(self, "retrain_every", int, lo=1, hi=100000)
+        _check_num(self, "accurate_every", int, lo=0, hi=1000000)
         if self.auto_accept is not None:
             _check_num(self, "auto_accept", float, lo=0.5, hi=0.999)
         _check_num(self, "spot_check", float, lo=0, hi=0.5)
@@ -145,8 +152,17 @@ class TrainParams:
 
 
 def training_part(params: dict | None) -> dict:
-    """A parameter dict without SERVING_ONLY entries: what decides whether two trainings are equal."""
-    return {k: v for k, v in (params or {}).items() if k not in SERVING_ONLY}
+    """A parameter dict without SERVING_ONLY and SCHEDULE entries: what decides whether two trainings
+    are equal."""
+    return {k: v for k, v in (params or {}).items() if k not in SERVING_ONLY and k not in SCHEDULE}
+
+
+def with_preset(values: dict | None, preset: str) -> TrainParams:
+    """`values` (a project's explicit parameters) with a preset's recipe on top: what a training of
+    that recipe uses (the recipe's own values win; the project's other parameters stay)."""
+    if preset not in PRESETS:
+        raise ParamError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
+    return TrainParams.from_dict({**(values or {}), **PRESETS[preset], "preset": preset})
 
 
 def _check_str(params, name, value):

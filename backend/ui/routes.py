@@ -5,7 +5,8 @@ GET  /projects/{id}/page.json            versions (with metrics), serving, selec
 GET  /projects/{id}/batch                the latest batch with predictions (JSON)
 GET  /projects/{id}/tasks/{task}/image   a task's image as a JPEG thumbnail (fetched by the backend)
 GET  /projects/{id}/training             idle / queued / running, progress, last error (JSON)
-POST /projects/{id}/train                "train now" (JSON body, Content-Type application/json)
+POST /projects/{id}/train                "train now" (JSON body, Content-Type application/json;
+                                         {"preset": "accurate"}: the accurate preset, recipe.py)
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from ..errors import NotFound, RequestError
 from ..httpio import json_object
 from ..projects import project_id
+from ..recipe import ACCURATE, TAG, accurate_reason
 from . import gallery, training
 from .page import PageContext, project_page
 
@@ -77,6 +79,11 @@ async def training_status(project: str, request: Request):
 @router.post("/projects/{project}/train")
 async def train_now(project: str, request: Request):
     body = await json_object(request, optional=True)
-    reason = body.get("reason") if isinstance(body.get("reason"), str) else "train now"
-    job = await run_in_threadpool(_service(request).train, _pid(project), reason[:100])
+    reason = (body.get("reason") if isinstance(body.get("reason"), str) else "train now")[:100]
+    preset = body.get("preset")
+    if preset not in (None, "project", ACCURATE):
+        raise RequestError(f"preset must be {ACCURATE!r} (or absent: the project's parameters); got {preset!r}",
+                           status=422)
+    reason = accurate_reason(reason) if preset == ACCURATE else reason.removesuffix(TAG)
+    job = await run_in_threadpool(_service(request).train, _pid(project), reason)
     return {"job": job.id, "status": job.state, "project": job.project}

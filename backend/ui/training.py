@@ -30,6 +30,8 @@ def training_section(pid: str, status: dict) -> str:
             "<p id='train-last' class='small muted'></p><p id='train-error' class='small err'></p>"
             "<p id='train-new' class='small'></p>"
             "<button id='train-now' onclick=\"trainNow('" + esc(pid) + "')\">train now</button> "
+            "<button id='train-accurate' title='the accurate preset: a fine-tuned network, minutes; "
+            "serves only if better' onclick=\"trainNow('" + esc(pid) + "', 'accurate')\">train accurate now</button> "
             "<span id='train-msg' class='small'></span></div>"
             f"<script>window.TRAINING = {script_json(status)};</script>")
 
@@ -83,11 +85,13 @@ async function pollTraining() {
   } catch (e) {}
   setTimeout(pollTraining, 1000);
 }
-async function trainNow(project) {
+async function trainNow(project, preset) {
   const msg = document.getElementById('train-msg');
   msg.textContent = 'starting…';
+  const ask = {reason: 'train now (model page)'};
+  if (preset) ask.preset = preset;
   const r = await fetch('/projects/' + project + '/train', {method: 'POST',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify({reason: 'train now (model page)'})});
+    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(ask)});
   const body = await r.json();
   msg.textContent = r.ok ? ('job ' + body.job + ' ' + body.status) : (body.error || r.statusText);
   if (r.ok) msg.dataset.job = body.job;

@@ -25,6 +25,7 @@ def version_row(mf: dict, serving: str | None) -> dict:
         "train_seconds": mf.get("train_seconds"), "serving": mf.get("version") == serving,
         "candidate": promotion.startswith("candidate") and mf.get("version") != serving,
         "promotion": promotion or None, "trigger": (mf.get("extra") or {}).get("trigger"),
+        "recipe": (mf.get("extra") or {}).get("recipe"),
     }
 
 
@@ -75,7 +76,8 @@ def versions_table(pid: str, rows: list[dict], selected: str | None) -> str:
         out.append(
             f"<tr class='{klass}' data-version='{vid}'><td class='l'><a href='?version={vid}'>{vid}</a></td>"
             f"<td class='l nw'>{when(r['created_at'])}</td><td>{num(r['n_train'])}</td>"
-            f"<td class='l'>{esc(str(r['mode']))}<br><span class='small muted'>{esc(str(r['model']))}</span></td>"
+            f"<td class='l'>{esc(str(r['mode']))}{' (accurate)' if r['recipe'] == 'accurate' else ''}"
+            f"<br><span class='small muted'>{esc(str(r['model']))}</span></td>"
             f"<td class='l small'>{_params_text(r['hyperparameters'])}</td>"
             f"<td class='acc'>{_metric_cell(r, 'accuracy')}</td><td>{_metric_cell(r, 'macro_f1')}</td>"
             f"<td>{_metric_cell(r, 'ece')}</td><td class='l small'>{source}</td>"
