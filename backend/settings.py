@@ -39,44 +39,32 @@ class SettingsError(ValueError):
     """A bad environment value; the message names the variable."""
 
 
-def _env_int(env, name: str, default: int, lo: int = 1) -> int:
+def _env_number(env, name: str, default, kind, what: str, ok, need: str):
+    """The environment variable `name` read as `kind` (int or float); unset or blank: `default`;
+    a value that does not parse, or for which `ok(value)` is false, is a SettingsError."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a whole number; got {raw!r}") from None
-    if value < lo:
-        raise SettingsError(f"{name} must be >= {lo}; got {value}")
+        raise SettingsError(f"{name} must be {what}; got {raw!r}") from None
+    if not ok(value):
+        raise SettingsError(f"{name} must be {need}; got {value}")
     return value
+
+
+def _env_int(env, name: str, default: int, lo: int = 1) -> int:
+    return _env_number(env, name, default, int, "a whole number", lambda v: v >= lo, f">= {lo}")
 
 
 def _env_float(env, name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number; got {raw!r}") from None
-    if not value > 0:
-        raise SettingsError(f"{name} must be > 0; got {value}")
-    return value
+    return _env_number(env, name, default, float, "a number", lambda v: v > 0, "> 0")
 
 
 def _env_seconds(env, name: str, default: float) -> float:
     """A number of seconds >= 0 (0 allowed, unlike _env_float)."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds; got {raw!r}") from None
-    if not value >= 0:
-        raise SettingsError(f"{name} must be >= 0; got {value}")
-    return value
+    return _env_number(env, name, default, float, "a number of seconds", lambda v: v >= 0, ">= 0")
 
 
 @dataclass(frozen=True)
