@@ -25,6 +25,7 @@ import secrets
 import subprocess
 import sys
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,30 +143,32 @@ def label_studio(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture
-def start_backend(tmp_path_factory):
-    """Factory: `backend = start_backend(label_studio, TASVEER_SOMETHING="1")` -> BackendServer
-    (`.url`, `.data_dir`, `.log_tail()`); every backend started is stopped after the test."""
-    started: list[BackendServer] = []
-
-    def _start(ls: LabelStudioInstance, data_dir: Path | None = None, **extra_env: str) -> BackendServer:
-        server = BackendServer(
-            data_dir or tmp_path_factory.mktemp("backend"),
-            free_port(),
-            label_studio_url=ls.url,
-            label_studio_token=ls.token,
-            extra_env=extra_env,
-        )
-        started.append(server)
+@contextmanager
+def backend_on(ls: "LabelStudioInstance", data_dir: Path, *, media: bool = True, **extra_env: str):
+    """A backend process for `ls`, stopped on leaving the block; a start failure fails the test.
+    `media`: it reads uploads from Label Studio's media dir, as `tasveer up` runs it."""
+    server = BackendServer(data_dir, free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
+                           label_studio_media_dir=ls.data_dir / "media" if media else None, extra_env=extra_env)
+    try:
         try:
             server.start()
         except BackendError as exc:
             pytest.fail(str(exc))
-        return server
-
-    yield _start
-    for server in started:
+        yield server
+    finally:
         server.stop()
+
+
+@pytest.fixture
+def start_backend(tmp_path_factory):
+    """Factory: `backend = start_backend(label_studio, TASVEER_SOMETHING="1")` -> BackendServer
+    (`.url`, `.data_dir`, `.log_tail()`); every backend started is stopped after the test."""
+    with ExitStack() as started:
+        def _start(ls: LabelStudioInstance, data_dir: Path | None = None, **extra_env: str) -> BackendServer:
+            where = data_dir or tmp_path_factory.mktemp("backend")
+            return started.enter_context(backend_on(ls, where, media=False, **extra_env))
+
+        yield _start
 
 
 @pytest.fixture(scope="session")

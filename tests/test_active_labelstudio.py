@@ -13,12 +13,10 @@ import pytest
 import requests
 
 import scenes
-from lsfixture import poll
+from lsfixture import backend_on, poll
 from lsproto.results import choice_result
 from lsproto.views import LABEL_ERRORS, MOST_USEFUL, SUSPECT_BELOW
-from sync.backendproc import BackendError, BackendServer
 from sync.importer import import_images
-from sync.netutil import free_port
 from sync.project import connect_backend, ensure_project
 from sync.views import ensure_views
 
@@ -66,18 +64,9 @@ WORLD = SimpleNamespace(backend=None)
 
 @pytest.fixture(scope="module")
 def world(label_studio, shared_data, tmp_path_factory):
-    server = BackendServer(tmp_path_factory.mktemp("active-backend"), free_port(),
-                           label_studio_url=label_studio.url, label_studio_token=label_studio.token,
-                           label_studio_media_dir=label_studio.data_dir / "media")
-    try:
-        server.start()
-    except BackendError as exc:
-        pytest.fail(str(exc))
-    WORLD.__dict__.update(ls=label_studio, backend=server, client=label_studio.client())
-    try:
+    with backend_on(label_studio, tmp_path_factory.mktemp("active-backend")) as server:
+        WORLD.__dict__.update(ls=label_studio, backend=server, client=label_studio.client())
         yield WORLD
-    finally:
-        server.stop()
 
 
 def test_1_labels_train_a_version_whose_predictions_drive_label_studio(world, tmp_path):

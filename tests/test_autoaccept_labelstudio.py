@@ -13,12 +13,10 @@ import pytest
 import requests
 
 import scenes
-from lsfixture import poll
+from lsfixture import backend_on, poll
 from lsproto.autoaccept import AUTO_EMAIL, SPOT_CHECK
 from lsproto.views import AUTO_ACCEPTED, NEEDS_REVIEW, SPOT_CHECKS
-from sync.backendproc import BackendError, BackendServer
 from sync.importer import import_images
-from sync.netutil import free_port
 from sync.project import connect_backend, ensure_project
 
 pytestmark = pytest.mark.labelstudio
@@ -95,18 +93,9 @@ def serving_after(n_train: int) -> dict | None:
 
 @pytest.fixture(scope="module")
 def world(label_studio, shared_data, tmp_path_factory):
-    server = BackendServer(tmp_path_factory.mktemp("auto-backend"), free_port(),
-                           label_studio_url=label_studio.url, label_studio_token=label_studio.token,
-                           label_studio_media_dir=label_studio.data_dir / "media")
-    try:
-        server.start()
-    except BackendError as exc:
-        pytest.fail(str(exc))
-    W.__dict__.update(ls=label_studio, backend=server, client=label_studio.client(), auto_user=None)
-    try:
+    with backend_on(label_studio, tmp_path_factory.mktemp("auto-backend")) as server:
+        W.__dict__.update(ls=label_studio, backend=server, client=label_studio.client(), auto_user=None)
         yield W
-    finally:
-        server.stop()
 
 
 def test_1_confident_tasks_become_auto_accepted_labels_that_never_reach_training(world, tmp_path):

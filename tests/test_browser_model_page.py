@@ -16,10 +16,8 @@ import requests
 from playwright.sync_api import sync_playwright
 
 import scenes
-from lsfixture import poll
-from sync.backendproc import BackendError, BackendServer
+from lsfixture import backend_on, poll
 from sync.importer import import_images
-from sync.netutil import free_port
 from sync.project import connect_backend, ensure_project
 from test_params_promotion import wait_idle_version
 
@@ -35,13 +33,7 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
     shots = Path(os.environ.get("TASVEER_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     ls, client = label_studio, label_studio.client()
-    backend = BackendServer(tmp_path / "backend", free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
-                            label_studio_media_dir=ls.data_dir / "media")
-    try:
-        backend.start()
-    except BackendError as exc:
-        pytest.fail(str(exc))
-    try:
+    with backend_on(ls, tmp_path / "backend") as backend:
         project = ensure_project(client, "model-page", CLASSES)
         connect_backend(client, project, backend.url)
         pid = project.id
@@ -137,5 +129,3 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             page.goto(f"{page_url}?version={candidate}")
             page.screenshot(path=shots / "model-page-4-rolled-back.png", full_page=True)
             browser.close()
-    finally:
-        backend.stop()

@@ -14,11 +14,9 @@ import pytest
 import requests
 
 import scenes
-from lsfixture import poll
+from lsfixture import backend_on, poll
 from lsproto.results import choice_result
-from sync.backendproc import BackendError, BackendServer
 from sync.importer import import_images
-from sync.netutil import free_port
 from sync.predictions import retrieve_predictions
 from lsproto.config import parse_label_config
 from sync.project import connect_backend, ensure_project, verify_webhook
@@ -103,24 +101,15 @@ LOOP = Loop()
 @pytest.fixture(scope="module")
 def loop(label_studio, shared_data, tmp_path_factory):
     # as `tasveer up` runs it: on Label Studio's disk, reading uploads from its media dir
-    server = BackendServer(tmp_path_factory.mktemp("loop-backend"), free_port(),
-                           label_studio_url=label_studio.url, label_studio_token=label_studio.token,
-                           label_studio_media_dir=label_studio.data_dir / "media")
-    try:
-        server.start()
-    except BackendError as exc:
-        pytest.fail(str(exc))
-    LOOP.__dict__.clear()
-    LOOP.ls, LOOP.backend, LOOP.client = label_studio, server, label_studio.client()
-    # 128 photos, as balanced as 128/6 allows (22 of two classes, 21 of four), seeded
-    paths, labels = scenes.sample(22, seed=11)
-    keep = [i for i in range(len(paths)) if not (labels[i] in scenes.CLASSES[2:] and i % 22 == 21)]
-    LOOP.paths, LOOP.labels = [paths[i] for i in keep], [labels[i] for i in keep]
-    assert len(LOOP.paths) == N_IMAGES
-    try:
+    with backend_on(label_studio, tmp_path_factory.mktemp("loop-backend")) as server:
+        LOOP.__dict__.clear()
+        LOOP.ls, LOOP.backend, LOOP.client = label_studio, server, label_studio.client()
+        # 128 photos, as balanced as 128/6 allows (22 of two classes, 21 of four), seeded
+        paths, labels = scenes.sample(22, seed=11)
+        keep = [i for i in range(len(paths)) if not (labels[i] in scenes.CLASSES[2:] and i % 22 == 21)]
+        LOOP.paths, LOOP.labels = [paths[i] for i in keep], [labels[i] for i in keep]
+        assert len(LOOP.paths) == N_IMAGES
         yield LOOP
-    finally:
-        server.stop()
 
 
 def need(loop, *names):

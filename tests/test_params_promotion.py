@@ -11,10 +11,8 @@ import pytest
 import requests
 
 import scenes
-from lsfixture import run_tasveer
-from sync.backendproc import BackendError, BackendServer
+from lsfixture import backend_on, run_tasveer
 from sync.importer import import_images
-from sync.netutil import free_port
 from sync.project import connect_backend, ensure_project
 
 pytestmark = pytest.mark.labelstudio
@@ -34,13 +32,7 @@ def wait_idle_version(backend_url: str, project: int, not_in=(), timeout: float 
 
 def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_studio, shared_data, tmp_path):
     ls, client = label_studio, label_studio.client()
-    backend = BackendServer(tmp_path / "backend", free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
-                            label_studio_media_dir=ls.data_dir / "media")
-    try:
-        backend.start()
-    except BackendError as exc:
-        pytest.fail(str(exc))
-    try:
+    with backend_on(ls, tmp_path / "backend") as backend:
         project = ensure_project(client, "params-and-promotion", CLASSES)
         connect_backend(client, project, backend.url)
         paths, labels = scenes.sample(6, seed=21, classes=CLASSES)
@@ -98,5 +90,3 @@ def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_s
         assert (hyper["image_size"], hyper["epochs"], hyper["lr"], hyper["tta"], hyper["augment"]) == (
             160, 6, 5e-4, True, False), hyper  # the preset's recipe; the project's other values stay
         assert row["promotion"].startswith(("served", "candidate")) and row["accuracy"] is not None
-    finally:
-        backend.stop()
