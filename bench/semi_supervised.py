@@ -6,8 +6,9 @@ cached features (bench/feature_sets.py): the labelled draw plus the project's un
     .venv/bin/python bench/semi_supervised.py [--methods sup,std-all,self:0.5:0.3:1] [--samples 3]
 
 Split of bench/accuracy.py (20 % of each class held out, seed 0), balanced training draws by seed
-(seeds 0..K-1). Methods (C = --c for every logistic regression):
+(seeds 0..K-1; --split and --first-draw choose other ones for a check on fresh data). Methods (C = --c for every logistic regression):
 - `sup`: the product's head (training.head.fit_linear, standardised on the labelled photos).
+- `semi`: the product's semi-supervised head (training/semi.py: `selfspread:10:0.9:1:0.1`).
 - `std-all`: standardisation (mean / std) fitted on all the pool's photos.
 - `pca:K`: PCA whitening to K components fitted on all the pool's photos.
 - `self:Q:W:R[:S]`: self-training: fit, take the fraction Q of the unlabelled photos per predicted
@@ -19,6 +20,8 @@ Split of bench/accuracy.py (20 % of each class held out, seed 0), balanced train
 - `spread+sup:K:A`: the average of spreading's and the head's probabilities.
 - `spreadfit:K:A:Q:W`: the head refitted on the labelled photos plus the fraction Q (per class) of
   unlabelled photos most confidently labelled by spreading, sample weight W.
+- `selfspread:K:A:Q:W`: as spreadfit, the pseudo-labels from the average of spreading's and the
+  head's probabilities.
 - `ncm:K`: nearest class mean in the PCA-whitened space (K components, fitted on all photos).
 Writes bench/out/semi_supervised.json; prints a markdown table (seed-0 draw / mean of draws).
 """
@@ -41,7 +44,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from training.data import balanced_sample, stratified_split  # noqa: E402
 from training.head import fit_linear, softmax  # noqa: E402
 
-LINEAR = ("sup", "std-all", "pca", "self", "spreadfit")
+LINEAR = ("sup", "semi", "std-all", "pca", "self", "spreadfit", "selfspread")
 FEATS = Path(os.environ.get("TASVEER_FEATS") or REPO / "bench" / "out" / "feats")
 
 
@@ -162,6 +165,11 @@ def linear_method(spec, X, y, lab, unl, n_classes, C, seed, graphs):
     XL, yL, XU = X[lab], y[lab], X[unl]
     if name == "sup":
         return fit_linear(XL, yL, n_classes, C, seed)
+    if name == "semi":  # the product's semi-supervised head (training/semi.py)
+        from training.semi import fit_semi
+
+        Xp = np.vstack([XL, XU])
+        return fit_semi(Xp, np.arange(len(XL)), yL, n_classes, C, seed)
     if name == "std-all":
         return linear_fit(XL, yL, XU, n_classes, C, seed, basis="all")
     if name == "pca":
@@ -171,10 +179,13 @@ def linear_method(spec, X, y, lab, unl, n_classes, C, seed, graphs):
     if name == "self":
         q, w, r = float(arg[0]), float(arg[1]), int(arg[2])
         return self_train(XL, yL, XU, n_classes, C, seed, q, w, r, arg[3] if len(arg) > 3 else "lab")
-    if name == "spreadfit":
+    if name in ("spreadfit", "selfspread"):
         g, where = graph(X, lab, unl, int(arg[0]), graphs)
         F = g.spread([where[int(i)] for i in lab], yL, n_classes, float(arg[1]))
         FU = F[[where[int(i)] for i in unl]]
+        if name == "selfspread":  # pseudo-labels from the head and spreading together
+            W, b = fit_linear(XL, yL, n_classes, C, seed)
+            FU = (FU + softmax(XU @ W.T + b)) / 2
         take = pick_confident(FU, float(arg[2]))
         A, m = standardiser(XL)
         Z = (np.vstack([XL, XU[take]]) - m) @ A
@@ -244,6 +255,8 @@ def main() -> int:
     ap.add_argument("--c", type=float, default=0.005, help="inverse L2 strength of every regression")
     ap.add_argument("--sizes", default="60,300,600,1200")
     ap.add_argument("--samples", type=int, default=3, help="training draws per label count")
+    ap.add_argument("--first-draw", type=int, default=0, help="seed of the first training draw")
+    ap.add_argument("--split", type=int, default=0, help="seed of the held-out split (bench/accuracy.py: 0)")
     ap.add_argument("--feats", type=Path, default=FEATS)
     ap.add_argument("--calibrate", action="store_true", help="also the held-out ECE of linear methods "
                     "after the product's temperature (5-fold out-of-fold logits; 6x the fits)")
@@ -255,7 +268,7 @@ def main() -> int:
     classes, labels = meta["classes"], meta["labels"]
     y = np.array([classes.index(lab) for lab in labels])
     X = load_variant(args.feats, args.variant).astype(np.float64)
-    rest, held = stratified_split(labels, 0.2, 0)
+    rest, held = stratified_split(labels, 0.2, args.split)
     rest, test = np.array(rest), np.array(held)
     rest_labels = [labels[i] for i in rest]
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -265,7 +278,7 @@ def main() -> int:
         for n in sizes:
             accs, secs, eces = [], [], []
             for s in range(args.samples):
-                lab = rest[balanced_sample(rest_labels, n, s)]
+                lab = rest[balanced_sample(rest_labels, n, args.first_draw + s)]
                 unl = np.setdiff1d(rest, lab)
                 t = time.perf_counter()
                 P = run_method(spec, X, y, lab, unl, test, len(classes), args.c, 0, graphs)
