@@ -8,7 +8,8 @@ cached features (bench/feature_sets.py): the labelled draw plus the project's un
 Split of bench/accuracy.py (20 % of each class held out, seed 0), balanced training draws by seed
 (seeds 0..K-1; --split and --first-draw choose other ones for a check on fresh data). Methods (C = --c for every logistic regression):
 - `sup`: the product's head (training.head.fit_linear, standardised on the labelled photos).
-- `semi`: the product's semi-supervised head (training/semi.py: `selfspread:10:0.9:1:0.1`).
+- `semi[:N]`: the product's semi-supervised head (training/semi.py: `selfspread:10:0.9:1:0.1`,
+  standardised on all photos, warm-started); N: a random N of the unlabeled photos only.
 - `std-all`: standardisation (mean / std) fitted on all the pool's photos.
 - `pca:K`: PCA whitening to K components fitted on all the pool's photos.
 - `self:Q:W:R[:S]`: self-training: fit, take the fraction Q of the unlabelled photos per predicted
@@ -168,6 +169,8 @@ def linear_method(spec, X, y, lab, unl, n_classes, C, seed, graphs):
     if name == "semi":  # the product's semi-supervised head (training/semi.py)
         from training.semi import fit_semi
 
+        if arg:  # semi:N: a random N of the unlabeled photos (TrainParams.unlabeled)
+            XU = XU[np.sort(np.random.default_rng(seed).permutation(len(XU))[:int(arg[0])])]
         Xp = np.vstack([XL, XU])
         return fit_semi(Xp, np.arange(len(XL)), yL, n_classes, C, seed)
     if name == "std-all":

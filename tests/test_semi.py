@@ -78,7 +78,7 @@ def test_fit_hands_unlabeled_photos_to_the_semi_supervised_head(photos, monkeypa
 
 
 def test_unlabeled_param_is_validated():
-    assert TrainParams().unlabeled == 5000
+    assert TrainParams().unlabeled == 2000
     assert TrainParams.from_dict({"unlabeled": 0}).unlabeled == 0
     for bad in (-1, 1.5, "many", 10**6):
         with pytest.raises(ParamError, match="unlabeled"):

@@ -18,10 +18,11 @@ class TooFewLabels(ValueError):
 
 
 def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, seed: int = 0,
-               sample_weight: np.ndarray | None = None, stats: tuple | None = None):
+               sample_weight: np.ndarray | None = None, stats: tuple | None = None, init: tuple | None = None):
     """Fit on features X (N, F) and label indices y; returns W (n_classes, F), b (n_classes,).
     `sample_weight` weighs the rows (default 1 each); `stats` = (mean, scale) standardises with
-    those instead of X's own (training/semi.py: the labeled rows' statistics)."""
+    those instead of X's own; `init` = (W, b) of an earlier fit on the same labels starts the
+    solver there (training/semi.py: fewer iterations)."""
     from sklearn.exceptions import ConvergenceWarning  # here: serving needs only softmax
     from sklearn.linear_model import LogisticRegression
 
@@ -37,7 +38,11 @@ def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, see
     else:
         mean, scale = stats
     Xs = (X - mean) / scale
-    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed, warm_start=init is not None)
+    if init is not None and len(present) > 2:  # lbfgs starts from coef_ / intercept_ when warm
+        W0, b0 = init
+        clf.coef_ = (W0[present] * scale).astype(np.float64)
+        clf.intercept_ = (b0[present] + W0[present] @ mean).astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(Xs, y, sample_weight=sample_weight)

@@ -54,7 +54,7 @@ class TrainParams:
     head_c: float = 0.005
     # head mode: at most this many of the project's unlabeled (already embedded) photos join the
     # head's fit with pseudo-labels (training/semi.py); 0 = labeled photos only
-    unlabeled: int = 5000
+    unlabeled: int = 2000
     # which unlabeled task is most useful to label next (see training/acquisition.py)
     acquisition: str = DEFAULT_ACQUISITION
     # a new version serves only if its accuracy is at most this much below the serving one's;

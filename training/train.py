@@ -104,6 +104,10 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
             XU = backbone.embed(list(unlabeled_blobs[:params.unlabeled]), cache=cache, errors=bad,
                                 names=[f"unlabeled #{i}" for i in range(min(len(unlabeled_blobs), params.unlabeled))])
             XU = XU[[i for i in range(len(XU)) if i not in bad]]
+        if labels_short_of_cv(y_keep, label_names):
+            # leave-one-out metrics would need one semi-supervised fit per label: the first few
+            # labels train the supervised head
+            XU = None
         head = unlabeled_head(X[keep], y_keep, len(label_names), params, XU, report)
         report(phase="fitting the head")
         W, b = head(np.arange(len(keep)))
