@@ -75,6 +75,8 @@ def test_fit_hands_unlabeled_photos_to_the_semi_supervised_head(photos, monkeypa
     fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0", unlabeled=0), cache=cache,
         backbone=backbone, unlabeled_features=XU)
     assert calls == []  # off: the supervised head
+    result = fit(blobs[:11], labels[:11], CLASSES, params, cache=cache, backbone=backbone, unlabeled_features=XU)
+    assert calls == [] and result.metrics_source == "leave-one-out"  # 1 label of a class: supervised
 
 
 def test_unlabeled_param_is_validated():

@@ -97,17 +97,16 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
                            report=lambda **f: report(phase="embedding", **f))
         keep = np.array([i for i in range(len(blobs)) if i not in errors], dtype=int)
         y_keep = y[keep]
-        XU = unlabeled_features
-        if XU is None and unlabeled_blobs and params.unlabeled:
+        # while leave-one-out is the only estimate, it would need one semi-supervised fit per
+        # label: the first few labels train the supervised head
+        few = bool(labels_short_of_cv(y_keep, label_names))
+        XU = None if few else unlabeled_features
+        if XU is None and unlabeled_blobs and params.unlabeled and not few:
             report(phase="embedding unlabeled photos")
             bad: dict[int, str] = {}
             XU = backbone.embed(list(unlabeled_blobs[:params.unlabeled]), cache=cache, errors=bad,
                                 names=[f"unlabeled #{i}" for i in range(min(len(unlabeled_blobs), params.unlabeled))])
             XU = XU[[i for i in range(len(XU)) if i not in bad]]
-        if labels_short_of_cv(y_keep, label_names):
-            # leave-one-out metrics would need one semi-supervised fit per label: the first few
-            # labels train the supervised head
-            XU = None
         head = unlabeled_head(X[keep], y_keep, len(label_names), params, XU, report)
         report(phase="fitting the head")
         W, b = head(np.arange(len(keep)))
