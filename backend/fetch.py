@@ -105,6 +105,11 @@ class BlobCache:
             return None
         return Digested(data, digest)
 
+    def digest(self, url: str) -> str | None:
+        """The sha256 of the bytes cached for `url` (not read nor checked), or None."""
+        row = self._conn().execute("SELECT hash FROM urls WHERE url=?", (url,)).fetchone()
+        return row[0] if row else None
+
     def put(self, url: str, data: bytes) -> str:
         """Store `data` for `url`; returns its sha256 (taken from `data` when it is a Digested)."""
         digest = known_hash(data) or hashlib.sha256(data).hexdigest()

@@ -13,6 +13,8 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from training.embedder import blob_key
 from training.params import training_part
 from training.store import data_fingerprint
@@ -85,9 +87,14 @@ class Trainer:
             trained.update(fields)
             job.report(**fields)
 
+        unlabeled = None
+        if backbone is not None and params.unlabeled:
+            job.report(phase="reading unlabeled tasks")
+            unlabeled = self.unlabeled_features(pid, api, cfg, backbone, params.unlabeled, params.seed)
         result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
-                     names=[f"task {e.task_id}" for e in used], report=report)
+                     names=[f"task {e.task_id}" for e in used], report=report, unlabeled_features=unlabeled)
         extra = {
+            "unlabeled": 0 if unlabeled is None else len(unlabeled),
             "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
             "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
             "skipped": notes + [f"{k}: {v}" for k, v in result.skipped.items()],
@@ -117,6 +124,35 @@ class Trainer:
             log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
             answer["refresh_error"] = f"{type(exc).__name__}: {exc}"
         return answer
+
+
+    def unlabeled_features(self, pid: str, api, cfg, backbone, limit: int, seed: int = 0):
+        """Embeddings of up to `limit` of the project's unlabeled tasks (a seeded random choice when
+        there are more), for the semi-supervised head (training/semi.py). Only tasks whose image is
+        in the image cache and whose embedding by `backbone` is in the embedding cache count, i.e.
+        tasks already predicted (every task is, after each publish and before the first training):
+        nothing is downloaded or embedded here. None when there are none."""
+        digests = []
+        for task in api.iter_tasks(int(pid), unlabeled_only=True):
+            raw = (task.get("data") or {}).get(cfg.data_key)
+            if not isinstance(raw, str):
+                continue
+            try:
+                digest = self.fetcher.cache.digest(self.fetcher.resolve(raw, api.base_url, project=pid))
+            except FetchError:
+                continue
+            if digest:
+                digests.append(digest)
+            if len(digests) >= 4 * limit:  # enough candidates to choose from
+                break
+        found = self.embeddings.get_many(digests, backbone.id, backbone.preprocessing.image_size) if digests else {}
+        rows = [found[d] for d in dict.fromkeys(digests) if d in found]
+        if not rows:
+            return None
+        if len(rows) > limit:
+            pick = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+            rows = [rows[i] for i in pick]
+        return np.stack(rows)
 
 
 @contextmanager

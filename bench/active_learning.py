@@ -114,6 +114,9 @@ def main() -> int:
                     help="offline backbone whose embeddings the head uses (embedded with ONNX Runtime)")
     ap.add_argument("--feats", default=None, help="instead of --model: a feature variant of "
                     "bench/head_features.py (e.g. 'lite2+flip', 'lite0|lite2') read from bench/out/feats")
+    ap.add_argument("--semi", default=None, help="a linear method of bench/semi_supervised.py (e.g. "
+                    "'self:0.5:0.3:1') as the head of every strategy, fitted on the labels and the rest of the pool")
+    ap.add_argument("--no-noise", action="store_true", help="skip the label-noise experiment")
     args = ap.parse_args()
     limit = None
     if args.quick:
@@ -138,6 +141,15 @@ def main() -> int:
         X, y, names, _ = embed_folder(DATA, cache, limit=limit, backbone=ort_backbone(args.model))
     print(f"{len(y)} photos, {len(names)} classes, embedded in {time.perf_counter() - t0:.1f}s", flush=True)
 
+    head = None
+    if args.semi:
+        from semi_supervised import linear_method
+
+        def head(XL, yL, XU, n_classes, C, seed):
+            Xp = np.vstack([XL, XU])
+            yp = np.concatenate([yL, np.full(len(XU), -1)])
+            return linear_method(args.semi, Xp, yp, np.arange(len(XL)), np.arange(len(XL), len(Xp)),
+                                 n_classes, C, seed, {})
     runs = {s: [] for s in strategies}
     seconds = {s: 0.0 for s in strategies}
     noise = []
@@ -147,13 +159,14 @@ def main() -> int:
         for s in strategies:
             t = time.perf_counter()
             hist = simulate(X[pool], y[pool], X[test], y[test], names, strategy=s, initial=args.initial,
-                            batch=args.batch, rounds=args.rounds, seed=seed, head_c=args.head_c)
+                            batch=args.batch, rounds=args.rounds, seed=seed, head_c=args.head_c, head=head)
             seconds[s] += time.perf_counter() - t
             runs[s].append(hist)
             print(f"seed {seed} {s:>16}: " + " ".join(f"{h['labels']}:{h['accuracy']:.3f}" for h in hist),
                   flush=True)
-        noise.append(noise_experiment(X[pool], y[pool], names, args.noise_set, args.noise, seed, args.head_c))
-        print(f"seed {seed} label noise: {noise[-1]}", flush=True)
+        if not args.no_noise:
+            noise.append(noise_experiment(X[pool], y[pool], names, args.noise_set, args.noise, seed, args.head_c))
+            print(f"seed {seed} label noise: {noise[-1]}", flush=True)
     results = [summarise(s, runs[s]) for s in strategies]
 
     steps = [r["labels"] for r in results[0]["rounds"]]
@@ -172,24 +185,26 @@ def main() -> int:
     print("\n| strategy | simulation time per seed (s) |\n| --- | ---: |")
     for s in strategies:
         print(f"| {s} | {seconds[s] / args.seeds:.1f} |")
-    p_at_k = np.mean([n["precision_at_k"] for n in noise])
-    rec = np.mean([n["recall"] for n in noise])
-    per_seed = ", ".join(f"{n['precision_at_k']:.1%}" for n in noise)
-    print(f"\nlabel noise: {noise[0]['n']} labelled photos, {noise[0]['flipped']} flipped; "
-          f"precision of top-{noise[0]['flipped']} = {p_at_k:.1%} "
-          f"(per seed {per_seed}), recall of all "
-          f"{np.mean([n['flagged'] for n in noise]):.0f} flagged = {rec:.1%}")
+    if noise:
+        p_at_k = np.mean([n["precision_at_k"] for n in noise])
+        rec = np.mean([n["recall"] for n in noise])
+        per_seed = ", ".join(f"{n['precision_at_k']:.1%}" for n in noise)
+        print(f"\nlabel noise: {noise[0]['n']} labelled photos, {noise[0]['flipped']} flipped; "
+              f"precision of top-{noise[0]['flipped']} = {p_at_k:.1%} "
+              f"(per seed {per_seed}), recall of all "
+              f"{np.mean([n['flagged'] for n in noise]):.0f} flagged = {rec:.1%}")
 
     OUT.mkdir(parents=True, exist_ok=True)
     stem = ("active_learning_quick" if args.quick else "active_learning") + (
-        "" if args.model == "efficientnet_lite0" else "_" + args.model.replace("|", "_").replace("+", "_"))
+        "" if args.model == "efficientnet_lite0" else "_" + args.model.replace("|", "_").replace("+", "_")) + (
+        "_semi_" + args.semi.replace(":", "_") if args.semi else "")
     (OUT / f"{stem}.json").write_text(json.dumps({"results": results, "noise": noise,
                                                            "seconds": seconds, "args": vars(args)}, indent=1))
     title = (f"intel-scenes, {args.model.replace('efficientnet_', '')} + linear head, {args.initial} + {args.rounds} x {args.batch} labels, "
              f"{args.seeds} seed(s)")
     png = OUT / f"{stem}.png"
     plot(results, png, title)
-    if not args.quick and not args.no_docs and args.model == args.docs_model:
+    if not args.quick and not args.no_docs and args.model == args.docs_model and not args.semi:
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
         shutil.copy(png, REPO / "docs" / "img" / "active_learning.png")
     print(f"\nwrote {png} ({png.stat().st_size // 1024} KB)")

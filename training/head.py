@@ -17,8 +17,12 @@ class TooFewLabels(ValueError):
     """Training needs examples of at least two labels."""
 
 
-def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, seed: int = 0):
-    """Fit on features X (N, F) and label indices y; returns W (n_classes, F), b (n_classes,)."""
+def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, seed: int = 0,
+               sample_weight: np.ndarray | None = None, stats: tuple | None = None, init: tuple | None = None):
+    """Fit on features X (N, F) and label indices y; returns W (n_classes, F), b (n_classes,).
+    `sample_weight` weighs the rows (default 1 each); `stats` = (mean, scale) standardises with
+    those instead of X's own; `init` = (W, b) of an earlier fit on the same labels starts the
+    solver there (training/semi.py: fewer iterations)."""
     from sklearn.exceptions import ConvergenceWarning  # here: serving needs only softmax
     from sklearn.linear_model import LogisticRegression
 
@@ -27,14 +31,21 @@ def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, see
         raise TooFewLabels(
             f"need annotated examples of at least 2 labels to train; have {len(y)} of {len(present)}"
         )
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale[scale < 1e-6] = 1.0
+    if stats is None:
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale[scale < 1e-6] = 1.0
+    else:
+        mean, scale = stats
     Xs = (X - mean) / scale
-    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
+    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed, warm_start=init is not None)
+    if init is not None and len(present) > 2:  # lbfgs starts from coef_ / intercept_ when warm
+        W0, b0 = init
+        clf.coef_ = (W0[present] * scale).astype(np.float64)
+        clf.intercept_ = (b0[present] + W0[present] @ mean).astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(Xs, y)
+        clf.fit(Xs, y, sample_weight=sample_weight)
     coef, intercept = clf.coef_, clf.intercept_
     if coef.shape[0] == 1:  # binary: sklearn keeps one row for classes_[1]
         coef = np.vstack([-coef / 2, coef / 2])
@@ -57,9 +68,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def cross_val_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int = 0,
-                     folds: int = 5) -> np.ndarray | None:
+                     folds: int = 5, fit=None) -> np.ndarray | None:
     """Out-of-fold logits for every example (honest metrics without giving up training data);
-    None when there are too few examples for at least two folds."""
+    None when there are too few examples for at least two folds. `fit(train_rows) -> (W, b)`, if
+    given, fits a fold instead of fit_linear (the semi-supervised head)."""
     from sklearn.model_selection import StratifiedKFold
 
     counts = np.bincount(y, minlength=n_classes)
@@ -68,17 +80,21 @@ def cross_val_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, see
         return None
     logits = np.zeros((len(y), n_classes), dtype=np.float32)
     for train_idx, test_idx in StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y):
-        W, b = fit_linear(X[train_idx], y[train_idx], n_classes, C, seed)
+        if fit is None:
+            W, b = fit_linear(X[train_idx], y[train_idx], n_classes, C, seed)
+        else:
+            W, b = fit(train_idx)
         logits[test_idx] = X[test_idx] @ W.T + b
     return logits
 
 
 def leave_one_out_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float,
-                         seed: int = 0) -> np.ndarray | None:
+                         seed: int = 0, fit=None) -> np.ndarray | None:
     """Out-of-sample logits by leaving each example out in turn: the honest estimate for the first
     few labels, too few for k-fold cross-validation. An example whose label has no other example is
     predicted by a model that never saw that label (so it counts as wrong, as it would be). None
-    when some left-out example leaves fewer than 2 labels to train on."""
+    when some left-out example leaves fewer than 2 labels to train on. `fit` as in
+    cross_val_logits."""
     if len(y) < 3:
         return None
     logits = np.zeros((len(y), n_classes), dtype=np.float32)
@@ -86,7 +102,7 @@ def leave_one_out_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float,
         rest = np.arange(len(y)) != i
         if len(np.unique(y[rest])) < 2:
             return None
-        W, b = fit_linear(X[rest], y[rest], n_classes, C, seed)
+        W, b = fit_linear(X[rest], y[rest], n_classes, C, seed) if fit is None else fit(np.flatnonzero(rest))
         logits[i] = X[i] @ W.T + b
     return logits
 

@@ -33,7 +33,8 @@ class TrainParams:
     """Hyperparameters. Build from user input with `TrainParams.from_dict`, which validates.
 
     head mode: a logistic-regression head on cached backbone embeddings (seconds); `head_c` is its
-    inverse L2 strength. `lr`, `epochs`, `batch_size`, `label_smoothing`, `patience` and `augment`
+    inverse L2 strength; `unlabeled` bounds the unlabeled photos its fit also learns from. `lr`,
+    `epochs`, `batch_size`, `label_smoothing`, `patience` and `augment`
     drive finetune mode (the whole network), which also uses `weight_decay` and `val_fraction`.
     """
 
@@ -53,6 +54,9 @@ class TrainParams:
     patience: int = 3
     augment: bool = True
     head_c: float = 0.005
+    # head mode: at most this many of the project's unlabeled (already embedded) photos join the
+    # head's fit with pseudo-labels (training/semi.py); 0 = labeled photos only
+    unlabeled: int = 2000
     # which unlabeled task is most useful to label next (see training/acquisition.py)
     acquisition: str = DEFAULT_ACQUISITION
     # a new version serves only if its accuracy is at most this much below the serving one's;
@@ -103,6 +107,7 @@ class TrainParams:
         _check_num(self, "label_smoothing", float, lo=0, hi=0.5)
         _check_num(self, "patience", int, lo=1, hi=1000)
         _check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
+        _check_num(self, "unlabeled", int, lo=0, hi=100000)
         _check_num(self, "promotion_margin", float, lo=0, hi=1)
         _check_num(self, "retrain_every", int, lo=1, hi=100000)
         _check_num(self, "accurate_every", int, lo=0, hi=1000000)

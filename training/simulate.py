@@ -66,9 +66,11 @@ def first_batch(pool_X, pool_y, n: int, strategy: str, seed: int) -> list[int]:
 
 def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, initial: int = 60,
              batch: int = 60, rounds: int = 8, seed: int = 0, head_c: float = 0.002,
-             auto_accept: float | None = None) -> list[dict]:
+             auto_accept: float | None = None, head=None) -> list[dict]:
     """Reveal `initial` pool labels, then `rounds` batches of `batch` chosen by `strategy`,
-    retraining the product's head (training.head.fit_linear) each time. Returns one
+    retraining the product's head (training.head.fit_linear) each time; `head`, if given, replaces
+    it: head(X_labeled, y_labeled, X_unlabeled, n_classes, head_c, seed) -> (W, b), the unlabeled
+    rows being the rest of the pool (a semi-supervised head). Returns one
     {"labels": n, "accuracy": test accuracy} per step (rounds + 1 of them); with `auto_accept`
     (a target accuracy) also the share of test photos the auto-accept rule takes and their realised
     accuracy ("auto_coverage", "auto_precision"; training/autoaccept.py)."""
@@ -92,7 +94,13 @@ def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, init
     labeled = first_batch(pool_X, pool_y, int(initial), strategy, seed)
     history = []
     for r in range(int(rounds) + 1):
-        W, b = fit_linear(pool_X[labeled], pool_y[labeled], n_classes, head_c, seed)
+        mask = np.ones(len(pool_y), dtype=bool)
+        mask[labeled] = False
+        unlabeled = np.flatnonzero(mask)
+        if head is None:
+            W, b = fit_linear(pool_X[labeled], pool_y[labeled], n_classes, head_c, seed)
+        else:
+            W, b = head(pool_X[labeled], pool_y[labeled], pool_X[unlabeled], n_classes, head_c, seed)
         history.append({"labels": len(labeled), "accuracy": accuracy(W, b, test_X, test_y)})
         if auto_accept is not None:
             from .autoaccept import measure
@@ -102,9 +110,6 @@ def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, init
             history[-1].update(auto_coverage=rule["auto_coverage"], auto_precision=rule["auto_precision"])
         if r == rounds:
             break
-        mask = np.ones(len(pool_y), dtype=bool)
-        mask[labeled] = False
-        unlabeled = np.flatnonzero(mask)
         proba = softmax(pool_X[unlabeled] @ W.T + b)
         picks = select(proba, batch, strategy, features=pool_X[unlabeled], seed=seed * 1000 + r)
         labeled.extend(int(unlabeled[i]) for i in picks)

@@ -14,6 +14,7 @@ from .head import (TooFewLabels, cross_val_logits, fit_linear, fit_temperature, 
                    leave_one_out_logits, softmax)
 from .metrics import evaluate
 from .params import ParamError, TrainParams
+from .semi import Graph, fit_semi
 
 
 MIN_CALIBRATION = 20  # validation photos needed to fit a fine-tuned network's temperature
@@ -66,13 +67,17 @@ def _indices(labels, label_names, what="label"):
 def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: TrainParams, *,
         cache=None, backbone: Backbone | None = None, progress: bool = False,
         names: list[str] | None = None, eval_blobs: list[bytes] | None = None,
-        eval_labels: list[str] | None = None, report=None) -> FitResult:
+        eval_labels: list[str] | None = None, report=None,
+        unlabeled_blobs: list[bytes] | None = None, unlabeled_features: np.ndarray | None = None) -> FitResult:
     """Train a classifier over `label_names` from image bytes and their labels.
 
     Bad images are left out (listed in FitResult.skipped). Metrics come from `eval_*` when given,
     else from cross-validation (head; leave-one-out while there are too few labels for it) or the
     validation split (finetune). `progress` shows progress bars; `report(phase=, epoch=, epochs=,
     step=, steps=, eta_s=)`, if given, is called as training goes (any subset of those fields).
+    `unlabeled_blobs` (images) or `unlabeled_features` (their embeddings by this backbone): the
+    project's unlabeled photos; head mode fits on the first `params.unlabeled` of them too
+    (training/semi.py; images that fail to decode are left out).
     """
     report = report or (lambda **fields: None)
     start = time.perf_counter()
@@ -92,14 +97,26 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
                            report=lambda **f: report(phase="embedding", **f))
         keep = np.array([i for i in range(len(blobs)) if i not in errors], dtype=int)
         y_keep = y[keep]
+        # while leave-one-out is the only estimate, it would need one semi-supervised fit per
+        # label: the first few labels train the supervised head
+        few = bool(labels_short_of_cv(y_keep, label_names))
+        XU = None if few else unlabeled_features
+        if XU is None and unlabeled_blobs and params.unlabeled and not few:
+            report(phase="embedding unlabeled photos")
+            bad: dict[int, str] = {}
+            XU = backbone.embed(list(unlabeled_blobs[:params.unlabeled]), cache=cache, errors=bad,
+                                names=[f"unlabeled #{i}" for i in range(min(len(unlabeled_blobs), params.unlabeled))])
+            XU = XU[[i for i in range(len(XU)) if i not in bad]]
+        head = unlabeled_head(X[keep], y_keep, len(label_names), params, XU, report)
         report(phase="fitting the head")
-        W, b = fit_linear(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+        W, b = head(np.arange(len(keep)))
         report(phase="cross-validation")
-        oof = cross_val_logits(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+        oof = cross_val_logits(X[keep], y_keep, len(label_names), params.head_c, params.seed, fit=head)
         metrics_source = "cross-validation"
         short = labels_short_of_cv(y_keep, label_names)
         if oof is None:
-            oof = leave_one_out_logits(X[keep], y_keep, len(label_names), params.head_c, params.seed)
+            oof = leave_one_out_logits(X[keep], y_keep, len(label_names), params.head_c, params.seed,
+                                       fit=head)
             metrics_source = "leave-one-out"
             note = "k-fold cross-validation needs " + _more(short)
             if oof is None:
@@ -154,6 +171,21 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         note = ""
     return FitResult(classifier, metrics, len(keep), n_eval, time.perf_counter() - start,
                      metrics_source, skipped, oof_proba, [int(i) for i in keep], note)
+
+
+def unlabeled_head(X, y, n_classes: int, params: TrainParams, XU, report):
+    """`head(rows) -> (W, b)`: the head fitted on the labeled rows `rows` of X (labels y[rows]);
+    semi-supervised (training/semi.py) over the other rows of X and the first `params.unlabeled`
+    unlabeled embeddings XU when there are any, else the supervised training.head.fit_linear."""
+    if XU is None or len(XU) == 0 or params.unlabeled == 0:
+        return lambda rows: fit_linear(X[rows], y[rows], n_classes, params.head_c, params.seed)
+    XU = np.asarray(XU, dtype=np.float32)[:params.unlabeled]
+    if XU.ndim != 2 or XU.shape[1] != X.shape[1]:
+        raise ValueError(f"unlabeled features of shape {XU.shape} do not match the labeled ones {X.shape}")
+    X_all = np.vstack([X, XU]).astype(np.float32)
+    report(phase="neighbour graph of the photos")
+    graph = Graph(X_all)
+    return lambda rows: fit_semi(X_all, rows, y[rows], n_classes, params.head_c, params.seed, graph=graph)
 
 
 def _more(short: dict[str, int]) -> str:
