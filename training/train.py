@@ -36,6 +36,9 @@ class FitResult:
     # what a person should know about the metrics: why there are none, or why they are rough
     # (e.g. "leave-one-out: k-fold cross-validation needs 1 more label of sea")
     metrics_note: str = ""
+    # finetune mode: input indices of the validation split and its calibrated probabilities
+    val_index: list[int] = field(default_factory=list)
+    val_proba: np.ndarray | None = None
 
 
 def backbone_for(params: TrainParams, backbone: Backbone | None = None) -> Backbone:
@@ -85,7 +88,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
     backbone = backbone_for(params, backbone)
     errors: dict[int, str] = {}
     metrics_source, metrics, note = "none", {}, ""
-    oof_proba = None
+    oof_proba, val_index, val_out = None, [], None
     if params.mode == "head":
         report(phase="embedding", step=0, steps=len(blobs))
         X = backbone.embed(blobs, cache=cache, progress=progress, names=names, errors=errors,
@@ -136,6 +139,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
             W, b = W / temperature, b / temperature
             val_proba = softmax(val_logits / temperature)
         classifier = Classifier(tuned, W, b, label_names, mode="finetune")
+        val_index, val_out = [int(i) for i in keep[val_idx]], val_proba
         if len(val_idx):
             metrics_source, metrics = "validation split", evaluate(y_keep[val_idx], val_proba, label_names)
             metrics["temperature"] = temperature
@@ -153,7 +157,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         metrics_source, metrics, n_eval = "holdout", evaluate(y_eval, proba, label_names), len(y_eval)
         note = ""
     return FitResult(classifier, metrics, len(keep), n_eval, time.perf_counter() - start,
-                     metrics_source, skipped, oof_proba, [int(i) for i in keep], note)
+                     metrics_source, skipped, oof_proba, [int(i) for i in keep], note, val_index, val_out)
 
 
 def _more(short: dict[str, int]) -> str:
