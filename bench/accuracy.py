@@ -117,7 +117,7 @@ def main() -> int:
                 print(f"held-out prediction: {time.perf_counter() - t:.1f}s", flush=True)
             m = evaluate(test_labels, proba, classes)
             temperature = result.metrics.get("temperature")
-            if mode == "finetune" and temperature:  # the same scores before temperature scaling
+            if mode == "finetune" and temperature and "ensemble" not in result.metrics:  # the same scores before temperature scaling
                 raw = softmax(np.log(np.clip(proba, 1e-38, 1.0)) * temperature)
                 m["ece_before_scaling"] = evaluate(test_labels, raw, classes)["ece"]
             row = {"mode": mode, "labels": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],

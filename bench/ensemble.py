@@ -113,6 +113,14 @@ def main() -> int:
         t = fit_temperature(log(mix(ft_val, h_split_val, w, kind)), y_val, bounds=(0.1, 10.0))
         add(f"{kind} w + T, head split", softmax(log(mix(ft_held, h_split, w, kind)) / t), w=w, t=t)
         add(f"{kind} w + T (from split), head all", softmax(log(mix(ft_held, h_all, w, kind)) / t), w=w, t=t)
+        # the product's recipe: head on the training split, its temperature and the mixture's
+        # on the validation rows (no cross-validation), then the head refitted on every row
+        z_val, z_held = log(h_split_val) * t_split, log(h_split) * t_split  # raw logits (up to a row constant)
+        z_all = log(h_all) * t_all
+        th = fit_temperature(z_val, y_val)
+        t = fit_temperature(log(mix(ft_val, softmax(z_val / th), 0.5, kind)), y_val, bounds=(0.1, 10.0))
+        add(f"{kind} 0.5, head T on val + T, head split", softmax(log(mix(ft_held, softmax(z_held / th), 0.5, kind)) / t), t=t)
+        add(f"{kind} 0.5, head T on val + T, head all", softmax(log(mix(ft_held, softmax(z_all / th), 0.5, kind)) / t), t=t)
         rows.append({"name": f"{kind} validation accuracy (0.5, head split)",
                      "accuracy": float((mix(ft_val, h_split_val, 0.5, kind).argmax(1) == y_val).mean()),
                      "val_ft": float((ft_val.argmax(1) == y_val).mean()),

@@ -9,6 +9,7 @@ import numpy as np
 
 from .backbones import Backbone, backbone_kwargs, create_backbone, has_pretrained, weights_tag
 from .classifier import Classifier
+from .ensemble import fit_ensemble, head_params
 from .finetune import finetune, prepare_images
 from .head import (TooFewLabels, cross_val_logits, fit_linear, fit_temperature, labels_short_of_cv,
                    leave_one_out_logits, softmax)
@@ -69,13 +70,14 @@ def _indices(labels, label_names, what="label"):
 def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: TrainParams, *,
         cache=None, backbone: Backbone | None = None, progress: bool = False,
         names: list[str] | None = None, eval_blobs: list[bytes] | None = None,
-        eval_labels: list[str] | None = None, report=None) -> FitResult:
+        eval_labels: list[str] | None = None, report=None, partner_backbone: Backbone | None = None) -> FitResult:
     """Train a classifier over `label_names` from image bytes and their labels.
 
     Bad images are left out (listed in FitResult.skipped). Metrics come from `eval_*` when given,
     else from cross-validation (head; leave-one-out while there are too few labels for it) or the
     validation split (finetune). `progress` shows progress bars; `report(phase=, epoch=, epochs=,
     step=, steps=, eta_s=)`, if given, is called as training goes (any subset of those fields).
+    `partner_backbone`: a loaded default head backbone to reuse for `ensemble_head` (ensemble.py).
     """
     report = report or (lambda **fields: None)
     start = time.perf_counter()
@@ -139,15 +141,26 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
             W, b = W / temperature, b / temperature
             val_proba = softmax(val_logits / temperature)
         classifier = Classifier(tuned, W, b, label_names, mode="finetune")
+        ensemble = None
+        if params.ensemble_head and len(val_idx) >= MIN_CALIBRATION:
+            partner = backbone_for(head_params(params), partner_backbone)
+            classifier, val_proba, ensemble = fit_ensemble(
+                classifier, partner, [blobs[i] for i in keep], y_keep, val_idx, val_proba, params, cache=cache,
+                progress=progress, names=[names[i] for i in keep], report=report)
         val_index, val_out = [int(i) for i in keep[val_idx]], val_proba
         if len(val_idx):
             metrics_source, metrics = "validation split", evaluate(y_keep[val_idx], val_proba, label_names)
             metrics["temperature"] = temperature
+            if ensemble:
+                metrics["ensemble"] = ensemble
             if len(val_idx) < 10:
                 note = f"validation split of only {len(val_idx)} image(s): a rough estimate"
         else:
             note = (f"too few labels ({len(keep)}) for a validation split of {params.val_fraction:g}; "
                     "mode 'head' estimates accuracy from the first labels")
+        if params.ensemble_head and ensemble is None:
+            note = "; ".join(filter(None, [note, f"no ensemble head: its calibration needs "
+                                                 f">= {MIN_CALIBRATION} validation photos"]))
     skipped = {names[i]: msg for i, msg in errors.items()}
     n_eval = metrics.get("n", 0)
     if eval_blobs is not None:
