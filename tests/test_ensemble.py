@@ -3,10 +3,12 @@ the default head, served alike by PyTorch and ONNX Runtime; versions without it 
 import numpy as np
 import pytest
 
+from s3fixture import moto_s3  # noqa: F401 (fixture)
 from scenes import CLASSES, read, sample
 from training.cache import EmbeddingCache
 from training.ensemble import head_params
 from training.head import softmax
+from training.objectstore import S3Objects
 from training.pair import PairBackbone
 from training.params import PRESETS, TrainParams
 from training.serving import load_classifier
@@ -99,3 +101,18 @@ def test_too_small_a_validation_split_trains_no_ensemble(photos):
     result = fit(train, labels, CLASSES, params)
     assert "ensemble" not in result.metrics and not isinstance(result.classifier.backbone, PairBackbone)
     assert "no ensemble head" in result.metrics_note
+
+
+def test_an_ensemble_version_travels_through_a_bucket(published, photos, moto_s3, tmp_path, monkeypatch):
+    """Another machine gets the version with both graphs: its own and the head backbone's shared one."""
+    for key, value in moto_s3.env.items():
+        monkeypatch.setenv(key, value)
+    _, result, v_ens, _ = published
+    bucket = S3Objects(f"s3://{moto_s3.bucket()}/stores").child("ens")
+    writer = ModelStore(tmp_path / "a", remote=bucket)
+    reader = ModelStore(tmp_path / "b", remote=S3Objects(bucket.url), poll=0)
+    vid = writer.publish(result, params=TrainParams(mode="finetune", ensemble_head=True), plot=False)
+    clf = load_classifier(reader, vid=vid, engine="onnx")
+    assert (tmp_path / "b" / reader.manifest(vid)["partner"]["onnx"]["path"]).exists()
+    expected = load_classifier(writer, vid=vid, engine="onnx").predict_proba(photos[2][:4])
+    assert np.abs(clf.predict_proba(photos[2][:4]) - expected).max() < 1e-6
