@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from training.embedder import blob_key
+from training.ensemble import head_params
 from training.params import TrainParams, training_part
 from training.store import data_fingerprint
 from training.train import fit
@@ -75,6 +76,8 @@ class Trainer:
                 raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
 
         backbone = self.serving.backbone(params) if params.mode == "head" else None
+        # an ensemble's head backbone is the default head's: shared with head-mode trainings
+        partner = self.serving.backbone(head_params(params)) if params.mode == "finetune" and params.ensemble_head else None
         trained = {}  # the training's last progress report, kept in the job's result
 
         def report(**fields):
@@ -82,7 +85,7 @@ class Trainer:
             job.report(**fields)
 
         result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
-                     names=[f"task {e.task_id}" for e in used], report=report)
+                     names=[f"task {e.task_id}" for e in used], report=report, partner_backbone=partner)
         extra = {
             "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
             "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
