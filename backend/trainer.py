@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training.embedder import blob_key
+from training.ensemble import head_params
 from training.params import training_part
 from training.store import data_fingerprint
 from training.train import fit
@@ -81,6 +82,8 @@ class Trainer:
                 raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
 
         backbone = self.serving.backbone(params) if params.mode == "head" else None
+        # an ensemble's head backbone is the default head's: shared with head-mode trainings
+        partner = self.serving.backbone(head_params(params)) if params.mode == "finetune" and params.ensemble_head else None
         trained = {}  # the training's last progress report, kept in the job's result
 
         def report(**fields):
@@ -92,7 +95,8 @@ class Trainer:
             job.report(phase="reading unlabeled tasks")
             unlabeled = self.unlabeled_features(pid, api, cfg, backbone, params.unlabeled, params.seed)
         result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
-                     names=[f"task {e.task_id}" for e in used], report=report, unlabeled_features=unlabeled)
+                     names=[f"task {e.task_id}" for e in used], report=report, unlabeled_features=unlabeled,
+                     partner_backbone=partner)
         extra = {
             "unlabeled": 0 if unlabeled is None else len(unlabeled),
             "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,

@@ -10,6 +10,12 @@ and writes bench/out/accuracy.json. CPU time is the process's (all threads): on 
 2 cores other work shares, CPU time / 2 is what the run would take on 2 cores of its own.
 
     .venv/bin/python bench/accuracy.py --modes finetune --sizes all --ft-params '{"preset": "accurate"}'
+
+`--save-proba DIR` keeps what an ensemble needs to be evaluated offline (bench/ensemble.py): DIR/
+classes.json, held.npy (held-out rows, `list_folder` order), and per run <mode>-<labels>.npy (held-out
+probabilities, rows in held.npy order), <mode>-<labels>-train.npy (its training rows) and, for a
+finetune, <mode>-<labels>-val.npy / -val_proba.npy (its validation rows and their calibrated
+probabilities: what a weight or temperature may be chosen on without the test set).
 """
 from __future__ import annotations
 
@@ -51,6 +57,8 @@ def main() -> int:
     ap.add_argument("--ft-params", default=None, help="finetune TrainParams as JSON, e.g. "
                     "'{\"preset\": \"accurate\"}'; replaces --ft-image-size/--ft-epochs/--ft-lr")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "accuracy.json")
+    ap.add_argument("--save-proba", type=Path, default=None, metavar="DIR",
+                    help="save held-out (and validation) probabilities and row indices to DIR")
     ap.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (make bench)")
     args = ap.parse_args()
     if args.quick:
@@ -66,6 +74,10 @@ def main() -> int:
     print(f"{len(paths)} photos, {len(classes)} classes; held out {len(held)}, training pool {len(rest)}",
           flush=True)
 
+    if args.save_proba is not None:
+        args.save_proba.mkdir(parents=True, exist_ok=True)
+        (args.save_proba / "classes.json").write_text(json.dumps(classes))
+        np.save(args.save_proba / "held.npy", np.array(held, dtype=np.int64))
     rows = []
     head_values = json.loads(args.head_params)
     modes = args.modes.split(",")
@@ -105,7 +117,7 @@ def main() -> int:
                 print(f"held-out prediction: {time.perf_counter() - t:.1f}s", flush=True)
             m = evaluate(test_labels, proba, classes)
             temperature = result.metrics.get("temperature")
-            if mode == "finetune" and temperature:  # the same scores before temperature scaling
+            if mode == "finetune" and temperature and "ensemble" not in result.metrics:  # the same scores before temperature scaling
                 raw = softmax(np.log(np.clip(proba, 1e-38, 1.0)) * temperature)
                 m["ece_before_scaling"] = evaluate(test_labels, raw, classes)["ece"]
             row = {"mode": mode, "labels": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
@@ -115,6 +127,8 @@ def main() -> int:
                               if k2 in ("model", "image_size", "epochs", "lr", "head_c", "tta", "preset")}}
             rows.append(row)
             print(json.dumps(row), flush=True)
+            if args.save_proba is not None:
+                save_run(args.save_proba / f"{mode}-{n}", proba, pick, result, row)
 
     print("\n| mode | labels | held-out accuracy | macro F1 | ECE | wall time (s) | CPU time (s) | settings |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
@@ -129,6 +143,16 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def save_run(stem: Path, proba: np.ndarray, pick: list[int], result, row: dict) -> None:
+    """One run's probabilities and row indices (all rows in `list_folder` order), see --save-proba."""
+    np.save(f"{stem}.npy", proba.astype(np.float32))
+    np.save(f"{stem}-train.npy", np.array(pick, dtype=np.int64))
+    if result.val_index:
+        np.save(f"{stem}-val.npy", np.array([pick[i] for i in result.val_index], dtype=np.int64))
+        np.save(f"{stem}-val_proba.npy", result.val_proba.astype(np.float32))
+    Path(f"{stem}.json").write_text(json.dumps(row, indent=1))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ SCHEDULE = ("retrain_every", "accurate_every")
 PRESETS = {
     "fast": {"mode": "head"},
     "accurate": {"mode": "finetune", "model": "efficientnet_lite0", "image_size": 160, "epochs": 6,
-                 "lr": 5e-4, "tta": True},
+                 "lr": 5e-4, "tta": True, "ensemble_head": True},
 }
 
 
@@ -77,6 +77,9 @@ class TrainParams:
     # test-time augmentation: features averaged over each photo and its mirror image (twice the
     # network time per photo, served the same way by PyTorch and ONNX Runtime)
     tta: bool = False
+    # finetune mode: also fit the default head (model/size defaults above) on the same labelled
+    # photos and serve the geometric mean of both models' probabilities (training/ensemble.py)
+    ensemble_head: bool = False
     # a named recipe (PRESETS); applied by `from_dict`, where explicit values override it
     preset: str | None = None
     # from-scratch `smallcnn` family only
@@ -96,6 +99,7 @@ class TrainParams:
             _check_bool(self, "pretrained")
         _check_bool(self, "augment")
         _check_bool(self, "tta")
+        _check_bool(self, "ensemble_head")
         _check_num(self, "lr", float, lo=0, lo_open=True, hi=10)
         _check_num(self, "epochs", int, lo=1, hi=1000)
         _check_num(self, "batch_size", int, lo=1, hi=4096)

@@ -15,6 +15,7 @@ import sys
 
 from .classifier import Classifier
 from .ort import OrtBackbone
+from .pair import PairBackbone
 from .store import ModelStore, StoreError
 
 ENGINES = ("auto", "onnx", "torch")
@@ -61,6 +62,11 @@ def load_onnx(store: ModelStore, vid: str | None = None, backbone: OrtBackbone |
     if backbone is None or backbone.path != path or backbone.id != m["backbone_id"]:
         store.onnx_path(vid, verify=True)  # a new session: check the file is the one recorded
         backbone = OrtBackbone(path, m["backbone"], m["backbone_id"], threads=threads)
+    partner = m.get("partner")
+    if partner:  # an ensemble: the head backbone's shared graph beside the network's
+        second = OrtBackbone(store.onnx_path(vid, partner=True), partner["backbone"], partner["backbone_id"],
+                             threads=threads)
+        backbone = PairBackbone(backbone, second)
     weight, bias = store.head(vid)
     return Classifier(backbone, weight, bias, m["labels"], mode=m["mode"], version=vid)
 
@@ -79,6 +85,7 @@ def load_classifier(store: ModelStore, vid: str | None = None, engine: str = "au
     if device is not None and str(clf.backbone.device) != str(device):
         import torch
 
-        clf.backbone.device = torch.device(device)
-        clf.backbone.module.to(clf.backbone.device)
+        for part in getattr(clf.backbone, "parts", (clf.backbone,)):
+            part.device = torch.device(device)
+            part.module.to(part.device)
     return clf

@@ -148,12 +148,12 @@ class ModelStore:
             return (fh.get_tensor("head.weight").astype(np.float32),
                     fh.get_tensor("head.bias").astype(np.float32))
 
-    def onnx_path(self, vid: str, verify: bool = True) -> Path:
+    def onnx_path(self, vid: str, verify: bool = True, partner: bool = False) -> Path:
         """The ONNX graph that serves `vid` (StoreError if it has none, or if the file's sha256
-        is not the one its manifest recorded)."""
+        is not the one its manifest recorded); `partner`: an ensemble's head backbone's graph."""
         self.fetch(vid)
         m = self.manifest(vid)
-        record = m.get("onnx")
+        record = (m.get("partner") or {}).get("onnx") if partner else m.get("onnx")
         if not record:
             why = m.get("onnx_error", "published before ONNX export")
             raise StoreError(f"version {vid!r} has no ONNX graph ({why}); serve it with engine='torch'")
@@ -192,33 +192,36 @@ class ModelStore:
         from .ort import INPUT, OUTPUT
 
         clf: Classifier = result.classifier
+        net, partner = getattr(clf.backbone, "parts", (clf.backbone, None))  # pair.PairBackbone: an ensemble
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
         try:
             tensors = {"head.weight": torch.from_numpy(clf.weight), "head.bias": torch.from_numpy(clf.bias)}
             with_backbone = clf.mode == "finetune"
             if with_backbone:
-                for key, value in clf.backbone.module.state_dict().items():
+                for key, value in net.module.state_dict().items():
                     tensors[f"backbone.{key}"] = value.detach().cpu().contiguous()
             save_file(tensors, str(tmp / WEIGHTS))
             # the ONNX graph that serves this version: its own network, or its backbone's shared one.
             # A network the exporter cannot handle still publishes (PyTorch serves it), and says why.
-            onnx, onnx_error = None, None
+            onnx, partner_onnx, onnx_error = None, None, None
             try:
                 if with_backbone:
-                    onnx_file = export_features(clf.backbone.module, clf.backbone.image_size, tmp / FEATURES_ONNX)
+                    onnx_file = export_features(net.module, net.image_size, tmp / FEATURES_ONNX)
                 else:
-                    onnx_file = ensure_backbone_onnx(self.root, clf.backbone)
-                onnx = {"path": onnx_file.relative_to(self.root).as_posix(), "sha256": file_sha256(onnx_file),
-                        "input": INPUT, "output": OUTPUT}
+                    onnx_file = ensure_backbone_onnx(self.root, net)
+                graphs = [onnx_file] + ([ensure_backbone_onnx(self.root, partner)] if partner else [])
+                records = [{"path": f.relative_to(self.root).as_posix(), "sha256": file_sha256(f),
+                            "input": INPUT, "output": OUTPUT} for f in graphs]
+                onnx, partner_onnx = records[0], records[-1] if partner else None
             except Exception as exc:  # noqa: BLE001 - any exporter failure
                 onnx_error = f"ONNX export failed: {type(exc).__name__}: {exc}"
                 warnings.warn(onnx_error, stacklevel=2)
             if plot and result.metrics.get("confusion_matrix"):
                 plot_confusion(result.metrics, tmp / CONFUSION)
             manifest = {
-                "labels": clf.labels, "mode": clf.mode, "backbone": clf.backbone.spec(),
-                "backbone_id": clf.backbone.id, "image_size": clf.backbone.image_size,
+                "labels": clf.labels, "mode": clf.mode, "backbone": net.spec(),
+                "backbone_id": net.id, "image_size": net.image_size,
                 "contains_backbone": with_backbone, "params": params.to_dict(),
                 "metrics": result.metrics, "metrics_source": result.metrics_source,
                 "metrics_note": getattr(result, "metrics_note", ""),
@@ -227,6 +230,9 @@ class ModelStore:
                 "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},
                 "onnx": onnx,
             }
+            if partner is not None:  # the head's features follow the network's (head.weight's columns)
+                manifest["partner"] = {"backbone": partner.spec(), "backbone_id": partner.id,
+                                       "onnx": onnx and partner_onnx}
             if onnx_error:
                 manifest["onnx_error"] = onnx_error
             for _ in range(100):
@@ -235,7 +241,7 @@ class ModelStore:
                 if onnx and with_backbone:
                     onnx["path"] = f"versions/{vid}/{FEATURES_ONNX}"
                 if self.bucket is not None:
-                    if self.bucket.publish(tmp, vid, manifest, onnx, self.version_dir(vid)):
+                    if self.bucket.publish(tmp, vid, manifest, self.version_dir(vid)):
                         break
                     continue
                 write_json_atomic(tmp / MANIFEST, manifest)
@@ -272,6 +278,7 @@ class ModelStore:
 
         from .backbones import create_backbone
         from .classifier import Classifier
+        from .pair import PairBackbone
 
         vid = vid or self.serving()
         if vid is None:
@@ -292,5 +299,13 @@ class ModelStore:
             backbone = create_backbone(spec["name"], pretrained=spec["weights"] != "random",
                                        image_size=spec["image_size"], tta=spec.get("tta", False),
                                        **spec["kwargs"])
+        partner = m.get("partner")
+        if partner:  # an ensemble (training/ensemble.py): the pretrained head backbone beside the network
+            spec = partner["backbone"]
+            second = create_backbone(spec["name"], pretrained=True, image_size=spec["image_size"],
+                                     tta=spec.get("tta", False), **spec["kwargs"])
+            if second.id != partner["backbone_id"]:
+                raise StoreError(f"version {vid!r} needs backbone {partner['backbone_id']}; built {second.id}")
+            backbone = PairBackbone(backbone, second)
         return Classifier(backbone, tensors["head.weight"].numpy(), tensors["head.bias"].numpy(),
                           m["labels"], mode=m["mode"], version=vid)

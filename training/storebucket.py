@@ -58,13 +58,14 @@ class StoreBucket:
     def fetch(self, vid: str, folder: Path, manifest: dict) -> None:
         """Copy version `vid` into `folder` once and completely (a temp dir renamed into place),
         with the shared ONNX graph its manifest names."""
-        record = manifest.get("onnx") or {}
-        if record.get("path", "").startswith("backbones/") and not (self.root / record["path"]).exists():
-            target = self.root / record["path"]
+        for path in shared_graphs(manifest):
+            if (self.root / path).exists():
+                continue
+            target = self.root / path
             target.parent.mkdir(parents=True, exist_ok=True)
             part = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
             try:
-                self.objects.download(record["path"], part)
+                self.objects.download(path, part)
                 os.replace(part, target)
             finally:
                 part.unlink(missing_ok=True)
@@ -97,14 +98,15 @@ class StoreBucket:
         except ObjectExists:
             return False
 
-    def publish(self, tmp: Path, vid: str, manifest: dict, onnx: dict | None, folder: Path) -> bool:
+    def publish(self, tmp: Path, vid: str, manifest: dict, folder: Path) -> bool:
         """Upload the version written in `tmp` as `vid`, then keep `tmp` as this machine's copy
         (`folder`). False, with nothing uploaded, when another publisher claimed `vid` first."""
         if not self.claim(vid):
             return False
         write_json_atomic(tmp / MANIFEST, manifest)
-        if onnx and onnx["path"].startswith("backbones/") and not self.objects.exists(onnx["path"]):
-            self.objects.upload(onnx["path"], self.root / onnx["path"])
+        for path in shared_graphs(manifest):
+            if not self.objects.exists(path):
+                self.objects.upload(path, self.root / path)
         for path in sorted(tmp.iterdir()):  # files first, the manifest last: it appears complete
             if path.name != MANIFEST:
                 self.objects.upload(f"versions/{vid}/{path.name}", path)
@@ -118,3 +120,10 @@ class StoreBucket:
     def serve(self, vid: str) -> None:
         self.objects.put(SERVING, json.dumps({"version": vid}).encode())  # one object, replaced whole
         self._stamp = (float("-inf"), None)
+
+
+def shared_graphs(manifest: dict) -> list[str]:
+    """The shared backbone graphs (ROOT/backbones/...) a version's manifest names: its own, and an
+    ensemble's head backbone's ("partner")."""
+    records = [manifest.get("onnx"), (manifest.get("partner") or {}).get("onnx")]
+    return [r["path"] for r in records if r and r.get("path", "").startswith("backbones/")]

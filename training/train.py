@@ -9,6 +9,7 @@ import numpy as np
 
 from .backbones import Backbone, backbone_kwargs, create_backbone, has_pretrained, weights_tag
 from .classifier import Classifier
+from .ensemble import fit_ensemble, head_params
 from .finetune import finetune, prepare_images
 from .head import (TooFewLabels, cross_val_logits, fit_linear, fit_temperature, labels_short_of_cv,
                    leave_one_out_logits, softmax)
@@ -37,6 +38,9 @@ class FitResult:
     # what a person should know about the metrics: why there are none, or why they are rough
     # (e.g. "leave-one-out: k-fold cross-validation needs 1 more label of sea")
     metrics_note: str = ""
+    # finetune mode: input indices of the validation split and its calibrated probabilities
+    val_index: list[int] = field(default_factory=list)
+    val_proba: np.ndarray | None = None
 
 
 def backbone_for(params: TrainParams, backbone: Backbone | None = None) -> Backbone:
@@ -68,7 +72,8 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         cache=None, backbone: Backbone | None = None, progress: bool = False,
         names: list[str] | None = None, eval_blobs: list[bytes] | None = None,
         eval_labels: list[str] | None = None, report=None,
-        unlabeled_blobs: list[bytes] | None = None, unlabeled_features: np.ndarray | None = None) -> FitResult:
+        unlabeled_blobs: list[bytes] | None = None, unlabeled_features: np.ndarray | None = None,
+        partner_backbone: Backbone | None = None) -> FitResult:
     """Train a classifier over `label_names` from image bytes and their labels.
 
     Bad images are left out (listed in FitResult.skipped). Metrics come from `eval_*` when given,
@@ -78,6 +83,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
     `unlabeled_blobs` (images) or `unlabeled_features` (their embeddings by this backbone): the
     project's unlabeled photos; head mode fits on the first `params.unlabeled` of them too
     (training/semi.py; images that fail to decode are left out).
+    `partner_backbone`: a loaded default head backbone to reuse for `ensemble_head` (ensemble.py).
     """
     report = report or (lambda **fields: None)
     start = time.perf_counter()
@@ -90,7 +96,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
     backbone = backbone_for(params, backbone)
     errors: dict[int, str] = {}
     metrics_source, metrics, note = "none", {}, ""
-    oof_proba = None
+    oof_proba, val_index, val_out = None, [], None
     if params.mode == "head":
         report(phase="embedding", step=0, steps=len(blobs))
         X = backbone.embed(blobs, cache=cache, progress=progress, names=names, errors=errors,
@@ -153,14 +159,26 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
             W, b = W / temperature, b / temperature
             val_proba = softmax(val_logits / temperature)
         classifier = Classifier(tuned, W, b, label_names, mode="finetune")
+        ensemble = None
+        if params.ensemble_head and len(val_idx) >= MIN_CALIBRATION:
+            partner = backbone_for(head_params(params), partner_backbone)
+            classifier, val_proba, ensemble = fit_ensemble(
+                classifier, partner, [blobs[i] for i in keep], y_keep, val_idx, val_proba, params, cache=cache,
+                progress=progress, names=[names[i] for i in keep], report=report)
+        val_index, val_out = [int(i) for i in keep[val_idx]], val_proba
         if len(val_idx):
             metrics_source, metrics = "validation split", evaluate(y_keep[val_idx], val_proba, label_names)
             metrics["temperature"] = temperature
+            if ensemble:
+                metrics["ensemble"] = ensemble
             if len(val_idx) < 10:
                 note = f"validation split of only {len(val_idx)} image(s): a rough estimate"
         else:
             note = (f"too few labels ({len(keep)}) for a validation split of {params.val_fraction:g}; "
                     "mode 'head' estimates accuracy from the first labels")
+        if params.ensemble_head and ensemble is None:
+            note = "; ".join(filter(None, [note, f"no ensemble head: its calibration needs "
+                                                 f">= {MIN_CALIBRATION} validation photos"]))
     skipped = {names[i]: msg for i, msg in errors.items()}
     n_eval = metrics.get("n", 0)
     if eval_blobs is not None:
@@ -170,7 +188,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         metrics_source, metrics, n_eval = "holdout", evaluate(y_eval, proba, label_names), len(y_eval)
         note = ""
     return FitResult(classifier, metrics, len(keep), n_eval, time.perf_counter() - start,
-                     metrics_source, skipped, oof_proba, [int(i) for i in keep], note)
+                     metrics_source, skipped, oof_proba, [int(i) for i in keep], note, val_index, val_out)
 
 
 def unlabeled_head(X, y, n_classes: int, params: TrainParams, XU, report):
