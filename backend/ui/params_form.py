@@ -23,7 +23,7 @@ FIELDS = [
     ("acquisition", "acquisition strategy", "select:acquisitions", "which unlabeled task Label Studio serves next"),
     ("retrain_every", "retrain after every N new annotations", "number", "1: after each annotation"),
     ("accurate_every", "accurate training after every N new labels", "number",
-     "0: never; else the `accurate` preset (minutes), promoted only if better"),
+     "0: never; else the accurate preset (minutes), promoted only if better"),
     ("promotion_margin", "promotion margin", "number", "a new version serves unless its accuracy is lower by more than this"),
 ]
 
