@@ -17,6 +17,7 @@ import numpy as np
 
 from training.embedder import blob_key
 from training.ensemble import head_params
+from training.head import labels_short_of_cv
 from training.params import training_part
 from training.store import data_fingerprint
 from training.train import fit
@@ -91,7 +92,11 @@ class Trainer:
             job.report(**fields)
 
         unlabeled = None
-        if backbone is not None and params.unlabeled:
+        # fit() trains the supervised head while some label is short of k-fold cross-validation
+        # (leave-one-out): then the unlabeled tasks are not listed from Label Studio at all
+        names = list(cfg.labels)
+        short = labels_short_of_cv(np.array([names.index(x) for x in labels if x in names], dtype=int), names)
+        if backbone is not None and params.unlabeled and not short:
             job.report(phase="reading unlabeled tasks")
             unlabeled = self.unlabeled_features(pid, api, cfg, backbone, params.unlabeled, params.seed)
         result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
