@@ -38,6 +38,8 @@ def version_summary(mf: dict) -> dict:
         "n_train": mf.get("n_train"), "accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"), "metrics_source": mf.get("metrics_source"),
         "parent": mf.get("parent"), "promotion": (mf.get("extra") or {}).get("promotion"),
+        # unlabeled photos the head also learned from (semi-supervised; params `unlabeled`)
+        "unlabeled": (mf.get("extra") or {}).get("unlabeled"),
     }
 
 

@@ -17,6 +17,7 @@ Where the stores are (`TASVEER_STORE`): under each project's directory (default)
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -73,6 +74,10 @@ class Serving:
         """The shared PyTorch backbone for `params` (training, cold-start embeddings), built once."""
         from training.train import backbone_for  # torch: only where a network is trained
 
+        if params.second_model is not None:  # two shared networks, each also usable alone
+            from training.pair import PairBackbone
+            return PairBackbone(self.backbone(dataclasses.replace(params, second_model=None)),
+                                self.backbone(TrainParams(model=params.second_model, tta=params.tta)))
         key = (params.model, params.pretrained, params.image_size, params.filters, params.kernel_size, params.depth,
                params.tta)
         return self._backbones.get(key, lambda: backbone_for(params))
@@ -140,11 +145,18 @@ class Serving:
         manifest = store.manifest(vid)
         shared = not manifest.get("contains_backbone")
         if self.engine == "onnx" and manifest.get("onnx"):
-            # one session per graph and feature kind (with or without flip averaging)
-            key = ("onnx", str(store.root / manifest["onnx"]["path"]), manifest.get("backbone_id"))
-            classifier = load_classifier(store, vid, engine="onnx", backbone=self._backbones.peek(key) if shared else None)
-            if shared:  # later head versions of this backbone reuse the session
-                self._backbones.get(key, lambda: classifier.backbone)
+            # one session per graph and feature kind (with or without flip averaging); a head over
+            # two backbones (`second_model`) shares both
+            partner = manifest.get("partner") or {}
+            keys = [("onnx", str(store.root / manifest["onnx"]["path"]), manifest.get("backbone_id"))]
+            if shared and partner.get("onnx"):
+                keys.append(("onnx", str(store.root / partner["onnx"]["path"]), partner.get("backbone_id")))
+            reuse = [self._backbones.peek(key) for key in keys] if shared else []
+            classifier = load_classifier(store, vid, engine="onnx", backbone=reuse[0] if reuse else None,
+                                         partner=reuse[1] if len(reuse) > 1 else None)
+            parts = getattr(classifier.backbone, "parts", (classifier.backbone,))
+            for key, part in zip(keys if shared else [], parts):  # later head versions reuse the sessions
+                self._backbones.get(key, lambda part=part: part)
         else:
             backbone = None
             if shared:

@@ -154,8 +154,10 @@ class Trainer:
                 digests.append(digest)
             if len(digests) >= 4 * limit:  # enough candidates to choose from
                 break
-        found = self.embeddings.get_many(digests, backbone.id, backbone.preprocessing.image_size) if digests else {}
-        rows = [found[d] for d in dict.fromkeys(digests) if d in found]
+        parts = getattr(backbone, "parts", (backbone,))  # a pair (`second_model`): both embeddings, side by side
+        found = [self.embeddings.get_many(digests, part.id, part.preprocessing.image_size) if digests else {}
+                 for part in parts]
+        rows = [np.concatenate([f[d] for f in found]) for d in dict.fromkeys(digests) if all(d in f for f in found)]
         if not rows:
             return None
         if len(rows) > limit:

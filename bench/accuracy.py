@@ -5,11 +5,14 @@ numbers of training labels, head mode and finetune mode, with the wall time of e
     .venv/bin/python bench/accuracy.py --modes head         # head mode only (about 5 min)
 
 Each head run starts from an empty embedding cache, so its time includes embedding its own
-training images (the held-out embeddings are computed once and shared). Prints a markdown table
+training images in PyTorch (the held-out embeddings are computed once, with ONNX Runtime, and
+shared; `--unlabeled` photos are embedded with ONNX Runtime before the clock starts). Prints a markdown table
 and writes bench/out/accuracy.json. CPU time is the process's (all threads): on a machine whose
 2 cores other work shares, CPU time / 2 is what the run would take on 2 cores of its own.
 
     .venv/bin/python bench/accuracy.py --modes finetune --sizes all --ft-params '{"preset": "accurate"}'
+    .venv/bin/python bench/accuracy.py --modes head --sizes 600 --unlabeled 2000 \
+        --head-params '{"second_model": "efficientnet_lite0", "tta": true}'
 
 `--save-proba DIR` keeps what an ensemble needs to be evaluated offline (bench/ensemble.py): DIR/
 classes.json, held.npy (held-out rows, `list_folder` order), and per run <mode>-<labels>.npy (held-out
@@ -56,6 +59,9 @@ def main() -> int:
                     "'{\"preset\": \"fast\"}' (default: the product's defaults)")
     ap.add_argument("--ft-params", default=None, help="finetune TrainParams as JSON, e.g. "
                     "'{\"preset\": \"accurate\"}'; replaces --ft-image-size/--ft-epochs/--ft-lr")
+    ap.add_argument("--unlabeled", type=int, default=0, help="head mode: N other pool photos for the "
+                    "semi-supervised head (params `unlabeled`), embedded before the clock starts, as the "
+                    "backend has them embedded from predicting them")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "accuracy.json")
     ap.add_argument("--save-proba", type=Path, default=None, metavar="DIR",
                     help="save held-out (and validation) probabilities and row indices to DIR")
@@ -83,9 +89,10 @@ def main() -> int:
     modes = args.modes.split(",")
     if "head" in modes:
         head_backbone = backbone_for(TrainParams.from_dict(head_values))
+        serving_twin = ort_twin(head_backbone)
         shared = EmbeddingCache(Path(tempfile.mkdtemp()) / "eval")
         t = time.perf_counter()
-        head_backbone.embed(test_blobs, cache=shared, progress=True)
+        serving_twin.embed(test_blobs, cache=shared, progress=True)
         print(f"held-out embeddings: {time.perf_counter() - t:.1f}s", flush=True)
     for mode in modes:
         for k, n in enumerate(sizes):
@@ -96,8 +103,17 @@ def main() -> int:
             if mode == "head":
                 params = TrainParams.from_dict(head_values)
                 cache = EmbeddingCache(Path(tempfile.mkdtemp()) / "train")
+                unlabeled = None
+                if args.unlabeled:
+                    taken = set(pick)
+                    others = np.array([i for i in rest if i not in taken])
+                    chosen = np.random.default_rng(args.seed).choice(others, args.unlabeled, replace=False)
+                    unlabeled = [read_image_file(paths[i]) for i in chosen]
+                    serving_twin.embed(unlabeled, cache=cache, progress=True)
+                    cpu = time.process_time()
                 t = time.perf_counter()
-                result = fit(blobs, ys, classes, params, cache=cache, backbone=head_backbone, progress=True)
+                result = fit(blobs, ys, classes, params, cache=cache, backbone=head_backbone, progress=True,
+                             unlabeled_blobs=unlabeled)
                 seconds = time.perf_counter() - t
                 cpu = time.process_time() - cpu
                 proba = result.classifier.predict_proba(test_blobs, cache=shared)
@@ -124,7 +140,9 @@ def main() -> int:
                    "ece": m["ece"], "train_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
                    "n_test": m["n"], "temperature": temperature, "ece_before_scaling": m.get("ece_before_scaling"),
                    "params": {k2: v for k2, v in params.to_dict().items()
-                              if k2 in ("model", "image_size", "epochs", "lr", "head_c", "tta", "preset")}}
+                              if k2 in ("model", "image_size", "epochs", "lr", "head_c", "tta", "preset",
+                                        "second_model")},
+                   "unlabeled": len(unlabeled or []) if mode == "head" else 0}
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.save_proba is not None:
@@ -137,12 +155,27 @@ def main() -> int:
         model = s["model"].replace("efficientnet_", "")
         setting = (f"{model}, image {s['image_size'] or 'native'}px" if r["mode"] == "head"
                    else f"{model}, {s['epochs']} epochs, {s['image_size']}px, lr {s['lr']}")
+        setting += f" + {s['second_model'].replace('efficientnet_', '')}" if s.get("second_model") else ""
         setting += ", flip TTA" if s.get("tta") else ""
+        setting += f", {r['unlabeled']} unlabeled" if r.get("unlabeled") else ""
         print(f"| {r['mode']} | {r['labels']} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} | {r['ece']:.3f} "
               f"| {r['train_seconds']} | {r['cpu_seconds']} | {setting} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     return 0
+
+
+def ort_twin(backbone):
+    """`backbone`'s features from ONNX Runtime (the same cache keys; what the backend serves with):
+    for photos a project has embedded before it trains (held-out and unlabeled photos here)."""
+    from training.onnx_export import ensure_backbone_onnx
+    from training.ort import OrtBackbone
+    from training.pair import PairBackbone
+
+    root = Path(tempfile.mkdtemp())
+    parts = [OrtBackbone(ensure_backbone_onnx(root, part), part.spec(), part.id)
+             for part in getattr(backbone, "parts", (backbone,))]
+    return parts[0] if len(parts) == 1 else PairBackbone(*parts)
 
 
 def save_run(stem: Path, proba: np.ndarray, pick: list[int], result, row: dict) -> None:

@@ -64,7 +64,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ft", type=Path, required=True, help="a --save-proba stem, e.g. DIR/finetune-6992")
     ap.add_argument("--feats", default="efficientnet_lite2-260", help="feature set(s) averaged, comma-separated "
-                    "(e.g. efficientnet_lite2-260,efficientnet_lite2-260-flip for flip TTA)")
+                    "(e.g. efficientnet_lite2-260,efficientnet_lite2-260-flip for flip TTA); groups joined by | "
+                    "are concatenated (two backbones, params `second_model`)")
     ap.add_argument("--feats-dir", type=Path, default=FEATS)
     ap.add_argument("--c", type=float, default=0.005)
     ap.add_argument("--seed", type=int, default=0)
@@ -78,7 +79,8 @@ def main() -> int:
         raise SystemExit("feature rows and the saved run disagree on the classes")
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[lab] for lab in meta["labels"]])
-    X = np.mean([np.load(args.feats_dir / f"{name}.npy") for name in args.feats.split(",")], axis=0)
+    X = np.concatenate([np.mean([np.load(args.feats_dir / f"{name}.npy") for name in group.split(",")], axis=0)
+                        for group in args.feats.split("|")], axis=1)
     held = np.load(stem.parent / "held.npy")
     train = np.load(f"{stem}-train.npy")
     val = np.load(f"{stem}-val.npy")

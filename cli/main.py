@@ -17,6 +17,7 @@ COMMANDS = {
     "versions": ("cli.versions", "list a project's model versions (accuracy, which serves, candidates)"),
     "promote": ("cli.promote", "serve a model version (promote a candidate, or roll back)"),
     "params": ("cli.params", "show or set a project's training parameters"),
+    "retrain": ("cli.retrain", "train a project's model now (its parameters, or the accurate preset)"),
     "simulate": ("cli.simulate", "replay active learning on a class-per-folder tree (accuracy per round)"),
     "label-errors": ("cli.label_errors", "rank suspected wrong labels in a class-per-folder tree"),
 }

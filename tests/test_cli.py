@@ -18,7 +18,7 @@ def run(*args, cache):
                           env={**os.environ, "TASVEER_CACHE": str(cache)})
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["up"], ["import"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["up"], ["import"], ["retrain"]])
 def test_help(command, tmp_path):
     proc = run(*command, "--help", cache=tmp_path)
     assert proc.returncode == 0 and "usage: tasveer" in proc.stdout

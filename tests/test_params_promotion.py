@@ -78,11 +78,15 @@ def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_s
         after = requests.post(f"{backend.url}/predict", json=body, timeout=60).json()["results"][0]
         assert after["model_version"] == candidate
 
-        # "train accurate now" (the model page's button): the accurate preset over the project's
-        # parameters, recorded with the version, served only if better
-        asked = requests.post(f"{backend.url}/projects/{project.id}/train", json={"preset": "accurate"}, timeout=30)
-        assert asked.status_code == 200, asked.text
-        info = wait_idle_version(backend.url, project.id, not_in=(first, candidate), timeout=400)
+        # "train accurate now" (the model page's button, `tasveer retrain --preset accurate`): the
+        # accurate preset over the project's parameters, recorded with the version, served only if better
+        retrained = run_tasveer("retrain", *cli, "--preset", "accurate", "--wait", "--timeout", "400", "--json")
+        assert retrained.returncode == 0, retrained.stderr + backend.log_tail(40)
+        job = json.loads(retrained.stdout)
+        assert job["state"] == "done" and job["result"]["recipe"] == "accurate", job
+        assert "training the accurate preset" in retrained.stderr  # phases shown while it waits
+        info = wait_idle_version(backend.url, project.id, not_in=(first, candidate), timeout=60)
+        assert info["versions"][-1] == job["result"]["version"]
         page = requests.get(f"{backend.url}/projects/{project.id}/page.json", timeout=30).json()
         row = next(r for r in page["versions"] if r["version"] == info["versions"][-1])
         assert row["recipe"] == "accurate" and row["mode"] == "finetune", row

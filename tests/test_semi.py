@@ -117,8 +117,9 @@ class _Fetcher:
 
 class _Embeddings:
     def get_many(self, hashes, backbone, size):
-        assert (backbone, size) == ("net", 224)
-        return {h: np.full(4, float(h[1]), dtype=np.float32) for h in hashes if h != "h3"}
+        assert (backbone, size) in (("net", 224), ("net2", 160))
+        scale, missing = (1.0, "h3") if backbone == "net" else (10.0, "h4")
+        return {h: np.full(4, scale * float(h[1]), dtype=np.float32) for h in hashes if h != missing}
 
 
 class _Backbone:
@@ -126,6 +127,17 @@ class _Backbone:
 
     class preprocessing:
         image_size = 224
+
+
+class _Second:
+    id = "net2"
+
+    class preprocessing:
+        image_size = 160
+
+
+class _Pair:  # training.pair.PairBackbone's `parts`, all the trainer reads of it
+    parts = (_Backbone(), _Second())
 
 
 class _Cfg:
@@ -141,6 +153,10 @@ def test_trainer_reads_only_cached_embeddings_of_unlabeled_tasks():
     assert got.shape == (4, 4) and got[:, 0].tolist() == [0, 2, 4, 5]
     some = trainer.unlabeled_features("7", _Api(), _Cfg(), _Backbone(), limit=2)
     assert some.shape == (2, 4) and set(some[:, 0]) <= {0, 2, 4, 5}
+    # a head over two backbones (`second_model`): both networks' embeddings side by side, only of
+    # tasks both have embedded (task 4: only the first network)
+    both = trainer.unlabeled_features("7", _Api(), _Cfg(), _Pair(), limit=10)
+    assert both.shape == (3, 8) and both[:, 0].tolist() == [0, 2, 5] and (both[:, 4] == 10 * both[:, 0]).all()
 
 
 def test_simulation_hands_the_rest_of_the_pool_to_a_semi_supervised_head():

@@ -1,5 +1,6 @@
 """Two backbones read as one: features = [first's features | second's features].
 
+A head over two pretrained backbones (params `second_model`) reads these features directly.
 An ensemble version (params `ensemble_head`, see ensemble.py) is a fine-tuned network and a
 pretrained one whose linear heads add their logits: the geometric mean of the two models'
 probabilities is softmax(a * z1 + (1 - a) * z2), one linear layer over the concatenated features.
@@ -35,11 +36,12 @@ class PairBackbone:
         return self.first, self.second
 
     def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
-              names: list[str] | None = None, errors: dict | None = None) -> np.ndarray:
+              names: list[str] | None = None, errors: dict | None = None, report=None) -> np.ndarray:
         """(N, first.num_features + second.num_features); a bad image is a NaN row (with `errors`)
-        or raises, as with one backbone."""
+        or raises, as with one backbone. `report`: progress of PyTorch parts (Backbone.embed)."""
+        more = {} if report is None else {"report": report}
         a = self.first.embed(blobs, cache=cache, batch_size=batch_size, progress=progress, names=names,
-                             errors=errors)
+                             errors=errors, **more)
         b = self.second.embed(blobs, cache=cache, batch_size=batch_size, progress=progress, names=names,
-                              errors=errors)
+                              errors=errors, **more)
         return np.concatenate([a, b], axis=1)

@@ -53,34 +53,40 @@ def resolve(store: ModelStore, vid: str | None) -> str:
 
 
 def load_onnx(store: ModelStore, vid: str | None = None, backbone: OrtBackbone | None = None,
-              threads: int | None = None) -> Classifier:
-    """A version served by ONNX Runtime, torch-free. A given `backbone` (OrtBackbone) is reused
-    when it runs the same graph file, so head versions of one backbone share one session."""
+              threads: int | None = None, partner: OrtBackbone | None = None) -> Classifier:
+    """A version served by ONNX Runtime, torch-free. A given `backbone` (OrtBackbone), and for a
+    version over two backbones a given `partner`, is reused when it runs the same graph file, so
+    head versions of one backbone share one session."""
     vid = resolve(store, vid)
     m = store.manifest(vid)
-    path = store.onnx_path(vid, verify=False)
-    if backbone is None or backbone.path != path or backbone.id != m["backbone_id"]:
-        store.onnx_path(vid, verify=True)  # a new session: check the file is the one recorded
-        backbone = OrtBackbone(path, m["backbone"], m["backbone_id"], threads=threads)
-    partner = m.get("partner")
-    if partner:  # an ensemble: the head backbone's shared graph beside the network's
-        second = OrtBackbone(store.onnx_path(vid, partner=True), partner["backbone"], partner["backbone_id"],
-                             threads=threads)
-        backbone = PairBackbone(backbone, second)
+    backbone = _session(store, vid, m, backbone, threads, second=False)
+    if m.get("partner"):  # an ensemble or a head over two backbones (params `second_model`)
+        backbone = PairBackbone(backbone, _session(store, vid, m["partner"], partner, threads, second=True))
     weight, bias = store.head(vid)
     return Classifier(backbone, weight, bias, m["labels"], mode=m["mode"], version=vid)
 
 
+def _session(store: ModelStore, vid: str, record: dict, given: OrtBackbone | None, threads, second: bool):
+    """`given` when it runs the graph `record` (a manifest or its partner) names, else a new session."""
+    path = store.onnx_path(vid, verify=False, partner=second)
+    if given is not None and given.path == path and given.id == record["backbone_id"]:
+        return given
+    store.onnx_path(vid, verify=True, partner=second)  # a new session: check the file is the one recorded
+    return OrtBackbone(path, record["backbone"], record["backbone_id"], threads=threads)
+
+
 def load_classifier(store: ModelStore, vid: str | None = None, engine: str = "auto", device=None,
-                    backbone=None) -> Classifier:
+                    backbone=None, partner=None) -> Classifier:
     """Load `vid` (default: the serving version) with the engine asked for (see module doc).
-    `backbone`: a loaded backbone of the same engine to reuse for head versions."""
+    `backbone` (and `partner`, the second of a two-backbone head): loaded backbones of the same
+    engine to reuse for head versions."""
     vid = resolve(store, vid)
     chosen = pick_engine(engine, device)
     if chosen == "onnx" and engine == "auto" and not store.manifest(vid).get("onnx"):
         chosen = "torch"  # an old version without a graph: PyTorch can still serve it
     if chosen == "onnx":
-        return load_onnx(store, vid, backbone if isinstance(backbone, OrtBackbone) else None)
+        return load_onnx(store, vid, backbone if isinstance(backbone, OrtBackbone) else None,
+                         partner=partner if isinstance(partner, OrtBackbone) else None)
     clf = store.load(vid, backbone=None if isinstance(backbone, OrtBackbone) else backbone)
     if device is not None and str(clf.backbone.device) != str(device):
         import torch

@@ -150,7 +150,7 @@ class ModelStore:
 
     def onnx_path(self, vid: str, verify: bool = True, partner: bool = False) -> Path:
         """The ONNX graph that serves `vid` (StoreError if it has none, or if the file's sha256
-        is not the one its manifest recorded); `partner`: an ensemble's head backbone's graph."""
+        is not the one its manifest recorded); `partner`: the second backbone's graph (a pair)."""
         self.fetch(vid)
         m = self.manifest(vid)
         record = (m.get("partner") or {}).get("onnx") if partner else m.get("onnx")
@@ -192,7 +192,7 @@ class ModelStore:
         from .ort import INPUT, OUTPUT
 
         clf: Classifier = result.classifier
-        net, partner = getattr(clf.backbone, "parts", (clf.backbone, None))  # pair.PairBackbone: an ensemble
+        net, partner = getattr(clf.backbone, "parts", (clf.backbone, None))  # a pair.PairBackbone
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
         try:
@@ -286,6 +286,7 @@ class ModelStore:
         m = self.manifest(vid)
         tensors = load_file(str(self.fetch(vid) / WEIGHTS))
         spec = m["backbone"]
+        backbone, second = getattr(backbone, "parts", (backbone, None))  # a loaded pair: reuse its parts
         if m["contains_backbone"]:
             backbone = create_backbone(spec["name"], pretrained=False, image_size=spec["image_size"],
                                        tta=spec.get("tta", False), **spec["kwargs"])
@@ -300,10 +301,11 @@ class ModelStore:
                                        image_size=spec["image_size"], tta=spec.get("tta", False),
                                        **spec["kwargs"])
         partner = m.get("partner")
-        if partner:  # an ensemble (training/ensemble.py): the pretrained head backbone beside the network
+        if partner:  # an ensemble or a two-backbone head: the pretrained head backbone beside the first
             spec = partner["backbone"]
-            second = create_backbone(spec["name"], pretrained=True, image_size=spec["image_size"],
-                                     tta=spec.get("tta", False), **spec["kwargs"])
+            if second is None or second.id != partner["backbone_id"]:
+                second = create_backbone(spec["name"], pretrained=True, image_size=spec["image_size"],
+                                         tta=spec.get("tta", False), **spec["kwargs"])
             if second.id != partner["backbone_id"]:
                 raise StoreError(f"version {vid!r} needs backbone {partner['backbone_id']}; built {second.id}")
             backbone = PairBackbone(backbone, second)

@@ -14,6 +14,7 @@ from .finetune import finetune, prepare_images
 from .head import (TooFewLabels, cross_val_logits, fit_linear, fit_temperature, labels_short_of_cv,
                    leave_one_out_logits, softmax)
 from .metrics import evaluate
+from .pair import PairBackbone
 from .params import ParamError, TrainParams
 from .semi import Graph, fit_semi
 
@@ -43,20 +44,27 @@ class FitResult:
     val_proba: np.ndarray | None = None
 
 
-def backbone_for(params: TrainParams, backbone: Backbone | None = None) -> Backbone:
-    """The backbone `params` asks for; reuses `backbone` when it is that one already."""
-    pretrained = has_pretrained(params.model) if params.pretrained is None else params.pretrained
-    kwargs = backbone_kwargs(params)
-    if (backbone is not None and backbone.name == params.model
-            and backbone.weights == weights_tag(params.model, pretrained)
-            and params.image_size in (None, backbone.image_size) and backbone.kwargs == kwargs):
-        if backbone.tta == params.tta:
+def backbone_for(params: TrainParams, backbone=None):
+    """The backbone `params` asks for (a pair.PairBackbone with `second_model`); reuses `backbone`,
+    or its parts, where they are the ones asked for already."""
+    first, second = getattr(backbone, "parts", (backbone, None))
+    net = _single(params.model, params.pretrained, params.image_size, backbone_kwargs(params), params.tta, first)
+    if params.second_model is None:
+        return net
+    return PairBackbone(net, _single(params.second_model, True, None, {}, params.tta, second))
+
+
+def _single(model: str, pretrained: bool | None, image_size: int | None, kwargs: dict, tta: bool,
+            backbone: Backbone | None) -> Backbone:
+    pretrained = has_pretrained(model) if pretrained is None else pretrained
+    if (backbone is not None and backbone.name == model and backbone.weights == weights_tag(model, pretrained)
+            and image_size in (None, backbone.image_size) and backbone.kwargs == kwargs):
+        if backbone.tta == tta:
             return backbone
         twin = copy.copy(backbone)  # the same network (shared, not copied), other features
-        twin.tta = params.tta
+        twin.tta = tta
         return twin
-    return create_backbone(params.model, pretrained=pretrained, image_size=params.image_size,
-                           tta=params.tta, **kwargs)
+    return create_backbone(model, pretrained=pretrained, image_size=image_size, tta=tta, **kwargs)
 
 
 def _indices(labels, label_names, what="label"):
