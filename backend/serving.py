@@ -25,7 +25,7 @@ from pathlib import Path
 from training.objectstore import S3Objects, is_remote
 from training.params import ParamError, TrainParams
 from training.serving import load_classifier, pick_engine
-from training.store import CONFUSION, ModelStore
+from training.store import CONFUSION, ModelStore, partners
 
 from .errors import NotFound
 from .memo import Memo
@@ -147,15 +147,14 @@ class Serving:
         if self.engine == "onnx" and manifest.get("onnx"):
             # one session per graph and feature kind (with or without flip averaging); a head over
             # two backbones (`second_model`) shares both
-            partner = manifest.get("partner") or {}
-            keys = [("onnx", str(store.root / manifest["onnx"]["path"]), manifest.get("backbone_id"))]
-            if shared and partner.get("onnx"):
-                keys.append(("onnx", str(store.root / partner["onnx"]["path"]), partner.get("backbone_id")))
-            reuse = [self._backbones.peek(key) for key in keys] if shared else []
+            records = [manifest, *partners(manifest)]
+            keys = [("onnx", str(store.root / r["onnx"]["path"]), r.get("backbone_id")) for r in records] \
+                if shared and all(r.get("onnx") for r in records) else []
+            reuse = [self._backbones.peek(key) for key in keys]
             classifier = load_classifier(store, vid, engine="onnx", backbone=reuse[0] if reuse else None,
-                                         partner=reuse[1] if len(reuse) > 1 else None)
+                                         partners=reuse[1:])
             parts = getattr(classifier.backbone, "parts", (classifier.backbone,))
-            for key, part in zip(keys if shared else [], parts):  # later head versions reuse the sessions
+            for key, part in zip(keys, parts):  # later head versions reuse the sessions
                 self._backbones.get(key, lambda part=part: part)
         else:
             backbone = None

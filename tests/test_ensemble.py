@@ -45,9 +45,12 @@ def test_accurate_preset_trains_an_ensemble(published):
     assert info["weight"] == 0.5 and 0.1 <= info["temperature"] <= 10 and info["head_temperature"] > 0
     m = store.manifest(v_ens)
     assert m["params"]["ensemble_head"] and m["contains_backbone"]
-    assert m["partner"]["backbone_id"] == info["head_backbone"] == backbone_for(head_params(TrainParams())).id
-    assert m["partner"]["onnx"]["path"].startswith("backbones/")  # the default head's shared graph
-    n_ft, n_head = m["backbone"]["num_features"], m["partner"]["backbone"]["num_features"]
+    # the head reads the default head's backbone and Lite0, each from its shared graph
+    assert [p["backbone_id"] for p in m["partners"]] == backbone_for(head_params(TrainParams())).id.split("|")
+    assert info["head_backbone"] == "|".join(p["backbone_id"] for p in m["partners"])
+    assert [p["backbone"]["name"] for p in m["partners"]] == ["efficientnet_lite2", "efficientnet_lite0"]
+    assert all(p["onnx"]["path"].startswith("backbones/") for p in m["partners"])
+    n_ft, n_head = m["backbone"]["num_features"], sum(p["backbone"]["num_features"] for p in m["partners"])
     assert store.head(v_ens)[0].shape == (len(CLASSES), n_ft + n_head)
     assert len(result.val_index) == 21 and result.val_proba.shape == (21, len(CLASSES))
 
@@ -74,9 +77,10 @@ def test_ensemble_is_the_geometric_mean_of_its_two_models(published, photos, tmp
     cache = EmbeddingCache(tmp_path)
     blobs = photos[2]
     proba = clf.predict_proba(blobs, cache=cache)
-    first, second = clf.backbone.parts
-    f1, f2 = first.embed(blobs, cache=cache), second.embed(blobs, cache=cache)
-    assert cache.count(first.id) == cache.count(second.id) == len(set(blobs))
+    tuned, *head_parts = clf.backbone.parts
+    f1 = tuned.embed(blobs, cache=cache)
+    f2 = np.concatenate([part.embed(blobs, cache=cache) for part in head_parts], axis=1)
+    assert [cache.count(part.id) for part in clf.backbone.parts] == [len(set(blobs))] * 3
     W, b = store.head(v_ens)
     z1, z2 = f1 @ W[:, : f1.shape[1]].T, f2 @ W[:, f1.shape[1]:].T
     assert np.abs(softmax(z1 + z2 + b) - proba).max() < 1e-5
@@ -85,7 +89,7 @@ def test_ensemble_is_the_geometric_mean_of_its_two_models(published, photos, tmp
 
 def test_a_version_without_the_ensemble_still_loads(published, photos):
     store, _, _, v_plain = published
-    assert "partner" not in store.manifest(v_plain)
+    assert "partners" not in store.manifest(v_plain)
     out = []
     for engine in ("onnx", "torch"):
         clf = load_classifier(store, vid=v_plain, engine=engine)
@@ -113,6 +117,6 @@ def test_an_ensemble_version_travels_through_a_bucket(published, photos, moto_s3
     reader = ModelStore(tmp_path / "b", remote=S3Objects(bucket.url), poll=0)
     vid = writer.publish(result, params=TrainParams(mode="finetune", ensemble_head=True), plot=False)
     clf = load_classifier(reader, vid=vid, engine="onnx")
-    assert (tmp_path / "b" / reader.manifest(vid)["partner"]["onnx"]["path"]).exists()
+    assert all((tmp_path / "b" / p["onnx"]["path"]).exists() for p in reader.manifest(vid)["partners"])
     expected = load_classifier(writer, vid=vid, engine="onnx").predict_proba(photos[2][:4])
     assert np.abs(clf.predict_proba(photos[2][:4]) - expected).max() < 1e-6

@@ -55,7 +55,8 @@ def test_head_reads_both_networks_features(published, photos):
     assert result.metrics_source == "cross-validation" and result.metrics["accuracy"] > 0.5
     m = store.manifest(vid)
     assert not m["contains_backbone"] and m["params"]["second_model"] == "efficientnet_lite0"
-    assert m["partner"]["backbone_id"] == second.id and m["partner"]["onnx"]["path"].startswith("backbones/")
+    [partner] = m["partners"]
+    assert partner["backbone_id"] == second.id and partner["onnx"]["path"].startswith("backbones/")
     assert m["onnx"]["path"].startswith("backbones/")  # both graphs are the shared pretrained ones
 
 

@@ -17,6 +17,7 @@ from .classifier import Classifier
 from .ort import OrtBackbone
 from .pair import PairBackbone
 from .store import ModelStore, StoreError
+from .store import partners as partners_of
 
 ENGINES = ("auto", "onnx", "torch")
 
@@ -53,32 +54,35 @@ def resolve(store: ModelStore, vid: str | None) -> str:
 
 
 def load_onnx(store: ModelStore, vid: str | None = None, backbone: OrtBackbone | None = None,
-              threads: int | None = None, partner: OrtBackbone | None = None) -> Classifier:
+              threads: int | None = None, partners: list | None = None) -> Classifier:
     """A version served by ONNX Runtime, torch-free. A given `backbone` (OrtBackbone), and for a
-    version over two backbones a given `partner`, is reused when it runs the same graph file, so
-    head versions of one backbone share one session."""
+    version over several backbones the given `partners`, is reused when it runs the same graph
+    file, so head versions of one backbone share one session."""
     vid = resolve(store, vid)
     m = store.manifest(vid)
-    backbone = _session(store, vid, m, backbone, threads, second=False)
-    if m.get("partner"):  # an ensemble or a head over two backbones (params `second_model`)
-        backbone = PairBackbone(backbone, _session(store, vid, m["partner"], partner, threads, second=True))
+    backbone = _session(store, vid, m, [backbone], threads, None)
+    more = [_session(store, vid, record, partners or [], threads, i) for i, record in enumerate(partners_of(m))]
+    if more:  # an ensemble or a head over two backbones (params `second_model`)
+        backbone = PairBackbone(backbone, *more)
     weight, bias = store.head(vid)
     return Classifier(backbone, weight, bias, m["labels"], mode=m["mode"], version=vid)
 
 
-def _session(store: ModelStore, vid: str, record: dict, given: OrtBackbone | None, threads, second: bool):
-    """`given` when it runs the graph `record` (a manifest or its partner) names, else a new session."""
-    path = store.onnx_path(vid, verify=False, partner=second)
-    if given is not None and given.path == path and given.id == record["backbone_id"]:
-        return given
-    store.onnx_path(vid, verify=True, partner=second)  # a new session: check the file is the one recorded
+def _session(store: ModelStore, vid: str, record: dict, given: list, threads, partner: int | None):
+    """One of `given` when it runs the graph `record` (a manifest, or one of its partners) names,
+    else a new session."""
+    path = store.onnx_path(vid, verify=False, partner=partner)
+    for session in given:
+        if session is not None and session.path == path and session.id == record["backbone_id"]:
+            return session
+    store.onnx_path(vid, verify=True, partner=partner)  # a new session: check the file is the one recorded
     return OrtBackbone(path, record["backbone"], record["backbone_id"], threads=threads)
 
 
 def load_classifier(store: ModelStore, vid: str | None = None, engine: str = "auto", device=None,
-                    backbone=None, partner=None) -> Classifier:
+                    backbone=None, partners: list | None = None) -> Classifier:
     """Load `vid` (default: the serving version) with the engine asked for (see module doc).
-    `backbone` (and `partner`, the second of a two-backbone head): loaded backbones of the same
+    `backbone` (and `partners`, the others of a two-backbone head): loaded backbones of the same
     engine to reuse for head versions."""
     vid = resolve(store, vid)
     chosen = pick_engine(engine, device)
@@ -86,7 +90,7 @@ def load_classifier(store: ModelStore, vid: str | None = None, engine: str = "au
         chosen = "torch"  # an old version without a graph: PyTorch can still serve it
     if chosen == "onnx":
         return load_onnx(store, vid, backbone if isinstance(backbone, OrtBackbone) else None,
-                         partner=partner if isinstance(partner, OrtBackbone) else None)
+                         partners=[p for p in partners or [] if isinstance(p, OrtBackbone)])
     clf = store.load(vid, backbone=None if isinstance(backbone, OrtBackbone) else backbone)
     if device is not None and str(clf.backbone.device) != str(device):
         import torch

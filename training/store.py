@@ -63,6 +63,15 @@ def data_fingerprint(hashes: list[str], labels: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def partners(manifest: dict) -> list[dict]:
+    """The backbones after the first of a version over several (an ensemble, a two-backbone head),
+    in head.weight's column order: {"backbone": spec, "backbone_id", "onnx"} each. Versions
+    published before "partners" have one "partner"."""
+    if "partners" in manifest:
+        return list(manifest["partners"] or [])
+    return [manifest["partner"]] if manifest.get("partner") else []
+
+
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -148,12 +157,12 @@ class ModelStore:
             return (fh.get_tensor("head.weight").astype(np.float32),
                     fh.get_tensor("head.bias").astype(np.float32))
 
-    def onnx_path(self, vid: str, verify: bool = True, partner: bool = False) -> Path:
+    def onnx_path(self, vid: str, verify: bool = True, partner: int | None = None) -> Path:
         """The ONNX graph that serves `vid` (StoreError if it has none, or if the file's sha256
-        is not the one its manifest recorded); `partner`: the second backbone's graph (a pair)."""
+        is not the one its manifest recorded); `partner`: the graph of `partners(manifest)[partner]`."""
         self.fetch(vid)
         m = self.manifest(vid)
-        record = (m.get("partner") or {}).get("onnx") if partner else m.get("onnx")
+        record = partners(m)[partner].get("onnx") if partner is not None else m.get("onnx")
         if not record:
             why = m.get("onnx_error", "published before ONNX export")
             raise StoreError(f"version {vid!r} has no ONNX graph ({why}); serve it with engine='torch'")
@@ -192,7 +201,7 @@ class ModelStore:
         from .ort import INPUT, OUTPUT
 
         clf: Classifier = result.classifier
-        net, partner = getattr(clf.backbone, "parts", (clf.backbone, None))  # a pair.PairBackbone
+        net, *others = getattr(clf.backbone, "parts", (clf.backbone,))  # a pair.PairBackbone: more than one
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
         try:
@@ -204,16 +213,15 @@ class ModelStore:
             save_file(tensors, str(tmp / WEIGHTS))
             # the ONNX graph that serves this version: its own network, or its backbone's shared one.
             # A network the exporter cannot handle still publishes (PyTorch serves it), and says why.
-            onnx, partner_onnx, onnx_error = None, None, None
+            onnx, records, onnx_error = None, [None] * len(others), None
             try:
                 if with_backbone:
                     onnx_file = export_features(net.module, net.image_size, tmp / FEATURES_ONNX)
                 else:
                     onnx_file = ensure_backbone_onnx(self.root, net)
-                graphs = [onnx_file] + ([ensure_backbone_onnx(self.root, partner)] if partner else [])
-                records = [{"path": f.relative_to(self.root).as_posix(), "sha256": file_sha256(f),
-                            "input": INPUT, "output": OUTPUT} for f in graphs]
-                onnx, partner_onnx = records[0], records[-1] if partner else None
+                graphs = [onnx_file] + [ensure_backbone_onnx(self.root, other) for other in others]
+                onnx, *records = [{"path": f.relative_to(self.root).as_posix(), "sha256": file_sha256(f),
+                                   "input": INPUT, "output": OUTPUT} for f in graphs]
             except Exception as exc:  # noqa: BLE001 - any exporter failure
                 onnx_error = f"ONNX export failed: {type(exc).__name__}: {exc}"
                 warnings.warn(onnx_error, stacklevel=2)
@@ -230,9 +238,9 @@ class ModelStore:
                 "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},
                 "onnx": onnx,
             }
-            if partner is not None:  # the head's features follow the network's (head.weight's columns)
-                manifest["partner"] = {"backbone": partner.spec(), "backbone_id": partner.id,
-                                       "onnx": onnx and partner_onnx}
+            if others:  # their features follow the first network's (head.weight's columns)
+                manifest["partners"] = [{"backbone": o.spec(), "backbone_id": o.id, "onnx": onnx and r}
+                                        for o, r in zip(others, records)]
             if onnx_error:
                 manifest["onnx_error"] = onnx_error
             for _ in range(100):
@@ -270,44 +278,9 @@ class ModelStore:
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, vid: str | None = None, backbone: Backbone | None = None) -> Classifier:
-        """Load a version (default: the serving one) for PyTorch. For head-mode versions a loaded
-        `backbone` with the same id is reused, so a new version costs no network rebuild.
-        (serving.load_classifier picks ONNX Runtime or PyTorch.)"""
-        import torch
-        from safetensors.torch import load_file
+        """Load a version (default: the serving one) for PyTorch (torchload.load_torch). For head-mode
+        versions a loaded `backbone` (or pair) with the same id is reused, so a new version costs no
+        network rebuild. (serving.load_classifier picks ONNX Runtime or PyTorch.)"""
+        from .torchload import load_torch
 
-        from .backbones import create_backbone
-        from .classifier import Classifier
-        from .pair import PairBackbone
-
-        vid = vid or self.serving()
-        if vid is None:
-            raise StoreError(f"no version is serving in {self.root}")
-        m = self.manifest(vid)
-        tensors = load_file(str(self.fetch(vid) / WEIGHTS))
-        spec = m["backbone"]
-        backbone, second = getattr(backbone, "parts", (backbone, None))  # a loaded pair: reuse its parts
-        if m["contains_backbone"]:
-            backbone = create_backbone(spec["name"], pretrained=False, image_size=spec["image_size"],
-                                       tta=spec.get("tta", False), **spec["kwargs"])
-            state = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
-            backbone.module.load_state_dict(state, strict=True)
-            backbone.module.to(backbone.device).eval()
-            if backbone.device.type == "cpu":
-                backbone.module.to(memory_format=torch.channels_last)
-            backbone.weights = spec["weights"]
-        elif backbone is None or backbone.id != m["backbone_id"] or backbone.image_size != spec["image_size"]:
-            backbone = create_backbone(spec["name"], pretrained=spec["weights"] != "random",
-                                       image_size=spec["image_size"], tta=spec.get("tta", False),
-                                       **spec["kwargs"])
-        partner = m.get("partner")
-        if partner:  # an ensemble or a two-backbone head: the pretrained head backbone beside the first
-            spec = partner["backbone"]
-            if second is None or second.id != partner["backbone_id"]:
-                second = create_backbone(spec["name"], pretrained=True, image_size=spec["image_size"],
-                                         tta=spec.get("tta", False), **spec["kwargs"])
-            if second.id != partner["backbone_id"]:
-                raise StoreError(f"version {vid!r} needs backbone {partner['backbone_id']}; built {second.id}")
-            backbone = PairBackbone(backbone, second)
-        return Classifier(backbone, tensors["head.weight"].numpy(), tensors["head.bias"].numpy(),
-                          m["labels"], mode=m["mode"], version=vid)
+        return load_torch(self, vid or self.serving(), backbone)

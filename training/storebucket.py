@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .atomic import write_json_atomic
 from .objectstore import ObjectExists, S3Objects
-from .store import MANIFEST, SERVING
+from .store import MANIFEST, SERVING, partners
 
 CLAIM = ".claim"
 
@@ -123,7 +123,7 @@ class StoreBucket:
 
 
 def shared_graphs(manifest: dict) -> list[str]:
-    """The shared backbone graphs (ROOT/backbones/...) a version's manifest names: its own, and an
-    ensemble's head backbone's ("partner")."""
-    records = [manifest.get("onnx"), (manifest.get("partner") or {}).get("onnx")]
+    """The shared backbone graphs (ROOT/backbones/...) a version's manifest names: its own, and its
+    other backbones' (an ensemble's head, a two-backbone head: store.partners)."""
+    records = [manifest.get("onnx"), *(p.get("onnx") for p in partners(manifest))]
     return [r["path"] for r in records if r and r.get("path", "").startswith("backbones/")]
