@@ -3,6 +3,7 @@ the default head, served alike by PyTorch and ONNX Runtime; versions without it 
 import numpy as np
 import pytest
 
+from engines import both_engines
 from s3fixture import moto_s3  # noqa: F401 (fixture)
 from scenes import CLASSES, read, sample
 from training.cache import EmbeddingCache
@@ -57,16 +58,9 @@ def test_accurate_preset_trains_an_ensemble(published):
 
 def test_ensemble_version_agrees_between_engines(published, photos, tmp_path):
     store, _, v_ens, _ = published
-    blobs = photos[2] + [b"not an image"]
-    out = []
-    for engine in ("onnx", "torch"):
-        clf = load_classifier(store, vid=v_ens, engine=engine)
-        assert isinstance(clf.backbone, PairBackbone) and clf.backbone.engine == engine
-        errors = {}
-        out.append(clf.predict_proba(blobs, errors=errors, cache=EmbeddingCache(tmp_path / engine)))
-        assert list(errors) == [12] and np.isnan(out[-1][12]).all()
-    assert np.abs(out[0][:12] - out[1][:12]).max() < TOL
-    assert np.allclose(out[0][:12].sum(axis=1), 1, atol=1e-5)
+    onnx, torch = both_engines(store, v_ens, photos[2], tmp_path)
+    assert np.abs(onnx - torch).max() < TOL
+    assert np.allclose(onnx.sum(axis=1), 1, atol=1e-5)
 
 
 def test_ensemble_is_the_geometric_mean_of_its_two_models(published, photos, tmp_path):

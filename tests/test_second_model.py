@@ -4,11 +4,10 @@ networks shared with the one-backbone head versions of the same project."""
 import numpy as np
 import pytest
 
+from engines import both_engines
 from scenes import CLASSES, read, sample
 from training.cache import EmbeddingCache
-from training.pair import PairBackbone
 from training.params import ParamError, TrainParams, with_preset
-from training.serving import load_classifier
 from training.store import ModelStore
 from training.train import backbone_for, fit
 
@@ -62,15 +61,8 @@ def test_head_reads_both_networks_features(published, photos):
 
 def test_two_backbone_head_agrees_between_engines(published, photos, tmp_path):
     _, store, _, vid, _ = published
-    blobs = photos[3] + [b"not an image"]
-    out = []
-    for engine in ("onnx", "torch"):
-        clf = load_classifier(store, vid=vid, engine=engine)
-        assert isinstance(clf.backbone, PairBackbone) and clf.backbone.engine == engine
-        errors = {}
-        out.append(clf.predict_proba(blobs, errors=errors, cache=EmbeddingCache(tmp_path / engine)))
-        assert list(errors) == [len(blobs) - 1]
-    assert np.abs(out[0][:-1] - out[1][:-1]).max() < TOL
+    onnx, torch = both_engines(store, vid, photos[3], tmp_path)
+    assert np.abs(onnx - torch).max() < TOL
 
 
 def test_backend_shares_the_networks_between_versions(published, photos):
