@@ -29,18 +29,10 @@ def _up(data_dir, port, backend_port, *extra):
                    "--backend-port", str(backend_port), *extra)
 
 
-@pytest.fixture(scope="module")
-def first_up(tmp_path_factory):
-    """`tasveer up --check` from nothing (Label Studio's migrations run once for this module):
-    (data_dir, port, backend_port, result)."""
-    data_dir = tmp_path_factory.mktemp("up") / "var"
+def test_up_check_from_nothing_then_reuses_everything(tmp_path):
+    data_dir = tmp_path / "var"
     port, backend_port = free_port(), free_port()
-    result = _up(data_dir, port, backend_port, "--labels", "cat,dog,bird", "--title", "pets")
-    return data_dir, port, backend_port, result
-
-
-def test_up_check_from_nothing_then_reuses_everything(first_up):
-    data_dir, port, backend_port, first = first_up
+    first = _up(data_dir, port, backend_port, "--labels", "cat,dog,bird", "--title", "pets")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "check: OK" in first.stdout and "Traceback" not in first.stderr
     state = json.loads((data_dir / STATE_FILE).read_text())
@@ -115,10 +107,11 @@ def _run_until_signal(data_dir, port, backend_port, sig):
     assert str(data_dir) not in out
 
 
-def test_up_runs_until_sigterm_or_ctrl_c_and_leaves_no_process(first_up):
-    data_dir, port, backend_port, _ = first_up  # a set-up data dir: the start from nothing is tested above
+def test_up_runs_until_sigterm_or_ctrl_c_and_leaves_no_process(tmp_path):
+    data_dir = tmp_path / "var"
+    port, backend_port = free_port(), free_port()
     _run_until_signal(data_dir, port, backend_port, signal.SIGTERM)
-    _run_until_signal(data_dir, port, backend_port, signal.SIGINT)  # Ctrl-C
+    _run_until_signal(data_dir, port, backend_port, signal.SIGINT)  # Ctrl-C; a warm second start
 
 
 def test_up_refuses_another_user_on_an_existing_data_dir(tmp_path):
