@@ -6,7 +6,9 @@ and how well out-of-fold label checking finds flipped labels.
 
 For each seed, 20 % of every class is held out as the test set (training.data.stratified_split,
 as in bench/accuracy.py) and the rest is the pool whose labels are revealed batch by batch;
-the head is the product's (training.head.fit_linear, C = 0.002). Label noise: a 1,200-photo
+the head is the one a project trains by default (training.simulate.project_head: the default
+backbone and C, semi-supervised over up to 2,000 of the pool's not-yet-labeled photos; `--unlabeled 0`
+for the supervised head alone). Label noise: a 1,200-photo
 labelled set drawn from the pool by seed with 5 % of its labels flipped to another class; we
 report the precision of the top-k suspects for k = number flipped, and the recall of all suspects.
 Embeddings are cached in bench/out/cache (or $TASVEER_CACHE): the first run embeds 8,741 photos
@@ -29,13 +31,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.acquisition import DEFAULT_STRATEGY, STRATEGIES  # noqa: E402
+from training.params import TrainParams  # noqa: E402
 from training.data import balanced_sample, stratified_split  # noqa: E402
 from training.labelerrors import find_label_errors  # noqa: E402
-from training.simulate import embed_folder, simulate, summarise  # noqa: E402
+from training.simulate import embed_folder, project_head, simulate, summarise  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TASVEER_SHARED") or REPO.parent / "shared") / "data" / "intel-scenes" / "train"
 OUT = REPO / "bench" / "out"
+DEFAULT = TrainParams()  # a project's head: the benchmark measures what a labeler gets
 
 
 def noise_experiment(X, y, names, n_set: int, fraction: float, seed: int, head_c: float) -> dict:
@@ -85,6 +89,10 @@ def plot(results: list[dict], path: Path, title: str) -> None:
         lw = 2.4 if res["strategy"] == DEFAULT_STRATEGY else 1.4
         ax.plot(n, acc, marker="o", ms=3, lw=lw, label=res["strategy"])
         ax.fill_between(n, acc - sd, acc + sd, alpha=0.15)
+    base = next((r for r in results if r["strategy"] == "random"), None)
+    if base:  # the target: what random sampling reaches with every label of the run
+        ax.axhline(base["rounds"][-1]["accuracy"] * 100, color="grey", ls=":", lw=1,
+                   label=f"random's {base['rounds'][-1]['labels']}-label accuracy")
     ax.set_xlabel("labels spent")
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title(title, fontsize=10)
@@ -104,13 +112,15 @@ def main() -> int:
     ap.add_argument("--initial", type=int, default=60, help="labels before the first round")
     ap.add_argument("--batch", type=int, default=60, help="labels per round")
     ap.add_argument("--rounds", type=int, default=8, help="rounds")
-    ap.add_argument("--head-c", type=float, default=0.002, help="head inverse L2 strength")
+    ap.add_argument("--head-c", type=float, default=DEFAULT.head_c, help="head inverse L2 strength")
+    ap.add_argument("--unlabeled", type=int, default=DEFAULT.unlabeled, help="not-yet-labeled pool photos "
+                    "in each fit (a project's semi-supervised head; 0 = the supervised head)")
     ap.add_argument("--noise-set", type=int, default=1200, help="labelled set size for the noise test")
     ap.add_argument("--noise", type=float, default=0.05, help="fraction of its labels flipped")
     ap.add_argument("--no-docs", action="store_true", help="do not copy the plot to docs/img")
-    ap.add_argument("--docs-model", default="efficientnet_lite0",
+    ap.add_argument("--docs-model", default=DEFAULT.model,
                     help="the --model / --feats whose plot is copied to docs/img")
-    ap.add_argument("--model", default="efficientnet_lite0",
+    ap.add_argument("--model", default=DEFAULT.model,
                     help="offline backbone whose embeddings the head uses (embedded with ONNX Runtime)")
     ap.add_argument("--feats", default=None, help="instead of --model: a feature variant of "
                     "bench/head_features.py (e.g. 'lite2+flip', 'lite0|lite2') read from bench/out/feats")
@@ -141,7 +151,7 @@ def main() -> int:
         X, y, names, _ = embed_folder(DATA, cache, limit=limit, backbone=ort_backbone(args.model))
     print(f"{len(y)} photos, {len(names)} classes, embedded in {time.perf_counter() - t0:.1f}s", flush=True)
 
-    head = None
+    head = project_head(args.unlabeled)
     if args.semi:
         from semi_supervised import linear_method
 
@@ -196,15 +206,19 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     stem = ("active_learning_quick" if args.quick else "active_learning") + (
-        "" if args.model == "efficientnet_lite0" else "_" + args.model.replace("|", "_").replace("+", "_")) + (
-        "_semi_" + args.semi.replace(":", "_") if args.semi else "")
+        "" if args.model == DEFAULT.model else "_" + args.model.replace("|", "_").replace("+", "_")) + (
+        "_semi_" + args.semi.replace(":", "_") if args.semi else "") + (
+        "" if args.unlabeled == DEFAULT.unlabeled or args.semi else f"_unlabeled{args.unlabeled}")
     (OUT / f"{stem}.json").write_text(json.dumps({"results": results, "noise": noise,
                                                            "seconds": seconds, "args": vars(args)}, indent=1))
-    title = (f"intel-scenes, {args.model.replace('efficientnet_', '')} + linear head, {args.initial} + {args.rounds} x {args.batch} labels, "
-             f"{args.seeds} seed(s)")
+    kind = (f"head {args.semi}" if args.semi else
+            f"semi-supervised head ({args.unlabeled} unlabeled)" if args.unlabeled else "supervised head")
+    title = (f"intel-scenes, {args.model.replace('efficientnet_', '')}, {kind}, {args.initial} + {args.rounds} x "
+             f"{args.batch} labels, {args.seeds} seed(s)")
     png = OUT / f"{stem}.png"
     plot(results, png, title)
-    if not args.quick and not args.no_docs and args.model == args.docs_model and not args.semi:
+    if (not args.quick and not args.no_docs and args.model == args.docs_model and not args.semi
+            and args.unlabeled == DEFAULT.unlabeled):
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
         shutil.copy(png, REPO / "docs" / "img" / "active_learning.png")
     print(f"\nwrote {png} ({png.stat().st_size // 1024} KB)")

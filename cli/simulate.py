@@ -3,6 +3,11 @@
 Labels of the --pool photos are hidden and revealed batch by batch in the order a strategy asks
 for them; after every batch the head is retrained and scored on --test. Without --test, 20 % of
 every class of --pool is held out (chosen by --seed) and the rest is the pool.
+
+The head is the one a project trains by default: the same backbone, C and semi-supervised fit
+(the photos of the pool not yet labeled are its unlabeled tasks), so the figures say what a
+project's labeler would see. --model, --head-c and --unlabeled change it as a project's training
+parameters would.
 """
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ def fail(message: str) -> int:
 
 def register(subparsers) -> None:
     from training.acquisition import DEFAULT_STRATEGY, STRATEGIES
+    from training.params import TrainParams
 
+    default = TrainParams()
     p = subparsers.add_parser(
         VERB, help="replay active learning on labelled photos and report accuracy per round",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,8 +50,13 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
     p.add_argument("--repeats", type=int, default=1,
                    help="run with seeds SEED .. SEED+K-1 and report mean and spread (default 1)")
-    p.add_argument("--head-c", type=float, default=0.002,
-                   help="inverse L2 strength of the head (default 0.002, tuned for the Lite0 embeddings used here)")
+    p.add_argument("--model", default=default.model,
+                   help=f"backbone whose embeddings the head reads (default {default.model}, a project's default)")
+    p.add_argument("--head-c", type=float, default=default.head_c,
+                   help=f"inverse L2 strength of the head (default {default.head_c}, a project's default)")
+    p.add_argument("--unlabeled", type=int, default=default.unlabeled,
+                   help=f"at most this many not-yet-labeled pool photos join each fit as unlabeled tasks "
+                        f"(semi-supervised, as in a project; default {default.unlabeled}; 0 = labels only)")
     p.add_argument("--cache", type=Path, default=None,
                    help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)")
     p.add_argument("--auto-accept", type=float, default=None, metavar="TARGET",
@@ -68,6 +80,10 @@ def _check(args) -> str | None:
             return f"--{name} must be at least 1; got {getattr(args, name)}"
     if args.rounds < 0:
         return f"--rounds must not be negative; got {args.rounds}"
+    if args.unlabeled < 0:
+        return f"--unlabeled must not be negative; got {args.unlabeled}"
+    if not args.head_c > 0:
+        return f"--head-c must be positive; got {args.head_c}"
     if args.auto_accept is not None and not 0.5 <= args.auto_accept < 1:
         return f"--auto-accept is a target accuracy in [0.5, 1); got {args.auto_accept}"
     for name in ("pool", "test"):
@@ -82,30 +98,37 @@ def run(args) -> int:
     if problem:
         return fail(problem)
     from training.data import stratified_split
-    from training.simulate import embed_folder, simulate_repeats
+    from training.params import ParamError, TrainParams
+    from training.simulate import embed_folder, project_head, simulate_repeats
+    from training.train import backbone_for
 
     cache = args.cache or default_cache()
     try:
-        X, y, names, _ = embed_folder(args.pool, cache)
+        backbone = backbone_for(TrainParams.from_dict({"model": args.model}))
+    except (ParamError, ValueError) as exc:
+        return fail(str(exc))
+    try:
+        X, y, names, _ = embed_folder(args.pool, cache, backbone=backbone)
         if args.test is None:
             rest, held = stratified_split(y.tolist(), 0.2, args.seed)
             pool_X, pool_y, test_X, test_y = X[rest], y[rest], X[held], y[held]
         else:
             pool_X, pool_y = X, y
-            test_X, test_y, test_names, _ = embed_folder(args.test, cache)
+            test_X, test_y, test_names, _ = embed_folder(args.test, cache, backbone=backbone)
             if test_names != names:
                 return fail(f"--test classes {test_names} differ from --pool classes {names}")
         result = simulate_repeats(pool_X, pool_y, test_X, test_y, names, strategy=args.strategy,
                                   repeats=args.repeats, seed=args.seed, initial=args.initial,
                                   batch=args.batch, rounds=args.rounds, head_c=args.head_c,
-                                  auto_accept=args.auto_accept)
+                                  auto_accept=args.auto_accept, head=project_head(args.unlabeled))
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"strategy {result['strategy']}: pool {len(pool_y)}, test {len(test_y)}, "
-          f"{args.repeats} seed(s)")
+          f"{args.repeats} seed(s); head on {args.model}, C {args.head_c}, "
+          f"{f'up to {args.unlabeled} unlabeled photos' if args.unlabeled else 'labels only'}")
     auto = args.auto_accept is not None
     print(f"{'labels':>7}  {'accuracy':>8}  {'spread':>6}" + ("  auto-accepted  their accuracy" if auto else ""))
     for r in result["rounds"]:

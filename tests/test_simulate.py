@@ -8,7 +8,8 @@ from scenes import CLASSES, read, sample
 
 from training.backbones import create_backbone
 from training.cache import EmbeddingCache
-from training.simulate import simulate, simulate_repeats
+from training.head import fit_linear
+from training.simulate import project_head, simulate, simulate_repeats
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,28 @@ def test_repeats_and_validation(embedded):
         simulate(pool_X, pool_y, test_X, test_y, CLASSES, strategy="margin", initial=60, batch=60)
 
 
+def test_project_head_learns_from_the_unlabeled_pool_like_a_project(embedded):
+    pool_X, pool_y, _, _ = embedded
+    rows = np.concatenate([np.flatnonzero(pool_y == c)[:3] for c in range(len(CLASSES))])
+    rest = np.setdiff1d(np.arange(len(pool_y)), rows)
+    XL, yL, XU = pool_X[rows], pool_y[rows], pool_X[rest]
+    sup = fit_linear(XL, yL, len(CLASSES), 0.005, 0)
+    assert all(np.array_equal(a, b) for a, b in zip(project_head(0)(XL, yL, XU, len(CLASSES), 0.005, 0), sup))
+    semi = project_head(40)(XL, yL, XU, len(CLASSES), 0.005, 0)
+    assert not np.allclose(semi[0], sup[0])  # the unlabeled photos moved the head
+    again = project_head(40)(XL, yL, XU, len(CLASSES), 0.005, 0)
+    assert np.array_equal(semi[0], again[0])  # the same seeded choice of unlabeled photos
+    other = project_head(40)(XL, yL, XU, len(CLASSES), 0.005, 1)
+    assert not np.allclose(semi[0], other[0])  # another seed, another choice
+    # a label with one example: k-fold cross-validation is impossible, so a project's head is
+    # the supervised one (training/train.py), and so is the simulation's
+    few = np.concatenate([rows[yL != 0], rows[yL == 0][:1]])
+    assert np.array_equal(project_head(40)(pool_X[few], pool_y[few], XU, len(CLASSES), 0.005, 0)[0],
+                          fit_linear(pool_X[few], pool_y[few], len(CLASSES), 0.005, 0)[0])
+    with pytest.raises(ValueError, match="unlabeled must not be negative"):
+        project_head(-1)
+
+
 def _tree(tmp_path, per_class):
     """A class-per-folder tree of symlinks to the shared photos (nothing copied)."""
     paths, labels = sample(per_class, seed=0)
@@ -81,8 +104,9 @@ def _args(**kw):
 
 def test_cli_json_shape(tmp_path, cache_dir, capsys):
     tree = _tree(tmp_path / "pool", 20)
+    # Lite0 (the embeddings the fixture cached) to keep the test short; the default is a project's model
     args = _args(pool=tree, strategy="diverse", initial=12, batch=12, rounds=2, repeats=2,
-                 cache=cache_dir, json=True)
+                 cache=cache_dir, json=True, model="efficientnet_lite0", unlabeled=50)
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["strategy"] == "diverse" and set(out) == {"strategy", "rounds"}
@@ -91,11 +115,21 @@ def test_cli_json_shape(tmp_path, cache_dir, capsys):
         assert set(r) == {"labels", "accuracy", "spread"} and 0 <= r["accuracy"] <= 1
 
 
+def test_cli_defaults_are_a_projects_head():
+    from training.params import TrainParams
+
+    args, default = _args(pool="x"), TrainParams()
+    assert (args.model, args.head_c, args.unlabeled) == (default.model, default.head_c, default.unlabeled)
+
+
 def test_cli_errors(tmp_path, cache_dir, capsys):
     tree = _tree(tmp_path / "pool", 2)
     for kw, message in [({"strategy": "bald"}, "unknown strategy 'bald'"),
                         ({"mode": "finetune"}, "only 'head'"),
-                        ({"batch": 0}, "--batch must be at least 1")]:
+                        ({"batch": 0}, "--batch must be at least 1"),
+                        ({"unlabeled": -1}, "--unlabeled must not be negative"),
+                        ({"head_c": 0}, "--head-c must be positive"),
+                        ({"model": "no_such_net"}, "no_such_net")]:
         args = _args(pool=tree, cache=cache_dir, **kw)
         assert args.func(args) == 2
         err = capsys.readouterr().err

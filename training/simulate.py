@@ -43,6 +43,28 @@ def embed_folder(root, cache_dir, limit: int | None = None, seed: int = 0, backb
     return X[good].astype(np.float32), y, names, [paths[i] for i in good]
 
 
+def project_head(unlabeled: int):
+    """The head a project trains (training.train.unlabeled_head), as `simulate`'s `head`: the
+    labeled photos plus a seeded random `unlabeled` of the rest of the pool as its unlabeled tasks
+    (backend/trainer.py chooses them the same way); supervised while some label is short of k-fold
+    cross-validation, as in the product, or with `unlabeled` = 0."""
+    from .head import fit_linear, labels_short_of_cv
+    from .params import TrainParams
+    from .train import unlabeled_head
+
+    if int(unlabeled) < 0:
+        raise ValueError(f"unlabeled must not be negative; got {unlabeled}")
+
+    def head(XL, yL, XU, n_classes, head_c, seed):
+        if not unlabeled or len(XU) == 0 or labels_short_of_cv(yL, [str(i) for i in range(n_classes)]):
+            return fit_linear(XL, yL, n_classes, head_c, seed)
+        if len(XU) > unlabeled:
+            XU = XU[np.sort(np.random.default_rng(seed).choice(len(XU), int(unlabeled), replace=False))]
+        params = TrainParams(head_c=head_c, seed=seed, unlabeled=int(unlabeled))
+        return unlabeled_head(XL, yL, n_classes, params, XU, lambda **_: None)(np.arange(len(yL)))
+    return head
+
+
 def accuracy(W, b, X, y) -> float:
     return float(np.mean((X @ W.T + b).argmax(axis=1) == y)) if len(y) else float("nan")
 
