@@ -8,7 +8,8 @@ A fine-tuned version runs the same graph shape as its pretrained backbone at the
 the `accurate` preset's cost is measured on the pretrained network at its size and flip setting;
 with `ensemble_head` (on in the preset) a version runs that network and the ensemble head's two
 (training/pair.PairBackbone: Lite2 260 px and Lite0 224 px), all three measured together; the last
-row is a head over two backbones with flip TTA (params `second_model`, `tta`).
+rows are heads over two backbones: with flip TTA (params `second_model`, `tta`), and the `balanced`
+preset's Lite2 and Lite1.
 """
 from __future__ import annotations
 
@@ -33,11 +34,13 @@ CONFIGS = {
     "lite0 224 px + flip": ("efficientnet_lite0", None, True),
     "lite2 260 px": ("efficientnet_lite2", None, False),
     "lite2 260 px + flip": ("efficientnet_lite2", None, True),
+    "lite1 240 px": ("efficientnet_lite1", None, False),
     "accurate fine-tune alone": (PRESETS["accurate"].get("model", "efficientnet_lite0"),
                                  PRESETS["accurate"].get("image_size"), PRESETS["accurate"].get("tta", False)),
 }
 ENSEMBLE = "accurate preset as served (fine-tune + head on Lite2 and Lite0, ensemble_head)"
 PAIR = "head on Lite2 + flip and Lite0 + flip (`second_model`, `tta`)"
+BALANCED = "`balanced` preset: head on Lite2 and Lite1 (`second_model`)"
 
 
 def ort_backbone(model: str, size: int | None, tta: bool, graphs: Path):
@@ -72,6 +75,8 @@ def main() -> int:
         configs[ENSEMBLE] = None
         backbones[PAIR] = PairBackbone(backbones["lite2 260 px + flip"], backbones["lite0 224 px + flip"])
         configs[PAIR] = None
+        backbones[BALANCED] = PairBackbone(backbones["lite2 260 px"], backbones["lite1 240 px"])
+        configs[BALANCED] = None
     best = {name: float("inf") for name in configs}
     for _ in range(args.rounds):
         for name, backbone in backbones.items():

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from cli.common import add_json_and_cache, default_cache, fail, read_images
+from training.params import PRESETS
 
 # CLI flags that are training parameters of the same name
 PARAM_FLAGS = ("preset", "mode", "model", "lr", "epochs", "image_size", "batch_size", "seed", "tta")
@@ -18,9 +19,10 @@ def register(sub) -> argparse.ArgumentParser:
     add_json_and_cache(p)
     p.add_argument("--data", required=True, type=Path, help="directory with one sub-folder per class")
     p.add_argument("--out", required=True, type=Path, help="model store directory (created if needed)")
-    p.add_argument("--preset", choices=["fast", "accurate"], help="a named recipe: fast = linear head "
-                   "(seconds); accurate = the best recipe within 30 min on 2 CPU cores; other flags "
-                   "and --params override its values")
+    p.add_argument("--preset", choices=list(PRESETS), help="a named recipe: fast = linear head on one "
+                   "network (seconds); balanced = the head over two networks (Lite2 + Lite1: about a point "
+                   "more, twice the time); accurate = the best recipe within 30 min on 2 CPU cores; other "
+                   "flags and --params override its values")
     p.add_argument("--mode", choices=["head", "finetune"], help="head: linear head on cached "
                    "embeddings (seconds); finetune: whole network (minutes)")
     p.add_argument("--model", help="backbone: efficientnet_lite0 (offline weights), smallcnn, or any timm name")

@@ -122,7 +122,9 @@ def run(args) -> int:
                            backend_hosts=(args.host,), startup_timeout=args.timeout)
     backend = BackendServer(data_dir / "backend", args.backend_port, label_studio_url=ls.url,
                             label_studio_token=state.token, label_studio_media_dir=ls.media_dir, host=args.host, startup_timeout=args.timeout)
-    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, where Python would not raise
+    # KeyboardInterrupt, and `up` must stop on Ctrl-C / kill -INT however it was started
+    previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         print(f"starting Label Studio on {ls.url} and the backend on {backend.url} ...", flush=True)
         ls.spawn()
@@ -179,7 +181,6 @@ def run(args) -> int:
             backend.stop()
             ls.stop()
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
             for s, handler in previous.items():
                 signal.signal(s, handler)
 

@@ -40,6 +40,7 @@ def test_params_of_a_second_backbone_are_checked():
             TrainParams.from_dict(bad)
     # the accurate preset is a fine-tune: a project's head over two backbones does not stop it
     assert with_preset(PAIR, "accurate").second_model is None
+    assert with_preset(PAIR, "fast").second_model is None  # fast = one network
 
 
 def test_head_reads_both_networks_features(published, photos):
@@ -83,3 +84,24 @@ def test_backend_shares_the_networks_between_versions(published, photos):
     assert pair.parts[0] is torch_side.backbone(plain)
     assert pair.parts[1] is torch_side.backbone(TrainParams(model="efficientnet_lite0", tta=True))
     assert backbone_for(TrainParams.from_dict(PAIR), pair).parts == pair.parts  # reused, not rebuilt
+
+
+def test_balanced_preset_trains_lite2_beside_lite1_and_both_engines_agree(photos, tmp_path):
+    """The `balanced` preset (the two-network head that won bench/semi_supervised.py: Lite2 and Lite1
+    side by side) reaches the trainer as that pair, semi-supervised, and ONNX Runtime serves what
+    PyTorch computes."""
+    train, labels, unlabeled, probe = photos
+    params = TrainParams.from_dict({"preset": "balanced"})
+    assert (params.mode, params.model, params.second_model) == ("head", "efficientnet_lite2", "efficientnet_lite1")
+    assert TrainParams.from_dict({"preset": "balanced", "tta": True}).tta  # explicit values still win
+    store = ModelStore(tmp_path / "models")
+    result = fit(train, labels, CLASSES, params, cache=EmbeddingCache(tmp_path / "emb"), unlabeled_blobs=unlabeled)
+    first, second = result.classifier.backbone.parts
+    assert (first.name, first.image_size, second.name, second.image_size) == (
+        "efficientnet_lite2", 260, "efficientnet_lite1", 240)
+    assert result.classifier.weight.shape == (len(CLASSES), first.num_features + second.num_features)
+    assert result.metrics_source == "cross-validation" and result.metrics["accuracy"] > 0.5
+    vid = store.publish(result, params=params, plot=False)
+    assert store.manifest(vid)["params"]["preset"] == "balanced"
+    onnx, torch = both_engines(store, vid, probe, tmp_path)
+    assert np.abs(onnx - torch).max() < TOL

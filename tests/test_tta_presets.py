@@ -100,16 +100,18 @@ def test_finetuned_version_is_temperature_scaled_on_its_validation_split(photos)
 
 def test_presets_fill_in_values_and_explicit_values_win():
     fast, accurate = TrainParams.from_dict({"preset": "fast"}), TrainParams.from_dict({"preset": "accurate"})
-    for name, params in (("fast", fast), ("accurate", accurate)):
+    balanced = TrainParams.from_dict({"preset": "balanced"})
+    for name, params in (("fast", fast), ("balanced", balanced), ("accurate", accurate)):
         assert params.preset == name
         assert {k: getattr(params, k) for k in PRESETS[name]} == PRESETS[name]
-    assert fast.mode == "head" and accurate.mode == "finetune"
+    assert fast.mode == balanced.mode == "head" and accurate.mode == "finetune"
+    assert fast.second_model is None and balanced.second_model == "efficientnet_lite1"
     mine = TrainParams.from_dict({"preset": "accurate", "epochs": 1, "tta": False})
     assert mine.epochs == 1 and not mine.tta and mine.mode == "finetune"
     again = TrainParams.from_dict(mine.to_dict())  # what a manifest stores reads back the same
     assert again == mine
     for bad in ("best", 3, ""):
-        with pytest.raises(ParamError, match="preset must be one of fast, accurate"):
+        with pytest.raises(ParamError, match="preset must be one of fast, balanced, accurate"):
             TrainParams.from_dict({"preset": bad})
 
 
