@@ -7,7 +7,8 @@ each round and the best of the rounds is kept (compare within one run: the VM's 
 A fine-tuned version runs the same graph shape as its pretrained backbone at the same size, so
 the `accurate` preset's cost is measured on the pretrained network at its size and flip setting;
 with `ensemble_head` (on in the preset) a version runs that network and the ensemble head's two
-(training/pair.PairBackbone: Lite2 260 px and Lite0 224 px), all three measured together; the last
+(training/pair.PairBackbone: Lite2 260 px and training.ensemble.HEAD_SECOND_MODEL at its own size),
+all three measured together; the last
 rows are heads over two backbones: with flip TTA (params `second_model`, `tta`), and the `balanced`
 preset's Lite2 and Lite1.
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from training.data import balanced_sample, list_folder  # noqa: E402
 from training.images import read_image_file  # noqa: E402
+from training.ensemble import HEAD_SECOND_MODEL  # noqa: E402
 from training.params import PRESETS  # noqa: E402
 
 DATA = Path(os.environ.get("TASVEER_SHARED") or REPO.parent / "shared") / "data" / "intel-scenes" / "train"
@@ -38,7 +40,10 @@ CONFIGS = {
     "accurate fine-tune alone": (PRESETS["accurate"].get("model", "efficientnet_lite0"),
                                  PRESETS["accurate"].get("image_size"), PRESETS["accurate"].get("tta", False)),
 }
-ENSEMBLE = "accurate preset as served (fine-tune + head on Lite2 and Lite0, ensemble_head)"
+ENSEMBLE = ("accurate preset as served (fine-tune + head on Lite2 and "
+            f"{HEAD_SECOND_MODEL.replace('efficientnet_l', 'L')}, ensemble_head)")
+# the pretrained network (no flip) of each model among CONFIGS, for the ensemble head's second one
+PLAIN = {spec[0]: name for name, spec in CONFIGS.items() if spec[1] is None and not spec[2]}
 PAIR = "head on Lite2 + flip and Lite0 + flip (`second_model`, `tta`)"
 BALANCED = "`balanced` preset: head on Lite2 and Lite1 (`second_model`)"
 
@@ -71,7 +76,7 @@ def main() -> int:
         from training.pair import PairBackbone
 
         backbones[ENSEMBLE] = PairBackbone(backbones["accurate fine-tune alone"], backbones["lite2 260 px"],
-                                           backbones["lite0 224 px (head default before this change)"])
+                                           backbones[PLAIN[HEAD_SECOND_MODEL]])
         configs[ENSEMBLE] = None
         backbones[PAIR] = PairBackbone(backbones["lite2 260 px + flip"], backbones["lite0 224 px + flip"])
         configs[PAIR] = None

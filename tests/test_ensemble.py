@@ -46,10 +46,10 @@ def test_accurate_preset_trains_an_ensemble(published):
     assert info["weight"] == 0.5 and 0.1 <= info["temperature"] <= 10 and info["head_temperature"] > 0
     m = store.manifest(v_ens)
     assert m["params"]["ensemble_head"] and m["contains_backbone"]
-    # the head reads the default head's backbone and Lite0, each from its shared graph
+    # the head reads the default head's backbone and Lite1, each from its shared graph
     assert [p["backbone_id"] for p in m["partners"]] == backbone_for(head_params(TrainParams())).id.split("|")
     assert info["head_backbone"] == "|".join(p["backbone_id"] for p in m["partners"])
-    assert [p["backbone"]["name"] for p in m["partners"]] == ["efficientnet_lite2", "efficientnet_lite0"]
+    assert [p["backbone"]["name"] for p in m["partners"]] == ["efficientnet_lite2", "efficientnet_lite1"]
     assert all(p["onnx"]["path"].startswith("backbones/") for p in m["partners"])
     n_ft, n_head = m["backbone"]["num_features"], sum(p["backbone"]["num_features"] for p in m["partners"])
     assert store.head(v_ens)[0].shape == (len(CLASSES), n_ft + n_head)

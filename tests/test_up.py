@@ -29,10 +29,18 @@ def _up(data_dir, port, backend_port, *extra):
                    "--backend-port", str(backend_port), *extra)
 
 
-def test_up_check_from_nothing_then_reuses_everything(tmp_path):
-    data_dir = tmp_path / "var"
+@pytest.fixture(scope="module")
+def set_up(tmp_path_factory):
+    """One `tasveer up --check` from nothing (Label Studio's cold start and migrations, once for
+    the module): (data dir, port, backend port, the finished process)."""
+    data_dir = tmp_path_factory.mktemp("up") / "var"
     port, backend_port = free_port(), free_port()
     first = _up(data_dir, port, backend_port, "--labels", "cat,dog,bird", "--title", "pets")
+    return data_dir, port, backend_port, first
+
+
+def test_up_check_from_nothing_then_reuses_everything(set_up):
+    data_dir, port, backend_port, first = set_up
     assert first.returncode == 0, first.stdout + first.stderr
     assert "check: OK" in first.stdout and "Traceback" not in first.stderr
     state = json.loads((data_dir / STATE_FILE).read_text())
@@ -107,11 +115,11 @@ def _run_until_signal(data_dir, port, backend_port, sig):
     assert str(data_dir) not in out
 
 
-def test_up_runs_until_sigterm_or_ctrl_c_and_leaves_no_process(tmp_path):
-    data_dir = tmp_path / "var"
-    port, backend_port = free_port(), free_port()
+def test_up_runs_until_sigterm_or_ctrl_c_and_leaves_no_process(set_up):
+    data_dir, port, backend_port, first = set_up  # set up by the check above: warm starts
+    assert first.returncode == 0, first.stdout + first.stderr
     _run_until_signal(data_dir, port, backend_port, signal.SIGTERM)
-    _run_until_signal(data_dir, port, backend_port, signal.SIGINT)  # Ctrl-C; a warm second start
+    _run_until_signal(data_dir, port, backend_port, signal.SIGINT)  # Ctrl-C
 
 
 def test_up_refuses_another_user_on_an_existing_data_dir(tmp_path):

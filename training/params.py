@@ -19,12 +19,13 @@ SCHEDULE = ("retrain_every", "accurate_every")
 # given beside it overrides the preset's value for that parameter.
 # fast: the default head on one network (seconds); balanced: the head over Lite2 and Lite1 side by
 # side (+1.3 points at 60 labels, +0.5 at 600: 91.3 % there; 1.9x the network time per photo and
-# 2.4x the fit); accurate: a fine-tune ensembled with a head (minutes).
+# 2.4x the fit); accurate: Lite1 fine-tuned at 160 px ensembled with a head on Lite2 and Lite1 (minutes:
+# 95.1 % with all 6,992 labels in 23 min end to end, bench/RESULTS.md "Ensemble").
 PRESETS = {
     "fast": {"mode": "head", "second_model": None},
     "balanced": {"mode": "head", "model": "efficientnet_lite2", "image_size": None,
                  "second_model": "efficientnet_lite1"},
-    "accurate": {"mode": "finetune", "model": "efficientnet_lite0", "image_size": 160, "epochs": 6,
+    "accurate": {"mode": "finetune", "model": "efficientnet_lite1", "image_size": 160, "epochs": 6,
                  "lr": 5e-4, "tta": True, "ensemble_head": True, "second_model": None},
 }
 
