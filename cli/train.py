@@ -25,7 +25,8 @@ def register(sub) -> argparse.ArgumentParser:
                    "flags and --params override its values")
     p.add_argument("--mode", choices=["head", "finetune"], help="head: linear head on cached "
                    "embeddings (seconds); finetune: whole network (minutes)")
-    p.add_argument("--model", help="backbone: efficientnet_lite0 (offline weights), smallcnn, or any timm name")
+    p.add_argument("--model", help="backbone: efficientnet_lite0, efficientnet_lite1 or efficientnet_lite2 "
+                   "(offline weights), smallcnn, or any timm name")
     p.add_argument("--lr", type=float, help="learning rate (finetune)")
     p.add_argument("--epochs", type=int, help="epochs (finetune)")
     p.add_argument("--image-size", type=int, help="input size in pixels (default: the backbone's)")
