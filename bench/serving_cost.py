@@ -8,9 +8,8 @@ A fine-tuned version runs the same graph shape as its pretrained backbone at the
 the `accurate` preset's cost is measured on the pretrained network at its size and flip setting;
 with `ensemble_head` (on in the preset) a version runs that network and the ensemble head's two
 (training/pair.PairBackbone: Lite2 260 px and training.ensemble.HEAD_SECOND_MODEL at its own size),
-all three measured together; the last
-rows are heads over two backbones: with flip TTA (params `second_model`, `tta`), and the `balanced`
-preset's Lite2 and Lite1.
+all three measured together; the last rows are heads over two backbones: with flip TTA (params
+`second_model`, `tta`), and the `balanced` preset's Lite2 and Lite1.
 """
 from __future__ import annotations
 

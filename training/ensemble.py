@@ -26,7 +26,8 @@ from .params import TrainParams
 
 WEIGHT = 0.5  # of the fine-tuned network (chosen weights on the validation split did no better)
 # the head reads Lite1's features beside the default head's: the head alone 94.1 % on all labels against
-# 93.5 % with Lite0 beside Lite2; beside one fine-tune 95.03 % against 94.85 % (bench/RESULTS.md, "Ensemble")
+# 93.5 % with Lite0 beside Lite2; beside one fine-tune 95.03 % against 94.85 % (bench/RESULTS.md,
+# "The ensemble's head on Lite2 and Lite0 side by side")
 HEAD_SECOND_MODEL = "efficientnet_lite1"
 T_BOUNDS = (0.1, 10.0)
 

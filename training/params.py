@@ -20,7 +20,7 @@ SCHEDULE = ("retrain_every", "accurate_every")
 # fast: the default head on one network (seconds); balanced: the head over Lite2 and Lite1 side by
 # side (+1.3 points at 60 labels, +0.5 at 600: 91.3 % there; 1.9x the network time per photo and
 # 2.4x the fit); accurate: Lite1 fine-tuned at 160 px ensembled with a head on Lite2 and Lite1 (minutes:
-# 95.1 % with all 6,992 labels in 23 min end to end, bench/RESULTS.md "Ensemble").
+# 95.1 % with all 6,992 labels in 20-23 min end to end, bench/RESULTS.md "The `accurate` preset on Lite1").
 PRESETS = {
     "fast": {"mode": "head", "second_model": None},
     "balanced": {"mode": "head", "model": "efficientnet_lite2", "image_size": None,
