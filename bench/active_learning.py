@@ -3,6 +3,8 @@ and how well out-of-fold label checking finds flipped labels.
 
     .venv/bin/python bench/active_learning.py            # every strategy, 3 seeds, 60 + 8 x 60
     .venv/bin/python bench/active_learning.py --quick    # 2 strategies, 1 seed, 3 rounds of 30 (< 1 min warm)
+    .venv/bin/python bench/active_learning.py --strategies random,margin --batch 10 --rounds 48 \
+        --random-batch 60 --until 240 --seeds 20       # the product's cadence (batches of 10) against random
 
 For each seed, 20 % of every class is held out as the test set (training.data.stratified_split,
 as in bench/accuracy.py) and the rest is the pool whose labels are revealed batch by batch;
@@ -71,6 +73,16 @@ def ort_backbone(name: str):
     return OrtBackbone(path, torch_backbone.spec(), torch_backbone.id)
 
 
+def plan(strategy: str, args) -> tuple[int, int]:
+    """(batch, rounds) of one strategy: random at --random-batch up to the protocol's last label,
+    the others at --batch, stopped at --until labels."""
+    if strategy == "random":
+        batch = args.random_batch or args.batch
+        return batch, args.rounds * args.batch // batch
+    rounds = args.rounds if args.until is None else min(args.rounds, (args.until - args.initial) // args.batch)
+    return args.batch, rounds
+
+
 def labels_to_reach(rounds: list[dict], target: float):
     return next((r["labels"] for r in rounds if r["accuracy"] >= target - 1e-9), None)
 
@@ -112,6 +124,11 @@ def main() -> int:
     ap.add_argument("--initial", type=int, default=60, help="labels before the first round")
     ap.add_argument("--batch", type=int, default=60, help="labels per round")
     ap.add_argument("--rounds", type=int, default=8, help="rounds")
+    ap.add_argument("--random-batch", type=int, default=None, help="random's labels per round (default "
+                    "--batch): its draws do not depend on it, only where it is measured; it still ends "
+                    "at --initial + --rounds x --batch labels")
+    ap.add_argument("--until", type=int, default=None, help="stop every strategy but random at this many "
+                    "labels (random runs to the end: its final accuracy is the target)")
     ap.add_argument("--head-c", type=float, default=DEFAULT.head_c, help="head inverse L2 strength")
     ap.add_argument("--unlabeled", type=int, default=DEFAULT.unlabeled, help="not-yet-labeled pool photos "
                     "in each fit (a project's semi-supervised head; 0 = the supervised head)")
@@ -133,6 +150,10 @@ def main() -> int:
         args.strategies, args.seeds = f"random,{DEFAULT_STRATEGY}", 1
         args.initial, args.batch, args.rounds, args.noise_set = 30, 30, 3, 300
         limit = 750  # 600 pool + 150 test
+    if args.random_batch and (args.rounds * args.batch) % args.random_batch:
+        ap.error(f"--random-batch {args.random_batch} must divide --rounds x --batch = {args.rounds * args.batch}")
+    if args.until is not None and args.until < args.initial:
+        ap.error(f"--until {args.until} must be at least --initial {args.initial}")
     strategies = args.strategies.split(",")
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad:
@@ -168,8 +189,9 @@ def main() -> int:
         pool, test = np.array(pool), np.array(test)
         for s in strategies:
             t = time.perf_counter()
+            batch, rounds = plan(s, args)
             hist = simulate(X[pool], y[pool], X[test], y[test], names, strategy=s, initial=args.initial,
-                            batch=args.batch, rounds=args.rounds, seed=seed, head_c=args.head_c, head=head)
+                            batch=batch, rounds=rounds, seed=seed, head_c=args.head_c, head=head)
             seconds[s] += time.perf_counter() - t
             runs[s].append(hist)
             print(f"seed {seed} {s:>16}: " + " ".join(f"{h['labels']}:{h['accuracy']:.3f}" for h in hist),
@@ -179,7 +201,7 @@ def main() -> int:
             print(f"seed {seed} label noise: {noise[-1]}", flush=True)
     results = [summarise(s, runs[s]) for s in strategies]
 
-    steps = [r["labels"] for r in results[0]["rounds"]]
+    steps = sorted({r["labels"] for res in results for r in res["rounds"]})
     base = next((r for r in results if r["strategy"] == "random"), None)
     target = base["rounds"][-1]["accuracy"] if base else None
     print(f"\nheld-out accuracy, mean ± spread (std) over {args.seeds} seed(s); pool {len(pool)}, "
@@ -188,7 +210,8 @@ def main() -> int:
     print(head)
     print("| --- |" + " ---: |" * (len(steps) + 1))
     for res in results:
-        cells = [f"{r['accuracy']:.1%} ± {r['spread']:.1%}" for r in res["rounds"]]
+        at = {r["labels"]: r for r in res["rounds"]}
+        cells = [f"{at[n]['accuracy']:.1%} ± {at[n]['spread']:.1%}" if n in at else "-" for n in steps]
         reach = labels_to_reach(res["rounds"], target) if target is not None else None
         name = f"**{res['strategy']}** (default)" if res["strategy"] == DEFAULT_STRATEGY else res["strategy"]
         print(f"| {name} | " + " | ".join(cells) + f" | {reach if reach is not None else '-'} |")
@@ -208,19 +231,23 @@ def main() -> int:
     stem = ("active_learning_quick" if args.quick else "active_learning") + (
         "" if args.model == DEFAULT.model else "_" + args.model.replace("|", "_").replace("+", "_")) + (
         "_semi_" + args.semi.replace(":", "_") if args.semi else "") + (
-        "" if args.unlabeled == DEFAULT.unlabeled or args.semi else f"_unlabeled{args.unlabeled}")
+        "" if args.unlabeled == DEFAULT.unlabeled or args.semi else f"_unlabeled{args.unlabeled}") + (
+        "" if args.batch == 60 or args.quick else f"_batch{args.batch}")
     (OUT / f"{stem}.json").write_text(json.dumps({"results": results, "noise": noise,
                                                            "seconds": seconds, "args": vars(args)}, indent=1))
     kind = (f"head {args.semi}" if args.semi else
             f"semi-supervised head ({args.unlabeled} unlabeled)" if args.unlabeled else "supervised head")
     title = (f"intel-scenes, {args.model.replace('efficientnet_', '')}, {kind}, {args.initial} + {args.rounds} x "
-             f"{args.batch} labels, {args.seeds} seed(s)")
+             f"{args.batch} labels, {args.seeds} seed(s)" + (
+                 "" if args.until is None else f"\n(random to the end in batches of {args.random_batch or args.batch}, "
+                 f"the others to {args.until} labels)"))
     png = OUT / f"{stem}.png"
     plot(results, png, title)
     if (not args.quick and not args.no_docs and args.model == args.docs_model and not args.semi
             and args.unlabeled == DEFAULT.unlabeled):
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
-        shutil.copy(png, REPO / "docs" / "img" / "active_learning.png")
+        docs = "active_learning" + ("" if args.batch == 60 else f"_batch{args.batch}")
+        shutil.copy(png, REPO / "docs" / "img" / f"{docs}.png")
     print(f"\nwrote {png} ({png.stat().st_size // 1024} KB)")
     return 0
 
