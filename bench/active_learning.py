@@ -77,8 +77,7 @@ def plan(strategy: str, args) -> tuple[int, int]:
     """(batch, rounds) of one strategy: random at --random-batch up to the protocol's last label,
     the others at --batch, stopped at --until labels."""
     if strategy == "random":
-        batch = args.random_batch or args.batch
-        return batch, args.rounds * args.batch // batch
+        return args.random_batch, args.rounds * args.batch // args.random_batch
     rounds = args.rounds if args.until is None else min(args.rounds, (args.until - args.initial) // args.batch)
     return args.batch, rounds
 
@@ -150,7 +149,8 @@ def main() -> int:
         args.strategies, args.seeds = f"random,{DEFAULT_STRATEGY}", 1
         args.initial, args.batch, args.rounds, args.noise_set = 30, 30, 3, 300
         limit = 750  # 600 pool + 150 test
-    if args.random_batch and (args.rounds * args.batch) % args.random_batch:
+    args.random_batch = args.random_batch or args.batch
+    if (args.rounds * args.batch) % args.random_batch:
         ap.error(f"--random-batch {args.random_batch} must divide --rounds x --batch = {args.rounds * args.batch}")
     if args.until is not None and args.until < args.initial:
         ap.error(f"--until {args.until} must be at least --initial {args.initial}")
@@ -228,26 +228,25 @@ def main() -> int:
               f"{np.mean([n['flagged'] for n in noise]):.0f} flagged = {rec:.1%}")
 
     OUT.mkdir(parents=True, exist_ok=True)
+    batch_tag = "" if args.batch == ap.get_default("batch") or args.quick else f"_batch{args.batch}"
     stem = ("active_learning_quick" if args.quick else "active_learning") + (
         "" if args.model == DEFAULT.model else "_" + args.model.replace("|", "_").replace("+", "_")) + (
         "_semi_" + args.semi.replace(":", "_") if args.semi else "") + (
-        "" if args.unlabeled == DEFAULT.unlabeled or args.semi else f"_unlabeled{args.unlabeled}") + (
-        "" if args.batch == 60 or args.quick else f"_batch{args.batch}")
+        "" if args.unlabeled == DEFAULT.unlabeled or args.semi else f"_unlabeled{args.unlabeled}") + batch_tag
     (OUT / f"{stem}.json").write_text(json.dumps({"results": results, "noise": noise,
                                                            "seconds": seconds, "args": vars(args)}, indent=1))
     kind = (f"head {args.semi}" if args.semi else
             f"semi-supervised head ({args.unlabeled} unlabeled)" if args.unlabeled else "supervised head")
     title = (f"intel-scenes, {args.model.replace('efficientnet_', '')}, {kind}, {args.initial} + {args.rounds} x "
              f"{args.batch} labels, {args.seeds} seed(s)" + (
-                 "" if args.until is None else f"\n(random to the end in batches of {args.random_batch or args.batch}, "
+                 "" if args.until is None else f"\n(random to the end in batches of {args.random_batch}, "
                  f"the others to {args.until} labels)"))
     png = OUT / f"{stem}.png"
     plot(results, png, title)
     if (not args.quick and not args.no_docs and args.model == args.docs_model and not args.semi
             and args.unlabeled == DEFAULT.unlabeled):
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
-        docs = "active_learning" + ("" if args.batch == 60 else f"_batch{args.batch}")
-        shutil.copy(png, REPO / "docs" / "img" / f"{docs}.png")
+        shutil.copy(png, REPO / "docs" / "img" / f"active_learning{batch_tag}.png")
     print(f"\nwrote {png} ({png.stat().st_size // 1024} KB)")
     return 0
 
