@@ -24,7 +24,7 @@ def main() -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     uvicorn.run(
-        "backend.app:create_app",
+        "backend.api.app:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,

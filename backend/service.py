@@ -26,17 +26,17 @@ from training.atomic import write_json_atomic
 from training.cache import EmbeddingCache
 from training.params import SERVING_ONLY
 
-from .errors import RequestError
+from backend.errors import RequestError
 
-from .fetch import BlobCache, ImageFetcher
-from .jobs import Job, JobRunner
-from .predictor import Predictor
-from .projects import Projects
-from .refresh import Refresher
-from .retrain import AnnotationCounter
-from .serving import Serving
-from .settings import Settings
-from .writeback import PredictionWriter
+from backend.fetch import BlobCache, ImageFetcher
+from backend.jobs.runner import Job, JobRunner
+from backend.inference.predictor import Predictor
+from backend.projects.registry import Projects
+from backend.writeback.refresh import Refresher
+from backend.jobs.counter import AnnotationCounter
+from backend.inference.models import Serving
+from backend.settings import Settings
+from backend.writeback.newtasks import PredictionWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,16 @@ class Backend:
         self.predictor = Predictor(self.projects, self.serving, self.fetcher, self.embeddings)
         self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
         if settings.redis_url:  # RQ workers train (rqworker.py); torch stays out of this process
-            from .rqjobs import RQJobRunner
+            from backend.jobs.redisrunner import RQJobRunner
 
             self.trainer = None
             self.jobs = RQJobRunner(settings.redis_url, prefix=settings.queue_prefix, setup_of=self._setup_of)
         elif settings.train_in == "process":  # torch stays out of this process
-            from .worker import ProcessTrainer
+            from backend.jobs.childtrainer import ProcessTrainer
 
             self.trainer = ProcessTrainer(settings)
         else:
-            from .trainer import Trainer
+            from backend.jobs.trainer import Trainer
 
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
         if self.trainer is not None:  # in-process runner; a training asked for is recorded on disk

@@ -16,13 +16,13 @@
 | `TASVEER_FETCH_TIMEOUT` | 20 s | total time allowed for one download |
 | `TASVEER_FETCH_WORKERS` | 8 | concurrent downloads per request |
 | `TASVEER_ENGINE` | `auto` | what serves predictions: `onnx` (ONNX Runtime), `torch`, or `auto` = PyTorch on a CUDA GPU, ONNX Runtime otherwise |
-| `REDIS_URL` | none | set: training jobs go to RQ workers over this Redis (`python -m backend.rqworker`), status shared by every API replica; this process never trains |
+| `REDIS_URL` | none | set: training jobs go to RQ workers over this Redis (`python -m backend.workers.rqworker`), status shared by every API replica; this process never trains |
 | `TASVEER_QUEUE_PREFIX` | `tasveer` | the Redis key prefix and RQ queue (`<prefix>-train`) of the jobs |
 | `TASVEER_RQ_HEARTBEAT` / `TASVEER_RQ_GRACE` | 10 / 30 s | a worker heartbeats its job this often; a job unheard of for heartbeat + grace is abandoned and re-queued |
 | `TASVEER_RQ_MAINTENANCE` | 30 s | how often a worker looks for abandoned jobs |
 | `TASVEER_STORE` | `<data dir>/projects/<id>/models` | the model stores: a directory (`<dir>/<id>/`, e.g. on a shared volume) or `s3://bucket/prefix` (`<prefix>/<id>/`, boto3; endpoint and keys from the usual `AWS_*` variables); versions read into `<data dir>/cache/store/` |
 | `TASVEER_TRAIN_MIN_INTERVAL` | 10 s | a project's next training starts no sooner than this after its last one started (webhooks meanwhile coalesce into it) |
-| `TASVEER_TRAIN_IN` | `thread` | `thread`: trainings run in this process; `process`: each training runs in a `python -m backend.worker` child, and this process never imports torch (serving with ONNX Runtime) |
+| `TASVEER_TRAIN_IN` | `thread` | `thread`: trainings run in this process; `process`: each training runs in a `python -m backend.workers.trainchild` child, and this process never imports torch (serving with ONNX Runtime) |
 """
 from __future__ import annotations
 

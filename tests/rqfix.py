@@ -2,7 +2,7 @@
 repeated runs.
 
 `redis_prefix` (fixture) gives a test a key prefix of its own, `test_<runtag>_<hex>`: its keys are
-`<prefix>:...` (backend.rqjobs) and RQ's `rq:...<prefix>...` (queue `<prefix>-train`, its jobs and
+`<prefix>:...` (backend.jobs.redisrunner) and RQ's `rq:...<prefix>...` (queue `<prefix>-train`, its jobs and
 workers). They are deleted when the test ends, and so are those a run killed before its clean-up
 left behind: a prefix whose process is gone (runtag.py; CI and `make test` share the machine).
 

@@ -1,5 +1,5 @@
-"""A tiny job function for tests/test_rq.py, run by a real RQ worker (`python -m backend.rqworker`
-with tests/ on PYTHONPATH) through backend.rqjobs.execute, the part it shares with run_job: only
+"""A tiny job function for tests/test_rq.py, run by a real RQ worker (`python -m backend.workers.rqworker`
+with tests/ on PYTHONPATH) through backend.jobs.redisrunner.execute, the part it shares with run_job: only
 the training is left out. What a job does is picked by its reason:
 
     hold...    report progress, then wait until the test sets `<prefix>:release:<job id>`
@@ -15,7 +15,7 @@ import os
 import signal
 import time
 
-from backend.rqjobs import execute
+from backend.jobs.redisrunner import execute
 
 
 def run(job_id: str, prefix: str) -> dict | None:

@@ -78,7 +78,7 @@ def test_too_few_or_bad_labels_claim_nothing_and_bad_arguments_say_why():
 
 
 def test_spot_checks_are_a_stable_share_of_tasks():
-    from backend.autoaccept_state import is_spot_check
+    from backend.accept.decisions import is_spot_check
 
     draws = [is_spot_check(t, 0.05) for t in range(20_000)]
     assert 0.04 < np.mean(draws) < 0.06
@@ -87,7 +87,7 @@ def test_spot_checks_are_a_stable_share_of_tasks():
 
 
 def test_spot_checks_pause_auto_accept_only_when_below_target_beyond_chance():
-    from backend.autoaccept_state import check_status
+    from backend.accept.decisions import check_status
 
     def checks(right, wrong):
         return [{"predicted": "a", "human": "a"}] * right + [{"predicted": "a", "human": "b"}] * wrong

@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 import uvicorn
 
-from backend.app import create_app
+from backend.api.app import create_app
 from backend.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

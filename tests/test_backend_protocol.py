@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from backend.jobs import FAILED, JobRunner, SkipJob
-from backend.recipe import accurate_reason
+from backend.jobs.runner import FAILED, JobRunner, SkipJob
+from backend.jobs.recipe import accurate_reason
 from lsproto.config import LabelConfigError, parse_label_config
 from backend.settings import Settings, SettingsError
 from test_backend_helpers import (

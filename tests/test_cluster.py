@@ -96,7 +96,7 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
     from label_studio_sdk import LabelStudio
     from rq.job import Job as RQJob
 
-    from backend.rqjobs import RQJobRunner
+    from backend.jobs.redisrunner import RQJobRunner
     from sync.annotate import annotate_tasks
     from sync.predictions import ensure_predictions, tasks_with_predictions
     from sync.project import connect_backend, ensure_project
@@ -153,7 +153,7 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
             log = open(tmp_path / f"{name}.log", "wb")
             logs.append(log)
             workers[name] = subprocess.Popen(
-                [sys.executable, "-m", "backend.rqworker", f"{prefix}-{name}"], cwd=REPO_ROOT,
+                [sys.executable, "-m", "backend.workers.rqworker", f"{prefix}-{name}"], cwd=REPO_ROOT,
                 env={**os.environ, **env, "TASVEER_DATA_DIR": str(tmp_path / name)},
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -300,7 +300,7 @@ def test_a_write_failing_mid_publish_leaves_nothing_half_written(two_versions):
 def test_job_runner_min_interval_merges_requests_and_shutdown_keeps_what_is_owed():
     """A project's next job waits `min_interval` after the last one started; requests meanwhile
     merge into it; a shutdown while it waits skips it (and does not call on_idle: it is still owed)."""
-    from backend.jobs import JobRunner
+    from backend.jobs.runner import JobRunner
 
     ran, idle = [], []
     runner = JobRunner(lambda project, job: ran.append(job.requests), min_interval=60.0,

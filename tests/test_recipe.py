@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import scenes
-from backend.recipe import ACCURATE, accurate_reason, choose, last_accurate_labels, merge_reason, wants_accurate
+from backend.jobs.recipe import ACCURATE, accurate_reason, choose, last_accurate_labels, merge_reason, wants_accurate
 from training.params import PRESETS, ParamError, TrainParams, training_part, with_preset
 from training.store import ModelStore
 from training.train import fit

@@ -1,7 +1,7 @@
 """backend/rqjobs.py's rules on the real Redis, in seconds: coalescing, status and progress read by
 another API replica, and a job abandoned more often than its retries allow.
 
-A real RQ worker process (`python -m backend.rqworker`, as deployed) runs a tiny job function
+A real RQ worker process (`python -m backend.workers.rqworker`, as deployed) runs a tiny job function
 (tests/rqtasks.py) through rqjobs.execute, the part it shares with the training job; no Label
 Studio, no training (tests/test_cluster.py runs the whole deployment). Each test has a Redis key
 prefix of its own (rqfix.py), deleted afterwards.
@@ -35,7 +35,7 @@ def workers(redis_prefix, tmp_path):
                "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         log = open(tmp_path / f"{name}.log", "wb")
         logs.append(log)
-        proc = subprocess.Popen([sys.executable, "-m", "backend.rqworker", f"{redis_prefix}-{name}"], cwd=REPO_ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "backend.workers.rqworker", f"{redis_prefix}-{name}"], cwd=REPO_ROOT,
                                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(proc)
         return proc
@@ -51,8 +51,8 @@ def workers(redis_prefix, tmp_path):
 
 
 def test_jobs_coalesce_and_any_replica_reads_status_and_progress(redis_prefix, workers):
-    from backend.recipe import accurate_reason
-    from backend.rqjobs import RQJobRunner
+    from backend.jobs.recipe import accurate_reason
+    from backend.jobs.redisrunner import RQJobRunner
 
     api1 = RQJobRunner(REDIS, prefix=redis_prefix, task=TASK)
     api2 = RQJobRunner(REDIS, prefix=redis_prefix, task=TASK)  # another API replica: only Redis is shared
@@ -104,7 +104,7 @@ def test_jobs_coalesce_and_any_replica_reads_status_and_progress(redis_prefix, w
 
 def test_a_work_horse_killed_more_often_than_retry_allows_fails_the_job_and_frees_its_slot(redis_prefix, workers):
     """The worker lives and handles it (rqworker.TasveerWorker): re-queued once, then failed."""
-    from backend.rqjobs import RQJobRunner
+    from backend.jobs.redisrunner import RQJobRunner
 
     api = RQJobRunner(REDIS, prefix=redis_prefix, task=TASK, retries=1)
     doomed = api.submit("3", "vanish")
@@ -123,7 +123,7 @@ def test_a_job_abandoned_by_lost_workers_more_often_than_retry_allows_fails_and_
     """Worker and work horse gone: RQ's registry cleanup finds the job abandoned."""
     from rq.registry import StartedJobRegistry
 
-    from backend.rqjobs import RQJobRunner
+    from backend.jobs.redisrunner import RQJobRunner
 
     api = RQJobRunner(REDIS, prefix=redis_prefix, task=TASK, retries=1)
     doomed = api.submit("3", "lost")

@@ -69,7 +69,7 @@ def test_two_backbone_head_agrees_between_engines(published, photos, tmp_path):
 def test_backend_shares_the_networks_between_versions(published, photos):
     """The backend's Serving: PyTorch networks for training and ONNX Runtime sessions for serving are
     shared by a two-backbone head and a one-backbone head of the same networks."""
-    from backend.serving import Serving
+    from backend.inference.models import Serving
 
     root, store, result, vid, cache = published
     onnx = Serving(root, engine="onnx")

@@ -145,7 +145,7 @@ class _Cfg:
 
 
 def test_trainer_reads_only_cached_embeddings_of_unlabeled_tasks():
-    from backend.trainer import Trainer
+    from backend.jobs.trainer import Trainer
 
     trainer = Trainer(projects=None, serving=None, fetcher=_Fetcher(), embeddings=_Embeddings(), refresher=None)
     got = trainer.unlabeled_features("7", _Api(), _Cfg(), _Backbone(), limit=10)

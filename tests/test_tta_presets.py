@@ -117,8 +117,8 @@ def test_presets_fill_in_values_and_explicit_values_win():
 
 def test_extra_params_preset_reaches_the_trainer():
     """The backend stores what a person set (`preset` and overrides) and trains with the preset's
-    values: backend.trainer builds its TrainParams from the stored values with from_dict."""
-    from backend.projects import parse_extra_params
+    values: backend.jobs.trainer builds its TrainParams from the stored values with from_dict."""
+    from backend.projects.registry import parse_extra_params
 
     given = parse_extra_params('{"preset": "accurate", "epochs": 2}')
     assert given == {"preset": "accurate", "epochs": 2}

@@ -55,13 +55,7 @@ def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessin
     hashes = [blob_key(b) for b in blobs]
     out = np.full((len(blobs), num_features), np.nan, dtype=np.float32)
     size = prep.image_size
-    known = cache.get_many(hashes, feature_id, size) if cache is not None else {}
-    todo = []
-    for i, key in enumerate(hashes):
-        if key in known:
-            out[i] = known[key]
-        else:
-            todo.append(i)
+    todo = _from_cache(out, hashes, cache, feature_id, size)
     # the same content twice in one call is computed once
     first_of: dict[str, int] = {}
     unique = [i for i in todo if first_of.setdefault(hashes[i], i) == i]
@@ -94,10 +88,28 @@ def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessin
             if report is not None:
                 report(step=sum(len(c) for c in chunks[: k + 1]), steps=len(unique))
     bar.close()
+    _copy_repeats(out, todo, hashes, first_of, errors)
+    return out
+
+
+def _from_cache(out: np.ndarray, hashes: list[str], cache, feature_id: str, size: int) -> list[int]:
+    """Fill the rows of `out` the cache knows; the indices of the others, to compute."""
+    known = cache.get_many(hashes, feature_id, size) if cache is not None else {}
+    todo = []
+    for i, key in enumerate(hashes):
+        if key in known:
+            out[i] = known[key]
+        else:
+            todo.append(i)
+    return todo
+
+
+def _copy_repeats(out: np.ndarray, todo: list[int], hashes: list[str], first_of: dict[str, int],
+                  errors: dict | None) -> None:
+    """Rows of content seen earlier in the same call: a copy of the first one's row (and error)."""
     for i in todo:
         src = first_of[hashes[i]]
         if src != i:
             out[i] = out[src]
             if errors is not None and src in errors:
                 errors[i] = errors[src]
-    return out

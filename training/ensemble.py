@@ -13,7 +13,8 @@ t_head its own temperature. That is one linear layer over the three networks' co
 (pair.PairBackbone), so the version is served like any other. The head is first fitted on the
 fine-tune's training split, so that t_head and T are chosen on the validation split it never saw;
 then it is refitted on every labelled photo (the temperatures are kept).
-bench/RESULTS.md ("Ensemble") has the measurements behind each choice.
+bench/HISTORY.md ("Ensemble of the fine-tuned network and the default head" and the two sections
+after it) has the measurements behind each choice; bench/RESULTS.md ("`accurate`: ...") has today's.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from .params import TrainParams
 
 WEIGHT = 0.5  # of the fine-tuned network (chosen weights on the validation split did no better)
 # the head reads Lite1's features beside the default head's: the head alone 94.1 % on all labels against
-# 93.5 % with Lite0 beside Lite2; beside one fine-tune 95.03 % against 94.85 % (bench/RESULTS.md,
+# 93.5 % with Lite0 beside Lite2; beside one fine-tune 95.03 % against 94.85 % (bench/HISTORY.md,
 # "The ensemble's head on Lite2 and Lite0 side by side")
 HEAD_SECOND_MODEL = "efficientnet_lite1"
 T_BOUNDS = (0.1, 10.0)

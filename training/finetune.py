@@ -7,6 +7,7 @@ import math
 import time
 import sys
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .backbones import Backbone
 from .head import fit_linear
-from .images import ImageError, decode_image
+from .tuneimages import augment, normalise, validation_split
 
 
 class _Net(nn.Module):
@@ -31,92 +32,57 @@ class _Net(nn.Module):
         return self.head(self.features(x))
 
 
-def prepare_images(backbone: Backbone, blobs, names, size: int, errors: dict) -> tuple[torch.Tensor, list[int]]:
-    """Decode every image once to a uint8 (N, 3, size, size) tensor (short-side resize + centre
-    crop), so epochs pay only for augmentation, not for JPEG decoding. Bad images go to `errors`
-    and are left out; returns the tensor and the indices it holds."""
-    mean = torch.tensor(backbone.mean).view(3, 1, 1)
-    std = torch.tensor(backbone.std).view(3, 1, 1)
-    sized = copy.copy(backbone)
-    sized.image_size = size
-    rows, good = [], []
-    for i, blob in enumerate(blobs):
-        try:
-            img = decode_image(blob, names[i])
-        except ImageError as exc:
-            errors[i] = str(exc)
-            continue
-        t = sized.to_tensor(img)  # normalised float; back to uint8 for compact storage
-        rows.append(((t * std + mean) * 255).round().clamp(0, 255).to(torch.uint8))
-        good.append(i)
-    if not rows:
-        return torch.empty((0, 3, size, size), dtype=torch.uint8), good
-    return torch.stack(rows), good
-
-
-def _augment(batch: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
-    """Random resized crop (70-100 % of the area, 3:4 to 4:3) and horizontal flip, on uint8."""
-    n = batch.shape[0]
-    out = torch.empty((n, 3, size, size), dtype=torch.float32)
-    full = batch.shape[-1]
-    for i in range(n):
-        area = full * full * (0.7 + 0.3 * torch.rand(1, generator=gen).item())
-        ratio = math.exp(math.log(3 / 4) + (math.log(4 / 3) - math.log(3 / 4)) * torch.rand(1, generator=gen).item())
-        w = min(full, int(round(math.sqrt(area * ratio))))
-        h = min(full, int(round(math.sqrt(area / ratio))))
-        x0 = int(torch.randint(0, full - w + 1, (1,), generator=gen))
-        y0 = int(torch.randint(0, full - h + 1, (1,), generator=gen))
-        crop = batch[i : i + 1, :, y0 : y0 + h, x0 : x0 + w].float()
-        crop = F.interpolate(crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-        if torch.rand(1, generator=gen).item() < 0.5:
-            crop = crop.flip(-1)
-        out[i] = crop[0]
-    return out
-
-
-def _normalise(x: torch.Tensor, backbone: Backbone) -> torch.Tensor:
-    mean = torch.tensor(backbone.mean, device=x.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(backbone.std, device=x.device).view(1, 3, 1, 1) * 255
-    return (x - mean) / std
-
-
 @torch.inference_mode()
 def _features(module: nn.Module, images: torch.Tensor, backbone: Backbone) -> np.ndarray:
     module.eval()
     out = []
     for s in range(0, len(images), 128):
-        xb = _normalise(images[s : s + 128].float(), backbone).to(backbone.device)
+        xb = normalise(images[s : s + 128].float(), backbone).to(backbone.device)
         if backbone.device.type == "cpu":
             xb = xb.contiguous(memory_format=torch.channels_last)
         out.append(module(xb).float().cpu())
     return torch.cat(out).numpy()
 
 
-def _split(y: np.ndarray, fraction: float, seed: int):
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(y))
-    n_val = int(round(len(y) * fraction))
-    counts = np.bincount(y)
-    if n_val < 1 or len(y) - n_val < 2:
-        return idx, np.array([], dtype=int)
-    stratify = y if counts[counts > 0].min() >= 2 and n_val >= len(np.unique(y)) else None
-    train, val = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
-    return np.sort(train), np.sort(val)
+@dataclass(frozen=True, eq=False)
+class Finetuned:
+    """What `finetune` gives: the fine-tuned network as a Backbone, its head (W (C, F), b (C,)), and
+    the validation split (indices into the images) with its probabilities (of logits averaged with
+    the mirror images' for a `tta` backbone, as serving computes them)."""
+    backbone: Backbone
+    W: np.ndarray
+    b: np.ndarray
+    val_idx: np.ndarray
+    val_proba: np.ndarray
 
 
 def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes: int, params,
-             progress: bool = False, features: np.ndarray | None = None, report=None):
+             progress: bool = False, features: np.ndarray | None = None, report=None) -> Finetuned:
     """Fine-tune a copy of `backbone` with a new head on uint8 images from `prepare_images`
     (`features`: the pretrained backbone's embeddings of the same images, if known).
-    `report(phase=, epoch=, epochs=, step=, steps=, eta_s=)` is called after every step, if given.
-    Returns (backbone, W, b, val_idx, val_proba)."""
+    `report(phase=, epoch=, epochs=, step=, steps=, eta_s=)` is called after every step, if given."""
     torch.manual_seed(params.seed)
     gen = torch.Generator().manual_seed(params.seed)
-    device = backbone.device
-    size = backbone.image_size
-    train_idx, val_idx = _split(y, params.val_fraction, params.seed)
-    net = _Net(copy.deepcopy(backbone.module), backbone.num_features, n_classes).to(device)
+    train_idx, val_idx = validation_split(y, params.val_fraction, params.seed)
+    net = _start_net(backbone, images, y, train_idx, n_classes, params, features)
+    run = _Run(net, backbone, images, y, params, _optimiser(net, params, len(train_idx)),
+               _Precision.on(backbone.device), gen)
+    _train(run, train_idx, val_idx, _Tracker(run.optimiser.total, params.epochs, progress, report))
+    tta = bool(getattr(backbone, "tta", False))
+    val_proba = _predict(run, val_idx, tta) if len(val_idx) else np.zeros((0, n_classes), np.float32)
+    tuned = Backbone(net.features, backbone.name, f"ft-{uuid.uuid4().hex[:12]}", backbone.image_size,
+                     backbone.mean, backbone.std, backbone.interpolation, backbone.num_features,
+                     dict(backbone.kwargs), backbone.device, tta)
+    W = net.head.weight.detach().float().cpu().numpy()
+    b = net.head.bias.detach().float().cpu().numpy()
+    return Finetuned(tuned, W, b, val_idx, val_proba)
+
+
+def _start_net(backbone: Backbone, images: torch.Tensor, y: np.ndarray, train_idx: np.ndarray, n_classes: int,
+               params, features: np.ndarray | None) -> _Net:
+    """A copy of the backbone's network with a new head: zeros, or for pretrained weights a
+    linear probe fitted on the training split's features."""
+    net = _Net(copy.deepcopy(backbone.module), backbone.num_features, n_classes).to(backbone.device)
     if backbone.weights != "random" and len(np.unique(y[train_idx])) >= 2:
         # Linear probe first, then fine-tune (LP-FT): starting from a fitted head keeps the first
         # steps from wrecking pretrained features with gradients of a random head. The probe's
@@ -127,10 +93,24 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
         with torch.no_grad():
             net.head.weight.copy_(torch.from_numpy(W))
             net.head.bias.copy_(torch.from_numpy(np.maximum(b, -50.0)))
-    if device.type == "cpu":
+    if backbone.device.type == "cpu":
         net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+@dataclass(frozen=True, eq=False)
+class _Optimiser:
+    """AdamW and its learning-rate schedule over `total` steps."""
+    optim: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    total: int
+
+
+def _optimiser(net: nn.Module, params, n_train: int) -> _Optimiser:
+    """AdamW; the learning rate warms up linearly (a tenth of the steps, one epoch at most), then
+    decays along a cosine."""
     optim = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(train_idx) / params.batch_size))
+    steps_per_epoch = max(1, math.ceil(n_train / params.batch_size))
     total = steps_per_epoch * params.epochs
     warmup = min(steps_per_epoch, max(1, total // 10))
 
@@ -139,80 +119,148 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
             return (step + 1) / warmup
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, schedule)
-    use_amp = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    y_t = torch.as_tensor(y, dtype=torch.long)
+    return _Optimiser(optim, torch.optim.lr_scheduler.LambdaLR(optim, schedule), total)
 
-    def run_eval(index, tta=False):
-        """Probabilities of images[index]; with `tta`, of logits averaged with the mirror images'
-        (what serving computes: the head is linear, so averaged features give averaged logits)."""
-        net.eval()
-        probs = []
-        with torch.inference_mode():
-            for s in range(0, len(index), 128):
-                xb = _normalise(images[index[s : s + 128]].float(), backbone).to(device)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    logits = net(xb).float()
-                    if tta:
-                        logits = (logits + net(xb.flip(-1)).float()) / 2
-                probs.append(torch.softmax(logits, dim=1).cpu())
-        return torch.cat(probs).numpy()
 
-    best = (-1.0, float("inf"))
-    best_state = copy.deepcopy(net.state_dict())
-    stale = 0
-    bar = tqdm(total=total, desc="finetune", unit="step", disable=not progress)
-    report = report or (lambda **fields: None)
-    step, started = 0, time.monotonic()
-    report(phase="fine-tuning", epoch=0, epochs=params.epochs, step=0, steps=total)
-    for epoch in range(params.epochs):
-        net.train()
-        order = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
-        for s in range(0, len(order), params.batch_size):
-            batch = order[s : s + params.batch_size]
-            if len(batch) < 2:  # BatchNorm cannot train on a single image
-                continue
-            raw = images[batch]
-            xb = _augment(raw, size, gen) if params.augment else raw.float()
-            xb = _normalise(xb, backbone).to(device)
-            if device.type == "cpu":
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                loss = F.cross_entropy(net(xb), y_t[batch].to(device), label_smoothing=params.label_smoothing)
-            optim.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optim)
-            scaler.update()
-            sched.step()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-            step += 1
-            spent = time.monotonic() - started
-            report(phase="fine-tuning", epoch=epoch + 1, epochs=params.epochs, step=step, steps=total,
-                   eta_s=round(spent / step * max(0, total - step), 1), loss=round(float(loss.item()), 4))
-        if len(val_idx):
-            proba = run_eval(val_idx)
-            acc = float((proba.argmax(1) == y[val_idx]).mean())
-            nll = float(-np.log(np.clip(proba[np.arange(len(val_idx)), y[val_idx]], 1e-12, 1)).mean())
-            if progress:  # stderr: stdout may carry a JSON answer (tasveer train --json)
-                bar.write(f"epoch {epoch + 1}: val accuracy {acc:.3f}, val loss {nll:.3f}", file=sys.stderr)
-            if (acc, -nll) > (best[0], -best[1]):
-                best, best_state, stale = (acc, nll), copy.deepcopy(net.state_dict()), 0
-            else:
-                stale += 1
-                if stale >= params.patience:
-                    break
-        else:
-            best_state = copy.deepcopy(net.state_dict())
-    bar.close()
-    net.load_state_dict(best_state)
-    tta = bool(getattr(backbone, "tta", False))
-    val_proba = run_eval(val_idx, tta) if len(val_idx) else np.zeros((0, n_classes), np.float32)
-    tuned = Backbone(net.features, backbone.name, f"ft-{uuid.uuid4().hex[:12]}", size, backbone.mean,
-                     backbone.std, backbone.interpolation, backbone.num_features, dict(backbone.kwargs),
-                     device, tta)
-    W = net.head.weight.detach().float().cpu().numpy()
-    b = net.head.bias.detach().float().cpu().numpy()
-    return tuned, W, b, val_idx, val_proba
+@dataclass(frozen=True, eq=False)
+class _Precision:
+    """Mixed precision on CUDA (bfloat16 where supported, else float16 with a gradient scaler)."""
+    enabled: bool
+    dtype: torch.dtype
+    scaler: torch.amp.GradScaler
+
+    @classmethod
+    def on(cls, device: torch.device) -> _Precision:
+        use_amp = device.type == "cuda"
+        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        return cls(use_amp, amp_dtype, torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16))
+
+    def autocast(self, device: torch.device):
+        return torch.autocast(device.type, dtype=self.dtype, enabled=self.enabled)
+
+
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """One fine-tuning run: the network being trained, the backbone it came from, the uint8 images
+    and their labels, the parameters, the optimiser, the precision and the random generator."""
+    net: _Net
+    backbone: Backbone
+    images: torch.Tensor
+    y: np.ndarray
+    params: object
+    optimiser: _Optimiser
+    precision: _Precision
+    gen: torch.Generator
+
+
+class _Tracker:
+    """The progress bar and `report` of a run: steps done, and an estimate of the time left."""
+
+    def __init__(self, total: int, epochs: int, progress: bool, report=None):
+        self.bar = tqdm(total=total, desc="finetune", unit="step", disable=not progress)
+        self.report = report or (lambda **fields: None)
+        self.total, self.epochs, self.progress = total, epochs, progress
+        self.step, self.started = 0, time.monotonic()
+        self.report(phase="fine-tuning", epoch=0, epochs=epochs, step=0, steps=total)
+
+    def stepped(self, epoch: int, loss: float) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}")
+        self.step += 1
+        spent = time.monotonic() - self.started
+        self.report(phase="fine-tuning", epoch=epoch + 1, epochs=self.epochs, step=self.step, steps=self.total,
+                    eta_s=round(spent / self.step * max(0, self.total - self.step), 1), loss=round(float(loss), 4))
+
+    def validated(self, epoch: int, acc: float, nll: float) -> None:
+        if self.progress:  # stderr: stdout may carry a JSON answer (tasveer train --json)
+            self.bar.write(f"epoch {epoch + 1}: val accuracy {acc:.3f}, val loss {nll:.3f}", file=sys.stderr)
+
+
+class _Best:
+    """The network's best state so far by validation accuracy, then loss; and the epochs since."""
+
+    def __init__(self, net: nn.Module, patience: int):
+        self.net, self.patience = net, patience
+        self.score, self.stale = (-1.0, float("-inf")), 0  # (accuracy, -loss)
+        self.keep()
+
+    def keep(self) -> None:
+        self.state = copy.deepcopy(self.net.state_dict())
+
+    def stop_after(self, acc: float, nll: float) -> bool:
+        """Keep the state if it is the best yet; True when `patience` epochs have not bettered it."""
+        if (acc, -nll) > self.score:
+            self.score, self.stale = (acc, -nll), 0
+            self.keep()
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+
+def _train(run: _Run, train_idx: np.ndarray, val_idx: np.ndarray, tracker: _Tracker) -> None:
+    """Train for the epochs asked for, stopping early when the validation split stops getting
+    better; the network ends in its best state (its last one without a validation split)."""
+    best = _Best(run.net, run.params.patience)
+    y = run.y
+    for epoch in range(run.params.epochs):
+        _epoch(run, train_idx, epoch, tracker)
+        if not len(val_idx):
+            best.keep()
+            continue
+        proba = _predict(run, val_idx)
+        acc = float((proba.argmax(1) == y[val_idx]).mean())
+        nll = float(-np.log(np.clip(proba[np.arange(len(val_idx)), y[val_idx]], 1e-12, 1)).mean())
+        tracker.validated(epoch, acc, nll)
+        if best.stop_after(acc, nll):
+            break
+    tracker.bar.close()
+    run.net.load_state_dict(best.state)
+
+
+def _epoch(run: _Run, train_idx: np.ndarray, epoch: int, tracker: _Tracker) -> None:
+    """One pass over the training split in a random order, in batches of `params.batch_size`."""
+    run.net.train()
+    size = run.params.batch_size
+    order = train_idx[torch.randperm(len(train_idx), generator=run.gen).numpy()]
+    for s in range(0, len(order), size):
+        batch = order[s : s + size]
+        if len(batch) < 2:  # BatchNorm cannot train on a single image
+            continue
+        tracker.stepped(epoch, _step(run, batch))
+
+
+def _step(run: _Run, batch: np.ndarray) -> float:
+    """One optimiser step on the images `batch` (augmented when `params.augment`); its loss."""
+    device, params = run.backbone.device, run.params
+    raw = run.images[batch]
+    xb = augment(raw, run.backbone.image_size, run.gen) if params.augment else raw.float()
+    xb = normalise(xb, run.backbone).to(device)
+    if device.type == "cpu":
+        xb = xb.contiguous(memory_format=torch.channels_last)
+    target = torch.as_tensor(run.y[batch], dtype=torch.long).to(device)
+    with run.precision.autocast(device):
+        loss = F.cross_entropy(run.net(xb), target, label_smoothing=params.label_smoothing)
+    optim, scaler = run.optimiser.optim, run.precision.scaler
+    optim.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optim)
+    scaler.update()
+    run.optimiser.sched.step()
+    return loss.item()
+
+
+def _predict(run: _Run, index: np.ndarray, tta: bool = False) -> np.ndarray:
+    """Probabilities of images[index]; with `tta`, of logits averaged with the mirror images'
+    (what serving computes: the head is linear, so averaged features give averaged logits)."""
+    net, backbone, device = run.net, run.backbone, run.backbone.device
+    net.eval()
+    probs = []
+    with torch.inference_mode():
+        for s in range(0, len(index), 128):
+            xb = normalise(run.images[index[s : s + 128]].float(), backbone).to(device)
+            with run.precision.autocast(device):
+                logits = net(xb).float()
+                if tta:
+                    logits = (logits + net(xb.flip(-1)).float()) / 2
+            probs.append(torch.softmax(logits, dim=1).cpu())
+    return torch.cat(probs).numpy()

@@ -15,12 +15,13 @@ DEFAULT_ACQUISITION = "margin"
 SERVING_ONLY = ("auto_accept", "spot_check")
 # parameters of when to train, not of what is trained: not compared between trainings either
 SCHEDULE = ("retrain_every", "accurate_every")
-# Named recipes (bench/RESULTS.md, "Presets"): a preset fills in its values, and any parameter
-# given beside it overrides the preset's value for that parameter.
+# Named recipes (bench/RESULTS.md, "How accurate is each preset for N labels?"): a preset fills in
+# its values, and any parameter given beside it overrides the preset's value for that parameter.
 # fast: the default head on one network (seconds); balanced: the head over Lite2 and Lite1 side by
 # side (+1.3 points at 60 labels, +0.5 at 600: 91.3 % there; 1.9x the network time per photo and
 # 2.4x the fit); accurate: Lite1 fine-tuned at 160 px ensembled with a head on Lite2 and Lite1 (minutes:
-# 95.1 % with all 6,992 labels in 20-23 min end to end, bench/RESULTS.md "The `accurate` preset on Lite1").
+# 95.1 % with all 6,992 labels in 20-23 min end to end, bench/RESULTS.md "`accurate`: fine-tuned Lite1
+# and a head on Lite2 and Lite1").
 PRESETS = {
     "fast": {"mode": "head", "second_model": None},
     "balanced": {"mode": "head", "model": "efficientnet_lite2", "image_size": None,
@@ -45,7 +46,8 @@ class TrainParams:
     """
 
     # head mode on EfficientNet-Lite2 (260 px) with C = 0.005 won bench/head_features.py: +0.3 to
-    # +1.3 points over Lite0 at every label count for about twice the network time (RESULTS.md)
+    # +1.3 points over Lite0 at every label count for about twice the network time (bench/HISTORY.md,
+    # "Head features")
     model: str = "efficientnet_lite2"
     mode: str = "head"
     pretrained: bool | None = None  # None: pretrained weights where the model has them
@@ -88,7 +90,8 @@ class TrainParams:
     ensemble_head: bool = False
     # head mode: a second pretrained backbone (at its own input size, flip-averaged too with `tta`)
     # whose features sit beside `model`'s; the head reads both. With efficientnet_lite0 and tta:
-    # +0.8 point at 60 labels, for the second network's time on every photo (RESULTS.md)
+    # +0.8 point at 60 labels, for the second network's time on every photo (bench/HISTORY.md, "A head
+    # over two backbones")
     second_model: str | None = None
     # a named recipe (PRESETS); applied by `from_dict`, where explicit values override it
     preset: str | None = None

@@ -5,7 +5,8 @@ the unlabeled ones: the labels are spread over a k-nearest-neighbour graph of al
 (label spreading), averaged with what the supervised head (training.head.fit_linear) says, and
 every unlabeled photo joins a second fit with that pseudo-label at a small sample weight. The
 result is the same plain linear layer (W, b) over the raw features as the supervised head.
-bench/semi_supervised.py measured it ("Semi-supervised head" in bench/RESULTS.md).
+bench/semi_supervised.py measured it ("Semi-supervised head" in bench/HISTORY.md; current figures: "`fast`: the
+default head" in bench/RESULTS.md).
 """
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
-"""Versioned model store.
-
-    ROOT/versions/<vid>/manifest.json       what the version is (labels, backbone, params, metrics...)
-    ROOT/versions/<vid>/weights.safetensors head (and, for finetune, backbone) tensors
-    ROOT/versions/<vid>/confusion.png       confusion matrix of its evaluation (may be drawn later)
-    ROOT/versions/<vid>/features.onnx       a finetuned version's network as ONNX (features only)
-    ROOT/backbones/<backbone id>-<size>.onnx a pretrained backbone as ONNX, shared by head versions
-    ROOT/SERVING                            {"version": vid}: the version to serve
+"""Versioned model store: the facade over its on-disk format (training/storeformat.py: the layout,
+the manifest, SERVING), its writer (training/storepublish.py), its bucket side
+(training/storebucket.py) and its PyTorch loader (training/torchload.py). None of them imports this
+module back.
 
 Every version's manifest names the ONNX graph that serves it: "onnx": {"path": relative to ROOT,
 "sha256", "input", "output"}; the head is in weights.safetensors ("head.weight", "head.bias").
@@ -23,14 +19,12 @@ manifest uploaded last); ROOT is then this machine's copy of the versions it has
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import shutil
 import time
 import uuid
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,46 +32,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .atomic import write_json_atomic
+from .storeformat import (CONFUSION, FEATURES_ONNX, MANIFEST, SERVING, WEIGHTS,  # noqa: F401 - re-exported
+                          StoreError, check_version_id, data_fingerprint, file_sha256, is_complete, own_graph,
+                          partners, read_manifest, serving_record, write_manifest)
 
 if TYPE_CHECKING:
     from .backbones import Backbone
     from .classifier import Classifier
     from .objectstore import S3Objects
 
-MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
-FEATURES_ONNX = "features.onnx"
-
+__all__ = ["CONFUSION", "FEATURES_ONNX", "MANIFEST", "SERVING", "WEIGHTS", "ModelStore", "StoreError",
+           "data_fingerprint", "file_sha256", "partners"]
 
 log = logging.getLogger(__name__)
-
-
-class StoreError(LookupError):
-    pass
-
-
-def data_fingerprint(hashes: list[str], labels: list[str]) -> str:
-    """Identity of a training set: the same (image, label) pairs in any order give the same value."""
-    digest = hashlib.sha256()
-    for pair in sorted(zip(hashes, labels)):
-        digest.update(f"{pair[0]}\t{pair[1]}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def partners(manifest: dict) -> list[dict]:
-    """The backbones after the first of a version over several (an ensemble, a two-backbone head),
-    in head.weight's column order: {"backbone": spec, "backbone_id", "onnx"} each. Versions
-    published before "partners" have one "partner"."""
-    if "partners" in manifest:
-        return list(manifest["partners"] or [])
-    return [manifest["partner"]] if manifest.get("partner") else []
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ModelStore:
@@ -97,14 +64,12 @@ class ModelStore:
 
     # -- reading -----------------------------------------------------------------------------
     def version_dir(self, vid: str) -> Path:
-        if not vid or "/" in vid or vid.startswith("."):
-            raise StoreError(f"bad version id {vid!r}")
-        return self.root / "versions" / vid
+        return self.root / "versions" / check_version_id(vid)
 
     def manifest(self, vid: str) -> dict:
-        path = self.version_dir(vid) / MANIFEST
-        if path.exists():
-            return json.loads(path.read_text())
+        folder = self.version_dir(vid)
+        if (folder / MANIFEST).exists():
+            return read_manifest(folder)
         manifest = self.bucket.manifest(vid) if self.bucket is not None else None
         if manifest is None:
             raise StoreError(f"no version {vid!r} in {self.location}")
@@ -115,8 +80,7 @@ class ModelStore:
         if self.bucket is not None:
             found = [(key, lambda vid=vid: self.manifest(vid)) for key, vid in self.bucket.listed()]
         else:
-            found = [(d, lambda d=d: json.loads((d / MANIFEST).read_text())) for d in (self.root / "versions").iterdir()
-                     if (d / MANIFEST).exists() and (d / WEIGHTS).exists()]
+            found = [(d, lambda d=d: read_manifest(d)) for d in (self.root / "versions").iterdir() if is_complete(d)]
         out = []
         for where, read in found:
             try:
@@ -193,80 +157,41 @@ class ModelStore:
                 extra: dict | None = None, serve: bool = True, plot: bool = True) -> str:
         """Write a FitResult as a new version and (by default) make it the serving one.
         `plot=False` skips drawing confusion.png (~0.3 s) for callers that draw it on demand."""
-        import torch
-        from safetensors.torch import save_file
+        from .storepublish import write_version  # torch and the exporter: only where a version is written
 
-        from .metrics import plot_confusion
-        from .onnx_export import ensure_backbone_onnx, export_features
-        from .ort import INPUT, OUTPUT
-
-        clf: Classifier = result.classifier
-        net, *others = getattr(clf.backbone, "parts", (clf.backbone,))  # a pair.PairBackbone: more than one
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
         try:
-            tensors = {"head.weight": torch.from_numpy(clf.weight), "head.bias": torch.from_numpy(clf.bias)}
-            with_backbone = clf.mode == "finetune"
-            if with_backbone:
-                for key, value in net.module.state_dict().items():
-                    tensors[f"backbone.{key}"] = value.detach().cpu().contiguous()
-            save_file(tensors, str(tmp / WEIGHTS))
-            # the ONNX graph that serves this version: its own network, or its backbone's shared one.
-            # A network the exporter cannot handle still publishes (PyTorch serves it), and says why.
-            onnx, records, onnx_error = None, [None] * len(others), None
-            try:
-                if with_backbone:
-                    onnx_file = export_features(net.module, net.image_size, tmp / FEATURES_ONNX)
-                else:
-                    onnx_file = ensure_backbone_onnx(self.root, net)
-                graphs = [onnx_file] + [ensure_backbone_onnx(self.root, other) for other in others]
-                onnx, *records = [{"path": f.relative_to(self.root).as_posix(), "sha256": file_sha256(f),
-                                   "input": INPUT, "output": OUTPUT} for f in graphs]
-            except Exception as exc:  # noqa: BLE001 - any exporter failure
-                onnx_error = f"ONNX export failed: {type(exc).__name__}: {exc}"
-                warnings.warn(onnx_error, stacklevel=2)
-            if plot and result.metrics.get("confusion_matrix"):
-                plot_confusion(result.metrics, tmp / CONFUSION)
-            manifest = {
-                "labels": clf.labels, "mode": clf.mode, "backbone": net.spec(),
-                "backbone_id": net.id, "image_size": net.image_size,
-                "contains_backbone": with_backbone, "params": params.to_dict(),
-                "metrics": result.metrics, "metrics_source": result.metrics_source,
-                "metrics_note": getattr(result, "metrics_note", ""),
-                "n_train": result.n_train, "n_eval": result.n_eval,
-                "train_seconds": round(result.seconds, 3), "skipped": result.skipped,
-                "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},
-                "onnx": onnx,
-            }
-            if others:  # their features follow the first network's (head.weight's columns)
-                manifest["partners"] = [{"backbone": o.spec(), "backbone_id": o.id, "onnx": onnx and r}
-                                        for o, r in zip(others, records)]
-            if onnx_error:
-                manifest["onnx_error"] = onnx_error
-            for _ in range(100):
-                vid = self._next_id()
-                manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
-                if onnx and with_backbone:
-                    onnx["path"] = f"versions/{vid}/{FEATURES_ONNX}"
-                if self.bucket is not None:
-                    if self.bucket.publish(tmp, vid, manifest, self.version_dir(vid)):
-                        break
-                    continue
-                write_json_atomic(tmp / MANIFEST, manifest)
-                try:
-                    os.rename(tmp, self.version_dir(vid))  # atomic; fails if vid exists
-                    break
-                except OSError:
-                    time.sleep(0.01)  # another publisher took this id
-            else:
-                raise StoreError("could not allocate a version id")
+            manifest = write_version(self.root, tmp, result, params=params, parent=parent,
+                                     data_fingerprint=data_fingerprint, extra=extra, plot=plot)
+            vid = self._commit(tmp, manifest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        clf.version = vid
+        result.classifier.version = vid
         if serve:
             self.rollback(vid)
         return vid
+
+    def _commit(self, tmp: Path, manifest: dict) -> str:
+        """Give the version written in `tmp` the next free id and make it a version in one step: a
+        rename here, or in a bucket a claimed id and the manifest uploaded last (storebucket.py)."""
+        for _ in range(100):
+            vid = self._next_id()
+            manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
+            if manifest["onnx"] and manifest["contains_backbone"]:
+                manifest["onnx"]["path"] = own_graph(vid)
+            if self.bucket is not None:
+                if self.bucket.publish(tmp, vid, manifest, self.version_dir(vid)):
+                    return vid
+                continue
+            write_manifest(tmp, manifest)
+            try:
+                os.rename(tmp, self.version_dir(vid))  # atomic; fails if vid exists
+                return vid
+            except OSError:
+                time.sleep(0.01)  # another publisher took this id
+        raise StoreError("could not allocate a version id")
 
     def rollback(self, vid: str) -> None:
         """Serve `vid` (any complete version, older or newer)."""
@@ -274,7 +199,7 @@ class ModelStore:
         if self.bucket is not None:
             self.bucket.serve(vid)
             return
-        write_json_atomic(self.root / SERVING, {"version": vid})
+        write_json_atomic(self.root / SERVING, serving_record(vid))
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, vid: str | None = None, backbone: Backbone | None = None) -> Classifier:
@@ -283,4 +208,7 @@ class ModelStore:
         network rebuild. (serving.load_classifier picks ONNX Runtime or PyTorch.)"""
         from .torchload import load_torch
 
-        return load_torch(self, vid or self.serving(), backbone)
+        vid = vid or self.serving()
+        if vid is None:
+            raise StoreError(f"no version is serving in {self.location}")
+        return load_torch(vid, self.manifest(vid), self.fetch(vid), backbone)

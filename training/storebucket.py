@@ -1,6 +1,6 @@
 """The bucket side of a model store that several machines share (`ModelStore(root, remote=...)`).
 
-The bucket keeps the same layout as a store directory (training/store.py), over the whole-object
+The bucket keeps the same layout as a store directory (training/storeformat.py), over the whole-object
 calls of training/objectstore.py. There is no rename in S3, so a publisher first claims the id
 (`versions/<vid>/.claim`, a conditional put: one winner), uploads the files, the manifest LAST, and
 only then replaces SERVING. A version is listed and served only when its manifest is there, so an
@@ -17,9 +17,8 @@ import time
 import uuid
 from pathlib import Path
 
-from .atomic import write_json_atomic
 from .objectstore import ObjectExists, S3Objects
-from .store import MANIFEST, SERVING, partners
+from .storeformat import MANIFEST, SERVING, served_version, serving_record, shared_graphs, write_manifest
 
 CLAIM = ".claim"
 
@@ -42,8 +41,7 @@ class StoreBucket:
                 if key.count("/") == 2 and key.endswith("/" + MANIFEST)]
 
     def serving(self) -> str | None:
-        raw = self.objects.get(SERVING)
-        vid = json.loads(raw).get("version") if raw else None
+        vid = served_version(self.objects.get(SERVING))
         return vid if vid and self.objects.exists(f"versions/{vid}/{MANIFEST}") else None
 
     def serving_stamp(self) -> tuple | None:
@@ -76,7 +74,7 @@ class StoreBucket:
                 name = key.split("/", 2)[2]
                 if "/" not in name and name not in (MANIFEST, CLAIM):
                     self.objects.download(key, tmp / name)
-            write_json_atomic(tmp / MANIFEST, manifest)
+            write_manifest(tmp, manifest)
             try:
                 os.rename(tmp, folder)
             except OSError:
@@ -103,7 +101,7 @@ class StoreBucket:
         (`folder`). False, with nothing uploaded, when another publisher claimed `vid` first."""
         if not self.claim(vid):
             return False
-        write_json_atomic(tmp / MANIFEST, manifest)
+        write_manifest(tmp, manifest)
         for path in shared_graphs(manifest):
             if not self.objects.exists(path):
                 self.objects.upload(path, self.root / path)
@@ -118,12 +116,6 @@ class StoreBucket:
         return True
 
     def serve(self, vid: str) -> None:
-        self.objects.put(SERVING, json.dumps({"version": vid}).encode())  # one object, replaced whole
+        self.objects.put(SERVING, json.dumps(serving_record(vid)).encode())  # one object, replaced whole
         self._stamp = (float("-inf"), None)
 
-
-def shared_graphs(manifest: dict) -> list[str]:
-    """The shared backbone graphs (ROOT/backbones/...) a version's manifest names: its own, and its
-    other backbones' (an ensemble's head, a two-backbone head: store.partners)."""
-    records = [manifest.get("onnx"), *(p.get("onnx") for p in partners(manifest))]
-    return [r["path"] for r in records if r and r.get("path", "").startswith("backbones/")]

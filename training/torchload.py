@@ -2,22 +2,21 @@
 backbone(s) it names (head, ensemble), reusing loaded backbones where their ids match."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from safetensors.torch import load_file
 
 from .backbones import create_backbone
 from .classifier import Classifier
 from .pair import PairBackbone
-from .store import WEIGHTS, ModelStore, StoreError, partners
+from .storeformat import WEIGHTS, StoreError, partners
 
 
-def load_torch(store: ModelStore, vid: str | None, backbone=None) -> Classifier:
-    """`vid` of `store` for PyTorch; `backbone` (a Backbone or a PairBackbone): loaded networks to
-    reuse for the pretrained parts."""
-    if vid is None:
-        raise StoreError(f"no version is serving in {store.location}")
-    m = store.manifest(vid)
-    tensors = load_file(str(store.fetch(vid) / WEIGHTS))
+def load_torch(vid: str, m: dict, folder: Path, backbone=None) -> Classifier:
+    """Version `vid` (its manifest `m`, its directory `folder` on this machine) for PyTorch;
+    `backbone` (a Backbone or a PairBackbone): loaded networks to reuse for the pretrained parts."""
+    tensors = load_file(str(folder / WEIGHTS))
     spec = m["backbone"]
     backbone, *given = getattr(backbone, "parts", (backbone,))  # a loaded pair: reuse its parts
     if m["contains_backbone"]:

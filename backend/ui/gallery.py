@@ -9,9 +9,9 @@ import io
 from lsproto.results import newest_label, result_label
 from training.images import ImageError, decode_image
 
-from ..errors import NotFound, RequestError
-from ..fetch import FetchError
-from .html import esc
+from backend.errors import NotFound, RequestError
+from backend.fetch import FetchError
+from backend.ui.html import esc
 
 BATCH = 36
 THUMB = 256  # pixels, longest side

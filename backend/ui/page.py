@@ -6,8 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from . import gallery, params_form, training, versions
-from .html import document, esc
+from backend.ui import gallery
+from backend.ui import params_form
+from backend.ui import training
+from backend.ui import versions
+from backend.ui.html import document, esc
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from training.params import ACQUISITIONS, MODES, TrainParams
 
-from .html import esc, script_json
+from backend.ui.html import esc, script_json
 
 FALLBACK_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "smallcnn")
 

@@ -14,12 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from ..errors import NotFound, RequestError
-from ..httpio import json_object
-from ..projects import project_id
-from ..recipe import ACCURATE, TAG, accurate_reason
-from . import gallery, training
-from .page import PageContext, project_page
+from backend.errors import NotFound, RequestError
+from backend.api.httpio import json_object
+from backend.projects.registry import project_id
+from backend.jobs.recipe import ACCURATE, TAG, accurate_reason
+from backend.ui import gallery
+from backend.ui import training
+from backend.ui.page import PageContext, project_page
 
 router = APIRouter()
 

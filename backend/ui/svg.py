@@ -1,7 +1,7 @@
 """Inline SVG plots of the model page: learning curve, reliability diagram, confusion matrix."""
 from __future__ import annotations
 
-from .html import esc
+from backend.ui.html import esc
 
 BLUE, ORANGE, GREEN, GREY = "#2c6fbb", "#e08a2c", "#1a7f37", "#999"
 

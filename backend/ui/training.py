@@ -2,8 +2,8 @@
 epoch, step, ETA) and the last error, kept current by polling GET /projects/<id>/training."""
 from __future__ import annotations
 
-from ..jobs import FAILED
-from .html import esc, script_json
+from backend.jobs.runner import FAILED
+from backend.ui.html import esc, script_json
 
 
 def training_status(service, pid: str) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from training.params import TrainParams
 
-from . import svg
-from .html import esc, num, pct, seconds, when
+from backend.ui import svg
+from backend.ui.html import esc, num, pct, seconds, when
 
 DEFAULTS = TrainParams().to_dict()
 

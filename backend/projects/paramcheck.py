@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from training.params import ParamError, TrainParams
 
-from .errors import RequestError
+from backend.errors import RequestError
 
 
 class ParamsRejected(RequestError):

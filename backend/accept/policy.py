@@ -30,7 +30,7 @@ from lsproto.views import label_check_score, views
 from training.autoaccept import Threshold, fit_pool_threshold
 from training.params import ParamError, TrainParams
 
-from .autoaccept_state import AutoAcceptStore, check_status, is_spot_check
+from backend.accept.decisions import AutoAcceptStore, check_status, is_spot_check
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from lsproto.tokens import LSAuth
 from lsproto.urls import same_origin
 from training.params import ParamError, TrainParams
 
-from .errors import NotFound, RequestError
-from .lsapi import LabelStudioAPI
-from .memo import Memo
-from .settings import Settings
-from .state import ProjectState, StateStore
+from backend.errors import NotFound, RequestError
+from backend.writeback.lsapi import LabelStudioAPI
+from backend.inference.memo import Memo
+from backend.settings import Settings
+from backend.projects.setupstate import ProjectState, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class Projects:
         try:
             params = parse_extra_params(values if values else {})
         except ParamError as exc:
-            from .paramcheck import ParamsRejected, field_errors
+            from backend.projects.paramcheck import ParamsRejected, field_errors
 
             raise ParamsRejected(f"bad parameters: {exc}", field_errors(values, parse_extra_params)) from None
         explicit = params

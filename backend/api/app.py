@@ -27,18 +27,18 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
-from .errors import NotFound, RequestError
-from .httpio import OPEN_PATHS, basic_auth_middleware, check_webhook_secret, json_object
-from .lsapi import LabelStudioError
-from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED
-from .autoaccept_page import auto_accept_summary
-from .page import metrics_page, version_summary
-from .projects import project_id
-from .schema import body, query
-from .service import Backend
-from .settings import Settings
-from .ui.routes import router as page_router
-from .webhooks import handle_webhook
+from backend.errors import NotFound, RequestError
+from backend.api.httpio import OPEN_PATHS, basic_auth_middleware, check_webhook_secret, json_object
+from backend.writeback.lsapi import LabelStudioError
+from backend.jobs.runner import DONE, FAILED, QUEUED, RUNNING, SKIPPED
+from backend.ui.acceptsection import auto_accept_summary
+from backend.ui.metrics import metrics_page, version_summary
+from backend.projects.registry import project_id
+from backend.api.schema import body, query
+from backend.service import Backend
+from backend.settings import Settings
+from backend.ui.routes import router as page_router
+from backend.api.webhooks import handle_webhook
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""`python -m backend.rqworker`: an RQ training worker (run N of them: `--scale worker=N`).
+"""`python -m backend.workers.rqworker`: an RQ training worker (run N of them: `--scale worker=N`).
 
-It listens on the queue `<TASVEER_QUEUE_PREFIX>-train` of `REDIS_URL` and runs rqjobs.run_job in a
+It listens on the queue `<TASVEER_QUEUE_PREFIX>-train` of `REDIS_URL` and runs workers.rqtask.run_job in a
 forked work horse per job (so torch is imported by the horse, and a crash in one training cannot
 take the worker down). Settings are the backend's (TASVEER_*, LABEL_STUDIO_*, TASVEER_STORE).
 
@@ -12,7 +12,7 @@ every 10 minutes.
 
 A work horse that dies while its worker lives (the OOM killer's usual pick, a signal, the job's
 timeout) is handled by the worker itself, which re-queues the job while retries are left but does
-not call the job's failure callback; `TasveerWorker` calls it (rqjobs.on_abandoned), so the job is
+not call the job's failure callback; `TasveerWorker` calls it (jobs.redisrunner.on_abandoned), so the job is
 marked queued or failed and, once the retries are spent, its project's slot is handed on.
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ import sys
 
 from rq import Worker
 
-from .settings import Settings, SettingsError
+from backend.jobs.redisrunner import connect_redis
+from backend.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,8 @@ class TasveerWorker(Worker):
 
 
 def build_worker(settings: Settings, name: str | None = None) -> TasveerWorker:
-    from .rqjobs import _connect
-
     worker = TasveerWorker(
-        [f"{settings.queue_prefix}-train"], connection=_connect(settings.redis_url), name=name,
+        [f"{settings.queue_prefix}-train"], connection=connect_redis(settings.redis_url), name=name,
         job_monitoring_interval=settings.rq_heartbeat, maintenance_interval=settings.rq_maintenance,
         # the idle dequeue waits worker_ttl - 15 s: keep it short so cleanups run on time
         worker_ttl=15 + max(1, min(settings.rq_maintenance, 60)),

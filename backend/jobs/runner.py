@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from .recipe import merge_reason
+from backend.jobs.recipe import merge_reason
 
 log = logging.getLogger(__name__)
 

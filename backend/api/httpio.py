@@ -1,4 +1,5 @@
-"""Request plumbing shared by the routes: the JSON body reader and optional HTTP basic auth."""
+"""Request plumbing shared by the routes: the `Backend` of a request, project references, the JSON body
+reader, optional HTTP basic auth and the webhook secret."""
 from __future__ import annotations
 
 import base64
@@ -11,9 +12,20 @@ from fastapi.responses import JSONResponse
 
 from lsproto.project import WEBHOOK_SECRET_HEADER
 
-from .errors import RequestError
+from backend.errors import RequestError
+from backend.projects.registry import project_id
 
 DEFAULT_MAX_BODY = 64 * 2**20
+
+
+def backend_of(request: Request):
+    """The `Backend` (service.py) that `create_app` put on the app."""
+    return request.app.state.backend
+
+
+def project_param(value) -> str:
+    """The project id of a project reference from a path, query or body (RequestError 400 if it is none)."""
+    return project_id(value, status=400)[0]
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -15,11 +15,11 @@ from lsproto.config import LabelConfig
 from lsproto.results import error_prediction, prediction
 from training.params import ParamError, TrainParams
 
-from .errors import RequestError
-from .fetch import FetchError
-from .projects import project_id
-from .scoring import label_columns, scored_predictions
-from .serving import INITIAL_VERSION
+from backend.errors import RequestError
+from backend.fetch import FetchError
+from backend.projects.registry import project_id
+from backend.inference.scoring import label_columns, scored_predictions
+from backend.inference.models import INITIAL_VERSION
 
 PREDICT_CHUNK = 32  # images per decode + forward pass
 

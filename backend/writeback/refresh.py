@@ -30,11 +30,11 @@ from training.acquisition import standardise
 from training.params import TrainParams
 from training.labelerrors import label_errors_from_proba
 
-from .autoaccept import AutoAccept
-from .fetch import FetchError
-from .predictor import strategy
-from .scoring import label_columns, scored_predictions
-from .serving import INITIAL_VERSION
+from backend.accept.policy import AutoAccept
+from backend.fetch import FetchError
+from backend.inference.predictor import strategy
+from backend.inference.scoring import label_columns, scored_predictions
+from backend.inference.models import INITIAL_VERSION
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from training.params import ParamError, TrainParams
 from training.serving import load_classifier, pick_engine
 from training.store import CONFUSION, ModelStore, partners
 
-from .errors import NotFound
-from .memo import Memo
+from backend.errors import NotFound
+from backend.inference.memo import Memo
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from training.params import training_part
 from training.store import data_fingerprint
 from training.train import fit
 
-from .fetch import FetchError
-from .promotion import decide
-from .recipe import ACCURATE, choose
-from .jobs import Job, SkipJob
+from backend.fetch import FetchError
+from backend.jobs.promotion import decide
+from backend.jobs.recipe import ACCURATE, choose
+from backend.jobs.runner import Job, SkipJob
 
 log = logging.getLogger(__name__)
 

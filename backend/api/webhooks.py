@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from training.params import ParamError, TrainParams
 
-from .errors import RequestError
-from .projects import project_id
+from backend.errors import RequestError
+from backend.projects.registry import project_id
 
 TRAIN_ACTIONS = {
     "ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED",

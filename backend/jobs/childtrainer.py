@@ -1,7 +1,7 @@
 """Trainings in a child process, so that the serving process never imports torch.
 
-With `TASVEER_TRAIN_IN=process` the job runner (jobs.py: coalescing, status, history are the same)
-calls `ProcessTrainer.run`, which runs `python -m backend.worker PROJECT REASON JOB` with the
+With `TASVEER_TRAIN_IN=process` the job runner (jobs/runner.py: coalescing, status, history are the same)
+calls `ProcessTrainer.run`, which runs `python -m backend.jobs.childtrainer PROJECT REASON JOB` with the
 backend's settings in the environment. The child builds the same `Backend` parts with in-process
 training, runs the one job (training.train with torch, publish, refresh of Label Studio), and prints
 its outcome as the last line of its output, one JSON object; its progress reports (Job.report)
@@ -17,8 +17,8 @@ import sys
 import threading
 from collections import deque
 
-from .jobs import Job, SkipJob
-from .settings import Settings
+from backend.jobs.runner import Job, SkipJob
+from backend.settings import Settings
 
 OUTCOME = "tasveer-worker-outcome: "
 PROGRESS = "tasveer-worker-progress: "
@@ -31,7 +31,7 @@ class ProcessTrainer:
 
     def run(self, pid: str, job: Job) -> dict:
         env = {**os.environ, **self.settings.to_env(), "TASVEER_TRAIN_IN": "thread"}
-        proc = subprocess.Popen([sys.executable, "-m", "backend.worker", pid, job.reason, job.id], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "backend.workers.trainchild", pid, job.reason, job.id], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         timer = threading.Timer(self.timeout, proc.kill)
         timer.start()
@@ -56,35 +56,3 @@ class ProcessTrainer:
         if outcome["state"] == "skipped":
             raise SkipJob(outcome["error"])
         return outcome["result"]
-
-
-class _PrintingJob(Job):
-    """A Job whose progress reports also go to stdout, for the parent's Job."""
-
-    def report(self, **fields) -> None:
-        super().report(**fields)
-        print(PROGRESS + json.dumps(fields, default=str), flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    import logging
-
-    from .service import Backend
-
-    pid, reason, job_id = (sys.argv[1:] if argv is None else argv)[:3]
-    settings = Settings.from_env(train_in="thread")
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    service = Backend(settings, resume=False)  # the serving process owns the job queue
-    try:
-        outcome = {"state": "done", "result": service.trainer.run(pid, _PrintingJob(id=job_id, project=pid, reason=reason))}
-    except SkipJob as exc:
-        outcome = {"state": "skipped", "error": str(exc)}
-    finally:
-        service.close()
-    print(OUTCOME + json.dumps(outcome, default=str), flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ job becomes the running one (and goes to the RQ queue `<prefix>-train`) or the p
 carries the project's set-up (what /setup said), so a worker on another machine trains with the
 same labeling config, parameters and Label Studio connection.
 
-A worker (`python -m backend.rqworker`) runs `run_job(id)`: the same `Trainer.run(pid, job)` as
+A worker (`python -m backend.workers.rqworker`) runs `run_job(id)`: the same `Trainer.run(pid, job)` as
 the in-process path, with `job.report(...)` written to the job's hash (readable from any replica).
 When it ends, another Lua script hands the slot to the pending job, which is then queued (to the
 same function: `RQJobRunner.task` names it; `execute` is the part every such function shares).
@@ -29,8 +29,9 @@ import json
 import logging
 import time
 
-from .jobs import DONE, FAILED, QUEUED, RUNNING, SKIPPED, Job, SkipJob
-from .recipe import TAG
+from backend.jobs.runner import DONE, FAILED, QUEUED, RUNNING, SKIPPED, Job, SkipJob
+from backend.jobs.recipe import TAG
+from backend.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ _NUMBERS = ("requests",)
 _FLOATS = ("submitted_at", "started_at", "finished_at")
 
 
-def _connect(url: str):
+def connect_redis(url: str):
     from redis import Redis
 
     return Redis.from_url(url)
@@ -94,7 +95,7 @@ class RedisJob(Job):
 
 
 class RQJobRunner:
-    task = "backend.rqjobs.run_job"  # what a worker runs for a job: task(job_id, prefix)
+    task = "backend.workers.rqtask.run_job"  # what a worker runs for a job: task(job_id, prefix)
 
     def __init__(self, redis_url: str | None, prefix: str = "tasveer", setup_of=None, history: int = 200,
                  retries: int = 2, timeout: int = 6 * 3600, task: str | None = None, connection=None):
@@ -102,7 +103,7 @@ class RQJobRunner:
 
         self.task = task or self.task
         self.prefix = prefix
-        self.conn = connection if connection is not None else _connect(redis_url)
+        self.conn = connection if connection is not None else connect_redis(redis_url)
         self.queue = Queue(f"{prefix}-train", connection=self.conn)
         self.setup_of = setup_of or (lambda project: None)
         self.history = history
@@ -134,7 +135,7 @@ class RQJobRunner:
         retry = Retry(max=self.retries) if self.retries > 0 else None
         self.queue.enqueue(self.task, job_id, self.prefix, job_id=f"{self.prefix}-{job_id}",
                            job_timeout=self.timeout, retry=retry, result_ttl=3600,
-                           failure_ttl=7 * 86400, on_failure=Callback("backend.rqjobs.on_abandoned"))
+                           failure_ttl=7 * 86400, on_failure=Callback("backend.jobs.redisrunner.on_abandoned"))
 
     def finish(self, job: Job) -> None:
         """Record how `job` ended and hand its project's slot to the pending job (queued)."""
@@ -199,35 +200,11 @@ class RQJobRunner:
         self.conn.close()
 
 
-# -- the worker side (functions RQ imports by name) -----------------------------------------------------
-def run_job(job_id: str, prefix: str) -> dict | None:
-    """Run one queued job in an RQ work horse: the same Trainer.run as the in-process path."""
-    return execute(job_id, prefix, _train)
-
-
-def _train(runner: RQJobRunner, job: RedisJob):
-    from .service import Backend
-    from .settings import Settings
-    from .state import ProjectState
-
-    service = Backend(Settings.from_env(train_in="thread", redis_url=None))  # this process trains
-    try:
-        setup = runner.setup(job.id)
-        if setup:
-            state = ProjectState(**setup)
-            if not state.same_as(service.projects.state(job.project)):
-                service.projects.states.save(state)
-        return service.trainer.run(job.project, job)
-    finally:
-        service.close()
-
-
+# -- the work horse's side (RQ imports these by name) --------------------------------------------------
 def execute(job_id: str, prefix: str, work) -> dict | None:
     """The runner's part of a job in a work horse: mark it running, `work(runner, job)`, record
     how it ended (done, skipped, failed with its error) and hand the slot on (`finish`)."""
     from rq import get_current_job
-
-    from .settings import Settings
 
     current = get_current_job()
     runner = RQJobRunner(Settings.from_env().redis_url, prefix=prefix, task=current.func_name if current else None)

@@ -15,8 +15,8 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from .refresh import pretrained_features, write_clusters
-from .serving import INITIAL_VERSION
+from backend.writeback.refresh import pretrained_features, write_clusters
+from backend.inference.models import INITIAL_VERSION
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 from datetime import datetime, timezone
 
-from .autoaccept_page import auto_accept_section
-from .serving import INITIAL_VERSION
+from backend.ui.acceptsection import auto_accept_section
+from backend.inference.models import INITIAL_VERSION
 
 esc = html.escape
 
