@@ -14,9 +14,11 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY training training
 COPY lsproto lsproto
+COPY lsclient lsclient
 COPY backend backend
 COPY sync sync
 COPY cli cli
+COPY config config
 RUN pip install --extra-index-url "$TORCH_INDEX" ".[onnx,cluster]" \
  && mkdir -p /data && chown tasveer:tasveer /data
 

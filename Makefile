@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test install bench clean
+.PHONY: up test lint install bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,onnx,cluster,test]'
+	$(BIN)/python -m pip install -q -e '.[server,onnx,cluster,test,lint]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -19,6 +19,13 @@ up: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Static checks, all configured in pyproject.toml: lint rules, formatting, types, import contracts.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(ARGS)

@@ -11,5 +11,5 @@
 - `workers/`: process entry points for trainings elsewhere (RQ work horse, child process); they
   import the service, nothing imports them.
 - At the top: `service.py` (the composition root), `settings.py`, `errors.py`, `fetch.py`
-  (image downloads with limits and a disk cache), `__main__.py` (`python -m backend`).
+  (image downloads with limits), `blobcache.py` (their disk cache), `__main__.py` (`python -m backend`).
 """

@@ -2,7 +2,8 @@
 
 One worker by default. Model state lives on disk (serving pointer checked per request), so several
 workers would each serve the newest published version; training jobs, however, coalesce per
-process, so keep one worker unless a shared queue runs the trainings.
+process, so TASVEER_WORKERS > 1 is refused at start unless a shared queue runs the trainings
+(REDIS_URL; config/variables.py RULES).
 """
 from __future__ import annotations
 

@@ -16,12 +16,8 @@
   by `tasveer up`), a `/data/upload/<project>/<file>` of the Label Studio host is read from
   `<media>/upload/<project>/<file>` instead of asking LS to serve it over HTTP (which costs LS's
   CPU for every image); a file that is not there is downloaded as usual.
-* Downloaded bytes are cached on disk, content-addressed (`blobs/ab/abcdef...`), with an
-  URL -> (content hash, size) map in SQLite, so a training never downloads an image twice. Each
-  image is hashed once, when it is stored; the bytes handed on carry that digest
-  (`training.cache.Digested`), which the embedding cache key reuses. Label Studio
-  upload URLs carry a random prefix and never change content; for other URLs the first download
-  wins until the cache directory is removed.
+* Downloaded bytes are kept in the disk cache (`BlobCache`, blobcache.py), so a training never
+  downloads an image twice; the bytes handed on carry their sha256 (`training.cache.Digested`).
 """
 from __future__ import annotations
 
@@ -38,10 +34,12 @@ import requests
 
 from lsproto import urls
 from lsproto.tokens import LSAuth, TokenError
-from training.atomic import write_atomic
-from training.cache import Digested, known_hash
+from training.cache import Digested
+
+from backend.blobcache import BlobCache
 
 MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
 log = logging.getLogger(__name__)
 
 
@@ -55,74 +53,6 @@ class TransientFetchError(FetchError):
 
 
 RETRY_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0)  # seconds between tries, within the download's deadline
-
-
-class BlobCache:
-    """Content-addressed bytes on disk plus a URL -> sha256 map. Safe across threads and processes."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.blobs = self.root / "blobs"
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        self._db = self.root / "urls.sqlite"
-        self._local = threading.local()
-        conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS urls (url TEXT PRIMARY KEY, hash TEXT NOT NULL, size INTEGER)")
-        if "size" not in {r[1] for r in conn.execute("PRAGMA table_info(urls)")}:
-            conn.execute("ALTER TABLE urls ADD COLUMN size INTEGER")  # a cache made before sizes were kept
-        conn.commit()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._db, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            # no fsync per stored URL (WAL stays consistent; a power cut may forget the newest
-            # rows, whose images are then fetched again): 0.9 -> 0.4 ms per new image
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._local.conn = conn
-        return conn
-
-    def _path(self, digest: str) -> Path:
-        return self.blobs / digest[:2] / digest
-
-    def get(self, url: str) -> Digested | None:
-        """The bytes cached for `url`, carrying their sha256 (`training.cache.Digested`), or None.
-        The file is named by the digest of what was written and replaced atomically, so a file of
-        the recorded size is trusted without hashing it again; a row without a size (an older
-        cache) is verified by hashing; a file of another size is a miss (downloaded again)."""
-        row = self._conn().execute("SELECT hash, size FROM urls WHERE url=?", (url,)).fetchone()
-        if row is None:
-            return None
-        digest, size = row
-        try:
-            data = self._path(digest).read_bytes()
-        except OSError:
-            return None
-        if size is not None and len(data) != size:
-            return None  # truncated or replaced: download again
-        if size is None and hashlib.sha256(data).hexdigest() != digest:
-            return None
-        return Digested(data, digest)
-
-    def digest(self, url: str) -> str | None:
-        """The sha256 of the bytes cached for `url` (not read nor checked), or None."""
-        row = self._conn().execute("SELECT hash FROM urls WHERE url=?", (url,)).fetchone()
-        return row[0] if row else None
-
-    def put(self, url: str, data: bytes) -> str:
-        """Store `data` for `url`; returns its sha256 (taken from `data` when it is a Digested)."""
-        digest = known_hash(data) or hashlib.sha256(data).hexdigest()
-        path = self._path(digest)
-        if not path.exists() or path.stat().st_size != len(data):
-            write_atomic(path, data, fsync=False)  # content-addressed: a lost write is downloaded again
-        conn = self._conn()
-        with conn:
-            conn.execute("INSERT OR REPLACE INTO urls (url, hash, size) VALUES (?, ?, ?)", (url, digest, len(data)))
-        return digest
-
-    def count(self) -> int:
-        return self._conn().execute("SELECT COUNT(*) FROM urls").fetchone()[0]
 
 
 class ImageFetcher:
@@ -229,71 +159,79 @@ class ImageFetcher:
 
     def _download(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str,
                   deadline: float) -> bytes:
-        current = url
-        refreshed = False
-        redirects = 0
+        """One download of `url`: redirects followed by hand (each hop checked like the first one),
+        Label Studio's token refreshed once on a 401. TransientFetchError when another try may help."""
+        current, redirects, refreshed = url, 0, False
         while True:
-            if not self.is_allowed(current, hostname):
-                raise FetchError(
-                    f"{name}: {current}: host not allowed (only the Label Studio host "
-                    f"{hostname or '(unknown)'} and TASVEER_ALLOWED_HOSTS)"
-                )
-            headers = {}
-            if auth is not None and self.is_ls_host(current, hostname):
-                try:
-                    headers.update(auth.headers())
-                except TokenError as exc:
-                    raise FetchError(f"{name}: {current}: {exc}") from None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise FetchError(f"{name}: {url}: timed out after {self.timeout:g} s")
-            try:
-                resp = self._session().get(
-                    current, headers=headers, stream=True, allow_redirects=False,
-                    timeout=(min(remaining, 5.0), remaining),
-                )
-            except requests.RequestException as exc:
-                raise TransientFetchError(f"{name}: {current}: download failed ({exc})") from None
-            with resp:
-                if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
+            with self._get(current, url, hostname=hostname, auth=auth, name=name, deadline=deadline) as resp:
+                if resp.status_code in REDIRECTS and resp.headers.get("Location"):
                     redirects += 1
                     if redirects > MAX_REDIRECTS:
                         raise FetchError(f"{name}: {url}: more than {MAX_REDIRECTS} redirects")
                     current = urljoin(current, resp.headers["Location"])
                     continue
-                if resp.status_code == 401 and auth is not None and not refreshed and self.is_ls_host(current, hostname):
+                if (resp.status_code == 401 and auth is not None and not refreshed
+                        and self.is_ls_host(current, hostname)):
                     refreshed = True
-                    try:
-                        if auth.refresh():
-                            continue
-                    except TokenError as exc:
-                        raise FetchError(f"{name}: {current}: {exc}") from None
-                if resp.status_code >= 500 or resp.status_code == 429:
-                    raise TransientFetchError(
-                        f"{name}: {current}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
-                if resp.status_code != 200:
-                    raise FetchError(f"{name}: {current}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
-                declared = resp.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise FetchError(
-                        f"{name}: {current}: {declared} bytes is over the {self.max_bytes}-byte limit"
-                    )
-                chunks, total = [], 0
-                try:
-                    for chunk in resp.iter_content(chunk_size=65536):
-                        total += len(chunk)
-                        if total > self.max_bytes:
-                            raise FetchError(
-                                f"{name}: {current}: more than {self.max_bytes} bytes, download aborted"
-                            )
-                        if time.monotonic() > deadline:
-                            raise FetchError(f"{name}: {current}: timed out after {self.timeout:g} s")
-                        chunks.append(chunk)
-                except requests.RequestException as exc:
-                    raise FetchError(f"{name}: {current}: download failed ({exc})") from None
-                with self._count_lock:
-                    self.downloads += 1
-                return b"".join(chunks)
+                    if _refresh_token(auth, f"{name}: {current}"):
+                        continue
+                self._check_answer(resp, f"{name}: {current}")
+                data = self._read_body(resp, f"{name}: {current}", deadline)
+            with self._count_lock:
+                self.downloads += 1
+            return data
+
+    def _get(self, current: str, url: str, *, hostname: str | None, auth: LSAuth | None, name: str,
+             deadline: float) -> requests.Response:
+        """The streamed answer to one hop (`current`) of `url`'s download, unless its host is not
+        allowed or no time is left; the token goes to the Label Studio host only."""
+        if not self.is_allowed(current, hostname):
+            raise FetchError(
+                f"{name}: {current}: host not allowed (only the Label Studio host "
+                f"{hostname or '(unknown)'} and TASVEER_ALLOWED_HOSTS)"
+            )
+        headers = {}
+        if auth is not None and self.is_ls_host(current, hostname):
+            try:
+                headers.update(auth.headers())
+            except TokenError as exc:
+                raise FetchError(f"{name}: {current}: {exc}") from None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise FetchError(f"{name}: {url}: timed out after {self.timeout:g} s")
+        try:
+            return self._session().get(
+                current, headers=headers, stream=True, allow_redirects=False,
+                timeout=(min(remaining, 5.0), remaining),
+            )
+        except requests.RequestException as exc:
+            raise TransientFetchError(f"{name}: {current}: download failed ({exc})") from None
+
+    def _check_answer(self, resp: requests.Response, where: str) -> None:
+        """FetchError unless the answer is a 200 of at most `max_bytes` declared (5xx and 429:
+        TransientFetchError)."""
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise TransientFetchError(f"{where}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
+        if resp.status_code != 200:
+            raise FetchError(f"{where}: HTTP {resp.status_code} {resp.reason or ''}".rstrip())
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_bytes:
+            raise FetchError(f"{where}: {declared} bytes is over the {self.max_bytes}-byte limit")
+
+    def _read_body(self, resp: requests.Response, where: str, deadline: float) -> bytes:
+        """The answer's body, aborted past `max_bytes` or the deadline."""
+        chunks, total = [], 0
+        try:
+            for chunk in resp.iter_content(chunk_size=65536):
+                total += len(chunk)
+                if total > self.max_bytes:
+                    raise FetchError(f"{where}: more than {self.max_bytes} bytes, download aborted")
+                if time.monotonic() > deadline:
+                    raise FetchError(f"{where}: timed out after {self.timeout:g} s")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise FetchError(f"{where}: download failed ({exc})") from None
+        return b"".join(chunks)
 
     def fetch_many(
         self, items: list[tuple[str, str]], *, hostname: str | None, auth: LSAuth | None, project=None
@@ -312,3 +250,11 @@ class ImageFetcher:
         if len(items) <= 1:
             return [one(item) for item in items]
         return list(self._pool.map(one, items))
+
+
+def _refresh_token(auth: LSAuth, where: str) -> bool:
+    """Whether Label Studio's access token was refreshed (so the request is worth sending again)."""
+    try:
+        return auth.refresh()
+    except TokenError as exc:
+        raise FetchError(f"{where}: {exc}") from None

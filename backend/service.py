@@ -5,7 +5,7 @@
     projects/<id>/TRAINING_OWED     a training was asked for and has not finished: run again on start
     projects/<id>/train.lock        held (flock) while a training runs: one at a time, across processes
     cache/embeddings.sqlite         one embedding cache shared by all projects (training.cache)
-    cache/blobs/, cache/urls.sqlite downloaded image bytes, content-addressed (fetch.BlobCache)
+    cache/blobs/, cache/urls.sqlite downloaded image bytes, content-addressed (blobcache.BlobCache)
 
 | part | module | job |
 | --- | --- | --- |
@@ -28,7 +28,8 @@ from training.params import SERVING_ONLY
 
 from backend.errors import RequestError
 
-from backend.fetch import BlobCache, ImageFetcher
+from backend.blobcache import BlobCache
+from backend.fetch import ImageFetcher
 from backend.jobs.runner import Job, JobRunner
 from backend.inference.predictor import Predictor
 from backend.projects.registry import Projects

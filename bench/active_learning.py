@@ -33,9 +33,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.acquisition import DEFAULT_STRATEGY, STRATEGIES  # noqa: E402
-from training.params import TrainParams  # noqa: E402
 from training.data import balanced_sample, stratified_split  # noqa: E402
 from training.labelerrors import find_label_errors  # noqa: E402
+from training.params import TrainParams  # noqa: E402
 from training.simulate import embed_folder, project_head, simulate, summarise  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -71,7 +71,7 @@ def main() -> int:
         model, rest = spec.split("@")
         size, _, flip = rest.partition(":")
         ort = ort_for(model, int(size))
-        forward = ((lambda arr: ort.forward_array(np.ascontiguousarray(arr[..., ::-1])))
+        forward = ((lambda arr, ort=ort: ort.forward_array(np.ascontiguousarray(arr[..., ::-1])))
                    if flip else ort.forward_array)
         start = time.perf_counter()
         X = embed_images(forward, ort.preprocessing, "", ort.num_features, blobs, progress=True)

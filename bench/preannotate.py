@@ -58,11 +58,12 @@ def say(msg: str) -> None:
 
 class Bench:
     def __init__(self, ls: LabelStudioServer, backend: BackendServer):
-        from label_studio_sdk import LabelStudio
+        from lsclient import open_client
+        from lsproto.tokens import LSAuth
 
         self.ls, self.backend = ls, backend
         self.headers = {"Authorization": f"Token {ls.token}"}
-        self.client = LabelStudio(base_url=ls.url, api_key=ls.token, timeout=300)
+        self.client = open_client(LSAuth(ls.url, ls.token), timeout=300)
         self.project = None
 
     def versions(self) -> dict:
@@ -196,9 +197,9 @@ def run(args, root: Path) -> dict:
             f"{figures['e2e_s']} s (versions {figures['e2e_versions']})")
 
         # (b) pure model time in this process, same version, no embedding cache
-        from training.store import ModelStore
-
         import torch
+
+        from training.store import ModelStore
 
         store = ModelStore(backend.data_dir / "projects" / str(b.project.id) / "models")
         served = figures["e2e_versions"][0]

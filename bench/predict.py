@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import requests  # noqa: E402
 
 from lsproto.results import choice_result  # noqa: E402
+from lsproto.tokens import LSAuth  # noqa: E402
 from sync.backendproc import BackendServer  # noqa: E402
 from sync.labelstudio import LabelStudioServer  # noqa: E402
 from sync.netutil import free_port  # noqa: E402
@@ -95,7 +96,7 @@ def torch_loaded(pid: int) -> bool:
 
 class Run:
     def __init__(self, root: Path, n: int, repeats: int):
-        from label_studio_sdk import LabelStudio
+        from lsclient import open_client
 
         self.root = root
         paths, labels, _ = list_folder(DATA)
@@ -116,7 +117,7 @@ class Run:
                                     password="bench-password", token="bench" + secrets.token_hex(16))
         self.backends: list[BackendServer] = []
         self.headers = {"Authorization": f"Token {self.ls.token}"}
-        self.LabelStudio = LabelStudio
+        self.open_client = open_client
 
     # -- servers ------------------------------------------------------------------------------------
     def backend(self, name: str, *, media: bool = True, env: dict | None = None, copy_from: Path | None = None
@@ -235,7 +236,7 @@ class Run:
         self.ls.start()
         self.b1 = self.backend("backend")
         say(f"Label Studio {self.ls.url} and backend {self.b1.url} up in {time.monotonic() - t:.1f} s")
-        self.client = self.LabelStudio(base_url=self.ls.url, api_key=self.ls.token, timeout=300)
+        self.client = self.open_client(LSAuth(self.ls.url, self.ls.token), timeout=300)
         project = ensure_project(self.client, "bench-predict", self.classes)
         self.pid, self.label_config = project.id, project.label_config
         connect_backend(self.client, project, self.b1.url)

@@ -68,8 +68,6 @@ def best_times(fns: dict, repeats: int) -> dict:
 
 
 def model_times(size: int, blobs: list[bytes], repeats: int, workdir: Path) -> dict:
-    import torch
-
     from training.backbones import create_backbone
     from training.onnx_export import export_features
     from training.ort import OrtBackbone

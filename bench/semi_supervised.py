@@ -6,7 +6,8 @@ cached features (bench/feature_sets.py): the labelled draw plus the project's un
     .venv/bin/python bench/semi_supervised.py [--methods sup,std-all,self:0.5:0.3:1] [--samples 3]
 
 Split of bench/accuracy.py (20 % of each class held out, seed 0), balanced training draws by seed
-(seeds 0..K-1; --split and --first-draw choose other ones for a check on fresh data). Methods (C = --c for every logistic regression):
+(seeds 0..K-1; --split and --first-draw choose other ones for a check on fresh data).
+Methods (C = --c for every logistic regression):
 - `sup`: the product's head (training.head.fit_linear, standardised on the labelled photos).
 - `semi[:N]`: the product's semi-supervised head (training/semi.py: `selfspread:10:0.9:1:0.1`,
   standardised on all photos, warm-started); N: a random N of the unlabeled photos only.

@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from training.data import balanced_sample, list_folder  # noqa: E402
-from training.images import read_image_file  # noqa: E402
 from training.ensemble import HEAD_SECOND_MODEL  # noqa: E402
+from training.images import read_image_file  # noqa: E402
 from training.params import PRESETS  # noqa: E402
 
 DATA = Path(os.environ.get("TASVEER_SHARED") or REPO.parent / "shared") / "data" / "intel-scenes" / "train"

@@ -1,10 +1,10 @@
 """The backend's HTTP API for the verbs that manage a project's models (versions, promote, params)."""
 from __future__ import annotations
 
-import os
-
 import requests
 
+from config.env import basic_auth, read
+from config.spec import SettingsError
 from sync.state import load_state
 
 DEFAULT_BACKEND = "http://127.0.0.1:9090"
@@ -24,7 +24,7 @@ def add_backend_options(parser) -> None:
 
 def resolve(args) -> tuple[str, int]:
     state = load_state(args.data_dir) if args.data_dir else None
-    url = args.backend or os.environ.get("TASVEER_BACKEND_URL") or (state and state.backend_url) or DEFAULT_BACKEND
+    url = args.backend or read("TASVEER_BACKEND_URL") or (state and state.backend_url) or DEFAULT_BACKEND
     project = args.project if args.project is not None else (state and state.project_id)
     if project is None:
         raise BackendAPIError("no --project given and no `tasveer up` state in --data-dir")
@@ -32,8 +32,10 @@ def resolve(args) -> tuple[str, int]:
 
 
 def call(method: str, url: str, **kwargs) -> dict:
-    auth = (os.environ["TASVEER_BASIC_AUTH_USER"], os.environ.get("TASVEER_BASIC_AUTH_PASSWORD", "")) \
-        if os.environ.get("TASVEER_BASIC_AUTH_USER") else None
+    try:
+        auth = basic_auth()  # what the backend requires, when it requires it
+    except SettingsError as exc:
+        raise BackendAPIError(str(exc)) from None
     try:
         resp = requests.request(method, url, timeout=60, auth=auth, **kwargs)
     except requests.RequestException as exc:

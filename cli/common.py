@@ -5,12 +5,12 @@ import os
 import sys
 from pathlib import Path
 
+from config.env import read
+
 
 def default_cache() -> Path:
     """`$TASVEER_CACHE`, else `$XDG_CACHE_HOME/tasveer`, else `~/.cache/tasveer`."""
-    base = os.environ.get("TASVEER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tasveer")
-    return Path(base)
+    return read("TASVEER_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "tasveer")
 
 
 def fail(verb: str, message: str, code: int = 2) -> int:
@@ -38,14 +38,18 @@ def read_images(paths) -> tuple[list[bytes], dict[int, str]]:
     return blobs, errors
 
 
-def open_model(path: Path):
-    """A Classifier from a model store (its serving version) or one version directory."""
+def locate_model(path: Path):
+    """(store, version id) of a model store (None: its serving version) or one version directory."""
     from training.store import ModelStore, StoreError
 
     if (path / "manifest.json").exists():
-        store, vid = ModelStore(path.parent.parent), path.name
-    elif (path / "versions").is_dir():
-        store, vid = ModelStore(path), None
-    else:
-        raise StoreError(f"{path}: neither a model store nor a version directory")
+        return ModelStore(path.parent.parent), path.name
+    if (path / "versions").is_dir():
+        return ModelStore(path), None
+    raise StoreError(f"{path}: neither a model store nor a version directory")
+
+
+def open_model(path: Path):
+    """A Classifier from a model store (its serving version) or one version directory."""
+    store, vid = locate_model(path)
     return store.load(vid)

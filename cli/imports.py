@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-import requests
-
+from config.env import read
+from lsclient import LabelStudioError
 from sync.connection import ConnectionProblem, make_client
 from sync.importer import ImportProblem, import_images
 from sync.state import load_state
@@ -49,8 +48,8 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def _resolve(args) -> tuple[str, str, int | None]:
     state = load_state(args.data_dir) if args.data_dir else None
-    url = args.url or os.environ.get("LABEL_STUDIO_URL") or (state and state.url) or DEFAULT_URL
-    token = args.token or os.environ.get("LABEL_STUDIO_API_KEY") or (state and state.token) or ""
+    url = args.url or read("LABEL_STUDIO_URL") or (state and state.url) or DEFAULT_URL
+    token = args.token or read("LABEL_STUDIO_API_KEY") or (state and state.token) or ""
     project = args.project if args.project is not None else (state and state.project_id)
     return url, token, project
 
@@ -69,7 +68,7 @@ def run(args) -> int:
     except (ConnectionProblem, ImportProblem) as exc:
         err(str(exc))
         return 2
-    except requests.RequestException as exc:
+    except LabelStudioError as exc:
         err(f"lost the connection to Label Studio: {exc}")
         return 2
     print(f"imported {len(result.task_ids)} images into project {project_id} ({url}/projects/{project_id}); "

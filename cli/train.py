@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from cli.common import add_json_and_cache, default_cache, fail, read_images
-from training.params import PRESETS
+from training.params import MODES, PRESETS, help_of
 
 # CLI flags that are training parameters of the same name
 PARAM_FLAGS = ("preset", "mode", "model", "lr", "epochs", "image_size", "batch_size", "seed", "tta")
@@ -19,25 +19,24 @@ def register(sub) -> argparse.ArgumentParser:
     add_json_and_cache(p)
     p.add_argument("--data", required=True, type=Path, help="directory with one sub-folder per class")
     p.add_argument("--out", required=True, type=Path, help="model store directory (created if needed)")
-    p.add_argument("--preset", choices=list(PRESETS), help="a named recipe: fast = linear head on one "
-                   "network (seconds); balanced = the head over two networks (Lite2 + Lite1: about a point "
-                   "more, twice the time); accurate = the best recipe within 30 min on 2 CPU cores; other "
-                   "flags and --params override its values")
-    p.add_argument("--mode", choices=["head", "finetune"], help="head: linear head on cached "
-                   "embeddings (seconds); finetune: whole network (minutes)")
-    p.add_argument("--model", help="backbone: efficientnet_lite0, efficientnet_lite1 or efficientnet_lite2 "
-                   "(offline weights), smallcnn, or any timm name")
-    p.add_argument("--lr", type=float, help="learning rate (finetune)")
-    p.add_argument("--epochs", type=int, help="epochs (finetune)")
-    p.add_argument("--image-size", type=int, help="input size in pixels (default: the backbone's)")
-    p.add_argument("--batch-size", type=int, help="batch size")
-    p.add_argument("--seed", type=int, help="random seed (sampling, splits, training)")
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
-                   help="average each photo's features with its mirror image's (twice the network time)")
+    p.add_argument("--preset", choices=list(PRESETS), help=_help("preset") + "; other flags and --params win")
+    p.add_argument("--mode", choices=list(MODES), help=_help("mode"))
+    p.add_argument("--model", help=_help("model"))
+    p.add_argument("--lr", type=float, help=_help("lr"))
+    p.add_argument("--epochs", type=int, help=_help("epochs"))
+    p.add_argument("--image-size", type=int, help=_help("image_size"))
+    p.add_argument("--batch-size", type=int, help=_help("batch_size"))
+    p.add_argument("--seed", type=int, help=_help("seed"))
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None, help=_help("tta"))
     p.add_argument("--limit", type=int, help="use N images, balanced over classes, chosen by seed")
     p.add_argument("--params", help="more hyperparameters as JSON, e.g. '{\"head_c\": 1.0}'")
     p.set_defaults(func=run)
     return p
+
+
+def _help(name: str) -> str:
+    """The parameter's help (training/params.py), `%` escaped for argparse."""
+    return help_of(name)["help"].replace("%", "%%")
 
 
 def run(args) -> int:

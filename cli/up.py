@@ -6,15 +6,15 @@ Idempotent on one data dir: the admin user, password and legacy token live in
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
+from config.env import basic_auth, read
 from sync.backendproc import BackendError, BackendServer
+from lsclient import LabelStudioError
 from sync.connection import ConnectionProblem, make_client
 from sync.importer import ImportProblem, import_images
 from sync.labelstudio import LabelStudioServer, LabelStudioStartError
@@ -29,9 +29,7 @@ DEFAULT_TITLE = "tasveer"
 def backend_credentials(env=None) -> tuple[tuple[str, str] | None, str | None]:
     """(basic auth, webhook secret) the backend will require: the TASVEER_BASIC_AUTH_USER/_PASSWORD
     and TASVEER_WEBHOOK_SECRET of this environment, which the backend child inherits."""
-    env = os.environ if env is None else env
-    user, password = env.get("TASVEER_BASIC_AUTH_USER"), env.get("TASVEER_BASIC_AUTH_PASSWORD")
-    return ((user, password) if user and password else None), (env.get("TASVEER_WEBHOOK_SECRET") or None)
+    return basic_auth(env), read("TASVEER_WEBHOOK_SECRET", env)
 
 
 class UpProblem(RuntimeError):
@@ -107,82 +105,138 @@ def _raise_stop(signum, frame):
 def run(args) -> int:
     from label_studio_sdk.core.api_error import ApiError  # the SDK is slow to import: only when running
 
-    err = lambda msg: print(f"tasveer up: {msg}", file=sys.stderr)  # noqa: E731
     data_dir = Path(args.data_dir).resolve()
     try:
         labels = parse_labels(args.labels)
         state = _load_or_create_state(data_dir, args.username, args.password)
     except (ValueError, UpProblem) as exc:
-        err(str(exc))
+        _err(str(exc))
         return 2
     save_state(data_dir, state)
-
-    ls = LabelStudioServer(data_dir / "labelstudio", args.port, username=state.username,
-                           password=state.password, token=state.token, host=args.host,
-                           backend_hosts=(args.host,), startup_timeout=args.timeout)
-    backend = BackendServer(data_dir / "backend", args.backend_port, label_studio_url=ls.url,
-                            label_studio_token=state.token, label_studio_media_dir=ls.media_dir, host=args.host, startup_timeout=args.timeout)
+    servers = _servers(args, data_dir, state)
     # SIGINT too: a shell starts background jobs with SIGINT ignored, where Python would not raise
     # KeyboardInterrupt, and `up` must stop on Ctrl-C / kill -INT however it was started
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        print(f"starting Label Studio on {ls.url} and the backend on {backend.url} ...", flush=True)
-        ls.spawn()
-        backend.spawn()
-        t0 = time.monotonic()
-        ls.wait_ready()
-        backend.wait_ready()
-        print(f"both healthy after {time.monotonic() - t0:.0f} s", flush=True)
-        client = make_client(ls.url, state.token)
-        project = ensure_project(client, args.title, labels, sampling=args.sampling)
-        basic_auth, secret = backend_credentials()
-        ml = connect_backend(client, project, backend.url, basic_auth=basic_auth)
-        hook = secure_webhook(client, verify_webhook(client, project.id, backend.url),
-                              basic_auth=basic_auth, secret=secret)
-        views = ensure_views(client, project.id)
-        state.url, state.backend_url = ls.url, backend.url
-        state.project_id, state.project_title = project.id, project.title
+        _start(servers)
+        wiring = _wire(args, servers, labels, state.token)
+        state.url, state.backend_url = servers.ls.url, servers.backend.url
+        state.project_id, state.project_title = wiring.project.id, wiring.project.title
         save_state(data_dir, state)
-        if args.images:
-            result = import_images(client, project.id, [args.images], args.labels_from_folders, wait=True,
-                                   timeout=args.timeout, log=lambda m: print(m, file=sys.stderr))
-            if not result.ok:
-                err(f"{len(result.predictions.missing)} imported tasks have no prediction: "
-                    f"{result.predictions.missing[:20]} {result.predictions.errors[:3]}")
-                return 1
-        _print_status(ls, backend, state, project, ml, hook, views, args.sampling)
+        if args.images and not _import_and_wait(args, wiring):
+            return 1
+        _print_status(servers.ls, servers.backend, state, wiring.project, wiring.ml, wiring.hook, wiring.views,
+                      args.sampling)
         if args.check:
             print("check: OK", flush=True)
             return 0
-        print("running; press Ctrl-C to stop", flush=True)
-        while True:
-            for name, server in (("Label Studio", ls), ("the backend", backend)):
-                if not server.alive():
-                    err(f"{name} stopped unexpectedly; last log lines:\n{server.log_tail()}")
-                    return 1
-            time.sleep(1.0)
+        return _watch(servers)
     except (_Stop, KeyboardInterrupt) as exc:
         print(f"\nstopping ({str(exc) or 'SIGINT'}) ...", flush=True)
         return 130 if args.check else 0
     except (LabelStudioStartError, BackendError, ConnectionProblem, ProjectSetupError, ImportProblem, UpProblem,
             ViewError,
             ValueError) as exc:
-        err(str(exc))
+        _err(str(exc))
         return 1
     except ApiError as exc:
-        err(f"Label Studio refused a request: {api_error_text(exc)}")
+        _err(f"Label Studio refused a request: {api_error_text(exc)}")
         return 1
-    except requests.RequestException as exc:
-        err(f"lost the connection to a server: {exc}")
+    except LabelStudioError as exc:
+        _err(f"lost the connection to a server: {exc}")
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
-        try:
-            backend.stop()
-            ls.stop()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
+        _shut_down(servers, previous)
+
+
+def _err(msg: str) -> None:
+    print(f"tasveer up: {msg}", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class Servers:
+    """The two child processes `up` runs."""
+    ls: LabelStudioServer
+    backend: BackendServer
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What `up` made or found in Label Studio: its client, the project, the backend's ML connection,
+    the webhook to the backend and the project's data-manager views ({title: id})."""
+    client: object
+    project: object
+    ml: object
+    hook: object
+    views: dict
+
+
+def _servers(args, data_dir: Path, state: UpState) -> Servers:
+    ls = LabelStudioServer(data_dir / "labelstudio", args.port, username=state.username,
+                           password=state.password, token=state.token, host=args.host,
+                           backend_hosts=(args.host,), startup_timeout=args.timeout)
+    backend = BackendServer(data_dir / "backend", args.backend_port, label_studio_url=ls.url,
+                            label_studio_token=state.token, label_studio_media_dir=ls.media_dir, host=args.host,
+                            startup_timeout=args.timeout)
+    return Servers(ls, backend)
+
+
+def _start(servers: Servers) -> None:
+    """Spawn both servers and wait until both answer."""
+    ls, backend = servers.ls, servers.backend
+    print(f"starting Label Studio on {ls.url} and the backend on {backend.url} ...", flush=True)
+    ls.spawn()
+    backend.spawn()
+    t0 = time.monotonic()
+    ls.wait_ready()
+    backend.wait_ready()
+    print(f"both healthy after {time.monotonic() - t0:.0f} s", flush=True)
+
+
+def _wire(args, servers: Servers, labels: list[str], token: str) -> Wiring:
+    """The project (created, or found by its title) connected to the backend, with the webhook Label
+    Studio made for it secured and its views in place."""
+    backend_url = servers.backend.url
+    client = make_client(servers.ls.url, token)
+    project = ensure_project(client, args.title, labels, sampling=args.sampling)
+    basic_auth, secret = backend_credentials()
+    ml = connect_backend(client, project, backend_url, basic_auth=basic_auth)
+    hook = secure_webhook(client, verify_webhook(client, project.id, backend_url),
+                          basic_auth=basic_auth, secret=secret)
+    views = ensure_views(client, project.id)
+    return Wiring(client, project, ml, hook, views)
+
+
+def _import_and_wait(args, wiring: Wiring) -> bool:
+    """Import --images and wait for their predictions; False (said on stderr) when some have none."""
+    result = import_images(wiring.client, wiring.project.id, [args.images], args.labels_from_folders, wait=True,
+                           timeout=args.timeout, log=lambda m: print(m, file=sys.stderr))
+    if not result.ok:
+        _err(f"{len(result.predictions.missing)} imported tasks have no prediction: "
+             f"{result.predictions.missing[:20]} {result.predictions.errors[:3]}")
+    return result.ok
+
+
+def _watch(servers: Servers) -> int:
+    """Run until a signal (raised as _Stop) or until a server dies (1)."""
+    print("running; press Ctrl-C to stop", flush=True)
+    while True:
+        for name, server in (("Label Studio", servers.ls), ("the backend", servers.backend)):
+            if not server.alive():
+                _err(f"{name} stopped unexpectedly; last log lines:\n{server.log_tail()}")
+                return 1
+        time.sleep(1.0)
+
+
+def _shut_down(servers: Servers, previous: dict) -> None:
+    """Stop both servers, then give the signals their previous handlers back."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
+    try:
+        servers.backend.stop()
+        servers.ls.stop()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _print_status(ls, backend, state, project, ml, hook, views, sampling) -> None:

@@ -7,8 +7,8 @@ is its `alias` when it has one (that is what Label Studio stores in results), el
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from xml.sax.saxutils import quoteattr
 
 IMAGE_NAME = "image"      # <Image name=...> and the task data key ($image) of configs tasveer writes
@@ -37,7 +37,7 @@ def parse_label_config(xml: str) -> LabelConfig:
     except ET.ParseError as exc:
         raise LabelConfigError(f"labeling config is not valid XML ({exc})") from None
 
-    images = {el.get("name"): el.get("value") or "" for el in root.iter("Image") if el.get("name")}
+    images = {el.get("name", ""): el.get("value") or "" for el in root.iter("Image") if el.get("name")}
     if not images:
         raise LabelConfigError("labeling config has no <Image> tag: tasveer classifies images")
     candidates = [el for el in root.iter("Choices") if el.get("name") and (el.get("toName") or "") in images]
@@ -47,10 +47,10 @@ def parse_label_config(xml: str) -> LabelConfig:
             f"(images: {', '.join(sorted(images))})"
         )
     if len(candidates) > 1:
-        names = ", ".join(el.get("name") for el in candidates)
+        names = ", ".join(el.get("name", "") for el in candidates)
         raise LabelConfigError(f"labeling config has several <Choices> on images ({names}); expected one")
     choices = candidates[0]
-    to_name = choices.get("toName")
+    to_name = choices.get("toName", "")
     value = images[to_name]
     if not value.startswith("$") or len(value) < 2:
         raise LabelConfigError(
@@ -68,7 +68,7 @@ def parse_label_config(xml: str) -> LabelConfig:
         raise LabelConfigError(
             f"<Choices name={choices.get('name')!r}> needs at least two <Choice> values; got {len(labels)}"
         )
-    return LabelConfig(from_name=choices.get("name"), to_name=to_name, data_key=value[1:], labels=tuple(labels))
+    return LabelConfig(from_name=choices.get("name", ""), to_name=to_name, data_key=value[1:], labels=tuple(labels))
 
 
 def parse_labels(text: str | Iterable[str]) -> list[str]:

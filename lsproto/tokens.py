@@ -89,7 +89,7 @@ class LSAuth:
         self.exchanges = 0  # how often the PAT was exchanged (tests and logs read it)
 
     def headers(self) -> dict[str, str]:
-        if self.kind == NONE:
+        if self.kind == NONE or not self.token:
             return {}
         if self.kind != PAT:
             return auth_header(self.token)
@@ -107,5 +107,7 @@ class LSAuth:
         return True
 
     def _exchange_locked(self) -> None:
+        if not self.token:  # unreachable: a PAT is a token; this narrows the type for the call below
+            raise TokenError("no personal access token to exchange")
         self._access, self._access_exp = exchange_personal_access_token(self.base_url, self.token, self.timeout)
         self.exchanges += 1

@@ -65,4 +65,6 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 
 def same_origin(url: str, base: str | None) -> bool:
-    return bool(base) and origin(url) == origin(base)
+    if not base:
+        return False
+    return origin(url) == origin(base)

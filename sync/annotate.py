@@ -3,11 +3,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import requests
-
+from lsclient import LabelStudioError
 from lsproto.config import LabelConfig, LabelConfigError, parse_label_config
 from lsproto.results import choice_result
-from sync.connection import auth_headers, base_url
 
 
 class AnnotateError(RuntimeError):
@@ -33,13 +31,10 @@ def annotate_tasks(client, project, pairs: Sequence[tuple[int, str]], *, progres
     if unknown:
         raise AnnotateError(f"folder names {unknown} are not labels of the project (labels: {list(cfg.labels)}); "
                             f"create the project with these labels (tasveer up --labels ...)")
-    url = base_url(client)
     ids = []
     for task_id, label in tqdm(pairs, desc="annotate", unit="task", disable=not progress):
-        resp = requests.post(f"{url}/api/tasks/{task_id}/annotations/", headers=auth_headers(client),
-                             json={"result": choice_result(cfg.from_name, cfg.to_name, label), "project": project.id},
-                             timeout=120)
-        if resp.status_code != 201:
-            raise AnnotateError(f"annotating task {task_id} failed: HTTP {resp.status_code} {resp.text[:200]}")
-        ids.append(resp.json()["id"])
+        try:
+            ids.append(client.create_annotation(project.id, task_id, choice_result(cfg.from_name, cfg.to_name, label)))
+        except LabelStudioError as exc:
+            raise AnnotateError(f"annotating task {task_id} failed: {exc}") from None
     return ids

@@ -1,7 +1,8 @@
 """Run the tasveer ML backend (`python -m backend`) as a child process; never imports it.
 
-Settings travel as environment variables only: TASVEER_DATA_DIR, TASVEER_HOST, TASVEER_PORT,
-LABEL_STUDIO_URL, LABEL_STUDIO_API_KEY. Health is `GET /health` -> 200 `{"status": "UP", ...}`.
+Settings travel as environment variables only, written from their declarations (config/): the data
+dir, host, port, Label Studio's URL and token and, when on the same disk, its media directory; the rest
+is inherited. Health is `GET /health` -> 200 `{"status": "UP", ...}`.
 """
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import os
 import sys
 from pathlib import Path
 
+from config.env import basic_auth, environment
+from config.spec import SettingsError
 from sync.netutil import port_in_use, wait_http_ok
-from sync.project import webhook_headers
 from sync.process import ChildProcess, ManagedServer
+from sync.project import webhook_headers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,19 +67,11 @@ class BackendServer(ManagedServer):
         return f"http://{self.host}:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            {
-                "TASVEER_DATA_DIR": str(self.data_dir),
-                "TASVEER_HOST": self.host,
-                "TASVEER_PORT": str(self.port),
-                "LABEL_STUDIO_URL": self.label_studio_url,
-                "LABEL_STUDIO_API_KEY": self.label_studio_token,
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        settings = {"data_dir": self.data_dir, "host": self.host, "port": self.port,
+                    "label_studio_url": self.label_studio_url, "label_studio_api_key": self.label_studio_token}
         if self.label_studio_media_dir:
-            env["TASVEER_LS_MEDIA_DIR"] = str(self.label_studio_media_dir)
+            settings["ls_media_dir"] = Path(self.label_studio_media_dir)
+        env = {**os.environ, **environment(settings), "PYTHONUNBUFFERED": "1"}
         # run from the repo root so `-m backend` finds this checkout's package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
         env.update(self.extra_env)
@@ -97,8 +92,11 @@ class BackendServer(ManagedServer):
         """Wait for `/health` = {"status": "UP"}; on failure stop it and raise with the log's tail."""
         assert self._child is not None, "spawn() first"
         env = self.environment()
-        user, password = env.get("TASVEER_BASIC_AUTH_USER"), env.get("TASVEER_BASIC_AUTH_PASSWORD")
-        auth = webhook_headers((user, password)) if user and password else None  # the Authorization header
+        try:
+            pair = basic_auth(env)
+        except SettingsError:  # the backend refuses it too: its log says so below
+            pair = None
+        auth = webhook_headers(pair) if pair else None  # the Authorization header
         if not wait_http_ok(f"{self.url}/health", self.startup_timeout, alive=self._child.alive,
                             check=_healthy, headers=auth):
             died = not self._child.alive()

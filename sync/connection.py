@@ -1,7 +1,9 @@
-"""Connecting to Label Studio: an SDK client with readable errors, and raw HTTP through its auth."""
+"""Connecting the CLI to Label Studio: the one client (lsclient/) after checks that end in a
+readable, user-facing `ConnectionProblem` (no server, no token, a token Label Studio refuses)."""
 from __future__ import annotations
 
-import requests
+from lsclient import LabelStudioError, open_client
+from lsproto.tokens import LSAuth
 
 
 class ConnectionProblem(RuntimeError):
@@ -9,40 +11,24 @@ class ConnectionProblem(RuntimeError):
 
 
 def make_client(url: str, token: str, *, timeout: float = 120.0):
-    """A label_studio_sdk client after checking that `url` answers and accepts `token`
-    (legacy token or personal access token)."""
-    from label_studio_sdk import LabelStudio
-
+    """An lsclient `LabelStudioClient` (the label-studio-sdk client plus tasveer's operations)
+    after checking that `url` answers and accepts `token` (legacy token or personal access token)."""
     url = url.rstrip("/")
+    client = open_client(LSAuth(url, token or None), timeout=timeout)
     try:
-        requests.get(f"{url}/health", timeout=10)
-    except requests.RequestException as exc:
-        raise ConnectionProblem(f"Label Studio is not reachable at {url} ({type(exc).__name__}); "
+        client.health()
+    except LabelStudioError as exc:
+        raise ConnectionProblem(f"Label Studio is not reachable at {url} ({exc}); "
                                 f"is it running? (`tasveer up`)") from None
     if not token:
         raise ConnectionProblem("no Label Studio token: pass --token or set LABEL_STUDIO_API_KEY")
     try:
-        client = LabelStudio(base_url=url, api_key=token, timeout=timeout)
-        headers = client._client_wrapper.get_headers()
-    except Exception as exc:  # a PAT that cannot be refreshed fails here
-        raise ConnectionProblem(f"Label Studio rejected the token: {exc}") from None
-    resp = requests.get(f"{url}/api/current-user/whoami", headers=_auth_only(headers), timeout=10)
-    if resp.status_code in (401, 403):
-        raise ConnectionProblem(f"Label Studio at {url} rejected the token (HTTP {resp.status_code}); "
-                                f"check --token / LABEL_STUDIO_API_KEY")
-    if resp.status_code != 200:
-        raise ConnectionProblem(f"Label Studio at {url} answered HTTP {resp.status_code} to whoami")
+        client.whoami()
+    except LabelStudioError as exc:
+        if exc.status in (401, 403):
+            raise ConnectionProblem(f"Label Studio at {url} rejected the token (HTTP {exc.status}); "
+                                    f"check --token / LABEL_STUDIO_API_KEY") from None
+        if exc.status is None:  # a personal access token that cannot be exchanged
+            raise ConnectionProblem(f"Label Studio rejected the token: {exc}") from None
+        raise ConnectionProblem(f"Label Studio at {url} answered HTTP {exc.status} to whoami") from None
     return client
-
-
-def _auth_only(headers: dict) -> dict:
-    return {k: v for k, v in headers.items() if k.lower() in ("authorization", "x-api-key")}
-
-
-def base_url(client) -> str:
-    return client._client_wrapper.get_base_url().rstrip("/")
-
-
-def auth_headers(client) -> dict[str, str]:
-    """The Authorization header the SDK client would send now (refreshes a PAT's access JWT)."""
-    return _auth_only(client._client_wrapper.get_headers())

@@ -20,8 +20,8 @@ import shutil
 import sys
 from pathlib import Path
 
-import requests
-
+from lsclient import LabelStudioError, open_client
+from lsproto.tokens import LSAuth
 from sync.netutil import banned_subnets, port_in_use, subnet_of_host, wait_http_ok
 from sync.process import ChildProcess, ManagedServer
 
@@ -160,14 +160,14 @@ class LabelStudioServer(ManagedServer):
 
     def _check_token(self) -> None:
         """The legacy token must authenticate; if the data dir was made with another token it won't."""
-        resp = requests.get(f"{self.url}/api/current-user/whoami",
-                            headers={"Authorization": f"Token {self.token}"}, timeout=10)
-        if resp.status_code != 200:
+        try:
+            open_client(LSAuth(self.url, self.token), timeout=10).whoami()
+        except LabelStudioError as exc:
             self.stop()
             raise LabelStudioStartError(
-                f"Label Studio is up but rejects the legacy token (HTTP {resp.status_code}); "
+                f"Label Studio is up but rejects the legacy token (HTTP {exc.status}); "
                 f"the data dir {self.data_dir} was probably created with another user/token"
-            )
+            ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,9 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import requests
-
-from sync.connection import auth_headers, base_url
+from lsclient import LabelStudioError
 
 RETRIEVE_CHUNK = 50
 
@@ -36,25 +34,13 @@ class PredictionReport:
 
 def tasks_with_predictions(client, project_id: int) -> set[int]:
     """Ids of the project's tasks that have at least one prediction (does not make LS predict)."""
-    resp = requests.get(f"{base_url(client)}/api/predictions/", params={"project": project_id},
-                        headers=auth_headers(client), timeout=60)
-    resp.raise_for_status()
-    data = resp.json()
-    rows = data.get("results", data) if isinstance(data, dict) else data
-    return {row["task"] for row in rows}
+    return {row["task"] for row in client.project_predictions(project_id)}
 
 
-def retrieve_predictions(client, project_id: int, task_ids: Sequence[int], *, timeout: float = 300.0) -> dict:
-    """Run LS's "Retrieve Predictions" action for `task_ids` (LS calls the backend's /predict)."""
-    resp = requests.post(
-        f"{base_url(client)}/api/dm/actions",
-        params={"id": "retrieve_tasks_predictions", "project": project_id},
-        json={"selectedItems": {"all": False, "included": list(task_ids)}},
-        headers=auth_headers(client), timeout=timeout,
-    )
-    if resp.status_code != 200:
-        raise RuntimeError(f"retrieve predictions action failed: HTTP {resp.status_code} {resp.text[:300]}")
-    return resp.json()
+def retrieve_predictions(client, project_id: int, task_ids: Sequence[int], *, timeout: float = 300.0) -> None:
+    """Run LS's "Retrieve Predictions" action for `task_ids` (LS calls the backend's /predict);
+    a LabelStudioError when LS refuses it."""
+    client.task_action(project_id, "retrieve_tasks_predictions", task_ids, timeout=timeout)
 
 
 def backend_problems(client, project_id: int) -> list[str]:
@@ -123,8 +109,8 @@ def ensure_predictions(
                         retrieve_predictions(client, project_id, chunk,
                                              timeout=max(5.0, deadline - clock()))
                         report.retrieved_for.update(chunk)
-                    except (RuntimeError, requests.RequestException) as exc:
-                        report.errors.append(str(exc))
+                    except LabelStudioError as exc:
+                        report.errors.append(f"retrieve predictions action failed: {exc}")
                     refresh()
                     if clock() >= deadline:
                         break

@@ -1,14 +1,11 @@
 """Find image files and upload them to a Label Studio project as tasks (multipart, in chunks)."""
 from __future__ import annotations
 
-import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import requests
-
-from sync.connection import auth_headers, base_url
+from lsclient import LabelStudioError
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}  # all in LS's SUPPORTED_EXTENSIONS
 CHUNK_SIZE = 50  # LS accepts at most DATA_UPLOAD_MAX_NUMBER_FILES=100 files per request; smaller
@@ -75,28 +72,6 @@ def collect_images(paths: Iterable[str | Path], labels_from_folders: bool = Fals
     return items, skipped
 
 
-def _post_chunk(url: str, headers: dict, project_id: int, files: Sequence[Path], timeout: float) -> list[int]:
-    handles = [open(p, "rb") for p in files]
-    try:
-        parts = [
-            (f"file{i}", (p.name, fh, mimetypes.guess_type(p.name)[0] or "application/octet-stream"))
-            for i, (p, fh) in enumerate(zip(files, handles))
-        ]
-        resp = requests.post(f"{url}/api/projects/{project_id}/import", params={"return_task_ids": "true"},
-                             headers=headers, files=parts, timeout=timeout)
-    except requests.RequestException as exc:
-        raise UploadError(f"uploading to Label Studio failed: {exc}") from None
-    finally:
-        for fh in handles:
-            fh.close()
-    if resp.status_code != 201:
-        raise UploadError(f"Label Studio refused the upload (HTTP {resp.status_code}): {resp.text[:300]}")
-    task_ids = resp.json().get("task_ids") or []
-    if len(task_ids) != len(files):
-        raise UploadError(f"uploaded {len(files)} files but Label Studio created {len(task_ids)} tasks")
-    return list(task_ids)
-
-
 def upload_files(client, project_id: int, paths: Sequence[Path], *, chunk_size: int = CHUNK_SIZE,
                  progress: bool = True, timeout: float = 300.0) -> list[int]:
     """Upload image files like LS's import dialog (one multipart request per chunk, files committed
@@ -104,11 +79,14 @@ def upload_files(client, project_id: int, paths: Sequence[Path], *, chunk_size: 
     tasks of a request in the order of its file uploads)."""
     from tqdm import tqdm
 
-    url = base_url(client)
     task_ids: list[int] = []
     with tqdm(total=len(paths), desc="upload", unit="img", disable=not progress) as bar:
         for start in range(0, len(paths), chunk_size):
             chunk = list(paths[start:start + chunk_size])
-            task_ids.extend(_post_chunk(url, auth_headers(client), project_id, chunk, timeout))
+            try:
+                task_ids.extend(client.import_files(project_id, chunk, timeout=timeout))
+            except LabelStudioError as exc:
+                what = "Label Studio refused the upload" if exc.status else "uploading to Label Studio failed"
+                raise UploadError(f"{what}: {exc}") from None
             bar.update(len(chunk))
     return task_ids

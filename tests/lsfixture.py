@@ -4,7 +4,7 @@
 dir on a free loopback port, SSRF protection on with only 127.0.0.0/8 reachable (so an ML backend
 on loopback can be connected and its webhook created). Yields a `LabelStudioInstance` with
 `.url`, `.token` (legacy token, header `Authorization: Token <token>`), `.username`,
-`.password`, `.data_dir`, plus `.client()` (a label_studio_sdk client), `.headers`,
+`.password`, `.data_dir`, plus `.client()` (an lsclient client), `.headers`,
 `.personal_access_token()` (the admin's PAT, created once per session: LS allows ONE live PAT per
 user, so do not POST /api/token/ for the admin yourself) and `.new_user_with_pat()` (a fresh user
 of the organization with its own PAT).
@@ -31,11 +31,10 @@ from pathlib import Path
 
 import pytest
 
+from lstokens import TokenError, browser_session, create_personal_access_token, session_personal_access_token
 from sync.backendproc import BackendError, BackendServer
 from sync.labelstudio import LabelStudioServer
 from sync.netutil import free_port
-from lstokens import (TokenError, browser_session, create_personal_access_token,
-                         session_personal_access_token)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,9 +98,11 @@ class LabelStudioInstance:
         return {"Authorization": f"Token {self.token}"}
 
     def client(self):
-        from label_studio_sdk import LabelStudio
+        """tasveer's Label Studio client (lsclient: the label-studio-sdk client plus its operations)."""
+        from lsclient import open_client
+        from lsproto.tokens import LSAuth
 
-        return LabelStudio(base_url=self.url, api_key=self.token)
+        return open_client(LSAuth(self.url, self.token), timeout=60.0)
 
     def personal_access_token(self) -> str:
         """A personal access token (PAT) of this organization, created on first use and cached for
@@ -144,7 +145,7 @@ def label_studio(tmp_path_factory):
 
 
 @contextmanager
-def backend_on(ls: "LabelStudioInstance", data_dir: Path, *, media: bool = True, **extra_env: str):
+def backend_on(ls: LabelStudioInstance, data_dir: Path, *, media: bool = True, **extra_env: str):
     """A backend process for `ls`, stopped on leaving the block; a start failure fails the test.
     `media`: it reads uploads from Label Studio's media dir, as `tasveer up` runs it."""
     server = BackendServer(data_dir, free_port(), label_studio_url=ls.url, label_studio_token=ls.token,

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from training.acquisition import (DEFAULT_STRATEGY, STRATEGIES, clusters, initial_batch, priority,
-                                  select)
+from training.acquisition import DEFAULT_STRATEGY, STRATEGIES, clusters, initial_batch, priority, select
 
 # row 0: sure; row 1: uniform; row 2: two labels tie; row 3: fairly sure; row 4: spread over two
 P = np.array([

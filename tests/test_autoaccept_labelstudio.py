@@ -6,7 +6,6 @@ order (one project, one backend for the module)."""
 from __future__ import annotations
 
 import json
-
 from types import SimpleNamespace
 
 import pytest

@@ -70,7 +70,7 @@ class BackendThread:
         """The app's `backend.service.Backend` (job runner, fetcher counters, serving)."""
         return self.app.state.backend
 
-    def start(self) -> "BackendThread":
+    def start(self) -> BackendThread:
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

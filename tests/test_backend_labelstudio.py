@@ -11,10 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from test_backend_helpers import (
-    CLASSES, CONFIG, BackendThread, free_port, post_json, scene_files, wait_for,
-)
 from backend.settings import Settings
+from test_backend_helpers import (
+    CLASSES,
+    CONFIG,
+    BackendThread,
+    free_port,
+    post_json,
+    scene_files,
+    wait_for,
+)
 
 pytestmark = pytest.mark.labelstudio
 
@@ -110,7 +116,7 @@ def world(label_studio, shared_data, tmp_path_factory):
     tasks = upload(label_studio, w.project, [(p.name, p.read_bytes()) for _, p in pairs])
     by_name = {p.name: label for label, p in pairs}
     # LS stores the upload as "<8 hex>-<original name>"
-    w.tasks = sorted(((t["id"], by_name[t["data"]["image"].rsplit("/", 1)[1].split("-", 1)[1]]) for t in tasks))
+    w.tasks = sorted((t["id"], by_name[t["data"]["image"].rsplit("/", 1)[1].split("-", 1)[1]]) for t in tasks)
     w.data_dir = tmp_path_factory.mktemp("backend-e2e")
     w.backend = BackendThread(Settings(data_dir=w.data_dir)).start()
     w.ml = connect(label_studio, w.project, w.backend.url)

@@ -12,12 +12,19 @@ import time
 import pytest
 import requests
 
-from backend.jobs.runner import FAILED, JobRunner, SkipJob
 from backend.jobs.recipe import accurate_reason
-from lsproto.config import LabelConfigError, parse_label_config
+from backend.jobs.runner import FAILED, JobRunner, SkipJob
 from backend.settings import Settings, SettingsError
+from lsproto.config import LabelConfigError, parse_label_config
 from test_backend_helpers import (
-    CLASSES, CONFIG, PROTOCOL, BackendThread, FileServer, free_port, post_json, protocol_requests,
+    CLASSES,
+    CONFIG,
+    PROTOCOL,
+    BackendThread,
+    FileServer,
+    free_port,
+    post_json,
+    protocol_requests,
     scene_files,
 )
 
@@ -46,10 +53,10 @@ def setup_body(captured, hostname, project="1.1795492545", **changes):
 def publish_direct(service, project: str, per_class: int = 3, params=None) -> str:
     """Train for real on a few shared images and publish into the backend's store for `project`
     (what a training job would do, without needing Label Studio's API)."""
+    from training.images import content_hash
     from training.params import TrainParams
     from training.store import data_fingerprint
     from training.train import fit
-    from training.images import content_hash
 
     params = params or TrainParams()
     pairs = scene_files(per_class)
@@ -430,7 +437,8 @@ def test_unknown_project_leaves_nothing_on_disk(backend, tmp_path):
 def test_uploads_are_read_from_label_studio_media_dir_when_shared(tmp_path):
     """With TASVEER_LS_MEDIA_DIR (what `tasveer up` sets), /data/upload/... of the LS host is read
     from disk: nothing listens at the LS address here, so any download attempt would fail."""
-    from backend.fetch import BlobCache, FetchError, ImageFetcher
+    from backend.blobcache import BlobCache
+    from backend.fetch import FetchError, ImageFetcher
 
     media = tmp_path / "media"
     (media / "upload" / "3").mkdir(parents=True)

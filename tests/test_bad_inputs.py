@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import resource
 import socket
 
@@ -24,7 +23,7 @@ from PIL import Image
 from backend.settings import Settings
 from imageserver import ImageServer, endless, redirect_to, slow
 from test_backend_helpers import CLASSES, CONFIG, BackendThread, post_json, protocol_requests, scene_files
-from test_backend_protocol import TOKEN, publish_direct, setup_body
+from test_backend_protocol import publish_direct, setup_body
 
 MAX_IMAGE = 4 * 2**20
 MAX_BODY = 8 * 2**20
@@ -55,7 +54,8 @@ def _images() -> dict[str, bytes]:
         "empty.jpg": b"",
         "page.jpg": b"<!doctype html><html><body>Login required</body></html>",
         "notes.jpg": b"just some text\n" * 20,
-        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>',
+        "drawing.svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+        b'<rect width="10" height="10"/></svg>',
         "anim.gif": _encode(photo.convert("P"), "GIF"),
         "photo.webp": _encode(photo, "WEBP"),
         "photo.bmp": _encode(photo, "BMP"),

@@ -198,7 +198,8 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             assert shown in new_ids and rank[shown] == best, (
                 f"served task {shown} (cluster {cluster.get(shown)}, score {score.get(shown)}, queue "
                 f"{served.get('queue')!r}); expected (solved in its cluster, score) {best} on "
-                f"{sorted(t for t in rank if rank[t] == best)}; lowest score {lowest}; solved per cluster {dict(solved)}")
+                f"{sorted(t for t in rank if rank[t] == best)}; lowest score {lowest}; "
+                f"solved per cluster {dict(solved)}")
             predicted_label = per_task[shown][0]["result"][0]["value"]["choices"][0]
             checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
             assert checked == [predicted_label], (checked, predicted_label)

@@ -13,7 +13,6 @@ import os
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
@@ -93,10 +92,11 @@ def _storage_uri(url: str) -> str:
 
 def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_every_replica(
         postgres_label_studio, moto_s3, redis_prefix, tmp_path):
-    from label_studio_sdk import LabelStudio
     from rq.job import Job as RQJob
 
     from backend.jobs.redisrunner import RQJobRunner
+    from lsclient import open_client
+    from lsproto.tokens import LSAuth
     from sync.annotate import annotate_tasks
     from sync.predictions import ensure_predictions, tasks_with_predictions
     from sync.project import connect_backend, ensure_project
@@ -104,7 +104,7 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
     from training.store import ModelStore
 
     ls = postgres_label_studio
-    client = LabelStudio(base_url=ls.url, api_key=ls.token)
+    client = open_client(LSAuth(ls.url, ls.token), timeout=60.0)
     s3 = moto_s3.client()
     photos, models = moto_s3.bucket("photos"), moto_s3.bucket("models")
     truth = {}

@@ -5,8 +5,8 @@ whole file takes well under a minute); hypothesis's database is off so runs are 
 from __future__ import annotations
 
 import pytest
-import schemathesis
 import requests
+import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
 from backend.settings import Settings

@@ -1,18 +1,16 @@
 """`tasveer import` against a real Label Studio (and the real backend for predictions)."""
 from __future__ import annotations
 
-
 import time
 
 import pytest
 import requests
 
+from lsfixture import run_tasveer as tasveer
+from lsfixture import scene_tree
 from sync.importer import ImportProblem, import_images
 from sync.predictions import ensure_predictions, tasks_with_predictions
 from sync.project import connect_backend, ensure_project, verify_webhook
-
-from lsfixture import run_tasveer as tasveer
-from lsfixture import scene_tree
 
 pytestmark = pytest.mark.labelstudio
 

@@ -1,8 +1,8 @@
 """Label errors on real embedded photos: injected wrong labels rank at the top."""
 import numpy as np
 import pytest
-from scenes import read, sample
 
+from scenes import read, sample
 from training.backbones import create_backbone
 from training.cache import EmbeddingCache
 from training.labelerrors import find_label_errors, label_errors_from_proba

@@ -15,10 +15,10 @@ import requests
 
 import scenes
 from lsfixture import backend_on, poll
+from lsproto.config import parse_label_config
 from lsproto.results import choice_result
 from sync.importer import import_images
 from sync.predictions import retrieve_predictions
-from lsproto.config import parse_label_config
 from sync.project import connect_backend, ensure_project, verify_webhook
 from training.store import ModelStore
 
@@ -139,7 +139,7 @@ def test_1_new_project_import_gets_cold_start_predictions(loop):
 
     preds = newest_by_task(predictions(ls, project.id))
     assert set(preds) == set(truth)
-    for task_id, pred in preds.items():
+    for pred in preds.values():
         assert label_of(pred) in scenes.CLASSES, pred
         assert 0.0 <= pred["score"] <= 1.0, pred
         assert pred["model_version"] == "INITIAL", pred

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -75,7 +74,7 @@ def test_page_html_has_every_section(server):
     assert "&ndash;</td>" not in page.split("id='versions'")[1].split("</table>")[0]  # no bare dash
     assert not re.findall(r"src=['\"]https?:|<link", page)  # nothing loaded from elsewhere
     assert requests.get(f"{server.url}/projects/7/page", timeout=30).status_code == 404
-    assert f"/projects/1/page" in requests.get(f"{server.url}/metrics", timeout=30).text
+    assert "/projects/1/page" in requests.get(f"{server.url}/metrics", timeout=30).text
 
 
 def test_params_are_checked_field_by_field_and_saved(server):

@@ -8,7 +8,7 @@ import sqlite3
 
 import numpy as np
 
-from backend.fetch import BlobCache
+from backend.blobcache import BlobCache
 from training import embedder
 from training.cache import Digested, EmbeddingCache, known_hash
 

@@ -12,8 +12,7 @@ import requests
 from backend.settings import Settings, SettingsError
 from sync.backendproc import BackendServer
 from sync.netutil import free_port
-from test_backend_helpers import (REPO, BackendThread, FileServer, post_json, protocol_requests, scene_files,
-                                  wait_for)
+from test_backend_helpers import REPO, BackendThread, FileServer, post_json, protocol_requests, scene_files, wait_for
 from test_backend_protocol import TOKEN, publish_direct, setup_body
 
 

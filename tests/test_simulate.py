@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from scenes import CLASSES, read, sample
 
+from scenes import CLASSES, read, sample
 from training.backbones import create_backbone
 from training.cache import EmbeddingCache
 from training.head import fit_linear

@@ -6,11 +6,11 @@ import ipaddress
 import pytest
 import requests
 
+from lsproto.config import build_label_config, parse_label_config, parse_labels
+from lsproto.tokens import auth_header, exchange_personal_access_token
 from sync.labelstudio import LabelStudioServer, LabelStudioStartError
 from sync.netutil import banned_subnets, free_port, subnet_of_host
-from lsproto.config import build_label_config, parse_label_config, parse_labels
 from sync.project import ensure_project
-from lsproto.tokens import auth_header, exchange_personal_access_token
 
 pytestmark = pytest.mark.labelstudio
 

@@ -10,14 +10,13 @@ import time
 import pytest
 import requests
 
-from sync.labelstudio import LabelStudioServer
-from sync.netutil import free_port, port_in_use
-from lsproto.config import parse_label_config
-from sync.state import STATE_FILE
-
 from lsfixture import REPO_ROOT as REPO
 from lsfixture import run_tasveer as tasveer
 from lsfixture import tasveer_argv
+from lsproto.config import parse_label_config
+from sync.labelstudio import LabelStudioServer
+from sync.netutil import free_port, port_in_use
+from sync.state import STATE_FILE
 
 pytestmark = [
     pytest.mark.labelstudio,

@@ -148,12 +148,12 @@ def _diverse(proba, k: int, features, seed: int) -> np.ndarray:
     if len(cand) <= k:
         return cand
     labels, _ = _kmeans(standardise(X[cand]), k, seed)
-    picks = []
+    per_cluster = []  # each cluster's most uncertain candidate
     for c in range(k):
         members = cand[labels == c]
         if len(members):
-            picks.append(members[np.argmin(m[members])])
-    picks = np.array(picks, dtype=np.int64)
+            per_cluster.append(members[np.argmin(m[members])])
+    picks = np.array(per_cluster, dtype=np.int64)
     picks = picks[np.argsort(m[picks], kind="stable")]
     if len(picks) < k:  # empty clusters: top up with the next most uncertain
         rest = [i for i in cand if i not in set(picks.tolist())]

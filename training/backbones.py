@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 import timm
 import torch
 from PIL import Image
+from timm.models.efficientnet import EfficientNet
 
 from . import lite
 from .embedder import embed_images, flip_averaged
@@ -117,7 +118,9 @@ def _lite(name: str):
     def build(pretrained: bool, image_size: int | None, **kwargs) -> Backbone:
         if kwargs:
             raise ValueError(f"{name} takes no extra arguments; got {sorted(kwargs)}")
-        module = lite.load_imagenet_model(name) if pretrained else timm.create_model(arch, pretrained=False)
+        # the Lite variants are timm EfficientNets; load_imagenet_model and create_model say nn.Module
+        module = cast(EfficientNet, lite.load_imagenet_model(name) if pretrained
+                      else timm.create_model(arch, pretrained=False))
         module.reset_classifier(0)
         return Backbone(module, name, weights_tag(name, pretrained), image_size or size, lite.MEAN, lite.STD,
                         lite.INTERPOLATION, module.num_features)
@@ -161,10 +164,11 @@ def _timm(name: str, pretrained: bool, image_size: int | None, **kwargs) -> Back
             "efficientnet_lite0/1/2 (weights ship with tasveer) or pretrained=false"
         ) from exc
     cfg = timm.data.resolve_data_config({}, model=module)
+    width = cast(int, module.num_features)  # every timm model has it; create_model says nn.Module
     return Backbone(module, name, weights_tag(name, pretrained),
                     image_size or int(cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]),
                     cfg.get("interpolation", "bicubic") if cfg.get("interpolation") in RESAMPLE else "bicubic",
-                    module.num_features, kwargs)
+                    width, kwargs)
 
 
 def has_pretrained(name: str) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 
 class Digested(bytes):
     """Image bytes that carry their SHA-256 (hex digest), computed once where the bytes were first
-    hashed (backend.fetch.BlobCache stores and names them by it). The embedding loop takes the cache
+    hashed (backend.blobcache.BlobCache stores and names them by it). The embedding loop takes the cache
     key from here instead of hashing the bytes again. Only this class is trusted: any other object
     is hashed. Slices and concatenations are plain bytes, so a digest never outlives its content."""
 

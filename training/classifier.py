@@ -5,18 +5,32 @@ Torch-free itself: the backbone is either a PyTorch `Backbone` or an ONNX Runtim
 (ort.py); both have `num_features`, `id`, `image_size` and the same `embed` contract."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from .head import softmax
 
-if TYPE_CHECKING:
-    from .backbones import Backbone
+
+class Features(Protocol):
+    """What a Classifier reads of its backbone: `Backbone` (backbones.py), `OrtBackbone` (ort.py)
+    and `PairBackbone` (pair.py) all have it."""
+
+    num_features: int
+    image_size: int
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def device(self) -> object: ...
+
+    def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
+              names: list[str] | None = None, errors: dict | None = None) -> np.ndarray: ...
 
 
 class Classifier:
-    def __init__(self, backbone: "Backbone", weight: np.ndarray, bias: np.ndarray, labels: list[str],
+    def __init__(self, backbone: Features, weight: np.ndarray, bias: np.ndarray, labels: list[str],
                  mode: str = "head", version: str | None = None):
         if weight.shape != (len(labels), backbone.num_features) or bias.shape != (len(labels),):
             raise ValueError(

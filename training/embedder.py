@@ -7,8 +7,8 @@ the network runs on the current one.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -67,6 +67,7 @@ def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessin
 
         pending = ahead.submit(load, chunks[0]) if chunks else None
         for k, idx in enumerate(chunks):
+            assert pending is not None  # chunk k was submitted before the loop or in turn k - 1
             arr, good, bad = pending.result()
             # the next batch decodes while this one runs through the network
             pending = ahead.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .backbones import Backbone
 from .head import fit_linear
+from .params import TrainParams
 from .tuneimages import augment, normalise, validation_split
 
 
@@ -147,7 +148,7 @@ class _Run:
     backbone: Backbone
     images: torch.Tensor
     y: np.ndarray
-    params: object
+    params: TrainParams
     optimiser: _Optimiser
     precision: _Precision
     gen: torch.Generator

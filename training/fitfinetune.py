@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,9 @@ from .fitjob import Estimate, FitJob, Kept, Trained, backbone_for
 from .head import TooFewLabels, fit_temperature, softmax
 from .metrics import evaluate
 from .tuneimages import prepare_images
+
+if TYPE_CHECKING:
+    import torch
 
 MIN_CALIBRATION = 20  # validation photos needed to fit a fine-tuned network's temperature
 FINETUNE_T_BOUNDS = (0.1, 10.0)
@@ -49,7 +53,7 @@ def fit_finetune(job: FitJob, backbone, errors: dict, partner_backbone=None) -> 
                    val_proba=val_proba)
 
 
-def decoded(job: FitJob, backbone, errors: dict) -> Kept:
+def decoded(job: FitJob, backbone, errors: dict) -> Kept[torch.Tensor]:
     """The labeled images decoded once, at the network's size (training.finetune.prepare_images)."""
     images, good = prepare_images(backbone, job.blobs, job.names, backbone.image_size, errors)
     keep = np.array(good, dtype=int)
@@ -83,7 +87,7 @@ def calibrate(tuned: Finetuned, y: np.ndarray) -> Calibrated:
     return Calibrated(tuned.W / temperature, tuned.b / temperature, softmax(val_logits / temperature), temperature)
 
 
-def validation_estimate(job: FitJob, kept: Kept, val_idx: np.ndarray, val_proba: np.ndarray,
+def validation_estimate(job: FitJob, kept: Kept[torch.Tensor], val_idx: np.ndarray, val_proba: np.ndarray,
                         temperature: float, ensemble: dict | None) -> Estimate:
     """Metrics on the validation split, or why there are none (or why they are rough)."""
     params = job.params

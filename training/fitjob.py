@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -70,13 +71,16 @@ class FitJob:
         return [self.blobs[i] for i in index], [self.names[i] for i in index]
 
 
+Inputs = TypeVar("Inputs")  # what a mode trains on
+
+
 @dataclass(frozen=True)
-class Kept:
+class Kept(Generic[Inputs]):
     """The labeled images that decoded: their input indices, their label indices, and what the
     mode trains on (head: their embeddings (N, F); finetune: the uint8 image tensor)."""
     index: np.ndarray
     y: np.ndarray
-    inputs: object
+    inputs: Inputs
 
 
 @dataclass(frozen=True)

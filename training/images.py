@@ -19,7 +19,7 @@ class ImageError(ValueError):
     """An input that is not a usable image. The message names the input."""
 
 
-def content_hash(data: bytes) -> str:
+def content_hash(data: bytes | bytearray | memoryview) -> str:
     """Identity of an image by content: the key of the embedding cache."""
     return hashlib.sha256(data).hexdigest()
 
@@ -68,7 +68,7 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageError(

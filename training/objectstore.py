@@ -37,7 +37,7 @@ class S3Objects:
             client = boto3.client("s3")
         self.client = client
 
-    def child(self, name: str) -> "S3Objects":
+    def child(self, name: str) -> S3Objects:
         """The same bucket, one level deeper (a project's store under the shared prefix)."""
         return S3Objects(f"{self.url}/{name}", client=self.client)
 
@@ -89,7 +89,7 @@ class S3Objects:
         """Relative keys under `rel_prefix`."""
         base = self._key(rel_prefix)
         cut = len(self.prefix) + 1 if self.prefix else 0
-        out = []
+        out: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base):
             out.extend(item["Key"][cut:] for item in page.get("Contents", []))
         return out

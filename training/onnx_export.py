@@ -39,7 +39,8 @@ def export_features(module: torch.nn.Module, image_size: int, path: str | Path,
     `replace=False` an existing file at `path` is kept (and the new export dropped)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    net = copy.deepcopy(module).to("cpu", memory_format=torch.contiguous_format).float().eval()
+    # torch's stubs list device and memory_format in separate overloads; Module.to takes both at once
+    net = copy.deepcopy(module).to("cpu", memory_format=torch.contiguous_format).float().eval()  # type: ignore[call-overload]
     example = torch.zeros((2, 3, image_size, image_size), dtype=torch.float32)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
     try:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+
+from .backbone_names import FROM_SCRATCH, LITE
 
 MODES = ("head", "finetune")
 # acquisition strategies (training/acquisition.py implements them; kept here so validating a
@@ -31,6 +33,17 @@ PRESETS = {
 }
 
 
+def _help(default, label: str, text: str, unset: str = "none"):
+    """A field with its help: `label` names it in the form, `text` says what it does (the form,
+    `tasveer train --help`, the README), `unset` what a None default means."""
+    return field(default=default, metadata={"label": label, "help": text, "unset": unset})
+
+
+def help_of(name: str) -> dict:
+    """{"label", "help", "unset"} of the parameter `name`."""
+    return dict(TrainParams.__dataclass_fields__[name].metadata)
+
+
 class ParamError(ValueError):
     """A hyperparameter with a bad name or value; the message names it and says what is allowed."""
 
@@ -45,60 +58,73 @@ class TrainParams:
     drive finetune mode (the whole network), which also uses `weight_decay` and `val_fraction`.
     """
 
+    # Each field's `_help(default, label, help)`: the one text the parameters form, `tasveer train
+    # --help` and the README's table (python -m training.paramtable) show.
     # head mode on EfficientNet-Lite2 (260 px) with C = 0.005 won bench/head_features.py: +0.3 to
     # +1.3 points over Lite0 at every label count for about twice the network time (bench/HISTORY.md,
     # "Head features")
-    model: str = "efficientnet_lite2"
-    mode: str = "head"
-    pretrained: bool | None = None  # None: pretrained weights where the model has them
-    lr: float = 1e-3
-    epochs: int = 8
-    batch_size: int = 32
-    image_size: int | None = None  # None: the backbone's own size (260 for efficientnet_lite2)
-    weight_decay: float = 1e-4
-    seed: int = 0
-    val_fraction: float = 0.15
-    label_smoothing: float = 0.1
-    patience: int = 3
-    augment: bool = True
-    head_c: float = 0.005
-    # head mode: at most this many of the project's unlabeled (already embedded) photos join the
-    # head's fit with pseudo-labels (training/semi.py); 0 = labeled photos only
-    unlabeled: int = 2000
-    # which unlabeled task is most useful to label next (see training/acquisition.py)
-    acquisition: str = DEFAULT_ACQUISITION
-    # a new version serves only if its accuracy is at most this much below the serving one's;
-    # otherwise it is kept as a candidate that can be promoted by hand
-    promotion_margin: float = 0.0
-    # train after every N new annotations (1: after each one); "train now" and LS's train button
-    # start a training whatever the count
-    retrain_every: int = 1
-    # 0: off; N: a training that starts when N or more labels were added since the last `accurate`
-    # training (and a version already serves) trains the `accurate` preset instead of these
-    # parameters, promoted only if better (backend/recipe.py)
-    accurate_every: int = 0
-    # auto-accept (backend/autoaccept.py): None = off; else the accuracy promised for labels taken
-    # from the model without a person (its threshold is refitted after every publish), and the
-    # share of would-be-accepted tasks left to people as spot checks
-    auto_accept: float | None = None
-    spot_check: float = 0.05
-    # test-time augmentation: features averaged over each photo and its mirror image (twice the
-    # network time per photo, served the same way by PyTorch and ONNX Runtime)
-    tta: bool = False
-    # finetune mode: also fit the default head (model/size defaults above) on the same labelled
-    # photos and serve the geometric mean of both models' probabilities (training/ensemble.py)
-    ensemble_head: bool = False
-    # head mode: a second pretrained backbone (at its own input size, flip-averaged too with `tta`)
-    # whose features sit beside `model`'s; the head reads both. With efficientnet_lite0 and tta:
-    # +0.8 point at 60 labels, for the second network's time on every photo (bench/HISTORY.md, "A head
-    # over two backbones")
-    second_model: str | None = None
-    # a named recipe (PRESETS); applied by `from_dict`, where explicit values override it
-    preset: str | None = None
-    # from-scratch `smallcnn` family only
-    filters: int = 32
-    kernel_size: int = 3
-    depth: int = 4
+    model: str = _help(
+        "efficientnet_lite2", "model",
+        f"backbone: {', '.join(LITE)} (offline ImageNet weights; {' / '.join(str(v[1]) for v in LITE.values())} px), "
+        f"{', '.join(FROM_SCRATCH)} (from scratch: mode finetune only), or any timm name (hub weights when "
+        "online, or pretrained false)")
+    mode: str = _help("head", "mode", "head: logistic regression on cached embeddings (seconds); finetune: the "
+                      "whole network (minutes)")
+    pretrained: bool | None = _help(None, "pretrained weights", "unset: pretrained weights where the model has them",
+                                    unset="auto")
+    lr: float = _help(1e-3, "learning rate", "finetune: AdamW's learning rate (warm-up + cosine schedule)")
+    epochs: int = _help(8, "epochs", "finetune: passes over the training photos")
+    batch_size: int = _help(32, "batch size", "finetune: photos per step")
+    image_size: int | None = _help(None, "image size", "input size in pixels; unset: the backbone's own (260 for "
+                                   "efficientnet_lite2)", unset="backbone's")
+    weight_decay: float = _help(1e-4, "weight decay", "finetune: AdamW's weight decay")
+    seed: int = _help(0, "seed", "random seed: sampling, splits and training")
+    val_fraction: float = _help(0.15, "validation share", "finetune: the share of labelled photos held out to "
+                                "keep the best epoch, stop early and fit the temperature")
+    label_smoothing: float = _help(0.1, "label smoothing", "finetune: label smoothing of the loss")
+    patience: int = _help(3, "patience", "finetune: epochs without a better validation accuracy before it stops")
+    augment: bool = _help(True, "augment", "finetune: random-resized-crop + flip of the training photos")
+    head_c: float = _help(0.005, "head C", "head: inverse L2 strength of the logistic regression")
+    unlabeled: int = _help(2000, "unlabeled photos", "head: at most this many of the project's unlabeled photos "
+                           "(those already embedded) join the fit with pseudo-labels from label spreading "
+                           "(training/semi.py); 0 = labelled photos only")
+    acquisition: str = _help(DEFAULT_ACQUISITION, "acquisition strategy", "which unlabeled task Label Studio "
+                             f"serves next: {', '.join(ACQUISITIONS)} (training/acquisition.py)")
+    promotion_margin: float = _help(0.0, "promotion margin", "a new version serves only if its accuracy is at most "
+                                    "this much below the serving one's; otherwise it is kept as a candidate that "
+                                    "can be promoted by hand")
+    retrain_every: int = _help(1, "retrain after every N new annotations", "train after every N new annotations "
+                               "(1: after each); \"train now\" and Label Studio's train button train whatever the "
+                               "count")
+    accurate_every: int = _help(0, "accurate training after every N new labels", "0: never; N: once a version "
+                                "serves, a training that finds N or more labels added since the last `accurate` "
+                                "training trains the `accurate` preset instead (minutes), promoted only if better "
+                                "(backend/jobs/recipe.py)")
+    auto_accept: float | None = _help(None, "auto-accept accuracy", "unset: off; else the accuracy promised for "
+                                      "labels taken from the model without a person (e.g. 0.98; its threshold is "
+                                      "refitted after every publish)", unset="off")
+    spot_check: float = _help(0.05, "spot checks", "auto-accept: the share of would-be-accepted tasks left to "
+                              "people as spot checks")
+    tta: bool = _help(False, "flip TTA", "average each photo's features with its mirror image's (twice the network "
+                      "time per photo; served the same way by PyTorch and ONNX Runtime)")
+    ensemble_head: bool = _help(False, "ensemble with a head", "finetune: also fit a head on pretrained Lite2 (260 "
+                                "px, the default head's embeddings) and Lite1 (240 px) features side by side on the "
+                                "same labelled photos, and serve the geometric mean of both models' probabilities, "
+                                "temperature-scaled on the validation split (training/ensemble.py)")
+    # with efficientnet_lite0 and tta: +0.8 point at 60 labels (bench/HISTORY.md, "A head over two backbones")
+    second_model: str | None = _help(None, "second backbone", "head: a second pretrained backbone (at its own input "
+                                     "size, flip-averaged too with tta) whose features sit beside model's; the head "
+                                     "reads both, for the second network's time on every photo. efficientnet_lite1 "
+                                     "beside the default Lite2 is the best head measured: +1.3 points at 60 labels, "
+                                     "+0.5 at 600 (bench/RESULTS.md)")
+    preset: str | None = _help(None, "preset", "a named recipe whose values fill in (values given beside it win): "
+                               "fast = the default head on one network (seconds); balanced = the head over Lite2 "
+                               "and Lite1 side by side (91.3 % at 600 labels against 90.2 %, for 1.9x the network "
+                               "time per photo); accurate = Lite1 fine-tuned at 160 px, flip TTA, ensembled with a "
+                               "head (95.1 % with all 6,992 labels in 20-23 min on 2 cores)")
+    filters: int = _help(32, "filters", "smallcnn only: channels of the first layer")
+    kernel_size: int = _help(3, "kernel size", "smallcnn only: filter size (odd)")
+    depth: int = _help(4, "depth", "smallcnn only: number of stages")
 
     def __post_init__(self) -> None:
         _check_str(self, "model", self.model)

@@ -13,7 +13,8 @@ from PIL import Image
 
 from .images import ImageError, decode_image
 
-RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
+RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
+            "nearest": Image.Resampling.NEAREST}
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Preprocessing:
     interpolation: str
 
     @classmethod
-    def from_spec(cls, spec: dict) -> "Preprocessing":
+    def from_spec(cls, spec: dict) -> Preprocessing:
         """From a backbone spec (Backbone.spec() or a manifest's "backbone")."""
         return cls(int(spec["image_size"]), tuple(spec["mean"]), tuple(spec["std"]), spec["interpolation"])
 

@@ -56,7 +56,7 @@ class Graph:
         Y = np.zeros((self.n, n_classes))
         Y[rows, y] = 1.0
         Y /= np.maximum(Y.sum(axis=0, keepdims=True), 1.0)
-        F = Y.copy()
+        F: np.ndarray = Y.copy()
         for _ in range(ITERATIONS):
             F = alpha * (self.S @ F) + (1 - alpha) * Y
         F = np.maximum(F, 0.0)

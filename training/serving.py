@@ -60,15 +60,15 @@ def load_onnx(store: ModelStore, vid: str | None = None, backbone: OrtBackbone |
     file, so head versions of one backbone share one session."""
     vid = resolve(store, vid)
     m = store.manifest(vid)
-    backbone = _session(store, vid, m, [backbone], threads, None)
+    served: OrtBackbone | PairBackbone = _session(store, vid, m, [backbone], threads, None)
     more = [_session(store, vid, record, partners or [], threads, i) for i, record in enumerate(partners_of(m))]
     if more:  # an ensemble or a head over two backbones (params `second_model`)
-        backbone = PairBackbone(backbone, *more)
+        served = PairBackbone(served, *more)
     weight, bias = store.head(vid)
-    return Classifier(backbone, weight, bias, m["labels"], mode=m["mode"], version=vid)
+    return Classifier(served, weight, bias, m["labels"], mode=m["mode"], version=vid)
 
 
-def _session(store: ModelStore, vid: str, record: dict, given: list, threads, partner: int | None):
+def _session(store: ModelStore, vid: str, record: dict, given: list, threads, partner: int | None) -> OrtBackbone:
     """One of `given` when it runs the graph `record` (a manifest, or one of its partners) names,
     else a new session."""
     path = store.onnx_path(vid, verify=False, partner=partner)
@@ -95,7 +95,9 @@ def load_classifier(store: ModelStore, vid: str | None = None, engine: str = "au
     if device is not None and str(clf.backbone.device) != str(device):
         import torch
 
-        for part in getattr(clf.backbone, "parts", (clf.backbone,)):
+        from .torchload import torch_parts
+
+        for part in torch_parts(clf):
             part.device = torch.device(device)
             part.module.to(part.device)
     return clf

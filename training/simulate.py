@@ -140,7 +140,7 @@ def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, init
 
 def summarise(strategy: str, runs: list[list[dict]]) -> dict:
     """{"strategy", "rounds": [{"labels", "accuracy" (mean), "spread" (std over runs)}]}."""
-    rounds = []
+    rounds: list[dict] = []
     for step in zip(*runs):
         acc = np.array([s["accuracy"] for s in step])
         rounds.append({"labels": int(step[0]["labels"]), "accuracy": float(acc.mean()),

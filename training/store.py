@@ -8,7 +8,9 @@ Every version's manifest names the ONNX graph that serves it: "onnx": {"path": r
 
 A version is written completely under ROOT/.tmp, then renamed into versions/ in one step, and only
 then does SERVING move to it (itself replaced atomically). A crash at any point leaves either no new
-version or a complete one; a half-written directory is never listed or served.
+version or a complete one; a half-written directory is never listed or served. PRODUCTION (the
+version applications get) moves by `deploy` / `rollback_production` only, replaced the same way,
+then its history; a crash between loses no entry (PRODUCTION carries its own).
 
 Reading (manifests, SERVING, the head as numpy, the ONNX path) imports no torch: torch, the
 exporter and the PyTorch classes are imported inside publish() and load() only.
@@ -19,22 +21,45 @@ manifest uploaded last); ROOT is then this machine's copy of the versions it has
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
 import time
 import uuid
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .atomic import write_json_atomic
-from .storeformat import (CONFUSION, FEATURES_ONNX, MANIFEST, SERVING, WEIGHTS,  # noqa: F401 - re-exported
-                          StoreError, check_version_id, data_fingerprint, file_sha256, is_complete, own_graph,
-                          partners, read_manifest, serving_record, write_manifest)
+from .storeformat import (  # noqa: F401 - re-exported
+    CONFUSION,
+    FEATURES_ONNX,
+    MANIFEST,
+    PRODUCTION,
+    PRODUCTION_HISTORY,
+    SERVING,
+    WEIGHTS,
+    StoreError,
+    check_version_id,
+    data_fingerprint,
+    file_sha256,
+    history_with,
+    is_complete,
+    own_graph,
+    partners,
+    production_entry,
+    read_manifest,
+    rollback_target,
+    serving_record,
+    write_manifest,
+)
 
 if TYPE_CHECKING:
     from .backbones import Backbone
@@ -77,10 +102,11 @@ class ModelStore:
 
     def versions(self) -> list[dict]:
         """Manifests of every complete version, oldest first."""
+        found: list[tuple[str | Path, Callable[[], dict]]]
         if self.bucket is not None:
-            found = [(key, lambda vid=vid: self.manifest(vid)) for key, vid in self.bucket.listed()]
+            found = [(key, partial(self.manifest, vid)) for key, vid in self.bucket.listed()]
         else:
-            found = [(d, lambda d=d: read_manifest(d)) for d in (self.root / "versions").iterdir() if is_complete(d)]
+            found = [(d, partial(read_manifest, d)) for d in (self.root / "versions").iterdir() if is_complete(d)]
         out = []
         for where, read in found:
             try:
@@ -105,10 +131,13 @@ class ModelStore:
         """Changes whenever SERVING is replaced (new inode, time, size): a cheap check for 'is there
         a new version?' without reading the file. None while nothing serves. In a bucket: the
         object's ETag and time, asked at most every `poll` seconds."""
+        return self._stamp(SERVING)
+
+    def _stamp(self, name: str) -> tuple | None:
         if self.bucket is not None:
-            return self.bucket.serving_stamp()
+            return self.bucket.stamp(name)
         try:
-            st = (self.root / SERVING).stat()
+            st = (self.root / name).stat()
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -178,7 +207,7 @@ class ModelStore:
         rename here, or in a bucket a claimed id and the manifest uploaded last (storebucket.py)."""
         for _ in range(100):
             vid = self._next_id()
-            manifest.update(version=vid, created_at=datetime.now(timezone.utc).isoformat())
+            manifest.update(version=vid, created_at=datetime.now(UTC).isoformat())
             if manifest["onnx"] and manifest["contains_backbone"]:
                 manifest["onnx"]["path"] = own_graph(vid)
             if self.bucket is not None:
@@ -200,6 +229,77 @@ class ModelStore:
             self.bucket.serve(vid)
             return
         write_json_atomic(self.root / SERVING, serving_record(vid))
+
+    # -- production: the version applications get, moved by a deploy only (never by a training) ----
+    def production(self) -> str | None:
+        """The production version; None when none was deployed (or the one named is not there)."""
+        record = self.production_record()
+        vid = record.get("version") if record else None
+        try:
+            return vid if vid and self.manifest(vid) else None
+        except StoreError:
+            return None
+
+    def production_record(self) -> dict | None:
+        """PRODUCTION's content: the entry of the last deploy or production rollback."""
+        raw = self._read_top(PRODUCTION)
+        return json.loads(raw) if raw else None
+
+    def production_stamp(self) -> tuple | None:  # serving_stamp's twin
+        return self._stamp(PRODUCTION)
+
+    def production_history(self) -> list[dict]:
+        """Every deploy and production rollback, oldest first (storeformat.production_entry)."""
+        raw = self._read_top(PRODUCTION_HISTORY)
+        return history_with(json.loads(raw) if raw else [], self.production_record())
+
+    def deploy(self, vid: str, *, by: str, via: str) -> dict:
+        """Make `vid` the production version; returns its history entry (deploying the production
+        version again changes nothing)."""
+        manifest = self.manifest(vid)
+        with self._production_lock():
+            current = self.production()
+            if current == vid:
+                return self.production_record() or {}
+            return self._move_production(production_entry(manifest, by=by, via=via, previous=current))
+
+    def rollback_production(self, *, by: str, via: str) -> dict:
+        """Production back to the version before the last deploy (storeformat.rollback_target)."""
+        with self._production_lock():
+            target = rollback_target(self.production_history())
+            if target is None:
+                raise StoreError("no earlier production version to go back to")
+            return self._move_production(production_entry(self.manifest(target), by=by, via=via,
+                                                          previous=self.production(), rollback=True))
+
+    def _move_production(self, entry: dict) -> dict:
+        """PRODUCTION first (one rename, or one object), then the history with the entry appended: a
+        crash between leaves PRODUCTION naming its entry, which production_history() still lists."""
+        history = [*self.production_history(), entry]
+        self._write_top(PRODUCTION, entry)
+        self._write_top(PRODUCTION_HISTORY, history)
+        return entry
+
+    @contextmanager
+    def _production_lock(self) -> Iterator[None]:
+        """Deploys one at a time on this machine (replicas sharing a bucket: the last one wins)."""
+        with open(self.root / ".production.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def _read_top(self, name: str) -> bytes | None:
+        if self.bucket is not None:
+            return self.bucket.read(name)
+        try:
+            return (self.root / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _write_top(self, name: str, obj) -> None:
+        if self.bucket is not None:
+            self.bucket.write(name, json.dumps(obj, indent=1, sort_keys=True).encode())
+        else:
+            write_json_atomic(self.root / name, obj)
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, vid: str | None = None, backbone: Backbone | None = None) -> Classifier:

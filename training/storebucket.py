@@ -5,8 +5,9 @@ calls of training/objectstore.py. There is no rename in S3, so a publisher first
 (`versions/<vid>/.claim`, a conditional put: one winner), uploads the files, the manifest LAST, and
 only then replaces SERVING. A version is listed and served only when its manifest is there, so an
 upload cut off half-way is never seen. Readers copy a version (and its shared ONNX graph) into the
-local directory once, complete (temp dir + rename), and read it there; SERVING is polled with a
-HEAD at most once every `poll` seconds.
+local directory once, complete (temp dir + rename), and read it there; SERVING (and PRODUCTION,
+the version applications get, with its history beside it) is polled with a HEAD at most once every
+`poll` seconds, so every replica agrees within that time.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class StoreBucket:
         self.objects = objects
         self.root = Path(root)  # this machine's copy
         self.poll = poll
-        self._stamp: tuple = (float("-inf"), None)  # (when SERVING was last asked, its stamp)
+        self._stamps: dict[str, tuple] = {}  # pointer (SERVING, PRODUCTION) -> (when last asked, its stamp)
 
     # -- reading -----------------------------------------------------------------------------
     def manifest(self, vid: str) -> dict | None:
@@ -45,13 +46,20 @@ class StoreBucket:
         return vid if vid and self.objects.exists(f"versions/{vid}/{MANIFEST}") else None
 
     def serving_stamp(self) -> tuple | None:
-        """SERVING's ETag and time, asked at most every `poll` seconds."""
+        return self.stamp(SERVING)
+
+    def stamp(self, name: str) -> tuple | None:
+        """A pointer object's (SERVING, PRODUCTION) ETag and time, asked at most every `poll` seconds."""
         now = time.monotonic()
-        asked, stamp = self._stamp
+        asked, stamp = self._stamps.get(name, (float("-inf"), None))
         if now - asked >= self.poll:
-            stamp = self.objects.stamp(SERVING)
-            self._stamp = (now, stamp)
+            stamp = self.objects.stamp(name)
+            self._stamps[name] = (now, stamp)
         return stamp
+
+    def read(self, name: str) -> bytes | None:
+        """A small object at the top of the store (PRODUCTION, PRODUCTION_HISTORY.json), or None."""
+        return self.objects.get(name)
 
     def fetch(self, vid: str, folder: Path, manifest: dict) -> None:
         """Copy version `vid` into `folder` once and completely (a temp dir renamed into place),
@@ -102,9 +110,9 @@ class StoreBucket:
         if not self.claim(vid):
             return False
         write_manifest(tmp, manifest)
-        for path in shared_graphs(manifest):
-            if not self.objects.exists(path):
-                self.objects.upload(path, self.root / path)
+        for rel in shared_graphs(manifest):
+            if not self.objects.exists(rel):
+                self.objects.upload(rel, self.root / rel)
         for path in sorted(tmp.iterdir()):  # files first, the manifest last: it appears complete
             if path.name != MANIFEST:
                 self.objects.upload(f"versions/{vid}/{path.name}", path)
@@ -116,6 +124,10 @@ class StoreBucket:
         return True
 
     def serve(self, vid: str) -> None:
-        self.objects.put(SERVING, json.dumps(serving_record(vid)).encode())  # one object, replaced whole
-        self._stamp = (float("-inf"), None)
+        self.write(SERVING, json.dumps(serving_record(vid)).encode())
+
+    def write(self, name: str, data: bytes) -> None:
+        """Replace a pointer object whole (every replica sees the old one or the new one)."""
+        self.objects.put(name, data)
+        self._stamps.pop(name, None)
 

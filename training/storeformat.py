@@ -7,18 +7,25 @@
     ROOT/versions/<vid>/confusion.png       confusion matrix of its evaluation (may be drawn later)
     ROOT/versions/<vid>/features.onnx       a finetuned version's network as ONNX (features only)
     ROOT/backbones/<backbone id>-<size>.onnx a pretrained backbone as ONNX, shared by head versions
-    ROOT/SERVING                            {"version": vid}: the version to serve
+    ROOT/SERVING                            {"version": vid}: the version to serve (labeling)
+    ROOT/PRODUCTION                         the entry of the last deploy ({"version": vid, "id", "at",
+                                            "by", "via", "metrics", ...}): the version applications get
+    ROOT/PRODUCTION_HISTORY.json            [entry, ...]: every deploy and production rollback, oldest
+                                            first (written after PRODUCTION: see `history_with`)
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .atomic import write_json_atomic
 
 MANIFEST, WEIGHTS, CONFUSION, SERVING = "manifest.json", "weights.safetensors", "confusion.png", "SERVING"
 FEATURES_ONNX = "features.onnx"
+PRODUCTION, PRODUCTION_HISTORY = "PRODUCTION", "PRODUCTION_HISTORY.json"
 
 
 class StoreError(LookupError):
@@ -91,3 +98,34 @@ def serving_record(vid: str) -> dict:
 def served_version(raw: str | bytes | None) -> str | None:
     """The version a SERVING file's content names (None for no content or no version)."""
     return json.loads(raw).get("version") if raw else None
+
+
+def production_entry(manifest: dict, *, by: str, via: str, previous: str | None, rollback: bool = False) -> dict:
+    """One move of PRODUCTION to the version of `manifest`: who (`by`), how (`via`: "cli", "model
+    page", ...), when, from which version, and the version's metrics at that time."""
+    metrics = manifest.get("metrics") or {}
+    return {"id": uuid.uuid4().hex, "version": manifest["version"], "at": datetime.now(UTC).isoformat(),
+            "by": by, "via": via, "previous": previous, "rollback": rollback,
+            "metrics": {"accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"),
+                        "ece": metrics.get("ece"), "n": metrics.get("n"), "source": manifest.get("metrics_source")}}
+
+
+def history_with(history: list[dict], pointer: dict | None) -> list[dict]:
+    """The production history a reader sees: the file's entries, plus PRODUCTION's own entry when a
+    crash came between moving PRODUCTION and appending it to the history."""
+    if pointer and pointer.get("id") and all(e.get("id") != pointer["id"] for e in history):
+        return [*history, pointer]
+    return history
+
+
+def rollback_target(history: list[dict]) -> str | None:
+    """The version a production rollback goes back to: deploys stack up, each rollback takes the top
+    one off, so rollbacks in a row walk back through earlier deploys. None when there is none."""
+    stack: list[str] = []
+    for entry in history:
+        if entry.get("rollback"):
+            if stack:
+                stack.pop()
+        elif not stack or stack[-1] != entry.get("version"):
+            stack.append(entry["version"])
+    return stack[-2] if len(stack) >= 2 else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import save_file
@@ -19,12 +20,15 @@ from .metrics import plot_confusion
 from .ort import INPUT, OUTPUT
 from .storeformat import CONFUSION, FEATURES_ONNX, WEIGHTS, file_sha256
 
+if TYPE_CHECKING:
+    from .backbones import Backbone
+
 
 @dataclass(frozen=True)
 class Networks:
     """A version's backbones: the first (its own network when `with_backbone`: finetune), then the
     others of a version over several (a pair.PairBackbone), whose features follow the first's."""
-    first: object
+    first: Backbone
     others: tuple
     with_backbone: bool
 

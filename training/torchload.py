@@ -3,11 +3,12 @@ backbone(s) it names (head, ensemble), reusing loaded backbones where their ids 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 from safetensors.torch import load_file
 
-from .backbones import create_backbone
+from .backbones import Backbone, create_backbone
 from .classifier import Classifier
 from .pair import PairBackbone
 from .storeformat import WEIGHTS, StoreError, partners
@@ -45,3 +46,9 @@ def load_torch(vid: str, m: dict, folder: Path, backbone=None) -> Classifier:
         backbone = PairBackbone(backbone, *more)
     return Classifier(backbone, tensors["head.weight"].numpy(), tensors["head.bias"].numpy(),
                       m["labels"], mode=m["mode"], version=vid)
+
+
+def torch_parts(clf: Classifier) -> tuple[Backbone, ...]:
+    """The PyTorch networks of a classifier load_torch gave (ModelStore.load): its backbone, or the
+    parts of its PairBackbone. (Classifier.backbone is typed for either engine.)"""
+    return cast("tuple[Backbone, ...]", getattr(clf.backbone, "parts", (clf.backbone,)))

@@ -12,8 +12,7 @@ import numpy as np
 from .backbones import Backbone
 from .classifier import Classifier
 from .fitfinetune import FINETUNE_T_BOUNDS, MIN_CALIBRATION, fit_finetune  # noqa: F401 - re-exported
-# FitResult and backbone_for: imported from here by backend/, cli/, bench/ and tests
-from .fitjob import Estimate, FitJob, FitResult, Kept, Trained, backbone_for, label_indices  # noqa: F401
+from .fitjob import Estimate, FitJob, FitResult, Kept, Trained, backbone_for, label_indices  # noqa: F401 - re-exported
 from .head import cross_val_logits, fit_linear, fit_temperature, labels_short_of_cv, leave_one_out_logits, softmax
 from .metrics import evaluate
 from .params import TrainParams
@@ -57,6 +56,8 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
         trained = fit_finetune(job, backbone, errors, partner_backbone)
     estimate = trained.estimate
     if eval_blobs is not None:
+        if eval_labels is None:
+            raise TypeError("fit: eval_blobs need their eval_labels")
         estimate = holdout(job, trained.classifier, eval_blobs, eval_labels)
     skipped = {job.names[i]: msg for i, msg in errors.items()}
     return FitResult(trained.classifier, estimate.metrics, len(trained.keep), estimate.n,
@@ -88,7 +89,7 @@ def fit_head(job: FitJob, backbone, errors: dict, unlabeled_blobs=None, unlabele
     return Trained(classifier, kept.index, Estimate(metrics, oof.source, oof.note), oof_proba=proba)
 
 
-def embedded(job: FitJob, backbone, errors: dict) -> Kept:
+def embedded(job: FitJob, backbone, errors: dict) -> Kept[np.ndarray]:
     """The labeled images' embeddings, of the ones that decode (the others go to `errors`)."""
     job.report(phase="embedding", step=0, steps=len(job.blobs))
     X = backbone.embed(job.blobs, cache=job.cache, progress=job.progress, names=job.names, errors=errors,
@@ -110,7 +111,7 @@ def unlabeled_embeddings(job: FitJob, backbone, unlabeled_blobs=None, unlabeled_
     return XU[[i for i in range(len(XU)) if i not in bad]]
 
 
-def out_of_fold(job: FitJob, kept: Kept, head) -> OutOfFold:
+def out_of_fold(job: FitJob, kept: Kept[np.ndarray], head) -> OutOfFold:
     """k-fold cross-validation of `head`, or leave-one-out while a label has too few images for it."""
     X, y, n_classes, params = kept.inputs, kept.y, len(job.label_names), job.params
     job.report(phase="cross-validation")

@@ -7,7 +7,7 @@ serving version is confident enough about become labels in Label Studio without 
    same threshold until the next publish or rollback.
 2. A task without a human label whose predicted label's confidence is >= the threshold gets an
    annotation by the auto-accept user (lsproto/autoaccept.py) with the version and confidence.
-   Training never uses them (backend/lsapi.annotated_examples skips that user).
+   Training never uses them (lsclient's `annotated_examples` skips that user).
 3. A stable random share (`spot_check`) of those tasks is left to people as spot checks, marked and
    served first; their answers are compared with the prediction, and auto-accept pauses itself while
    they fall below the target beyond chance (autoaccept_state.check_status).

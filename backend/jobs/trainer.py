@@ -1,6 +1,6 @@
 """The training job of one project: Label Studio's annotations in, a published version out.
 
-Runs on the JobRunner (jobs.py), never inside a request. It lists the project's annotated tasks
+Runs on the JobRunner (runner.py), never inside a request. It lists the project's annotated tasks
 from Label Studio when it *starts* (so a pending job covers the newest annotation), fetches the
 images (disk cache), calls `training.train.fit`, and publishes atomically. A job whose data,
 parameters and labels equal the serving version's is skipped; a failed job publishes nothing and
@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,41 @@ from backend.jobs.runner import Job, SkipJob
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """A project's annotated examples whose image downloaded, and what the training needs of its set-up."""
+    explicit_params: dict | None  # the project's own training parameters (what /setup or PUT params said)
+    cfg: object  # the labeling config (lsproto.config.LabelConfig)
+    api: object  # the project's Label Studio client
+    used: list  # the examples trained on (their image downloaded)
+    blobs: list  # their image bytes
+    labels: list  # their labels
+    notes: list  # why other annotated tasks were left out
+    fingerprint: str  # the digest of the images and labels (training.store.data_fingerprint)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What this job trains: the recipe's parameters, and the version it would replace."""
+    params: object  # training.params.TrainParams
+    recipe: str  # "project" or recipe.ACCURATE
+    recipe_reason: str
+    parent: str | None  # the serving version, if any
+
+
+@dataclass(frozen=True)
+class Fitted:
+    result: object  # training.train.FitResult
+    unlabeled: int  # how many unlabeled tasks the semi-supervised head saw
+    progress: dict  # the training's last epoch/step report
+
+
+@dataclass(frozen=True)
+class Promotion:
+    serve: bool  # the new version serves (else it is kept as a candidate)
+    why: str
+
+
 class Trainer:
     def __init__(self, projects, serving, fetcher, embeddings, refresher):
         self.projects = projects
@@ -46,6 +82,23 @@ class Trainer:
             return self._run(pid, job)
 
     def _run(self, pid: str, job: Job) -> dict:
+        data = self._read_labelled(pid, job)
+        store = self.serving.store(pid)
+        plan = self._choose_recipe(pid, job, data, store)
+        fitted = self._fit(pid, job, data, plan.params)
+        promotion = self._decide_promotion(pid, job, data, plan, fitted)
+        vid = self._publish(pid, job, store, data, plan, fitted, promotion)
+        answer = {"version": vid, "n_train": fitted.result.n_train, "serving": promotion.serve,
+                  "promotion": promotion.why, "recipe": plan.recipe, "trained": fitted.progress,
+                  "metrics": {k: fitted.result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
+        if promotion.serve:
+            job.report(phase="writing predictions to Label Studio")
+            answer.update(self._refresh(pid, vid))
+        return answer
+
+    def _read_labelled(self, pid: str, job: Job) -> Labelled:
+        """The project's annotated examples from Label Studio and their images (SkipJob when there is
+        nothing to train on: no set-up, no annotations, fewer than 2 labels)."""
         state = self.projects.state(pid)
         if state is None or not state.label_config:
             raise SkipJob(f"project {pid} is not set up")
@@ -68,20 +121,28 @@ class Trainer:
         labels = [e.label for e in used]
         if len(set(labels)) < 2:
             raise SkipJob(f"project {pid}: need annotated images of at least 2 labels (have {sorted(set(labels))})")
-
         fingerprint = data_fingerprint([blob_key(b) for b in blobs], labels)  # the digest fetched with them
-        store = self.serving.store(pid)
-        params, recipe, why_recipe = choose(state.params, job.reason, store, len(labels))
+        return Labelled(state.params, cfg, api, used, blobs, labels, notes, fingerprint)
+
+    def _choose_recipe(self, pid: str, job: Job, data: Labelled, store) -> Plan:
+        """The parameters this job trains with (recipe.py); SkipJob when the serving version already
+        saw the same images, labels and parameters."""
+        params, recipe, why = choose(data.explicit_params, job.reason, store, len(data.labels))
         if recipe == ACCURATE:
-            log.info("project %s: training the accurate preset (%s)", pid, why_recipe)
+            log.info("project %s: training the accurate preset (%s)", pid, why)
             job.report(phase="training the accurate preset")
         parent = store.serving()
         if parent is not None:
             last = store.manifest(parent)
-            if (last.get("data_fingerprint") == fingerprint and training_part(last.get("params")) == training_part(params.to_dict())
-                    and list(last.get("labels") or []) == list(cfg.labels)):
+            if (last.get("data_fingerprint") == data.fingerprint
+                    and training_part(last.get("params")) == training_part(params.to_dict())
+                    and list(last.get("labels") or []) == list(data.cfg.labels)):
                 raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
+        return Plan(params, recipe, why, parent)
 
+    def _fit(self, pid: str, job: Job, data: Labelled, params) -> Fitted:
+        """`training.train.fit` on the examples, with the shared backbones and, for the semi-supervised
+        head, the unlabeled tasks' cached embeddings."""
         backbone = self.serving.backbone(params) if params.mode == "head" else None
         # an ensemble's head backbone is the default head's: shared with head-mode trainings
         partner = self.serving.backbone(head_params(params)) if params.mode == "finetune" and params.ensemble_head else None
@@ -94,46 +155,56 @@ class Trainer:
         unlabeled = None
         # fit() trains the supervised head while some label is short of k-fold cross-validation
         # (leave-one-out): then the unlabeled tasks are not listed from Label Studio at all
-        names = list(cfg.labels)
-        short = labels_short_of_cv(np.array([names.index(x) for x in labels if x in names], dtype=int), names)
+        names = list(data.cfg.labels)
+        short = labels_short_of_cv(np.array([names.index(x) for x in data.labels if x in names], dtype=int), names)
         if backbone is not None and params.unlabeled and not short:
             job.report(phase="reading unlabeled tasks")
-            unlabeled = self.unlabeled_features(pid, api, cfg, backbone, params.unlabeled, params.seed)
-        result = fit(blobs, labels, list(cfg.labels), params, cache=self.embeddings, backbone=backbone,
-                     names=[f"task {e.task_id}" for e in used], report=report, unlabeled_features=unlabeled,
+            unlabeled = self.unlabeled_features(pid, data.api, data.cfg, backbone, params.unlabeled, params.seed)
+        result = fit(data.blobs, data.labels, names, params, cache=self.embeddings, backbone=backbone,
+                     names=[f"task {e.task_id}" for e in data.used], report=report, unlabeled_features=unlabeled,
                      partner_backbone=partner)
-        extra = {
-            "unlabeled": 0 if unlabeled is None else len(unlabeled),
-            "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
-            "tasks": [e.task_id for e in used], "annotations": [e.annotation_id for e in used],
-            "skipped": notes + [f"{k}: {v}" for k, v in result.skipped.items()],
-            "metrics_source": result.metrics_source,
-            "oof": out_of_fold(result, used), "recipe": recipe, "recipe_reason": why_recipe,
-        }
+        progress = {k: v for k, v in trained.items() if k in ("epoch", "epochs", "step", "steps")}
+        return Fitted(result, 0 if unlabeled is None else len(unlabeled), progress)
+
+    def _decide_promotion(self, pid: str, job: Job, data: Labelled, plan: Plan, fitted: Fitted) -> Promotion:
+        """Whether the new version replaces the serving one (promotion.py)."""
         job.report(phase="comparing with the serving version")
+        store, parent = self.serving.store(pid), plan.parent
         _, serving_clf = self.serving.classifier(pid) if parent else (None, None)
-        serve, why = decide(store.manifest(parent) if parent else None, serving_clf, result, used, blobs,
-                            self.embeddings, params.promotion_margin, params.to_dict())
-        extra["promotion"] = why
+        serve, why = decide(store.manifest(parent) if parent else None, serving_clf, fitted.result, data.used,
+                            data.blobs, self.embeddings, plan.params.promotion_margin, plan.params.to_dict())
+        return Promotion(serve, why)
+
+    def _publish(self, pid: str, job: Job, store, data: Labelled, plan: Plan, fitted: Fitted,
+                 promotion: Promotion) -> str:
+        """Publish the version (served or kept as a candidate); its id."""
+        result = fitted.result
+        extra = {
+            "unlabeled": fitted.unlabeled,
+            "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
+            "tasks": [e.task_id for e in data.used], "annotations": [e.annotation_id for e in data.used],
+            "skipped": data.notes + [f"{k}: {v}" for k, v in result.skipped.items()],
+            "metrics_source": result.metrics_source,
+            "oof": out_of_fold(result, data.used), "recipe": plan.recipe, "recipe_reason": plan.recipe_reason,
+            "promotion": promotion.why,
+        }
         # confusion.png is drawn on demand (Serving.confusion_png): publishing stays fast
         job.report(phase="publishing")
-        vid = store.publish(result, params=params, parent=parent, data_fingerprint=fingerprint, extra=extra,
-                            plot=False, serve=serve)
-        log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, len(blobs), result.seconds, why)
-        trained.pop("phase", None)
-        answer = {"version": vid, "n_train": result.n_train, "serving": serve, "promotion": why, "recipe": recipe,
-                  "trained": {k: v for k, v in trained.items() if k in ("epoch", "epochs", "step", "steps")},
-                  "metrics": {k: result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
-        if not serve:
-            return answer
-        job.report(phase="writing predictions to Label Studio")
-        try:  # the version is published either way; Label Studio's copy catches up on the next one
-            answer["refresh"] = self.refresher.refresh(pid)
+        vid = store.publish(result, params=plan.params, parent=plan.parent, data_fingerprint=data.fingerprint,
+                            extra=extra, plot=False, serve=promotion.serve)
+        log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, len(data.blobs), result.seconds,
+                 promotion.why)
+        return vid
+
+    def _refresh(self, pid: str, vid: str) -> dict:
+        """Every task's prediction in Label Studio from the new serving version: {"refresh": ...}, or
+        {"refresh_error": ...} (the version is published either way; Label Studio's copy catches up
+        on the next one)."""
+        try:
+            return {"refresh": self.refresher.refresh(pid)}
         except Exception as exc:
             log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
-            answer["refresh_error"] = f"{type(exc).__name__}: {exc}"
-        return answer
-
+            return {"refresh_error": f"{type(exc).__name__}: {exc}"}
 
     def unlabeled_features(self, pid: str, api, cfg, backbone, limit: int, seed: int = 0):
         """Embeddings of up to `limit` of the project's unlabeled tasks (a seeded random choice when

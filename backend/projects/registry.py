@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lsproto.config import LabelConfig, LabelConfigError, parse_label_config
 from lsproto.project import ProjectIdError, parse_project
 from lsproto.tokens import LSAuth
 from lsproto.urls import same_origin
+from lsclient import open_client
 from training.params import ParamError, TrainParams
 
 from backend.errors import NotFound, RequestError
-from backend.writeback.lsapi import LabelStudioAPI
 from backend.inference.memo import Memo
 from backend.settings import Settings
 from backend.projects.setupstate import ProjectState, StateStore
+
+if TYPE_CHECKING:
+    from lsclient.client import LabelStudioClient
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,7 @@ class Projects:
         self.states = StateStore(settings.data_dir / "projects")
         self._configs = Memo(limit=32)
         self._auths = Memo(limit=64)
+        self._clients = Memo(limit=64)  # one connection pool per Label Studio and token
 
     @property
     def root(self):
@@ -158,9 +163,9 @@ class Projects:
     def auth(self, hostname: str, token: str | None) -> LSAuth:
         return self._auths.get((hostname, token), lambda: LSAuth(hostname, token))
 
-    def api(self, state: ProjectState | None) -> LabelStudioAPI:
+    def api(self, state: ProjectState | None) -> LabelStudioClient:
         hostname, token = self.connection(state)
         if not hostname:
             raise RuntimeError(f"project {state.project if state else '?'}: no Label Studio URL "
                                "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)")
-        return LabelStudioAPI(self.auth(hostname, token))
+        return self._clients.get((hostname, token), lambda: open_client(self.auth(hostname, token)))

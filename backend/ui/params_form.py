@@ -3,48 +3,38 @@ rules as Label Studio's extra params and `tasveer params`) with each message nex
 saved with PUT /projects/<id>/params (which writes Label Studio's extra params too)."""
 from __future__ import annotations
 
-from training.params import ACQUISITIONS, MODES, TrainParams
-
 from backend.ui.html import esc, script_json
+from training.backbone_names import NAMES as MODELS
+from training.params import ACQUISITIONS, MODES, TrainParams, help_of
 
-FALLBACK_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "smallcnn")
-
-# (name, label, kind, help): kind "select:<choices>" or "number"
+# (name, kind): kind "select:<choices>" or "number"; labels and help are the parameters' own
+# (training/params.py), the backbones the registry's (by name: this process may never import torch)
 FIELDS = [
-    ("model", "model", "select:models", "backbone network; smallcnn trains from scratch (mode finetune)"),
-    ("mode", "mode", "select:modes", "head: a linear head on embeddings (seconds); finetune: the whole network"),
-    ("lr", "learning rate", "number", "finetune"),
-    ("epochs", "epochs", "number", "finetune"),
-    ("batch_size", "batch size", "number", "finetune"),
-    ("image_size", "image size", "number", "pixels; empty: the backbone's own"),
-    ("weight_decay", "weight decay", "number", "finetune"),
-    ("filters", "filters", "number", "smallcnn only: channels of the first layer"),
-    ("kernel_size", "kernel size", "number", "smallcnn only: odd"),
-    ("acquisition", "acquisition strategy", "select:acquisitions", "which unlabeled task Label Studio serves next"),
-    ("retrain_every", "retrain after every N new annotations", "number", "1: after each annotation"),
-    ("accurate_every", "accurate training after every N new labels", "number",
-     "0: never; else the accurate preset (minutes), promoted only if better"),
-    ("promotion_margin", "promotion margin", "number", "a new version serves unless its accuracy is lower by more than this"),
+    ("model", "select:models"),
+    ("mode", "select:modes"),
+    ("lr", "number"),
+    ("epochs", "number"),
+    ("batch_size", "number"),
+    ("image_size", "number"),
+    ("weight_decay", "number"),
+    ("filters", "number"),
+    ("kernel_size", "number"),
+    ("acquisition", "select:acquisitions"),
+    ("retrain_every", "number"),
+    ("accurate_every", "number"),
+    ("promotion_margin", "number"),
 ]
-
-
-def model_choices() -> list[str]:
-    """The offline backbones (the registry's; no torch needed when it cannot be imported here)."""
-    try:
-        from training.backbones import REGISTRY
-    except ImportError:  # a serving process without torch
-        return list(FALLBACK_MODELS)
-    return list(REGISTRY)
 
 
 def params_section(pid: str, explicit: dict) -> str:
     effective = TrainParams.from_dict(explicit or None).to_dict()
-    choices = {"models": model_choices(), "modes": list(MODES), "acquisitions": list(ACQUISITIONS)}
+    choices = {"models": list(MODELS), "modes": list(MODES), "acquisitions": list(ACQUISITIONS)}
     if effective["model"] not in choices["models"]:
         choices["models"].append(effective["model"])
     out = ["<h2>Training parameters</h2>",
            f"<form class='params' id='params' data-project='{esc(pid)}' onsubmit='saveParams(event)'>"]
-    for name, label, kind, help_text in FIELDS:
+    for name, kind in FIELDS:
+        label, help_text = help_of(name)["label"], help_of(name)["help"]
         value = effective[name]
         mark = " <b title='set for this project'>&#8226;</b>" if name in explicit else ""
         if kind.startswith("select:"):
