@@ -12,12 +12,14 @@ import sys
 
 import uvicorn
 
+from .api.guards import check_listen
 from .settings import Settings, SettingsError
 
 
 def main() -> int:
     try:
         settings = Settings.from_env()
+        check_listen(settings)  # beyond loopback only with a login
     except SettingsError as exc:
         print(f"backend: {exc}", file=sys.stderr)
         return 2

@@ -4,14 +4,18 @@
     projects/<id>/models/           the project's training.store.ModelStore (versions + serving pointer)
     projects/<id>/TRAINING_OWED     a training was asked for and has not finished: run again on start
     projects/<id>/train.lock        held (flock) while a training runs: one at a time, across processes
+    projects/<id>/API_KEY.json      the hash of the project's API key for /classify (projects/apikeys.py)
     cache/embeddings.sqlite         one embedding cache shared by all projects (training.cache)
     cache/blobs/, cache/urls.sqlite downloaded image bytes, content-addressed (blobcache.BlobCache)
+    cache/exports/<id>/             versions' export zips, built on first download (inference/exportzip.py)
 
 | part | module | job |
 | --- | --- | --- |
 | `projects` | projects.py | labeling config, params and connection per project |
 | `serving` | serving.py | stores, shared backbones, the loaded serving version |
 | `predictor` | predictor.py | `/predict` |
+| `production`, `classifier` | production.py, classify.py | the version applications get, `/classify` |
+| `api_keys`, `exports` | apikeys.py, exportzip.py | the projects' API keys for `/classify`; versions' export zips |
 | `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced (in a child process with `TASVEER_TRAIN_IN=process`: worker.py; on RQ workers with `REDIS_URL`: rqjobs.py, rqworker.py) |
 | `refresher` | refresh.py | after a publish or rollback: every task's prediction in Label Studio current |
 | `writer` | writeback.py | predictions of new tasks written back to Label Studio |
@@ -32,6 +36,10 @@ from backend.blobcache import BlobCache
 from backend.fetch import ImageFetcher
 from backend.jobs.runner import Job, JobRunner
 from backend.inference.predictor import Predictor
+from backend.inference.classify import Classify
+from backend.inference.exportzip import Exports
+from backend.inference.production import Production
+from backend.projects.apikeys import ApiKeys
 from backend.projects.registry import Projects
 from backend.writeback.refresh import Refresher
 from backend.jobs.counter import AnnotationCounter
@@ -57,6 +65,11 @@ class Backend:
             workers=settings.fetch_workers, allowed_hosts=settings.allowed_hosts, media_dir=settings.ls_media_dir,
         )
         self.predictor = Predictor(self.projects, self.serving, self.fetcher, self.embeddings)
+        # applications: the production version (apart from the serving one), their keys, downloads
+        self.production = Production(self.serving)
+        self.classifier = Classify(self.production, self.fetcher, self.projects, self.embeddings)
+        self.api_keys = ApiKeys(self.projects.root)
+        self.exports = Exports(self.serving, data_dir / "cache" / "exports")
         self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
         if settings.redis_url:  # RQ workers train (rqworker.py); torch stays out of this process
             from backend.jobs.redisrunner import RQJobRunner
@@ -115,6 +128,7 @@ class Backend:
         pid, retired = self.projects.setup(project, schema, hostname, access_token, extra_params)
         if retired:
             self.serving.forget(pid)
+            self.production.forget(pid)
         self._refresh_if_changed(pid, before)
         return self.serving.model_version(pid)
 

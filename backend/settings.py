@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from config.env import BY_FIELD, backend_values, environment, pair_or_none
+from config.env import BY_FIELD, backend_values, credentials, environment, pair_or_none
 from config.spec import SettingsError, check
 
 __all__ = ["Settings", "SettingsError"]
@@ -51,7 +51,9 @@ class Settings(_Fields):  # type: ignore[misc,valid-type]  # its fields come fro
 
     @property
     def basic_auth(self) -> tuple[str, str] | None:
-        return pair_or_none(self.basic_auth_user, self.basic_auth_password)
+        """The basic-auth pair clients send (the configured pair, else ("tasveer", secret)); None when
+        no login is configured."""
+        return credentials(self.basic_auth_user, self.basic_auth_password, self.secret)
 
     def to_env(self) -> dict[str, str]:
         """The environment that `from_env` reads back into these settings (for child processes)."""

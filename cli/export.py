@@ -8,7 +8,7 @@ from pathlib import Path
 from cli.common import fail, locate_model
 
 DESCRIPTION = """\
-Write one model version as OUT/model.onnx: a single ONNX graph from photos to calibrated
+Write one model version as DIR/model.onnx: a single ONNX graph from photos to calibrated
 probabilities (every network the version reads, its head, temperature, softmax, and flip TTA when
 the version uses it), runnable with onnxruntime, numpy and Pillow alone. Beside it: labels.json
 (the labels in output order) and MODEL_CARD.md (metrics, training data and parameters, and five

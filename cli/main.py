@@ -16,6 +16,7 @@ COMMANDS = {
     "predict": ("cli.predict", "label images with a model version"),
     "versions": ("cli.versions", "list a project's model versions (accuracy, which serves, candidates)"),
     "promote": ("cli.promote", "serve a model version (promote a candidate, or roll back)"),
+    "deploy": ("cli.deploy", "set a project's production version (what /classify answers with), or roll it back"),
     "params": ("cli.params", "show or set a project's training parameters"),
     "retrain": ("cli.retrain", "train a project's model now (its parameters, or the accurate preset)"),
     "simulate": ("cli.simulate", "replay active learning on a class-per-folder tree (accuracy per round)"),

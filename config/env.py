@@ -5,7 +5,8 @@ backend/, sync/ and cli/ touch TASVEER_*, LABEL_STUDIO_* and REDIS_URL.
 * `backend_values(env)`: every backend setting by its `Settings` attribute, after `check_rules`
   refused the combinations that cannot work (a SettingsError naming both variables).
 * `environment(values)`: the raw text of backend settings for a child process's environment.
-* `basic_auth(env)`: the TASVEER_BASIC_AUTH_USER/_PASSWORD pair, meaning the same everywhere.
+* `basic_auth(env)`: the TASVEER_BASIC_AUTH_USER/_PASSWORD pair (else the TASVEER_SECRET login),
+  meaning the same everywhere.
 """
 from __future__ import annotations
 
@@ -67,10 +68,19 @@ def environment(values: Mapping[str, Any]) -> dict[str, str]:
 
 
 def basic_auth(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
-    """(user, password) the backend requires and clients send; None when neither is set;
-    SettingsError when only one is."""
-    user, password = read("TASVEER_BASIC_AUTH_USER", env), read("TASVEER_BASIC_AUTH_PASSWORD", env)
-    return pair_or_none(user, password)
+    """(user, password) the backend requires and clients send: TASVEER_BASIC_AUTH_USER/_PASSWORD,
+    else (`SECRET_USER`, TASVEER_SECRET); None when none is set; SettingsError when only one of the
+    pair is."""
+    return credentials(read("TASVEER_BASIC_AUTH_USER", env), read("TASVEER_BASIC_AUTH_PASSWORD", env),
+                       read("TASVEER_SECRET", env))
+
+
+SECRET_USER = "tasveer"  # the basic-auth user name that goes with TASVEER_SECRET
+
+
+def credentials(user: str | None, password: str | None, secret: str | None) -> tuple[str, str] | None:
+    """The basic-auth pair clients send: the configured pair, else (SECRET_USER, secret), else None."""
+    return pair_or_none(user, password) or ((SECRET_USER, secret) if secret else None)
 
 
 def pair_or_none(user: str | None, password: str | None) -> tuple[str, str] | None:

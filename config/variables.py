@@ -27,6 +27,10 @@ def _queue_prefix_ok(value: str) -> bool:
     return all(c.isalnum() or c in "-_" for c in value)
 
 
+def _host_name_ok(value: str) -> bool:
+    return bool(value) and not any(c in value for c in "/@?#* \t")
+
+
 VARIABLES = (
     Var("TASVEER_DATA_DIR", "path", Path("var/backend"), "project state, model stores, caches", BACKEND,
         field="data_dir", default_text="`./var/backend`"),
@@ -43,8 +47,18 @@ VARIABLES = (
         "webhook, the other `tasveer` commands send it", ("api", "cli"), field="basic_auth_user"),
     Var("TASVEER_BASIC_AUTH_PASSWORD", "text", None, "the password of `TASVEER_BASIC_AUTH_USER`", ("api", "cli"),
         field="basic_auth_password"),
-    Var("TASVEER_OPEN_HEALTH", "bool", False, "`1`: `/health` (and `/`) answer without basic auth (for a load "
-        "balancer's probe)", ("api",), field="open_health"),
+    Var("TASVEER_SECRET", "text", None, "the backend's secret (`tasveer up` generates one and keeps it in its state "
+        "file): every route but `/health` then requires a login, HTTP basic auth as user `tasveer` with this "
+        "password or the cookie the printed model-page link gives; without it (and without "
+        "`TASVEER_BASIC_AUTH_*`) the backend listens on loopback only", ("api", "cli"), field="secret",
+        valid=(lambda secret: len(secret.strip()) >= 16, "must be at least 16 characters")),
+    Var("TASVEER_PUBLIC_HOSTS", "hosts", (), "names besides loopback's (`localhost`, `127.0.0.1`, `::1`) and "
+        "`TASVEER_HOST` that the backend answers to in the `Host` header (`host`: any port, or `host:port`); "
+        "any other is answered 421 (DNS rebinding)", ("api",), field="public_hosts",
+        valid=(lambda hosts: all(_host_name_ok(h) for h in hosts), "must hold host names or host:port, "
+               "without scheme or path")),
+    Var("TASVEER_OPEN_HEALTH", "bool", False, "`1`: `/health` (and `/`) answer without a login (for a load "
+        "balancer's probe; `tasveer up` and docker-compose.yml set it)", ("api",), field="open_health"),
     Var("TASVEER_WEBHOOK_SECRET", "text", None, "`/webhook` requires the header `X-Tasveer-Webhook-Secret` with "
         "this value (`tasveer up` adds it to the webhook it makes in Label Studio)", ("api", "cli"),
         field="webhook_secret"),

@@ -10,7 +10,8 @@
 
 `open_client(auth)` builds a client; it imports the SDK (about a second) only then, so importing
 this package stays cheap (the backend's error handler and the CLI's `--help` import it).
-No other module of tasveer calls Label Studio's API.
+No other module of tasveer calls Label Studio's API (aside from the PAT exchange in lsproto/tokens.py,
+which `LSAuth` does, and image downloads by backend/fetch.py, which fetch any URL).
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Pytest fixtures for a real Label Studio process and a real backend process.
 
 `label_studio` (session scope): one Label Studio 1.23.2 started once per test session in a temp
-dir on a free loopback port, SSRF protection on with only 127.0.0.0/8 reachable (so an ML backend
-on loopback can be connected and its webhook created). Yields a `LabelStudioInstance` with
+dir (on a copy of the migrated empty database, lssqlite.py) on a free loopback port, SSRF
+protection on with only 127.0.0.0/8 reachable (so an ML backend on loopback can be connected and
+its webhook created). Yields a `LabelStudioInstance` with
 `.url`, `.token` (legacy token, header `Authorization: Token <token>`), `.username`,
 `.password`, `.data_dir`, plus `.client()` (an lsclient client), `.headers`,
 `.personal_access_token()` (the admin's PAT, created once per session: LS allows ONE live PAT per
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from lssqlite import migrated_database
 from lstokens import TokenError, browser_session, create_personal_access_token, session_personal_access_token
 from sync.backendproc import BackendError, BackendServer
 from sync.labelstudio import LabelStudioServer
@@ -128,6 +130,7 @@ class LabelStudioInstance:
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("labelstudio")
+    migrated_database(data_dir)  # Label Studio skips its migrations
     server = LabelStudioServer(
         data_dir,
         free_port(),

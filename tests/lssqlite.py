@@ -11,6 +11,7 @@ name) is removed by the next build.
 
 A test about Label Studio's start from nothing (test_up's first `tasveer up --check`) does not use it.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,9 @@ def _migrate(scratch: Path) -> Path:
 
     env = LabelStudioServer(scratch, 1, token="template-build").environment()
     manage = Path(label_studio.__file__).parent / "manage.py"
-    proc = subprocess.run([sys.executable, str(manage), "migrate", "--no-input"], env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(manage), "migrate", "--no-input"], env=env, capture_output=True, text=True, timeout=900
+    )
     db = scratch / DB_FILE
     if proc.returncode != 0 or not db.is_file():
         raise RuntimeError(f"Label Studio migrations into {db} failed:\n{proc.stderr[-3000:]}")

@@ -22,6 +22,7 @@ from playwright.sync_api import sync_playwright
 
 import scenes
 from lsfixture import REPO_ROOT, poll, tasveer_argv
+from lssqlite import migrated_database
 from sync.netutil import free_port
 from sync.state import STATE_FILE
 
@@ -101,6 +102,9 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
         (tree / label / path.name).symlink_to(path)
 
     data_dir = tmp_path / "var"
+    # a new data dir, but Label Studio's database already migrated (lssqlite.py): this test is about
+    # the loop, not Label Studio's cold start (test_up starts from nothing)
+    migrated_database(data_dir / "labelstudio")
     up = Up(data_dir, tmp_path / "up.out")
     argv = tasveer_argv("up") + ["--data-dir", str(data_dir), "--port", str(free_port()), "--backend-port",
                                  str(free_port()), "--labels", ",".join(scenes.CLASSES), "--images", str(tree),

@@ -13,13 +13,16 @@ RESIZE = ("each photo upright (EXIF orientation) and RGB, its short side resized
 
 # How to run model.onnx with onnxruntime, numpy and Pillow alone: the product's resize (short side,
 # centre crop) to each input the graph reads, then one run. tests/test_export.py runs it.
-SNIPPET = """\
-import json, numpy as np, onnxruntime as ort; from PIL import Image, ImageOps
-session = ort.InferenceSession("model.onnx"); meta = session.get_modelmeta().custom_metadata_map
-img = ImageOps.exif_transpose(Image.open("photo.jpg")).convert("RGB"); w, h = img.size
-def fit(size, interpolation): k = size / min(w, h); W, H = max(size, round(w * k)), max(size, round(h * k)); x, y = (W - size) // 2, (H - size) // 2; return np.asarray(img.resize((W, H), Image.Resampling[interpolation.upper()]).crop((x, y, x + size, y + size)))[None]
-proba, index = session.run(None, {name: fit(**spec) for name, spec in json.loads(meta["inputs"]).items()}); print(json.loads(meta["labels"])[index[0]], proba[0, index[0]])
-"""
+SNIPPET = "\n".join([
+    "import json, numpy as np, onnxruntime as ort; from PIL import Image, ImageOps",
+    'session = ort.InferenceSession("model.onnx"); meta = session.get_modelmeta().custom_metadata_map',
+    'img = ImageOps.exif_transpose(Image.open("photo.jpg")).convert("RGB"); w, h = img.size',
+    "def fit(size, interpolation): k = size / min(w, h); W, H = max(size, round(w * k)), max(size, round(h * k)); "
+    "return np.asarray(img.resize((W, H), Image.Resampling[interpolation.upper()])"
+    ".crop(((W - size) // 2, (H - size) // 2, (W + size) // 2, (H + size) // 2)))[None]",
+    'proba, index = session.run(None, {name: fit(**spec) for name, spec in json.loads(meta["inputs"]).items()}); '
+    'print(json.loads(meta["labels"])[index[0]], proba[0, index[0]])',
+]) + "\n"
 
 
 def networks_of(manifest: dict) -> list[dict]:
@@ -55,7 +58,8 @@ def model_card(vid: str, manifest: dict, inputs: dict) -> str:
              f"- parent version: {manifest.get('parent') or 'none'}",
              f"- created: {manifest.get('created_at', 'unknown')}",
              f"- mode: {manifest['mode']}", "",
-             "## Networks", "", "| network | weights | input size | interpolation | flip TTA |", "| --- | --- | --- | --- | --- |"]
+             "## Networks", "", "| network | weights | input size | interpolation | flip TTA |",
+             "| --- | --- | --- | --- | --- |"]
     lines += [f"| {s['name']} | {s['weights']} | {s['image_size']} | {s['interpolation']} | {bool(s.get('tta'))} |"
               for s in networks_of(manifest)]
     lines += ["", "## Training", "", training_text(manifest), "", "| parameter | value |", "| --- | --- |"]
@@ -68,8 +72,10 @@ def model_card(vid: str, manifest: dict, inputs: dict) -> str:
 
 def training_text(manifest: dict) -> str:
     n_train, labels = manifest.get("n_train"), manifest["labels"]
-    text = (f"Trained on {n_train} labelled photos of {len(labels)} classes ({', '.join(labels)}), "
-            f"data fingerprint `{manifest.get('data_fingerprint') or 'unknown'}`, in {manifest.get('train_seconds', '?')} s.")
+    text = f"Trained on {n_train} labelled photos of {len(labels)} classes ({', '.join(labels)})"
+    if manifest.get("data_fingerprint"):
+        text += f", data fingerprint `{manifest['data_fingerprint']}`"
+    text += f", in {manifest.get('train_seconds', '?')} s."
     ensemble = (manifest.get("metrics") or {}).get("ensemble")
     if ensemble:
         text += (f" An ensemble: the fine-tuned network (weight {ensemble.get('weight')}) and a head on "

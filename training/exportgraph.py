@@ -28,6 +28,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import onnx
@@ -37,6 +38,9 @@ from .atomic import write_atomic
 from .exportcard import metadata, model_card
 from .ort import INPUT, OUTPUT
 from .store import ModelStore, partners
+
+if TYPE_CHECKING:
+    from .backbones import Backbone
 
 MODEL, LABELS_JSON, CARD = "model.onnx", "labels.json", "MODEL_CARD.md"
 PROBABILITIES, LABEL_INDEX = "probabilities", "label_index"
@@ -96,10 +100,13 @@ def networks(store: ModelStore, vid: str, manifest: dict) -> list[Network]:
 def torch_graphs(store: ModelStore, vid: str, missing: list[int]) -> dict[int, onnx.ModelProto]:
     """The graphs of networks `missing` (indices into the version's networks), exported from PyTorch:
     only for a version published without them (before ONNX export, or when it failed)."""
-    from . import onnx_export  # imports torch: only here
-
+    try:
+        from . import onnx_export  # imports torch: only here
+    except ImportError as exc:
+        raise ExportError(f"version {vid!r} was published without its ONNX graph, and exporting it "
+                          f"needs PyTorch ({exc})") from exc
     clf = store.load(vid)
-    parts = getattr(clf.backbone, "parts", (clf.backbone,))
+    parts = cast("tuple[Backbone, ...]", getattr(clf.backbone, "parts", (clf.backbone,)))  # PyTorch ones
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i in missing:

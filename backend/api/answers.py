@@ -6,7 +6,7 @@ from pathlib import Path
 
 from training.params import TrainParams
 
-from backend.errors import NotFound, RequestError
+from backend.errors import NotFound, RequestError, quoted
 from backend.jobs.runner import DONE, FAILED, QUEUED, RUNNING, SKIPPED
 from backend.ui.acceptsection import auto_accept_summary
 from backend.ui.metrics import metrics_page, version_summary
@@ -36,7 +36,7 @@ def job_status(backend, job_id) -> dict:
     """A training job's state in Label Studio's words; 410 for a job nobody knows (any more)."""
     job = backend.jobs.get(job_id)
     if job is None:
-        raise RequestError(f"no training job {job_id!r}", status=410)
+        raise RequestError(f"no training job {quoted(job_id)}", status=410)
     return {"job_status": LS_JOB_STATUS.get(job.state, job.state), "error": job.error}
 
 
@@ -80,8 +80,8 @@ def confusion_png(backend, pid: str | None, vid: str) -> Path:
     if pid is None:
         owners = [p for p in backend.projects.ids() if any(mf["version"] == vid for mf in backend.serving.versions(p))]
         if len(owners) != 1:
-            raise (NotFound(f"no model version {vid!r}") if not owners else RequestError(
-                f"several projects have a version {vid!r}; add ?project=<id>", status=400))
+            raise (NotFound(f"no model version {quoted(vid)}") if not owners else RequestError(
+                f"several projects have a version {quoted(vid)}; add ?project=<id>", status=400))
         pid = owners[0]
     return backend.serving.confusion_png(pid, vid)
 

@@ -1,10 +1,12 @@
 """`create_app`: the ML backend's FastAPI app. It builds the `Backend` (service.py), answers errors as
-JSON, adds basic auth when configured, and includes the routers, each thin (parse the request, one call
+JSON, guards every request (api/guards.py: Host and Origin, security headers; api/login.py: the
+login when one is configured) and includes the routers, each thin (parse the request, one call
 into the `Backend` on `app.state`, shape the answer):
 
 - protocol_routes.py: Label Studio's ML-backend protocol (/health /setup /predict /webhook /train
   /job_status /versions);
 - project_routes.py: ours (jobs, params, auto-accept, rollback, confusion matrices, /metrics);
+- deploy_routes.py: for applications (/classify, the production version, API keys, export zips);
 - ui/routes.py: the model page and its data.
 """
 from __future__ import annotations
@@ -16,9 +18,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend.errors import RequestError
-from backend.api.httpio import OPEN_PATHS, basic_auth_middleware
+from backend.errors import RequestError, clipped
+from backend.api.guards import RequestGuard, check_listen
+from backend.api.login import login_gate, redact_access_log
+from backend.api.login import router as login_router
 from lsclient import LabelStudioError
+from backend.api.deploy_routes import router as deploy_router
+from backend.api.keyguard import key_or_basic
 from backend.api.project_routes import router as project_router
 from backend.api.protocol_routes import router as protocol_router
 from backend.service import Backend
@@ -34,13 +40,14 @@ def _error(status: int, message: str) -> JSONResponse:
 
 async def _request_error(request: Request, exc: RequestError):
     if getattr(exc, "fields", None):  # bad training parameters, field by field (paramcheck.py)
-        return JSONResponse({"error": str(exc), "fields": exc.fields}, status_code=exc.status)
-    return _error(exc.status, str(exc))
+        fields = {str(k)[:100]: clipped(str(v)) for k, v in list(exc.fields.items())[:50]}
+        return JSONResponse({"error": clipped(str(exc)), "fields": fields}, status_code=exc.status)
+    return _error(exc.status, clipped(str(exc)))
 
 
 async def _label_studio_error(request: Request, exc: LabelStudioError):
     log.warning("%s %s: %s", request.method, request.url.path, exc)
-    return _error(502, f"Label Studio: {exc}")
+    return _error(502, clipped(f"Label Studio: {exc}"))
 
 
 async def _unexpected(request: Request, exc: Exception):
@@ -57,16 +64,21 @@ async def _lifespan(app: FastAPI):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
+    check_listen(settings)
     app = FastAPI(title="tasveer ML backend", lifespan=_lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.backend = Backend(settings)
     app.add_exception_handler(RequestError, _request_error)
     app.add_exception_handler(LabelStudioError, _label_studio_error)
     app.add_exception_handler(Exception, _unexpected)
-    if settings.basic_auth:
-        app.middleware("http")(basic_auth_middleware(*settings.basic_auth,
-                                                     open_paths=OPEN_PATHS if settings.open_health else ()))
+    gate = login_gate(settings)
+    if gate is not None:
+        app.middleware("http")(key_or_basic(gate))  # /classify: the login or the project's API key
+        redact_access_log()
+    app.add_middleware(RequestGuard, settings=settings)  # added last: runs first, before any work
+    app.include_router(login_router)
     app.include_router(page_router)
     app.include_router(protocol_router)
     app.include_router(project_router)
+    app.include_router(deploy_router)
     return app

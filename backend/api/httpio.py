@@ -1,14 +1,11 @@
 """Request plumbing shared by the routes: the `Backend` of a request, project references, the JSON body
-reader, optional HTTP basic auth and the webhook secret."""
+reader and the webhook secret (the login is api/login.py's, Host and Origin api/guards.py's)."""
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import secrets
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
 
 from lsproto.project import WEBHOOK_SECRET_HEADER
 
@@ -66,34 +63,6 @@ async def json_object(request: Request, *, optional: bool = False) -> dict:
     if not isinstance(body, dict):
         raise RequestError(f"request body must be a JSON object, got {type(body).__name__}", status=400)
     return body
-
-
-OPEN_PATHS = ("/health", "/")
-
-
-def basic_auth_middleware(user: str, password: str, open_paths: tuple[str, ...] = ()):
-    """An HTTP middleware answering 401 unless the request carries these basic-auth credentials
-    (`open_paths`, e.g. the health check, answer without)."""
-
-    async def check(request: Request, call_next):
-        if request.url.path in open_paths and request.method in ("GET", "HEAD"):
-            return await call_next(request)
-        header = request.headers.get("authorization", "")
-        ok = False
-        if header.lower().startswith("basic "):
-            try:
-                given = base64.b64decode(header[6:].strip(), validate=True).decode()
-                u, _, p = given.partition(":")
-                ok = secrets.compare_digest(u.encode(), user.encode()) & secrets.compare_digest(
-                    p.encode(), password.encode())
-            except (binascii.Error, UnicodeDecodeError):
-                ok = False
-        if not ok:
-            return JSONResponse({"error": "authentication required"}, status_code=401,
-                                headers={"WWW-Authenticate": 'Basic realm="tasveer"'})
-        return await call_next(request)
-
-    return check
 
 
 def check_webhook_secret(request: Request, secret: str | None) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from training.params import ParamError, TrainParams
 
-from backend.errors import RequestError
+from backend.errors import RequestError, quoted
 from backend.projects.registry import project_id
 
 TRAIN_ACTIONS = {
@@ -30,9 +30,9 @@ def handle_webhook(service, action: str, body: dict) -> dict:
     try:
         pid, _ = project_id(project)
     except RequestError:
-        raise RequestError(f"{action}: webhook has no project id") from None
+        raise RequestError(f"{quoted(action)}: webhook has no project id") from None
     if action not in TRAIN_ACTIONS and action != "TASKS_CREATED":
-        return {"status": "ignored", "reason": f"action {action} needs no work"}
+        return {"status": "ignored", "reason": f"action {quoted(action)} needs no work"}
     tasks = body.get("tasks")
     if action == "TASKS_CREATED" and not isinstance(tasks, list):
         raise RequestError("TASKS_CREATED: tasks must be a list")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
+from backend.ui import deploysection
 from backend.ui import gallery
 from backend.ui import params_form
 from backend.ui import training
@@ -31,16 +33,18 @@ class PageContext:
     manifests: list[dict] = field(default_factory=list)
     serving: str | None = None
     rows: list[dict] = field(default_factory=list)
+    production: str | None = None
 
     @classmethod
     def load(cls, service, pid: str, selected: str | None = None) -> "PageContext":
         serving = service.serving.model_version(pid)
         manifests = service.serving.versions(pid)
-        rows = [versions.version_row(mf, serving) for mf in manifests]
+        production = service.production.shown(pid)
+        rows = [versions.version_row(mf, serving, production) for mf in manifests]
         known = {mf.get("version") for mf in manifests}
         chosen = selected if selected in known else (serving if serving in known else
                                                      (manifests[-1]["version"] if manifests else None))
-        return cls(service, pid, chosen, manifests, serving, rows)
+        return cls(service, pid, chosen, manifests, serving, rows, production)
 
 
 def _training(ctx: PageContext) -> str:
@@ -59,6 +63,12 @@ def _versions(ctx: PageContext) -> str:
     return "<h2>Versions</h2>" + versions.versions_table(ctx.pid, ctx.rows, ctx.selected)
 
 
+def _production(ctx: PageContext) -> str:
+    service: Any = ctx.service
+    return deploysection.production_section(ctx.pid, ctx.production, service.production.history(ctx.pid),
+                                            service.api_keys.info(ctx.pid))
+
+
 def _selected(ctx: PageContext) -> str:
     return versions.selected_version(next((m for m in ctx.manifests if m.get("version") == ctx.selected), None))
 
@@ -72,8 +82,8 @@ def _params(ctx: PageContext) -> str:
     return params_form.params_section(ctx.pid, state.params if state else {})
 
 
-SECTIONS = [_training, _gallery, _versions, _selected, _curve, _params]
-SCRIPTS = [PROMOTE_SCRIPT, training.SCRIPT, gallery.SCRIPT, params_form.SCRIPT]
+SECTIONS = [_training, _gallery, _production, _versions, _selected, _curve, _params]
+SCRIPTS = [PROMOTE_SCRIPT, training.SCRIPT, gallery.SCRIPT, params_form.SCRIPT, deploysection.SCRIPT]
 
 
 def project_page(service, pid: str, selected: str | None = None) -> str:

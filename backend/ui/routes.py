@@ -7,6 +7,8 @@ GET  /projects/{id}/tasks/{task}/image   a task's image as a JPEG thumbnail (fet
 GET  /projects/{id}/training             idle / queued / running, progress, last error (JSON)
 POST /projects/{id}/train                "train now" (JSON body, Content-Type application/json;
                                          {"preset": "accurate"}: the accurate preset, recipe.py)
+POST /projects/{id}/deploy               "deploy to production" {"version": v} or "roll back"
+                                         {"rollback": true} (JSON body; recorded as via "model page")
 """
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from backend.errors import NotFound, RequestError
+from backend.errors import NotFound, RequestError, quoted
 from backend.api.httpio import json_object
+from backend.api.keyguard import deployer
 from backend.projects.registry import project_id
 from backend.jobs.recipe import ACCURATE, TAG, accurate_reason
 from backend.ui import gallery
@@ -52,7 +55,8 @@ async def page_data(project: str, request: Request):
     pid = _known(s, _pid(project))
     ctx = await run_in_threadpool(PageContext.load, s, pid, request.query_params.get("version"))
     selected = next((m for m in ctx.manifests if m.get("version") == ctx.selected), None)
-    return {"project": pid, "serving": ctx.serving, "versions": ctx.rows, "selected": ctx.selected,
+    return {"project": pid, "serving": ctx.serving, "production": ctx.production, "versions": ctx.rows,
+            "selected": ctx.selected,
             "selected_metrics": (selected or {}).get("metrics"), "selected_note": (selected or {}).get("metrics_note")}
 
 
@@ -65,7 +69,7 @@ async def batch(project: str, request: Request):
 @router.get("/projects/{project}/tasks/{task}/image")
 async def task_image(project: str, task: str, request: Request):
     if not task.isdigit():
-        raise RequestError(f"task id must be a number; got {task!r}", status=400)
+        raise RequestError(f"task id must be a number; got {quoted(task)}", status=400)
     data = await run_in_threadpool(gallery.task_image, _service(request), _pid(project), int(task))
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300",
                                                             "X-Content-Type-Options": "nosniff"})
@@ -83,8 +87,22 @@ async def train_now(project: str, request: Request):
     reason = (body.get("reason") if isinstance(body.get("reason"), str) else "train now")[:100]
     preset = body.get("preset")
     if preset not in (None, "project", ACCURATE):
-        raise RequestError(f"preset must be {ACCURATE!r} (or absent: the project's parameters); got {preset!r}",
+        raise RequestError(f"preset must be {ACCURATE!r} (or absent: the project's parameters); got {quoted(preset)}",
                            status=422)
     reason = accurate_reason(reason) if preset == ACCURATE else reason.removesuffix(TAG)
     job = await run_in_threadpool(_service(request).train, _pid(project), reason)
     return {"job": job.id, "status": job.state, "project": job.project}
+
+
+@router.post("/projects/{project}/deploy")
+async def deploy_button(project: str, request: Request):
+    body, pid = await json_object(request), _pid(project)
+    by, via = deployer(request, via="model page")
+    production = _service(request).production
+    if body.get("rollback") is True:
+        entry = await run_in_threadpool(production.rollback, pid, by=by, via=via)
+    elif isinstance(body.get("version"), str) and body["version"]:
+        entry = await run_in_threadpool(production.deploy, pid, body["version"], by=by, via=via)
+    else:
+        raise RequestError('body must be {"version": "<model version>"} or {"rollback": true}')
+    return {"project": pid, "production": entry["version"], "entry": entry}

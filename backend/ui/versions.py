@@ -6,12 +6,13 @@ from __future__ import annotations
 from training.params import TrainParams
 
 from backend.ui import svg
+from backend.ui.deploysection import deploy_button
 from backend.ui.html import esc, num, pct, seconds, when
 
 DEFAULTS = TrainParams().to_dict()
 
 
-def version_row(mf: dict, serving: str | None) -> dict:
+def version_row(mf: dict, serving: str | None, production: str | None = None) -> dict:
     metrics = mf.get("metrics") or {}
     params = mf.get("params") or {}
     promotion = str((mf.get("extra") or {}).get("promotion") or "")
@@ -23,6 +24,7 @@ def version_row(mf: dict, serving: str | None) -> dict:
         "n_eval": metrics.get("n"), "metrics_source": mf.get("metrics_source"),
         "metrics_note": mf.get("metrics_note") or _missing_note(mf),
         "train_seconds": mf.get("train_seconds"), "serving": mf.get("version") == serving,
+        "production": production is not None and mf.get("version") == production,
         "candidate": promotion.startswith("candidate") and mf.get("version") != serving,
         "promotion": promotion or None, "trigger": (mf.get("extra") or {}).get("trigger"),
         "recipe": (mf.get("extra") or {}).get("recipe"),
@@ -69,6 +71,9 @@ def versions_table(pid: str, rows: list[dict], selected: str | None) -> str:
             tag = (f"<span class='tag candidate' title='{esc(r['promotion'] or '')}'>candidate</span> "
                    if r["candidate"] else "")
             status = f"{tag}<button data-version='{vid}' onclick=\"promote('{esc(pid)}','{vid}')\">{verb}</button>"
+        status += " <span class='tag production'>production</span>" if r.get("production") else \
+            " " + deploy_button(pid, str(r["version"]))
+        status += f" <a class='small' href='/projects/{esc(pid)}/versions/{vid}/export'>download</a>"
         klass = " ".join(k for k, on in (("serving", r["serving"]), ("selected", r["version"] == selected)) if on)
         source = esc(r["metrics_source"] or "none")
         if r["metrics_source"] in ("leave-one-out", "validation split") and r["metrics_note"]:
