@@ -32,11 +32,10 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from backend.blobcache import BlobCache
 from lsproto import urls
 from lsproto.tokens import LSAuth, TokenError
 from training.cache import Digested
-
-from backend.blobcache import BlobCache
 
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -141,6 +140,7 @@ class ImageFetcher:
                     raise FetchError(str(exc)) from None
                 log.info("%s; trying again in %.2f s", exc, wait)
                 time.sleep(wait)
+        raise AssertionError("unreachable: the last try (wait None) returns or raises")
 
     def _read_shared(self, raw: str, url: str, hostname: str | None, name: str) -> bytes | None:
         """The upload's bytes straight from Label Studio's media dir, or None (then download)."""

@@ -11,14 +11,18 @@
 
 | part | module | job |
 | --- | --- | --- |
-| `projects` | projects.py | labeling config, params and connection per project |
-| `serving` | serving.py | stores, shared backbones, the loaded serving version |
-| `predictor` | predictor.py | `/predict` |
-| `production`, `classifier` | production.py, classify.py | the version applications get, `/classify` |
-| `api_keys`, `exports` | apikeys.py, exportzip.py | the projects' API keys for `/classify`; versions' export zips |
-| `trainer` + `jobs` | trainer.py, jobs.py | the training job, run in the background, coalesced (in a child process with `TASVEER_TRAIN_IN=process`: worker.py; on RQ workers with `REDIS_URL`: rqjobs.py, rqworker.py) |
-| `refresher` | refresh.py | after a publish or rollback: every task's prediction in Label Studio current |
-| `writer` | writeback.py | predictions of new tasks written back to Label Studio |
+| `projects` | projects/registry.py | labeling config, params and connection per project |
+| `serving` | inference/models.py | stores, shared backbones, the loaded serving version |
+| `predictor` | inference/predictor.py | `/predict` |
+| `production`, `classifier` | inference/production.py, classify.py | the version applications get, `/classify` |
+| `api_keys`, `exports` | projects/apikeys.py, inference/exportzip.py | `/classify` API keys; versions' export zips |
+| `trainer` + `jobs` | jobs/trainer.py, jobs/runner.py | the training job, run in the background, coalesced (below) |
+| `refresher` | writeback/refresh.py | after a publish or rollback: every task's prediction in Label Studio current |
+| `writer` | writeback/newtasks.py | predictions of new tasks written back to Label Studio |
+
+Trainings run in this process's threads; in a child process each with `TASVEER_TRAIN_IN=process`
+(jobs/childtrainer.py, workers/trainchild.py); on RQ workers with `REDIS_URL` (jobs/redisrunner.py,
+workers/rqtask.py, workers/rqworker.py).
 """
 from __future__ import annotations
 
@@ -26,26 +30,24 @@ import logging
 import time
 from pathlib import Path
 
+from backend.blobcache import BlobCache
+from backend.errors import RequestError
+from backend.fetch import ImageFetcher
+from backend.inference.classify import Classify
+from backend.inference.exportzip import Exports
+from backend.inference.models import Serving
+from backend.inference.predictor import Predictor
+from backend.inference.production import Production
+from backend.jobs.counter import AnnotationCounter
+from backend.jobs.runner import Job, JobRunner, JobTrainer, Runner
+from backend.projects.apikeys import ApiKeys
+from backend.projects.registry import Projects
+from backend.settings import Settings
+from backend.writeback.newtasks import PredictionWriter
+from backend.writeback.refresh import Refresher
 from training.atomic import write_json_atomic
 from training.cache import EmbeddingCache
 from training.params import SERVING_ONLY
-
-from backend.errors import RequestError
-
-from backend.blobcache import BlobCache
-from backend.fetch import ImageFetcher
-from backend.jobs.runner import Job, JobRunner
-from backend.inference.predictor import Predictor
-from backend.inference.classify import Classify
-from backend.inference.exportzip import Exports
-from backend.inference.production import Production
-from backend.projects.apikeys import ApiKeys
-from backend.projects.registry import Projects
-from backend.writeback.refresh import Refresher
-from backend.jobs.counter import AnnotationCounter
-from backend.inference.models import Serving
-from backend.settings import Settings
-from backend.writeback.newtasks import PredictionWriter
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,8 @@ class Backend:
         self.api_keys = ApiKeys(self.projects.root)
         self.exports = Exports(self.serving, data_dir / "cache" / "exports")
         self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
+        self.trainer: JobTrainer | None  # None: RQ workers train
+        self.jobs: Runner
         if settings.redis_url:  # RQ workers train (rqworker.py); torch stays out of this process
             from backend.jobs.redisrunner import RQJobRunner
 

@@ -1,9 +1,11 @@
 """The backend's HTTP API for the verbs that manage a project's models (versions, promote, params)."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import requests
 
-from config.env import basic_auth, read
+from config.env import SECRET_USER, basic_auth, read
 from config.spec import SettingsError
 from sync.state import load_state
 
@@ -24,18 +26,39 @@ def add_backend_options(parser) -> None:
 
 def resolve(args) -> tuple[str, int]:
     state = load_state(args.data_dir) if args.data_dir else None
-    url = args.backend or read("TASVEER_BACKEND_URL") or (state and state.backend_url) or DEFAULT_BACKEND
-    project = args.project if args.project is not None else (state and state.project_id)
+    url = args.backend or read("TASVEER_BACKEND_URL") or (state.backend_url if state else None) or DEFAULT_BACKEND
+    project = args.project if args.project is not None else (state.project_id if state else None)
     if project is None:
         raise BackendAPIError("no --project given and no `tasveer up` state in --data-dir")
     return url.rstrip("/"), int(project)
 
 
-def call(method: str, url: str, **kwargs) -> dict:
+def login(args, url: str) -> tuple[str, str] | None:
+    """What to log in to `url` with: the environment's TASVEER_BASIC_AUTH_USER/_PASSWORD or
+    TASVEER_SECRET, else the secret of the `tasveer up` state in --data-dir, sent only to that
+    state's own backend (never to another --backend)."""
     try:
-        auth = basic_auth()  # what the backend requires, when it requires it
+        auth = basic_auth()
     except SettingsError as exc:
         raise BackendAPIError(str(exc)) from None
+    state = load_state(args.data_dir) if args.data_dir and auth is None else None
+    if state and state.backend_url and _origin(state.backend_url) == _origin(url):
+        return (SECRET_USER, state.backend_secret)
+    return auth
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def call(method: str, url: str, auth: tuple[str, str] | None = None, **kwargs) -> dict:
+    """The backend's JSON answer; `auth` from `login` (default: the environment's credentials)."""
+    if auth is None:
+        try:
+            auth = basic_auth()  # what the backend requires, when it requires it
+        except SettingsError as exc:
+            raise BackendAPIError(str(exc)) from None
     try:
         resp = requests.request(method, url, timeout=60, auth=auth, **kwargs)
     except requests.RequestException as exc:

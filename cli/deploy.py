@@ -1,6 +1,7 @@
 """`tasveer deploy`: a project's production version, the one applications get from the backend's
 `/projects/<id>/classify` (and `tasveer export --backend`). Labeling's serving version moves with
 every training; production moves only here or by the model page's "deploy to production"."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,12 @@ make the project's API key for /classify (printed once; the old key stops workin
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("deploy", help="set a project's production version (what /classify answers with), "
-                                      "roll it back, or make an API key",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "deploy",
+        help="set a project's production version (what /classify answers with), roll it back, or make an API key",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_backend_options(p)
     p.add_argument("version", nargs="?", metavar="VERSION", help="e.g. v0003 (see `tasveer versions`)")
     what = p.add_mutually_exclusive_group()
@@ -62,18 +66,24 @@ def run(args) -> int:
 
 def describe(project: int, body: dict) -> str:
     if "key" in body:
-        return (f"project {project}: new API key (shown this once; the old one no longer works):\n  {body['key']}\n"
-                f"send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+        return (
+            f"project {project}: new API key (shown this once; the old one no longer works):\n  {body['key']}\n"
+            f"send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`"
+        )
     if "entry" in body:
         entry = body["entry"]
         verb = "rolled back to" if entry.get("rollback") else "is now"
         was = f" (was {entry['previous']})" if entry.get("previous") else ""
         return f"project {project}: production {verb} {body['production']}{was}"
-    lines = [f"project {project}: production {body.get('production') or 'not set (run `tasveer deploy VERSION`)'}; "
-             f"labeling serves {body.get('serving') or 'nothing yet'}"]
+    lines = [
+        f"project {project}: production {body.get('production') or 'not set (run `tasveer deploy VERSION`)'}; "
+        f"labeling serves {body.get('serving') or 'nothing yet'}"
+    ]
     for e in reversed(body.get("history") or []):
         acc = (e.get("metrics") or {}).get("accuracy")
-        lines.append(f"  {str(e.get('at'))[:19].replace('T', ' ')}  {e.get('version')}"
-                     f"{' (rollback)' if e.get('rollback') else ''}  by {e.get('by')} via {e.get('via')}"
-                     f"  accuracy {f'{acc:.1%}' if acc is not None else '-'}")
+        lines.append(
+            f"  {str(e.get('at'))[:19].replace('T', ' ')}  {e.get('version')}"
+            f"{' (rollback)' if e.get('rollback') else ''}  by {e.get('by')} via {e.get('via')}"
+            f"  accuracy {f'{acc:.1%}' if acc is not None else '-'}"
+        )
     return "\n".join(lines)

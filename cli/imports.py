@@ -48,9 +48,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def _resolve(args) -> tuple[str, str, int | None]:
     state = load_state(args.data_dir) if args.data_dir else None
-    url = args.url or read("LABEL_STUDIO_URL") or (state and state.url) or DEFAULT_URL
-    token = args.token or read("LABEL_STUDIO_API_KEY") or (state and state.token) or ""
-    project = args.project if args.project is not None else (state and state.project_id)
+    url = args.url or read("LABEL_STUDIO_URL") or (state.url if state else None) or DEFAULT_URL
+    token = args.token or read("LABEL_STUDIO_API_KEY") or (state.token if state else None) or ""
+    project = args.project if args.project is not None else (state.project_id if state else None)
     return url, token, project
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.backendapi import BackendAPIError, add_backend_options, call, resolve
+from cli.backendapi import BackendAPIError, add_backend_options, call, login, resolve
 from cli.common import fail
 
 
@@ -37,13 +37,14 @@ def parse_change(text: str) -> tuple[str, object]:
 def run(args) -> int:
     try:
         url, project = resolve(args)
-        body = call("GET", f"{url}/projects/{project}/params")
+        auth = login(args, url)
+        body = call("GET", f"{url}/projects/{project}/params", auth)
         if args.changes or args.unset:
             values = dict(body["params"])
             values.update(parse_change(c) for c in args.changes)
             for key in args.unset:
                 values.pop(key, None)
-            body = call("PUT", f"{url}/projects/{project}/params", json=values)
+            body = call("PUT", f"{url}/projects/{project}/params", auth, json=values)
     except BackendAPIError as exc:
         return fail("params", str(exc))
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.backendapi import BackendAPIError, add_backend_options, call, resolve
+from cli.backendapi import BackendAPIError, add_backend_options, call, login, resolve
 from cli.common import fail
 
 
@@ -21,7 +21,7 @@ def register(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     try:
         url, project = resolve(args)
-        body = call("POST", f"{url}/projects/{project}/rollback", json={"version": args.version})
+        body = call("POST", f"{url}/projects/{project}/rollback", login(args, url), json={"version": args.version})
     except BackendAPIError as exc:
         return fail("promote", str(exc))
     print(json.dumps(body) if args.json else f"project {project} now serves {body['model_version']}")

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from cli.backendapi import BackendAPIError, add_backend_options, call, resolve
+from cli.backendapi import BackendAPIError, add_backend_options, call, login, resolve
 from cli.common import fail
 
 ENDED = ("done", "skipped", "failed")
@@ -31,11 +31,12 @@ def register(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     try:
         url, project = resolve(args)
-        asked = call("POST", f"{url}/projects/{project}/train", json={"preset": args.preset})
+        auth = login(args, url)
+        asked = call("POST", f"{url}/projects/{project}/train", auth, json={"preset": args.preset})
         if not args.wait:
             print(json.dumps(asked) if args.json else f"project {project}: training job {asked['job']} {asked['status']}")
             return 0
-        job = wait(url, project, asked["job"], args.timeout)
+        job = wait(url, project, asked["job"], args.timeout, auth)
     except BackendAPIError as exc:
         return fail("retrain", str(exc))
     except TimeoutError as exc:
@@ -47,11 +48,11 @@ def run(args) -> int:
     return 1 if job["state"] == "failed" else 0
 
 
-def wait(url: str, project: int, job_id: str, timeout: float) -> dict:
+def wait(url: str, project: int, job_id: str, timeout: float, auth: tuple[str, str] | None = None) -> dict:
     """The job's final record; its phases go to stderr as they change."""
     deadline, shown = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        body = call("GET", f"{url}/projects/{project}/jobs")
+        body = call("GET", f"{url}/projects/{project}/jobs", auth)
         known = body.get("jobs", []) + [j for j in (body.get("running"), body.get("pending")) if j]
         job = next((j for j in known if j.get("id") == job_id), None)
         if job is not None:
@@ -66,7 +67,8 @@ def wait(url: str, project: int, job_id: str, timeout: float) -> dict:
 
 
 def describe(project: int, job: dict) -> str:
-    result = job.get("result") if isinstance(job.get("result"), dict) else {}
+    given = job.get("result")
+    result: dict = given if isinstance(given, dict) else {}
     if job["state"] == "failed":
         return f"project {project}: training job {job['id']} failed: {job.get('error')}"
     if job["state"] == "skipped" or not result.get("version"):

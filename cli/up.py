@@ -6,13 +6,16 @@ Idempotent on one data dir: the admin user, password and legacy token live in
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.env import basic_auth, read
+from backend.api.logintoken import TOKEN_PARAM, link_token, page_link
+from config.env import basic_auth, is_set, read
 from sync.backendproc import BackendError, BackendServer
 from lsclient import LabelStudioError
 from sync.connection import ConnectionProblem, make_client
@@ -28,8 +31,23 @@ DEFAULT_TITLE = "tasveer"
 
 def backend_credentials(env=None) -> tuple[tuple[str, str] | None, str | None]:
     """(basic auth, webhook secret) the backend will require: the TASVEER_BASIC_AUTH_USER/_PASSWORD
-    and TASVEER_WEBHOOK_SECRET of this environment, which the backend child inherits."""
+    (else the TASVEER_SECRET login) and TASVEER_WEBHOOK_SECRET of this environment, which the backend
+    child inherits."""
     return basic_auth(env), read("TASVEER_WEBHOOK_SECRET", env)
+
+
+def with_secret(secret: str) -> dict[str, str]:
+    """This environment with the backend's secret: what the backend child gets and clients send."""
+    return {**os.environ, "TASVEER_SECRET": secret}
+
+
+def public_hosts(host: str) -> tuple[str, ...]:
+    """The names the backend answers to besides loopback and `host`: TASVEER_PUBLIC_HOSTS, and this
+    machine's names when it listens on every address."""
+    names = tuple(read("TASVEER_PUBLIC_HOSTS"))
+    if host in ("0.0.0.0", "::", ""):
+        names += tuple(dict.fromkeys(n.lower() for n in (socket.gethostname(), socket.getfqdn()) if n))
+    return names
 
 
 class UpProblem(RuntimeError):
@@ -109,6 +127,8 @@ def run(args) -> int:
     try:
         labels = parse_labels(args.labels)
         state = _load_or_create_state(data_dir, args.username, args.password)
+        if is_set("TASVEER_SECRET"):  # the environment's secret wins, and the state records it for the CLI
+            state.backend_secret = read("TASVEER_SECRET")
     except (ValueError, UpProblem) as exc:
         _err(str(exc))
         return 2
@@ -119,7 +139,7 @@ def run(args) -> int:
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         _start(servers)
-        wiring = _wire(args, servers, labels, state.token)
+        wiring = _wire(args, servers, labels, state)
         state.url, state.backend_url = servers.ls.url, servers.backend.url
         state.project_id, state.project_title = wiring.project.id, wiring.project.title
         save_state(data_dir, state)
@@ -175,9 +195,12 @@ def _servers(args, data_dir: Path, state: UpState) -> Servers:
     ls = LabelStudioServer(data_dir / "labelstudio", args.port, username=state.username,
                            password=state.password, token=state.token, host=args.host,
                            backend_hosts=(args.host,), startup_timeout=args.timeout)
+    # a login always: the secret (Label Studio's connection and webhook send it, the printed links
+    # carry a token made from it); /health stays open for probes unless TASVEER_OPEN_HEALTH says
     backend = BackendServer(data_dir / "backend", args.backend_port, label_studio_url=ls.url,
                             label_studio_token=state.token, label_studio_media_dir=ls.media_dir, host=args.host,
-                            startup_timeout=args.timeout)
+                            startup_timeout=args.timeout, secret=state.backend_secret,
+                            public_hosts=public_hosts(args.host), open_health=not is_set("TASVEER_OPEN_HEALTH"))
     return Servers(ls, backend)
 
 
@@ -193,13 +216,13 @@ def _start(servers: Servers) -> None:
     print(f"both healthy after {time.monotonic() - t0:.0f} s", flush=True)
 
 
-def _wire(args, servers: Servers, labels: list[str], token: str) -> Wiring:
+def _wire(args, servers: Servers, labels: list[str], state: UpState) -> Wiring:
     """The project (created, or found by its title) connected to the backend, with the webhook Label
     Studio made for it secured and its views in place."""
     backend_url = servers.backend.url
-    client = make_client(servers.ls.url, token)
+    client = make_client(servers.ls.url, state.token)
     project = ensure_project(client, args.title, labels, sampling=args.sampling)
-    basic_auth, secret = backend_credentials()
+    basic_auth, secret = backend_credentials(with_secret(state.backend_secret))
     ml = connect_backend(client, project, backend_url, basic_auth=basic_auth)
     hook = secure_webhook(client, verify_webhook(client, project.id, backend_url),
                           basic_auth=basic_auth, secret=secret)
@@ -249,7 +272,11 @@ def _print_status(ls, backend, state, project, ml, hook, views, sampling) -> Non
         f"webhook      : {hook.url}  actions {webhook_actions(hook)}",
         f"labeling     : {sampling} sampling; views: " + ", ".join(
             f"{title} ({ls.url}/projects/{project.id}/data?tab={vid})" for title, vid in views.items()),
-        f"model metrics: {backend.url}/metrics  (versions, accuracy, confusion matrix, rollback)",
+        f"model page   : {page_link(backend.url, project.id, state.backend_secret)}  (opens it logged in: "
+        "keep the link private)",
+        f"model metrics: {backend.url}/metrics?{TOKEN_PARAM}={link_token(state.backend_secret)}  (versions, accuracy, "
+        "confusion matrix, rollback)",
+        "backend login: user tasveer, password: backend_secret in the state file (Label Studio sends it)",
         f"state file   : {Path(ls.data_dir).parent / 'tasveer-up.json'}",
     ]
     print("\n".join(lines), flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cli.backendapi import BackendAPIError, add_backend_options, call, resolve
+from cli.backendapi import BackendAPIError, add_backend_options, call, login, resolve
 from cli.common import fail
 
 
@@ -19,7 +19,7 @@ def register(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     try:
         url, project = resolve(args)
-        body = call("GET", f"{url}/versions", params={"project": project})
+        body = call("GET", f"{url}/versions", login(args, url), params={"project": project})
     except BackendAPIError as exc:
         return fail("versions", str(exc))
     if args.json:

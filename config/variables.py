@@ -55,8 +55,8 @@ VARIABLES = (
     Var("TASVEER_PUBLIC_HOSTS", "hosts", (), "names besides loopback's (`localhost`, `127.0.0.1`, `::1`) and "
         "`TASVEER_HOST` that the backend answers to in the `Host` header (`host`: any port, or `host:port`); "
         "any other is answered 421 (DNS rebinding)", ("api",), field="public_hosts",
-        valid=(lambda hosts: all(_host_name_ok(h) for h in hosts), "must hold host names or host:port, "
-               "without scheme or path")),
+        valid=(lambda hosts: all(_host_name_ok(h) for h in hosts), "must be comma-separated host "
+               "names or host:port (no scheme, path or *)")),
     Var("TASVEER_OPEN_HEALTH", "bool", False, "`1`: `/health` (and `/`) answer without a login (for a load "
         "balancer's probe; `tasveer up` and docker-compose.yml set it)", ("api",), field="open_health"),
     Var("TASVEER_WEBHOOK_SECRET", "text", None, "`/webhook` requires the header `X-Tasveer-Webhook-Secret` with "

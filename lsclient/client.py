@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
+from label_studio_sdk.types import View
 
 from lsproto.autoaccept import AUTO_EMAIL, AUTO_USER, is_auto
 from lsproto.config import LabelConfig
@@ -116,10 +117,10 @@ class LabelStudioClient(RawCalls, LabelStudio):
         views a person made are left alone. Returns title -> view id."""
         with sdk_call(f"GET /api/dm/views/?project={project_id}"):
             listed = self.views.list(project=project_id)
-        existing = {}
+        existing: dict[str | None, View] = {}
         for view in listed:
             title = view.data.get("title") if isinstance(view.data, dict) else None
-            existing.setdefault(RENAMED.get(title, title), view)
+            existing.setdefault(RENAMED.get(title, title) if title is not None else None, view)
         ids = {}
         for title, data in views.items():
             old = existing.get(title)
@@ -143,7 +144,8 @@ class LabelStudioClient(RawCalls, LabelStudio):
         for start in range(0, len(predictions), chunk):
             part = predictions[start:start + chunk]
             with sdk_call(f"POST /api/projects/{project_id}/import/predictions"):
-                answer = self.projects.import_predictions(id=project_id, request=part)
+                # the SDK sends plain dicts as given (JSON); its annotation names only its pydantic model
+                answer = self.projects.import_predictions(id=project_id, request=part)  # type: ignore[arg-type]
             created += answer.created if isinstance(answer.created, int) else len(part)
         return created
 

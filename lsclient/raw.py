@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -36,7 +36,7 @@ class RawCalls:
     http: httpx.Client
     base_url: str
 
-    def raw(self, method: str, path: str, ok: tuple = (200,), **kwargs) -> httpx.Response:
+    def raw(self, method: str, path: str, ok: Container[int] = (200,), **kwargs) -> httpx.Response:
         """One request to `<base_url><path>`; a status outside `ok` is a LabelStudioError."""
         resp = self.http.request(method, f"{self.base_url}{path}", **kwargs)
         if resp.status_code not in ok:

@@ -1,7 +1,7 @@
 """Create choice annotations on tasks (used by `tasveer import --labels-from-folders`)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from lsclient import LabelStudioError
 from lsproto.config import LabelConfig, LabelConfigError, parse_label_config

@@ -1,8 +1,8 @@
 """Run the tasveer ML backend (`python -m backend`) as a child process; never imports it.
 
 Settings travel as environment variables only, written from their declarations (config/): the data
-dir, host, port, Label Studio's URL and token and, when on the same disk, its media directory; the rest
-is inherited. Health is `GET /health` -> 200 `{"status": "UP", ...}`.
+dir, host, port, Label Studio's URL and token and, when on the same disk, its media directory, and the
+login (`secret`, `public_hosts`, `open_health`) when given; the rest is inherited. Health is `GET /health` -> 200 `{"status": "UP", ...}`.
 """
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ class BackendServer(ManagedServer):
         host: str = "127.0.0.1",
         startup_timeout: float = 180.0,
         extra_env: dict[str, str] | None = None,
+        secret: str | None = None,
+        public_hosts: tuple[str, ...] = (),
+        open_health: bool = False,
     ):
         self.data_dir = Path(data_dir).resolve()
         self.port = int(port)
@@ -59,6 +62,10 @@ class BackendServer(ManagedServer):
         self.label_studio_media_dir = label_studio_media_dir
         self.startup_timeout = startup_timeout
         self.extra_env = dict(extra_env or {})
+        # the login (TASVEER_SECRET), the names it answers to besides loopback, and an open /health;
+        # unset, the environment's own TASVEER_SECRET / _PUBLIC_HOSTS / _OPEN_HEALTH stay
+        self.login = {k: v for k, v in (("secret", secret), ("public_hosts", tuple(public_hosts)),
+                                        ("open_health", open_health)) if v}
         self.log_path = self.data_dir / "backend.log"
         self._child: ChildProcess | None = None
 
@@ -71,6 +78,7 @@ class BackendServer(ManagedServer):
                     "label_studio_url": self.label_studio_url, "label_studio_api_key": self.label_studio_token}
         if self.label_studio_media_dir:
             settings["ls_media_dir"] = Path(self.label_studio_media_dir)
+        settings.update(self.login)
         env = {**os.environ, **environment(settings), "PYTHONUNBUFFERED": "1"}
         # run from the repo root so `-m backend` finds this checkout's package
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
@@ -88,7 +96,7 @@ class BackendServer(ManagedServer):
                                    self.log_path, cwd=REPO_ROOT)
         self._child.start()
 
-    def wait_ready(self) -> "BackendServer":
+    def wait_ready(self) -> BackendServer:
         """Wait for `/health` = {"status": "UP"}; on failure stop it and raise with the log's tail."""
         assert self._child is not None, "spawn() first"
         env = self.environment()

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
-
 
 from sync.annotate import AnnotateError, annotate_tasks, project_config
 from sync.predictions import PredictionReport, ensure_predictions
 from sync.upload import UploadError, collect_images, upload_files
+
 
 class ImportProblem(RuntimeError):
     """An expected failure of an import (reported without a traceback)."""
@@ -30,7 +30,7 @@ class ImportResult:
 def import_images(
     client,
     project_id: int,
-    paths: Iterable[str | os.PathLike],
+    paths: Iterable[str | os.PathLike[str]],
     labels_from_folders: bool = False,
     wait: bool = True,
     *,
@@ -63,7 +63,8 @@ def import_images(
             labels = project_config(project).labels
         except AnnotateError as exc:
             raise ImportProblem(str(exc)) from None
-        unknown = sorted({i.label for i in items} - set(labels))
+        # (with labels_from_folders every item has its folder's label)
+        unknown = sorted({i.label for i in items if i.label is not None} - set(labels))
         if unknown:
             raise ImportProblem(f"folder names {unknown} are not labels of project {project_id} "
                                 f"(its labels: {', '.join(labels)})")
@@ -76,7 +77,7 @@ def import_images(
         raise ImportProblem(str(exc)) from None
     log(f"created {len(result.task_ids)} tasks in project {project_id}")
     if labels_from_folders:
-        pairs = [(t, i.label) for t, i in zip(result.task_ids, items)]
+        pairs = [(t, i.label) for t, i in zip(result.task_ids, items) if i.label is not None]
         try:
             result.annotation_ids = annotate_tasks(client, project, pairs, progress=progress)
         except AnnotateError as exc:

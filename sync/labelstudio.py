@@ -25,7 +25,6 @@ from lsproto.tokens import LSAuth
 from sync.netutil import banned_subnets, port_in_use, subnet_of_host, wait_http_ok
 from sync.process import ChildProcess, ManagedServer
 
-
 MAX_FILES_PER_UPLOAD = 1000
 
 
@@ -141,7 +140,7 @@ class LabelStudioServer(ManagedServer):
         self._child = ChildProcess("label-studio", self.argv(), self.environment(), self.log_path)
         self._child.start()
 
-    def wait_ready(self) -> "LabelStudioServer":
+    def wait_ready(self) -> LabelStudioServer:
         """Wait for `/health`; on failure stop the process and raise with the log's tail."""
         assert self._child is not None, "spawn() first"
         ok = wait_http_ok(f"{self.url}/health", self.startup_timeout, alive=self._child.alive,

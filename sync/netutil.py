@@ -4,12 +4,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import requests
 
-_ALL_V4 = ipaddress.ip_network("0.0.0.0/0")
-_ALL_V6 = ipaddress.ip_network("::/0")
+_ALL_V4 = ipaddress.IPv4Network("0.0.0.0/0")
+_ALL_V6 = ipaddress.IPv6Network("::/0")
+_Net = TypeVar("_Net", ipaddress.IPv4Network, ipaddress.IPv6Network)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -33,23 +35,25 @@ def banned_subnets(allowed: Iterable[str]) -> list[str]:
     one, so banning the complement of the backend's subnet lets LS reach exactly that subnet.
     """
     allowed_nets = [ipaddress.ip_network(a, strict=False) for a in allowed]
-    result: list[str] = []
-    for universe in (_ALL_V4, _ALL_V6):
-        remaining = [universe]
-        for net in allowed_nets:
-            if net.version != universe.version:
-                continue
-            next_remaining = []
-            for block in remaining:
-                if net.subnet_of(block):
-                    next_remaining.extend(block.address_exclude(net))
-                elif block.subnet_of(net):
-                    continue  # fully allowed
-                else:
-                    next_remaining.append(block)
-            remaining = next_remaining
-        result.extend(str(n) for n in sorted(remaining))
-    return result
+    v4 = [net for net in allowed_nets if isinstance(net, ipaddress.IPv4Network)]
+    v6 = [net for net in allowed_nets if isinstance(net, ipaddress.IPv6Network)]
+    return [str(n) for n in sorted(_less(_ALL_V4, v4))] + [str(n) for n in sorted(_less(_ALL_V6, v6))]
+
+
+def _less(universe: _Net, allowed: list[_Net]) -> list[_Net]:
+    """The blocks of `universe` outside every `allowed` network (of the same IP version)."""
+    remaining = [universe]
+    for net in allowed:
+        next_remaining: list[_Net] = []
+        for block in remaining:
+            if net.subnet_of(block):
+                next_remaining.extend(block.address_exclude(net))
+            elif block.subnet_of(net):
+                continue  # fully allowed
+            else:
+                next_remaining.append(block)
+        remaining = next_remaining
+    return remaining
 
 
 def subnet_of_host(host: str) -> str:

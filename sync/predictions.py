@@ -8,8 +8,8 @@ model_version are left out by LS)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from lsclient import LabelStudioError
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from lsproto.config import build_label_config, parse_label_config, parse_labels
 from lsproto.project import BACKEND_TITLE, WEBHOOK_SECRET_HEADER
@@ -71,6 +72,8 @@ def _value(field):
 def _labels_of(config: str | None) -> list[str] | None:
     from lsproto.config import LabelConfigError
 
+    if config is None:
+        return None  # (no config: as an empty one)
     try:
         return list(parse_label_config(config).labels)
     except LabelConfigError:
@@ -102,8 +105,9 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
       `secure_webhook`.
     Returns the ML backend object as LS reports it after connecting (state "CO" = connected).
     """
-    auth = ({"auth_method": "BASIC_AUTH", "basic_auth_user": basic_auth[0], "basic_auth_pass": basic_auth[1]}
-            if basic_auth else {})
+    auth: dict[str, Any] = (
+        {"auth_method": "BASIC_AUTH", "basic_auth_user": basic_auth[0], "basic_auth_pass": basic_auth[1]}
+        if basic_auth else {})
     project_id = project.id if hasattr(project, "id") else int(project)
     existing = list(client.ml.list(project=project_id))
     backend = None
@@ -117,7 +121,7 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
                                   is_interactive=interactive, timeout=timeout, **auth)
     elif backend.is_interactive != interactive or backend.title != title or auth:
         backend = client.ml.update(id=backend.id, is_interactive=interactive, title=title, **auth)
-    settings = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
+    settings: dict[str, Any] = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
     if model_version is not None:
         settings["model_version"] = model_version
     current = client.projects.get(id=project_id).description

@@ -1,4 +1,5 @@
-"""The small state file `tasveer up` keeps in its data dir (user, legacy token, ports, project)."""
+"""The small state file `tasveer up` keeps in its data dir (user, legacy token, the backend's secret, ports,
+project)."""
 from __future__ import annotations
 
 import json
@@ -17,6 +18,8 @@ class UpState:
     username: str = "admin@tasveer.local"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     token: str = field(default_factory=lambda: secrets.token_hex(20))
+    # the backend's login (TASVEER_SECRET): made once, kept, so Label Studio's connection keeps working
+    backend_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     url: str | None = None
     backend_url: str | None = None
     project_id: int | None = None

@@ -1,9 +1,10 @@
 """Find image files and upload them to a Label Studio project as tasks (multipart, in chunks)."""
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from lsclient import LabelStudioError
 
@@ -40,7 +41,7 @@ def _walk(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def collect_images(paths: Iterable[str | Path], labels_from_folders: bool = False
+def collect_images(paths: Iterable[str | os.PathLike[str]], labels_from_folders: bool = False
                    ) -> tuple[list[ImageItem], list[tuple[Path, str]]]:
     """Image files under `paths` (files or directories, recursive) and the skipped files with reasons.
 

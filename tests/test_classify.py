@@ -2,14 +2,15 @@
 with really trained versions: `/classify` with a raw JPEG, a multipart upload, a list of URLs (a local
 image server, TASVEER_ALLOWED_HOSTS) and a corrupt image among good ones; 413 past the body limit;
 409 until a version is deployed; a new labeling version leaves /classify's version alone; deploy,
-rollback and history (store, HTTP, model page, `tasveer deploy`); API keys, basic auth, and clients
-off this machine refused when nothing is configured (the app in-process: no network traffic); the
-export zip; the classify path without torch. The production pointer in a bucket (moto)."""
+rollback and history (HTTP, model page, `tasveer deploy`); API keys, basic auth, and clients off
+this machine refused when nothing is configured (the app in-process: no network traffic); the
+export zip and `tasveer export`; the classify path without torch. (The store's pointer:
+test_store_production.py.)"""
+
 from __future__ import annotations
 
 import asyncio
 import io
-import json
 import subprocess
 import sys
 import zipfile
@@ -25,12 +26,9 @@ from backend.settings import Settings
 from cli.deploy import os_user
 from cli.main import main as tasveer
 from imageserver import ImageServer
-from s3fixture import moto_s3  # noqa: F401 (fixture)
 from test_backend_helpers import BackendThread, post_json, protocol_requests
 from test_backend_protocol import publish_direct, setup_body
-from training.objectstore import S3Objects
 from training.params import TrainParams
-from training.store import ModelStore, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = TrainParams(model="efficientnet_lite0")  # the smallest offline backbone: quick to train here
@@ -38,69 +36,8 @@ BODY_LIMIT = 300_000
 CORRUPT = b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 20
 
 
-# -- the store: PRODUCTION beside SERVING ----------------------------------------------------------
-
-def fake_versions(store: ModelStore, *vids: str) -> None:
-    """Complete-looking versions (a manifest is all the production pointer reads)."""
-    for i, vid in enumerate(vids):
-        folder = store.root / "versions" / vid
-        folder.mkdir(parents=True)
-        (folder / "manifest.json").write_text(json.dumps({
-            "version": vid, "created_at": f"2025-01-0{i + 1}", "metrics": {"accuracy": 0.5 + i / 10, "n": 10},
-            "metrics_source": "cross-validation"}))
-        (folder / "weights.safetensors").write_bytes(b"")
-
-
-def check_production_moves(store: ModelStore, reader: ModelStore) -> None:
-    assert store.production() is None and store.production_history() == [] and store.production_stamp() is None
-    first = store.deploy("v0001", by="ana", via="cli")
-    assert first["metrics"]["accuracy"] == 0.5 and first["previous"] is None
-    assert reader.production() == "v0001" and store.serving() is None  # production is not SERVING
-    stamp = reader.production_stamp()
-    store.deploy("v0002", by="ben", via="model page")
-    assert store.deploy("v0002", by="ben", via="cli")["via"] == "model page"  # again: nothing moves
-    store.deploy("v0003", by="ana", via="cli")
-    assert reader.production_stamp() != stamp and reader.production() == "v0003"
-    back = reader.rollback_production(by="cy", via="cli")
-    assert (back["version"], back["previous"], back["rollback"]) == ("v0002", "v0003", True)
-    assert store.rollback_production(by="cy", via="cli")["version"] == "v0001"  # rollbacks walk back
-    with pytest.raises(StoreError, match="no earlier production version"):
-        store.rollback_production(by="cy", via="cli")
-    history = reader.production_history()
-    assert [(e["version"], e["by"], e["rollback"]) for e in history] == [
-        ("v0001", "ana", False), ("v0002", "ben", False), ("v0003", "ana", False), ("v0002", "cy", True),
-        ("v0001", "cy", True)]
-    with pytest.raises(StoreError):
-        store.deploy("v0099", by="ana", via="cli")
-
-
-def test_production_pointer_in_a_store_directory(tmp_path):
-    store = ModelStore(tmp_path / "store")
-    fake_versions(store, "v0001", "v0002", "v0003")
-    check_production_moves(store, ModelStore(tmp_path / "store"))
-    # a crash after PRODUCTION moved and before the history was written loses no entry
-    history = store.production_history()
-    entry = dict(history[0], id="crashed", version="v0003", at="later")
-    (store.root / "PRODUCTION").write_text(json.dumps(entry))
-    assert store.production() == "v0003" and store.production_history() == [*history, entry]
-    assert store.deploy("v0002", by="ana", via="cli")["previous"] == "v0003"
-    assert [e["id"] for e in store.production_history()][-2] == "crashed"  # written down at the next deploy
-
-
-def test_production_pointer_in_a_bucket_is_shared(moto_s3, tmp_path, monkeypatch):  # noqa: F811
-    for key, value in moto_s3.env.items():
-        monkeypatch.setenv(key, value)
-    bucket = S3Objects(f"s3://{moto_s3.bucket()}/stores").child("3")
-    for i, vid in enumerate(("v0001", "v0002", "v0003")):
-        bucket.put(f"versions/{vid}/manifest.json", json.dumps({
-            "version": vid, "created_at": f"2025-01-0{i + 1}", "metrics": {"accuracy": 0.5 + i / 10, "n": 10},
-            "metrics_source": "cross-validation"}).encode())
-    check_production_moves(ModelStore(tmp_path / "a", remote=bucket),
-                           ModelStore(tmp_path / "b", remote=S3Objects(bucket.url), poll=0))
-    assert bucket.get("PRODUCTION") and json.loads(bucket.get("PRODUCTION_HISTORY.json"))[-1]["version"] == "v0001"
-
-
 # -- the backend -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def photos():
@@ -116,8 +53,12 @@ def backend(tmp_path_factory, photos):
     routes = {f"/{name}": data for name, data in blobs.items()} | {"/broken.jpg": CORRUPT, "/gone.jpg": 404}
     with ImageServer(routes) as images:
         port = images.httpd.server_address[1]
-        settings = Settings(data_dir=tmp_path_factory.mktemp("classify") / "backend", max_body_bytes=BODY_LIMIT,
-                            allowed_hosts=(f"127.0.0.1:{port}",), fetch_timeout=5.0)
+        settings = Settings(
+            data_dir=tmp_path_factory.mktemp("classify") / "backend",
+            max_body_bytes=BODY_LIMIT,
+            allowed_hosts=(f"127.0.0.1:{port}",),
+            fetch_timeout=5.0,
+        )
         with BackendThread(settings) as server:
             post_json(server.url + "/setup", setup_body(protocol_requests(), "http://127.0.0.1:9"))
             versions = [publish_direct(server.service, "1", per_class=n, params=PARAMS) for n in (1, 2)]
@@ -129,8 +70,9 @@ def classify(server, body=None, **kwargs) -> requests.Response:
 
 
 def deploy(server, vid: str) -> requests.Response:
-    return requests.post(f"{server.url}/projects/1/production", json={"version": vid}, timeout=60,
-                         headers={"X-Tasveer-User": "tester"})
+    return requests.post(
+        f"{server.url}/projects/1/production", json={"version": vid}, timeout=60, headers={"X-Tasveer-User": "tester"}
+    )
 
 
 def test_classify_waits_for_a_deploy_then_answers_with_production(backend, photos):
@@ -152,8 +94,9 @@ def test_classify_waits_for_a_deploy_then_answers_with_production(backend, photo
     one = classify(server, jpeg, headers={"Content-Type": "image/jpeg"}, params={"top_k": 1, "version": v2}).json()
     assert one["model_version"] == v2 and not one["production"] and len(one["images"][0]["top_k"]) == 1
     assert classify(server, jpeg, headers={"Content-Type": "image/jpeg"}, params={"top_k": "x"}).status_code == 422
-    assert classify(server, jpeg, headers={"Content-Type": "image/jpeg"},
-                    params={"version": "v0099"}).status_code == 404
+    assert (
+        classify(server, jpeg, headers={"Content-Type": "image/jpeg"}, params={"version": "v0099"}).status_code == 404
+    )
 
 
 def test_multipart_upload_urls_and_a_corrupt_image(backend, photos):
@@ -178,8 +121,12 @@ def test_multipart_upload_urls_and_a_corrupt_image(backend, photos):
     assert [a["label"] for a in answers[:3]] == [g["label"] for g in got[:1] + got[2:]]  # the same photos
     assert answers[3]["error"] and "HTTP 404" in answers[4]["error"] and "host not allowed" in answers[5]["error"]
     assert requests.post(f"{server.url}/projects/1/classify", json={"urls": []}, timeout=30).status_code == 400
-    assert requests.post(f"{server.url}/projects/1/classify", data="x", timeout=30,
-                         headers={"Content-Type": "text/plain"}).status_code == 415
+    assert (
+        requests.post(
+            f"{server.url}/projects/1/classify", data="x", timeout=30, headers={"Content-Type": "text/plain"}
+        ).status_code
+        == 415
+    )
 
 
 def test_an_oversize_body_is_refused(backend, photos):
@@ -210,7 +157,11 @@ def test_labeling_does_not_move_production_and_rollback_goes_back(backend, photo
     info = requests.get(f"{server.url}/projects/1/production", timeout=30).json()
     history = info["history"]
     assert [(e["version"], e["via"], e["rollback"]) for e in history] == [
-        (v1, "cli", False), (v2, "cli", False), (v3, "model page", False), (v2, "cli", True)]
+        (v1, "cli", False),
+        (v2, "cli", False),
+        (v3, "model page", False),
+        (v2, "cli", True),
+    ]
     assert history[0]["by"] == "tester" and history[1]["by"] == os_user() and history[1]["previous"] == v1
     assert history[0]["metrics"]["source"] and "accuracy" in history[0]["metrics"]
     html = requests.get(f"{server.url}/projects/1/page", timeout=60).text
@@ -222,6 +173,7 @@ def test_labeling_does_not_move_production_and_rollback_goes_back(backend, photo
 
 def in_process(app, method: str, url: str, client=("10.1.2.3", 1234), **kwargs) -> httpx.Response:
     """One request to the app in this process, from `client` (no network)."""
+
     async def send():
         transport = httpx.ASGITransport(app=app, client=client)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9090") as http:
@@ -245,14 +197,28 @@ def test_api_keys_basic_auth_and_clients_off_this_machine(backend, photos, tmp_p
         assert key.startswith("tsv_") and key not in (server.service.projects.root / "1" / "API_KEY.json").read_text()
         bearer = {"Authorization": f"Bearer {key}", "Content-Type": "image/jpeg"}
         assert in_process(server.app, "POST", url, content=jpeg["content"], headers=bearer).status_code == 200
-        assert in_process(server.app, "POST", url, content=jpeg["content"],
-                          headers={"X-API-Key": key, "Content-Type": "image/jpeg"}).status_code == 200
-        wrong = in_process(server.app, "POST", url, content=jpeg["content"],
-                           headers={"X-API-Key": key + "x", "Content-Type": "image/jpeg"})
+        assert (
+            in_process(
+                server.app,
+                "POST",
+                url,
+                content=jpeg["content"],
+                headers={"X-API-Key": key, "Content-Type": "image/jpeg"},
+            ).status_code
+            == 200
+        )
+        wrong = in_process(
+            server.app,
+            "POST",
+            url,
+            content=jpeg["content"],
+            headers={"X-API-Key": key + "x", "Content-Type": "image/jpeg"},
+        )
         assert wrong.status_code == 401
         assert classify(server, jpeg["content"], headers=jpeg["headers"]).status_code == 401  # loopback: a key now
-        guarded = create_app(Settings(data_dir=server.service.settings.data_dir, basic_auth_user="u",
-                                      basic_auth_password="p"))
+        guarded = create_app(
+            Settings(data_dir=server.service.settings.data_dir, basic_auth_user="u", basic_auth_password="p")
+        )
         try:
             local = ("127.0.0.1", 5)
             assert in_process(guarded, "POST", url, client=local, **jpeg).status_code == 401
@@ -266,8 +232,8 @@ def test_api_keys_basic_auth_and_clients_off_this_machine(backend, photos, tmp_p
         (server.service.projects.root / "1" / "API_KEY.json").unlink(missing_ok=True)
 
 
-def test_export_zip_and_openapi(backend):
-    server, (v1, _), _ = backend
+def test_export_zip_and_openapi(backend, tmp_path, capsys):
+    server, (v1, v2), _ = backend
     r = requests.get(f"{server.url}/projects/1/versions/{v1}/export", timeout=300)
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
     names = set(zipfile.ZipFile(io.BytesIO(r.content)).namelist())
@@ -275,6 +241,16 @@ def test_export_zip_and_openapi(backend):
     cached = list((server.service.settings.data_dir / "cache" / "exports" / "1").glob(f"{v1}-*.zip"))
     assert len(cached) == 1 and cached[0].read_bytes() == r.content
     assert requests.get(f"{server.url}/projects/1/versions/v0099/export", timeout=30).status_code == 404
+    # `tasveer export`: the production version by default, from the backend or from the store itself
+    assert server.service.production.version("1") == v2 != server.service.serving.serving_version("1")
+    remote = ["export", "--backend", server.url, "--project", "1", "--data-dir", str(tmp_path)]
+    assert tasveer([*remote, "--out", str(tmp_path / "remote")]) == 0 and f"exported {v2}" in capsys.readouterr().out
+    assert {f.name for f in (tmp_path / "remote").iterdir()} == {"model.onnx", "labels.json", "MODEL_CARD.md"}
+    assert tasveer([*remote, "--version", v1, "--out", str(tmp_path / "v1")]) == 0
+    assert (tmp_path / "v1" / "model.onnx").read_bytes() == zipfile.ZipFile(io.BytesIO(r.content)).read("model.onnx")
+    store = server.service.serving.store("1").root
+    assert tasveer(["export", "--model", str(store), "--out", str(tmp_path / "local")]) == 0
+    assert f"exported {v2}" in capsys.readouterr().out
     schema = server.app.openapi()
     operation = schema["paths"]["/projects/{project}/classify"]["post"]
     assert {"image/*", "multipart/form-data", "application/json"} <= set(operation["requestBody"]["content"])
@@ -293,7 +269,8 @@ def test_the_classify_path_imports_no_torch(backend, photos):
         f"r = b.classifier.classify('1', uploads=[('sea', open({str(jpeg)!r}, 'rb').read())])\n"
         "assert r['images'][0]['label'] and not r['images'][0]['error'], r\n"
         "assert not [m for m, mod in sys.modules.items() if m.split('.')[0] == 'torch' and mod is not None]\n"
-        "b.close(); print(r['model_version'])\n")
+        "b.close(); print(r['model_version'])\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == server.service.production.version("1")
@@ -317,8 +294,15 @@ def test_a_correction_in_label_studio_moves_labeling_not_production(label_studio
         for path, label in zip(paths, labels):
             (tmp_path / "labeled" / label).mkdir(parents=True, exist_ok=True)
             (tmp_path / "labeled" / label / path.name).symlink_to(path)
-        import_images(client, project.id, [tmp_path / "labeled"], labels_from_folders=True, wait=False,
-                      progress=False, log=lambda m: None)
+        import_images(
+            client,
+            project.id,
+            [tmp_path / "labeled"],
+            labels_from_folders=True,
+            wait=False,
+            progress=False,
+            log=lambda m: None,
+        )
         first = wait_idle_version(backend.url, project.id)["model_version"]
         cli = ["--project", str(project.id), "--backend", backend.url, "--data-dir", str(tmp_path / "none")]
         assert run_tasveer("params", *cli, "--set", "promotion_margin=1.0").returncode == 0  # any new version serves
@@ -326,14 +310,19 @@ def test_a_correction_in_label_studio_moves_labeling_not_production(label_studio
         assert deployed.returncode == 0 and f"production is now {first}" in deployed.stdout, deployed.stderr
 
         def classify_version() -> str:
-            r = requests.post(f"{backend.url}/projects/{project.id}/classify", data=paths[0].read_bytes(),
-                              headers={"Content-Type": "image/jpeg"}, timeout=120)
+            r = requests.post(
+                f"{backend.url}/projects/{project.id}/classify",
+                data=paths[0].read_bytes(),
+                headers={"Content-Type": "image/jpeg"},
+                timeout=120,
+            )
             assert r.status_code == 200, r.text
             return r.json()["model_version"]
 
         assert classify_version() == first
-        tasks = requests.get(f"{ls.url}/api/tasks", params={"project": project.id}, headers=ls.headers,
-                             timeout=30).json()["tasks"]
+        tasks = requests.get(
+            f"{ls.url}/api/tasks", params={"project": project.id}, headers=ls.headers, timeout=30
+        ).json()["tasks"]
         task = tasks[0]
         uploaded = task["data"]["image"].rsplit("/", 1)[-1]  # "<prefix>-<file name>"
         label = next(lab for path, lab in zip(paths, labels) if uploaded.endswith(path.name))
@@ -342,8 +331,10 @@ def test_a_correction_in_label_studio_moves_labeling_not_production(label_studio
         second = wait_idle_version(backend.url, project.id, not_in=(first,))["model_version"]
         assert second != first, backend.log_tail(40)
         body = {"tasks": [task], "project": str(project.id), "label_config": project.label_config}
-        assert requests.post(f"{backend.url}/predict", json=body, timeout=60).json()["results"][0]["model_version"] \
+        assert (
+            requests.post(f"{backend.url}/predict", json=body, timeout=60).json()["results"][0]["model_version"]
             == second
+        )
         assert classify_version() == first
         shown = run_tasveer("deploy", *cli)
         assert f"production {first}; labeling serves {second}" in shown.stdout, shown.stderr

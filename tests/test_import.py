@@ -6,8 +6,8 @@ import time
 import pytest
 import requests
 
+from lsfixture import backend_on, scene_tree
 from lsfixture import run_tasveer as tasveer
-from lsfixture import scene_tree
 from sync.importer import ImportProblem, import_images
 from sync.predictions import ensure_predictions, tasks_with_predictions
 from sync.project import connect_backend, ensure_project, verify_webhook
@@ -102,10 +102,18 @@ def test_wait_without_backend_is_refused(label_studio, shared_data, tmp_path):
 
 # ------------------------------------------------------------ with the real backend
 
-def test_every_imported_task_gets_a_prediction(label_studio, start_backend, shared_data, tmp_path):
+@pytest.fixture(scope="module")
+def import_backend(label_studio, tmp_path_factory):
+    """One backend process for the imports below (a project each): one start, and the photos of the
+    first import are in its embedding cache for the second (nothing below is about a cold cache)."""
+    with backend_on(label_studio, tmp_path_factory.mktemp("import-backend"), media=False) as server:
+        yield server
+
+
+def test_every_imported_task_gets_a_prediction(label_studio, import_backend, shared_data, tmp_path):
     client = label_studio.client()
     project = ensure_project(client, "import-predicted", CLASSES)
-    backend = start_backend(label_studio)
+    backend = import_backend
     connect_backend(client, project, backend.url)
     verify_webhook(client, project.id, backend.url)
     scene_tree(shared_data, tmp_path / "imgs", 8)
@@ -141,10 +149,10 @@ def test_every_imported_task_gets_a_prediction(label_studio, start_backend, shar
     assert set(victims) <= again.retrieved_for
 
 
-def test_labels_from_folders_with_backend_trains_and_predicts(label_studio, start_backend, shared_data, tmp_path):
+def test_labels_from_folders_with_backend_trains_and_predicts(label_studio, import_backend, shared_data, tmp_path):
     client = label_studio.client()
     project = ensure_project(client, "import-labeled-backend", CLASSES)
-    backend = start_backend(label_studio)
+    backend = import_backend
     connect_backend(client, project, backend.url)
     scene_tree(shared_data, tmp_path / "tree", 6)
     proc = tasveer("import", "--project", str(project.id), "--url", label_studio.url, "--token", label_studio.token,

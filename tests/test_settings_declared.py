@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.settings import Settings, SettingsError
+from backend.settings import Settings, SettingsError, fields_stub
 from config.env import BY_FIELD, BY_NAME, basic_auth, environment
 from config.markdown import BEGIN as SETTINGS_BEGIN
 from config.markdown import END as SETTINGS_END
@@ -109,6 +109,14 @@ def test_settings_are_the_declared_backend_variables():
     assert Settings.from_env(env) == settings  # what child processes get reads back the same
     assert env["TASVEER_HOST"] == "" and env["TASVEER_PORT"] == "9191"  # defaults are written unset
     assert Settings.from_env({}) == Settings()
+
+
+def test_the_settings_types_are_what_the_declarations_generate():
+    # type checkers read Settings' fields from a block of backend/settings.py generated from the
+    # declarations (their kind, and None where the default is None)
+    text = (REPO / "backend" / "settings.py").read_text()
+    assert f"\n{fields_stub()}\n" in text, \
+        "backend/settings.py's fields block is stale: paste the output of `python -m backend.settings`"
 
 
 def test_the_engines_are_trainings():

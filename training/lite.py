@@ -9,6 +9,8 @@ strict, so any missing, unexpected or mis-shaped tensor fails loudly.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import cast
 
 import timm
 import torch
@@ -41,7 +43,9 @@ def weights_path(name: str = "efficientnet_lite0") -> str:
 def map_keys(source: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Rename efficientnet_pytorch keys to the timm model's keys."""
     stage_of_block = []  # flat block index -> (stage, index in stage, has expansion conv)
-    for s, stage in enumerate(model.blocks):
+    # timm's `blocks`: an nn.Sequential of stages, each an nn.Sequential of blocks
+    stages = cast(Iterable[torch.nn.Sequential], model.blocks)
+    for s, stage in enumerate(stages):
         for i, block in enumerate(stage):
             stage_of_block.append((s, i, hasattr(block, "conv_pwl")))
     out = {}

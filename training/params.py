@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from .backbone_names import FROM_SCRATCH, LITE
 
@@ -24,7 +25,7 @@ SCHEDULE = ("retrain_every", "accurate_every")
 # 2.4x the fit); accurate: Lite1 fine-tuned at 160 px ensembled with a head on Lite2 and Lite1 (minutes:
 # 95.1 % with all 6,992 labels in 20-23 min end to end, bench/RESULTS.md "`accurate`: fine-tuned Lite1
 # and a head on Lite2 and Lite1").
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"mode": "head", "second_model": None},
     "balanced": {"mode": "head", "model": "efficientnet_lite2", "image_size": None,
                  "second_model": "efficientnet_lite1"},
@@ -179,7 +180,7 @@ class TrainParams:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: dict | None) -> "TrainParams":
+    def from_dict(cls, values: dict | None) -> TrainParams:
         """Validate user-supplied values (JSON, CLI): unknown names and bad values raise ParamError.
         A `preset` fills in its recipe's values first; the other values given override them."""
         if values is None:

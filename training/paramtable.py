@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from typing import Any, cast
 
 from .params import PRESETS, TrainParams, help_of
 
@@ -20,8 +19,7 @@ def shown(value, unset: str) -> str:
 def default_cell(name: str, default) -> str:
     """The default, and the value each preset gives it where that differs."""
     unset = help_of(name)["unset"]
-    recipes = cast(dict[str, dict[str, Any]], PRESETS)
-    by_preset = [f"`{preset}`: {shown(recipe[name], unset)}" for preset, recipe in recipes.items()
+    by_preset = [f"`{preset}`: {shown(recipe[name], unset)}" for preset, recipe in PRESETS.items()
                  if name in recipe and recipe[name] != default]
     return shown(default, unset) + (f" ({'; '.join(by_preset)})" if by_preset else "")
 

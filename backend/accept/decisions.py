@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from training.atomic import write_json_atomic
 
@@ -66,7 +67,7 @@ def check_status(checks: list[dict], target: float | None) -> dict:
     recent = checks[-WINDOW:]
     n = len(recent)
     correct = sum(1 for c in recent if c.get("predicted") == c.get("human"))
-    out = {"checks": n, "correct": correct, "precision": (correct / n) if n else None, "target": target,
+    out: dict[str, Any] = {"checks": n, "correct": correct, "precision": (correct / n) if n else None, "target": target,
            "p_value": None, "paused": False, "message": None}
     if not n or target is None:
         return out

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backend.accept.decisions import AutoAcceptStore, check_status, is_spot_check
 from lsproto.autoaccept import auto_result, is_auto, mark_spot_check
 from lsproto.views import label_check_score, views
 from training.autoaccept import Threshold, fit_pool_threshold
 from training.params import ParamError, TrainParams
-
-from backend.accept.decisions import AutoAcceptStore, check_status, is_spot_check
 
 log = logging.getLogger(__name__)
 

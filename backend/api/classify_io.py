@@ -1,5 +1,6 @@
 """The shapes of `POST /projects/<id>/classify`: the three ways to send images (read here, under the
 body size limit) and the answer, as OpenAPI documents them (pydantic models with field descriptions)."""
+
 from __future__ import annotations
 
 from fastapi import Request
@@ -11,7 +12,7 @@ from backend.api.httpio import DEFAULT_MAX_BODY, json_object, read_body
 from backend.errors import RequestError
 from backend.inference.classify import MAX_IMAGES
 
-KINDS = "an image (Content-Type image/*), a multipart/form-data upload of image files, or JSON {\"urls\": [...]}"
+KINDS = 'an image (Content-Type image/*), a multipart/form-data upload of image files, or JSON {"urls": [...]}'
 
 
 class LabelScore(BaseModel):
@@ -23,18 +24,21 @@ class ImageAnswer(BaseModel):
     index: int = Field(description="the image's position in the request (0 = first file or URL)")
     name: str = Field(description="the uploaded file's name, or the URL")
     label: str | None = Field(description="the most likely label; null when the image could not be read")
-    confidence: float | None = Field(description="its calibrated probability: of the answers given with "
-                                                 "confidence 0.9, about 90 % are right")
+    confidence: float | None = Field(
+        description="its calibrated probability: of the answers given with confidence 0.9, about 90 % are right"
+    )
     top_k: list[LabelScore] = Field(description="the `top_k` most likely labels, most likely first")
     model_version: str = Field(description="the model version that answered")
-    error: str | None = Field(description="why this image got no answer (too large, not downloadable, not an "
-                                          "image); null when it has one")
+    error: str | None = Field(
+        description="why this image got no answer (too large, not downloadable, not an image); null when it has one"
+    )
 
 
 class ClassifyAnswer(BaseModel):
     project: str = Field(description="the project id")
-    model_version: str = Field(description="the model version that answered: the production version unless "
-                                           "`?version=` named another")
+    model_version: str = Field(
+        description="the model version that answered: the production version unless `?version=` named another"
+    )
     production: bool = Field(description="whether that version is the project's production version")
     images: list[ImageAnswer] = Field(description="one answer per image, in the order sent")
 
@@ -43,13 +47,35 @@ def _binary(description: str) -> dict:
     return {"schema": {"type": "string", "format": "binary"}, "description": description}
 
 
-REQUEST_BODY = {"requestBody": {"required": True, "description": f"{KINDS}; at most {MAX_IMAGES} images", "content": {
-    "image/*": _binary("one image (JPEG, PNG, WebP ...)"),
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"files": {
-        "type": "array", "items": {"type": "string", "format": "binary"}}}}},
-    "application/json": {"schema": {"type": "object", "required": ["urls"], "properties": {"urls": {
-        "type": "array", "items": {"type": "string"}, "description": "image URLs: hosts in "
-        "TASVEER_ALLOWED_HOSTS (or the project's Label Studio), downloaded like task images"}}}}}}}
+REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": f"{KINDS}; at most {MAX_IMAGES} images",
+        "content": {
+            "image/*": _binary("one image (JPEG, PNG, WebP ...)"),
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["urls"],
+                    "properties": {
+                        "urls": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "image URLs: hosts in "
+                            "TASVEER_ALLOWED_HOSTS (or the project's Label Studio), downloaded like task images",
+                        }
+                    },
+                }
+            },
+        },
+    }
+}
 
 
 async def read_images(request: Request) -> tuple[list[tuple[str, bytes]] | None, list[str] | None]:
@@ -80,8 +106,11 @@ async def _multipart(request: Request, raw: bytes) -> list[tuple[str, bytes]]:
     except MultiPartException as exc:
         raise RequestError(f"multipart body cannot be read: {exc.message}", status=400) from None
     try:
-        files = [(value.filename or key, await value.read()) for key, value in form.multi_items()
-                 if isinstance(value, UploadFile)]
+        files = [
+            (value.filename or key, await value.read())
+            for key, value in form.multi_items()
+            if isinstance(value, UploadFile)
+        ]
     finally:
         await form.close()
     if not files:

@@ -13,6 +13,7 @@ GET  /projects/{id}/versions/{vid}/export         the version as a zip: model.on
 The model page's "deploy to production" button posts to ui/routes.py. POST bodies are JSON with
 `Content-Type: application/json` (httpio.json_object), which no cross-site form can send.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
@@ -27,11 +28,25 @@ from backend.errors import NotFound, RequestError
 
 router = APIRouter()
 
-CLASSIFY_DOC = {**REQUEST_BODY, "parameters": [
-    {"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "default": 3},
-     "description": "how many of the most likely labels to list per image"},
-    {"name": "version", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "answer with this model version (e.g. v0003) instead of the production one"}]}
+CLASSIFY_DOC = {
+    **REQUEST_BODY,
+    "parameters": [
+        {
+            "name": "top_k",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "default": 3},
+            "description": "how many of the most likely labels to list per image",
+        },
+        {
+            "name": "version",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "answer with this model version (e.g. v0003) instead of the production one",
+        },
+    ],
+}
 NO_BODY = {"requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}}
 
 
@@ -49,23 +64,32 @@ def _known(backend, pid: str) -> str:
     return pid
 
 
-@router.post("/projects/{project}/classify", response_model=ClassifyAnswer, openapi_extra=CLASSIFY_DOC,
-             summary="label images with the project's production version")
+@router.post(
+    "/projects/{project}/classify",
+    response_model=ClassifyAnswer,
+    openapi_extra=CLASSIFY_DOC,
+    summary="label images with the project's production version",
+)
 async def classify(project: str, request: Request):
     pid, backend = project_param(project), backend_of(request)
     check_classify(request, backend.api_keys, pid)
     top_k, version = _top_k(request.query_params.get("top_k")), request.query_params.get("version") or None
     uploads, urls = await read_images(request)
-    return await run_in_threadpool(backend.classifier.classify, pid, uploads=uploads, urls=urls, top_k=top_k,
-                                   version=version)
+    return await run_in_threadpool(
+        backend.classifier.classify, pid, uploads=uploads, urls=urls, top_k=top_k, version=version
+    )
 
 
 @router.get("/projects/{project}/production")
 def production(project: str, request: Request):
     pid, backend = project_param(project), backend_of(request)
-    return {"project": pid, "production": backend.production.version(pid),
-            "serving": backend.serving.serving_version(pid), "history": backend.production.history(pid),
-            "api_key": backend.api_keys.info(pid)}
+    return {
+        "project": pid,
+        "production": backend.production.version(pid),
+        "serving": backend.serving.serving_version(pid),
+        "history": backend.production.history(pid),
+        "api_key": backend.api_keys.info(pid),
+    }
 
 
 @router.post("/projects/{project}/production", openapi_extra=body("rollback"))

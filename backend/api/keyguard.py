@@ -7,6 +7,7 @@ basic auth or its cookie), or the project's API key (`Authorization: Bearer <key
 judged by the key alone. With neither configured, `/classify` answers only clients on this machine
 (loopback).
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,9 +23,11 @@ from backend.projects.apikeys import ApiKeys
 
 CLASSIFY_PATH = re.compile(r"^/projects/[^/]+/classify/?$")
 USER_HEADER = "X-Tasveer-User"  # `tasveer deploy` sends the OS user it runs as
-HOW = ("make an API key with `tasveer deploy --new-key --project {pid}` (or “new API key” on the model page) and "
-       "send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`, or configure a login (TASVEER_SECRET, "
-       "or TASVEER_BASIC_AUTH_USER and TASVEER_BASIC_AUTH_PASSWORD)")
+HOW = (
+    "make an API key with `tasveer deploy --new-key --project {pid}` (or “new API key” on the model page) and "
+    "send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`, or configure a login (TASVEER_SECRET, "
+    "or TASVEER_BASIC_AUTH_USER and TASVEER_BASIC_AUTH_PASSWORD)"
+)
 
 
 def login_configured(request: Request) -> bool:
@@ -73,19 +76,25 @@ def check_classify(request: Request, keys: ApiKeys, pid: str) -> None:
     if login_configured(request):
         return  # the login middleware let it in
     if keys.has(pid):
-        raise RequestError(f"project {pid} requires its API key: send `Authorization: Bearer <key>` or "
-                           "`X-API-Key: <key>`", status=401)
+        raise RequestError(
+            f"project {pid} requires its API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`", status=401
+        )
     if is_loopback(request):
         return
-    raise RequestError("no credentials are configured, so /classify answers only on this machine (loopback); "
-                       + HOW.format(pid=pid), status=403)
+    raise RequestError(
+        "no credentials are configured, so /classify answers only on this machine (loopback); " + HOW.format(pid=pid),
+        status=403,
+    )
 
 
 def check_key_maker(request: Request) -> None:
     """Making an API key needs the login (the middleware checked it) or a client on this machine."""
     if not login_configured(request) and not is_loopback(request):
-        raise RequestError("an API key can be made from this machine only (loopback), or from anywhere with a "
-                           "login: set TASVEER_SECRET (or TASVEER_BASIC_AUTH_USER and _PASSWORD)", status=403)
+        raise RequestError(
+            "an API key can be made from this machine only (loopback), or from anywhere with a "
+            "login: set TASVEER_SECRET (or TASVEER_BASIC_AUTH_USER and _PASSWORD)",
+            status=403,
+        )
 
 
 def basic_user(request: Request) -> str | None:

@@ -6,6 +6,7 @@ Images come as bytes (a raw body, a multipart upload) or as URLs, downloaded by 
 cannot be read (over the size limit, not downloadable, not an image) gets its own error entry; the
 others get their answers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,15 @@ class Classify:
         self.projects = projects
         self.embeddings = embeddings
 
-    def classify(self, pid: str, *, uploads: list[tuple[str, bytes]] | None = None, urls: list[str] | None = None,
-                 top_k: int = 3, version: str | None = None) -> dict:
+    def classify(
+        self,
+        pid: str,
+        *,
+        uploads: list[tuple[str, bytes]] | None = None,
+        urls: list[str] | None = None,
+        top_k: int = 3,
+        version: str | None = None,
+    ) -> dict:
         """{"project", "model_version", "production", "images": [one answer per image, in order]}."""
         count = len(urls if urls is not None else uploads or [])
         if count > MAX_IMAGES:
@@ -46,15 +54,20 @@ class Classify:
             chunk = todo[start : start + CHUNK]
             errors: dict[int, str] = {}
             blobs = [inputs[i] for i in chunk]
-            proba = classifier.predict_proba(blobs, cache=self.embeddings, names=[names[i] for i in chunk],
-                                             errors=errors)
+            proba = classifier.predict_proba(
+                blobs, cache=self.embeddings, names=[names[i] for i in chunk], errors=errors
+            )
             for row, i in enumerate(chunk):
                 if row in errors or not np.all(np.isfinite(proba[row])):
                     images[i] = _failed(i, names[i], vid, errors.get(row, f"{names[i]}: prediction failed"))
                 else:
                     images[i] = _answer(i, names[i], vid, proba[row], classifier.labels, top_k)
-        return {"project": pid, "model_version": vid, "production": vid == self.production.version(pid),
-                "images": images}
+        return {
+            "project": pid,
+            "model_version": vid,
+            "production": vid == self.production.version(pid),
+            "images": images,
+        }
 
     def _checked(self, name: str, data: bytes) -> bytes | str:
         if not data:
@@ -68,18 +81,33 @@ class Classify:
         state = self.projects.state(pid)
         hostname, token = self.projects.connection(state)
         auth = self.projects.auth(hostname, token) if hostname else None
-        fetched = self.fetcher.fetch_many([(f"image {i}", url) for i, url in enumerate(urls)], hostname=hostname,
-                                          auth=auth, project=pid)
+        fetched = self.fetcher.fetch_many(
+            [(f"image {i}", url) for i, url in enumerate(urls)], hostname=hostname, auth=auth, project=pid
+        )
         return [str(got) if isinstance(got, FetchError) else got for got in fetched]
 
 
 def _answer(index: int, name: str, vid: str, proba: np.ndarray, labels: list[str], top_k: int) -> dict:
     order = np.argsort(-proba, kind="stable")[: max(1, top_k)]
     ranked = [{"label": labels[j], "confidence": float(proba[j])} for j in order]
-    return {"index": index, "name": name, "label": ranked[0]["label"], "confidence": ranked[0]["confidence"],
-            "top_k": ranked, "model_version": vid, "error": None}
+    return {
+        "index": index,
+        "name": name,
+        "label": ranked[0]["label"],
+        "confidence": ranked[0]["confidence"],
+        "top_k": ranked,
+        "model_version": vid,
+        "error": None,
+    }
 
 
 def _failed(index: int, name: str, vid: str, error: str) -> dict:
-    return {"index": index, "name": name, "label": None, "confidence": None, "top_k": [], "model_version": vid,
-            "error": error}
+    return {
+        "index": index,
+        "name": name,
+        "label": None,
+        "confidence": None,
+        "top_k": [],
+        "model_version": vid,
+        "error": error,
+    }

@@ -5,6 +5,7 @@ Each zip is built once and kept under `<data dir>/cache/exports/<project>/<vid>-
 (the hash: a project recreated in Label Studio starts its versions at v0001 again), written beside
 its final name and renamed into place, so a download never gets half a zip.
 """
+
 from __future__ import annotations
 
 import hashlib

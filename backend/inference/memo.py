@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class Memo:
     def __init__(self, limit: int = 32):
         self.limit = limit
         self._lock = threading.Lock()
-        self._values: OrderedDict = OrderedDict()
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
         self._building: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable, build: Callable[[], object]):
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The value kept under `key`, else what `build()` returns (kept). A key names one kind of
+        value: what was kept under it is what `build` would give."""
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
@@ -35,11 +40,11 @@ class Memo:
                     self._values.popitem(last=False)
         return value
 
-    def peek(self, key: Hashable):
+    def peek(self, key: Hashable) -> Any:
         with self._lock:
             return self._values.get(key)
 
-    def drop(self, match: Callable[[Hashable], bool]) -> None:
+    def drop(self, match: Callable[[Any], bool]) -> None:
         """Forget every value whose key matches."""
         with self._lock:
             for key in [k for k in self._values if match(k)]:

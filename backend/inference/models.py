@@ -18,21 +18,28 @@ Where the stores are (`TASVEER_STORE`): under each project's directory (default)
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 from pathlib import Path
+from typing import Literal, TypeVar, overload
 
+from backend.errors import NotFound
+from backend.inference.memo import Memo
 from training.objectstore import S3Objects, is_remote
 from training.params import ParamError, TrainParams
 from training.serving import load_classifier, pick_engine
 from training.store import CONFUSION, ModelStore, partners
 
-from backend.errors import NotFound
-from backend.inference.memo import Memo
-
 log = logging.getLogger(__name__)
 
 INITIAL_VERSION = "INITIAL"  # the model_version of cold-start answers, before any training
+T = TypeVar("T")
+
+
+def _as_is(value: T) -> T:
+    """`value` itself: the build of a Memo entry for something already built."""
+    return value
 
 
 class Serving:
@@ -41,13 +48,18 @@ class Serving:
         self.root = Path(projects_root)
         self.location = store
         self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache" / "store"
-        self._bucket = S3Objects(store) if is_remote(store) else None
+        self._bucket = S3Objects(store) if store is not None and is_remote(store) else None
         self.engine = pick_engine(engine)
         self._lock = threading.Lock()
         self._stores: dict[str, ModelStore] = {}
         self._pointers: dict[str, tuple] = {}  # project -> (SERVING stamp, version id)
         self._backbones = Memo(limit=4)
         self._classifiers = Memo(limit=32)  # (project, version) -> Classifier
+
+    @overload
+    def store(self, project: str, create: Literal[True] = True) -> ModelStore: ...
+    @overload
+    def store(self, project: str, create: bool) -> ModelStore | None: ...
 
     def store(self, project: str, create: bool = True) -> ModelStore | None:
         """The project's ModelStore; with create=False, None when it has none yet (so asking about
@@ -84,8 +96,8 @@ class Serving:
 
     def serving_version(self, project: str) -> str | None:
         store = self.store(project, create=False)
-        stamp = store.serving_stamp() if store else None
-        if stamp is None:
+        stamp = store.serving_stamp() if store is not None else None
+        if store is None or stamp is None:
             return None
         with self._lock:
             known = self._pointers.get(project)
@@ -132,7 +144,7 @@ class Serving:
         order += [m["version"] for m in manifests if m["version"] not in order]
         for vid in order:
             try:
-                self._classifiers.get((project, vid), lambda: self._load(project, store, vid))
+                self._classifiers.get((project, vid), functools.partial(self._load, project, store, vid))
             except Exception as exc:  # noqa: BLE001
                 log.error("project %s: model version %s cannot be loaded either (%s: %s)",
                           project, vid, type(exc).__name__, exc)
@@ -155,7 +167,7 @@ class Serving:
                                          partners=reuse[1:])
             parts = getattr(classifier.backbone, "parts", (classifier.backbone,))
             for key, part in zip(keys, parts):  # later head versions reuse the sessions
-                self._backbones.get(key, lambda part=part: part)
+                self._backbones.get(key, functools.partial(_as_is, part))
         else:
             backbone = None
             if shared:

@@ -10,16 +10,16 @@ A task whose image cannot be fetched or decoded gets an error prediction (no res
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-
-from lsproto.config import LabelConfig
-from lsproto.results import error_prediction, prediction
-from training.params import ParamError, TrainParams
+from typing import cast
 
 from backend.errors import RequestError
 from backend.fetch import FetchError
-from backend.projects.registry import project_id
-from backend.inference.scoring import label_columns, scored_predictions
 from backend.inference.models import INITIAL_VERSION
+from backend.inference.scoring import label_columns, scored_predictions
+from backend.projects.registry import project_id
+from lsproto.config import LabelConfig
+from lsproto.results import error_prediction, prediction
+from training.params import ParamError, TrainParams
 
 PREDICT_CHUNK = 32  # images per decode + forward pass
 
@@ -76,6 +76,7 @@ class Predictor:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as prefetch:
             pending = prefetch.submit(download, chunks[0]) if chunks else None
             for k, chunk in enumerate(chunks):
+                assert pending is not None  # (chunks[k]'s download, submitted before this turn)
                 fetched = pending.result()
                 if k + 1 < len(chunks):
                     pending = prefetch.submit(download, chunks[k + 1])
@@ -96,7 +97,7 @@ class Predictor:
                         results[i] = error_prediction(vid, errors.get(row, f"{names[i]}: prediction failed"))
                     else:
                         results[i] = scored[row]
-        return results
+        return cast(list[dict], results)  # every task got its prediction or error above
 
 
 def strategy(state) -> str:

@@ -8,6 +8,7 @@ interval) and reads it only when it moved. The model is loaded with ONNX Runtime
 here, apart from `models.Serving`'s: a new labeling version never replaces or evicts it. Head
 versions of one backbone share one session.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,22 @@ log = logging.getLogger(__name__)
 
 
 def no_production(pid: str) -> RequestError:
-    return RequestError(f"project {pid} has no production version: deploy one with `tasveer deploy vNNNN "
-                        f"--project {pid}` (or “deploy to production” on the model page)", status=409)
+    return RequestError(
+        f"project {pid} has no production version: deploy one with `tasveer deploy vNNNN "
+        f"--project {pid}` (or “deploy to production” on the model page)",
+        status=409,
+    )
+
+
+def servable(vid: str, manifest: dict) -> dict:
+    """`manifest`, when ONNX Runtime can serve its version; else RequestError 409."""
+    if not manifest.get("onnx"):
+        why = manifest.get("onnx_error") or "published before ONNX export"
+        raise RequestError(
+            f"model version {vid} has no ONNX graph ({why}), so /classify cannot serve it; deploy a newer version",
+            status=409,
+        )
+    return manifest
 
 
 class Production:
@@ -53,8 +68,9 @@ class Production:
             vid = store.production()
         except (OSError, ValueError, AttributeError) as exc:  # a corrupt pointer: say so, serve nothing else
             log.error("project %s: the PRODUCTION pointer is unreadable (%s)", pid, exc)
-            raise RequestError(f"project {pid}: the production pointer is unreadable; deploy a version again",
-                               status=503) from None
+            raise RequestError(
+                f"project {pid}: the production pointer is unreadable; deploy a version again", status=503
+            ) from None
         with self._lock:
             self._pointers[pid] = (stamp, vid)
         if known and known[1] != vid:
@@ -77,27 +93,31 @@ class Production:
         loaded = self._classifiers.peek((pid, vid))
         if loaded is not None:
             return vid, loaded
+        store, _ = self._version(pid, vid)
+        return vid, self._classifiers.get((pid, vid), lambda: self._load(pid, store, vid))
+
+    def _version(self, pid: str, vid: str) -> tuple[ModelStore, dict]:
+        """The project's store and the manifest of `vid` (NotFound when there is no such version)."""
         store = self._store(pid)
         try:
             if store is None:
                 raise StoreError(vid)
-            store.manifest(vid)
+            return store, store.manifest(vid)
         except StoreError:
             raise NotFound(f"project {pid} has no model version {vid!r}") from None
-        return vid, self._classifiers.get((pid, vid), lambda: self._load(pid, store, vid))
 
     def _load(self, pid: str, store: ModelStore, vid: str):
-        manifest = store.manifest(vid)
-        if not manifest.get("onnx"):
-            why = manifest.get("onnx_error") or "published before ONNX export"
-            raise RequestError(f"model version {vid} has no ONNX graph ({why}); deploy a newer version",
-                               status=409)
+        manifest = servable(vid, store.manifest(vid))
         records = [manifest, *partners(manifest)]
-        keys = [(str(store.root / r["onnx"]["path"]), r.get("backbone_id")) for r in records] \
-            if all(r.get("onnx") for r in records) else []
+        keys = (
+            [(str(store.root / r["onnx"]["path"]), r.get("backbone_id")) for r in records]
+            if all(r.get("onnx") for r in records)
+            else []
+        )
         reuse = [self._sessions.peek(key) for key in keys]
-        classifier = load_classifier(store, vid, engine="onnx", backbone=reuse[0] if reuse else None,
-                                     partners=reuse[1:])
+        classifier = load_classifier(
+            store, vid, engine="onnx", backbone=reuse[0] if reuse else None, partners=reuse[1:]
+        )
         for key, part in zip(keys, getattr(classifier.backbone, "parts", (classifier.backbone,))):
             self._sessions.get(key, partial(_same, part))  # the next head version reuses the session
         log.info("project %s: production model %s loaded (ONNX Runtime)", pid, vid)
@@ -105,10 +125,10 @@ class Production:
 
     # -- moving the pointer --------------------------------------------------------------------------
     def deploy(self, pid: str, vid: str, *, by: str, via: str) -> dict:
-        """Make `vid` the production version; its history entry."""
-        self.serving.manifest(pid, vid)  # NotFound for an unknown version
-        store = self._store(pid)
-        assert store is not None  # it has that version
+        """Make `vid` the production version; its history entry (NotFound for an unknown version,
+        RequestError 409 for one ONNX Runtime cannot serve)."""
+        store, manifest = self._version(pid, vid)
+        servable(vid, manifest)
         entry = store.deploy(vid, by=by, via=via)
         log.info("project %s: %s deployed to production by %s (%s)", pid, vid, by, via)
         return entry

@@ -33,9 +33,11 @@ class ProcessTrainer:
         env = {**os.environ, **self.settings.to_env(), "TASVEER_TRAIN_IN": "thread"}
         proc = subprocess.Popen([sys.executable, "-m", "backend.workers.trainchild", pid, job.reason, job.id], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.stdout is not None  # (stdout=PIPE)
         timer = threading.Timer(self.timeout, proc.kill)
         timer.start()
-        tail, outcome = deque(maxlen=15), None
+        tail: deque[str] = deque(maxlen=15)
+        outcome: dict | None = None
         try:
             for line in proc.stdout:
                 if line.startswith(PROGRESS):

@@ -29,6 +29,8 @@ def decide(serving: dict | None, serving_classifier, result, used, blobs, cache,
     kept = result.kept
     fresh = [row for row, i in enumerate(kept) if used[i].task_id not in old_tasks]
     labels = result.classifier.labels
+    new_acc: float | None
+    old_acc: float | None
     if result.oof_proba is not None and serving_classifier is not None and len(fresh) >= MIN_NEW:
         y = np.array([labels.index(used[kept[row]].label) for row in fresh])
         new_acc = float(np.mean(result.oof_proba[fresh].argmax(axis=1) == y))

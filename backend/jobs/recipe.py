@@ -24,7 +24,7 @@ def accurate_reason(reason: str) -> str:
 
 
 def wants_accurate(reason: str | None) -> bool:
-    return bool(reason) and reason.endswith(TAG)
+    return reason is not None and reason.endswith(TAG)
 
 
 def merge_reason(waiting: str, new: str) -> str:

@@ -29,14 +29,15 @@ import json
 import logging
 import time
 
-from backend.jobs.runner import DONE, FAILED, QUEUED, RUNNING, SKIPPED, Job, SkipJob
 from backend.jobs.recipe import TAG
+from backend.jobs.runner import DONE, FAILED, QUEUED, RUNNING, SKIPPED, Job, SkipJob
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _SUBMIT = """
-local slot, prefix, project, reason, now, setup, keep = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local slot, prefix, project, reason = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local now, setup, keep = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local pending = redis.call('HGET', slot, 'pending')
 if pending then
   local key = prefix .. ':job:' .. pending
@@ -85,7 +86,7 @@ def connect_redis(url: str):
 class RedisJob(Job):
     """A Job whose `report(...)` is written to Redis at once (status pages on any replica)."""
 
-    def bind(self, conn, key: str) -> "RedisJob":
+    def bind(self, conn, key: str) -> RedisJob:
         self._conn, self._key = conn, key
         return self
 
@@ -103,7 +104,11 @@ class RQJobRunner:
 
         self.task = task or self.task
         self.prefix = prefix
-        self.conn = connection if connection is not None else connect_redis(redis_url)
+        if connection is None:
+            if redis_url is None:
+                raise ValueError("RQJobRunner needs a Redis URL or a connection")
+            connection = connect_redis(redis_url)
+        self.conn = connection
         self.queue = Queue(f"{prefix}-train", connection=self.conn)
         self.setup_of = setup_of or (lambda project: None)
         self.history = history
@@ -127,7 +132,10 @@ class RQJobRunner:
         job_id = job_id.decode()
         if start:
             self._enqueue(job_id)
-        return self.get(job_id)
+        job = self.get(job_id)
+        if job is None:  # the script has just written it
+            raise RuntimeError(f"training job {job_id} is missing from Redis right after its submission")
+        return job
 
     def _enqueue(self, job_id: str) -> None:
         from rq import Callback, Retry

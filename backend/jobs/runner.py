@@ -18,8 +18,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from backend.jobs.recipe import merge_reason
 
@@ -59,6 +60,25 @@ class Job:
         if not isinstance(self.result, (str, int, float, dict, list, type(None))):
             d["result"] = str(self.result)
         return d
+
+
+class JobTrainer(Protocol):
+    """What trains a job: trainer.Trainer in this process, childtrainer.ProcessTrainer in a child."""
+
+    def run(self, pid: str, job: Job) -> dict: ...
+
+
+class Runner(Protocol):
+    """What the service asks of its job runner: JobRunner (threads here) or
+    redisrunner.RQJobRunner (RQ workers)."""
+
+    def submit(self, project: str, reason: str) -> Job: ...
+    def get(self, job_id) -> Job | None: ...
+    def jobs(self, project: str | None = None) -> list[Job]: ...
+    def status(self, project: str) -> dict: ...
+    def busy(self, project: str | None = None) -> bool: ...
+    def wait_idle(self, project: str | None = None, timeout: float = 60.0) -> bool: ...
+    def shutdown(self, timeout: float = 30.0) -> None: ...
 
 
 @dataclass
@@ -117,8 +137,9 @@ class JobRunner:
         self._threads.add(thread)
         thread.start()
 
-    def _run(self, slot: _Slot, job: Job) -> None:
-        project = job.project
+    def _run(self, slot: _Slot, first: Job) -> None:
+        project = first.project
+        job: Job | None = first
         while job is not None:
             self._wait_turn(slot)
             with self._lock:
@@ -147,7 +168,7 @@ class JobRunner:
                 if job is None or self._closed:
                     slot.running = None
                     if job is None and not self._closed and self._on_idle is not None:
-                        self._idle(project)
+                        self._idle(self._on_idle, project)
                     job = None
                     self._threads.discard(threading.current_thread())
 
@@ -158,9 +179,9 @@ class JobRunner:
                 return
             time.sleep(min(left, 0.1))
 
-    def _idle(self, project: str) -> None:
+    def _idle(self, hook: Callable[[str], None], project: str) -> None:
         try:
-            self._on_idle(project)
+            hook(project)
         except Exception:  # noqa: BLE001 - bookkeeping must not kill the runner
             log.exception("project %s: idle hook failed", project)
 

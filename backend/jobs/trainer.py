@@ -13,9 +13,14 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from backend.fetch import FetchError
+from backend.jobs.promotion import decide
+from backend.jobs.recipe import ACCURATE, choose
+from backend.jobs.runner import Job, SkipJob
 from training.embedder import blob_key
 from training.ensemble import head_params
 from training.head import labels_short_of_cv
@@ -23,10 +28,11 @@ from training.params import training_part
 from training.store import data_fingerprint
 from training.train import fit
 
-from backend.fetch import FetchError
-from backend.jobs.promotion import decide
-from backend.jobs.recipe import ACCURATE, choose
-from backend.jobs.runner import Job, SkipJob
+if TYPE_CHECKING:
+    from lsclient.client import LabelStudioClient
+    from lsproto.config import LabelConfig
+    from training.fitjob import FitResult
+    from training.params import TrainParams
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +41,8 @@ log = logging.getLogger(__name__)
 class Labelled:
     """A project's annotated examples whose image downloaded, and what the training needs of its set-up."""
     explicit_params: dict | None  # the project's own training parameters (what /setup or PUT params said)
-    cfg: object  # the labeling config (lsproto.config.LabelConfig)
-    api: object  # the project's Label Studio client
+    cfg: LabelConfig  # the labeling config
+    api: LabelStudioClient  # the project's Label Studio client
     used: list  # the examples trained on (their image downloaded)
     blobs: list  # their image bytes
     labels: list  # their labels
@@ -47,7 +53,7 @@ class Labelled:
 @dataclass(frozen=True)
 class Plan:
     """What this job trains: the recipe's parameters, and the version it would replace."""
-    params: object  # training.params.TrainParams
+    params: TrainParams
     recipe: str  # "project" or recipe.ACCURATE
     recipe_reason: str
     parent: str | None  # the serving version, if any
@@ -55,7 +61,7 @@ class Plan:
 
 @dataclass(frozen=True)
 class Fitted:
-    result: object  # training.train.FitResult
+    result: FitResult
     unlabeled: int  # how many unlabeled tasks the semi-supervised head saw
     progress: dict  # the training's last epoch/step report
 

@@ -5,6 +5,7 @@
 Only the key's SHA-256 is kept: the key itself is shown once, when it is made (a key is 32 random
 bytes, so a plain hash is enough: nothing to guess from it). Making a new key replaces the old one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,7 @@ class ApiKeys:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:  # unreadable: the project keeps requiring a key
-            log.error("project %s: %s is unreadable (%s); no key matches until a new one is made",
-                      pid, KEY_FILE, exc)
+            log.error("project %s: %s is unreadable (%s); no key matches until a new one is made", pid, KEY_FILE, exc)
             return {"sha256": ""}
         return record if isinstance(record, dict) else {"sha256": ""}
 

@@ -2,9 +2,8 @@
 The rules are TrainParams' own (training/params.py, through projects.parse_extra_params)."""
 from __future__ import annotations
 
-from training.params import ParamError, TrainParams
-
 from backend.errors import RequestError
+from training.params import ParamError, TrainParams
 
 
 class ParamsRejected(RequestError):

@@ -7,17 +7,16 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from backend.errors import NotFound, RequestError
+from backend.inference.memo import Memo
+from backend.projects.setupstate import ProjectState, StateStore
+from backend.settings import Settings
+from lsclient import open_client
 from lsproto.config import LabelConfig, LabelConfigError, parse_label_config
 from lsproto.project import ProjectIdError, parse_project
 from lsproto.tokens import LSAuth
 from lsproto.urls import same_origin
-from lsclient import open_client
 from training.params import ParamError, TrainParams
-
-from backend.errors import NotFound, RequestError
-from backend.inference.memo import Memo
-from backend.settings import Settings
-from backend.projects.setupstate import ProjectState, StateStore
 
 if TYPE_CHECKING:
     from lsclient.client import LabelStudioClient
@@ -123,7 +122,7 @@ class Projects:
             project=pid,
             created=created or (state.created if state else None),
             hostname=new_host,
-            token=access_token or (state.token if keep_token else None),
+            token=access_token or (state.token if state is not None and keep_token else None),
             label_config=schema,
             params=params,
         )

@@ -28,7 +28,7 @@ class ProjectState:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def same_as(self, other: "ProjectState | None") -> bool:
+    def same_as(self, other: ProjectState | None) -> bool:
         return other is not None and {**self.to_dict(), "updated_at": 0} == {**other.to_dict(), "updated_at": 0}
 
 

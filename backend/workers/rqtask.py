@@ -25,6 +25,7 @@ def _train(runner: RQJobRunner, job: RedisJob):
             state = ProjectState(**setup)
             if not state.same_as(service.projects.state(job.project)):
                 service.projects.states.save(state)
+        assert service.trainer is not None  # (train_in="thread" without REDIS_URL: it trains in this process)
         return service.trainer.run(job.project, job)
     finally:
         service.close()

@@ -51,6 +51,8 @@ class TasveerWorker(Worker):
 
 
 def build_worker(settings: Settings, name: str | None = None) -> TasveerWorker:
+    if not settings.redis_url:  # (main says so to the person starting it)
+        raise ValueError("an RQ worker needs REDIS_URL")
     worker = TasveerWorker(
         [f"{settings.queue_prefix}-train"], connection=connect_redis(settings.redis_url), name=name,
         job_monitoring_interval=settings.rq_heartbeat, maintenance_interval=settings.rq_maintenance,

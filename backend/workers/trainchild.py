@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = Backend(settings, resume=False)  # the serving process owns the job queue
     try:
+        assert service.trainer is not None  # (train_in="thread": it trains in this process)
         outcome = {"state": "done", "result": service.trainer.run(pid, _PrintingJob(id=job_id, project=pid, reason=reason))}
     except SkipJob as exc:
         outcome = {"state": "skipped", "error": str(exc)}
