@@ -171,9 +171,13 @@ class LabelStudioClient(RawCalls, LabelStudio):
         with sdk_call(f"GET /api/ml/?project={project_id}"):
             mine = [ml for ml in self.ml.list(project=project_id) if ml.title == BACKEND_TITLE]
         for ml in mine:
-            # LS 1.23.2 health-checks and sets up on every PATCH and fails (500) without url and project
+            # LS 1.23.2 health-checks and sets up on every PATCH and fails (500) without url and project,
+            # and with only the fields sent: a backend behind a login needs its basic auth named (a blank
+            # password keeps the stored one)
+            auth = ({"auth_method": "BASIC_AUTH", "basic_auth_user": ml.basic_auth_user, "basic_auth_pass": ""}
+                    if str(getattr(ml.auth_method, "value", ml.auth_method)) == "BASIC_AUTH" else {})
             with sdk_call(f"PATCH /api/ml/{ml.id}"):
-                self.ml.update(id=ml.id, url=ml.url, project=project_id, extra_params=params)
+                self.ml.update(id=ml.id, url=ml.url, project=project_id, extra_params=params, **auth)
         return len(mine)
 
     def set_model_version(self, project_id: int, version: str) -> None:

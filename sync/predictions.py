@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from lsclient import LabelStudioError
 
@@ -59,6 +60,64 @@ def backend_problems(client, project_id: int) -> list[str]:
     return problems
 
 
+@dataclass
+class _Watch:
+    """One `ensure_predictions` call: what it waits for, its clock, deadline and progress bar."""
+
+    client: Any
+    project_id: int
+    report: PredictionReport
+    deadline: float
+    poll: float
+    clock: Callable[[], float]
+    bar: Any
+
+    def refresh(self) -> None:
+        wanted = set(self.report.task_ids)
+        got = tasks_with_predictions(self.client, self.project_id) & wanted
+        self.bar.update(len(got) - len(self.report.predicted & wanted))
+        self.report.predicted = got
+
+    def open(self) -> bool:
+        return bool(self.report.missing) and self.clock() < self.deadline
+
+    def wait_for_backend(self, quiet: float) -> None:
+        """The backend predicts on TASKS_CREATED: wait while it keeps producing; give up on it
+        after `quiet` s without a new prediction."""
+        last_growth, last_count = self.clock(), len(self.report.predicted)
+        while self.open() and self.clock() - last_growth < quiet:
+            time.sleep(self.poll)
+            self.refresh()
+            if len(self.report.predicted) > last_count:
+                last_growth, last_count = self.clock(), len(self.report.predicted)
+
+    def ask_label_studio(self) -> None:
+        """Run the retrieve action for every task still missing, in chunks."""
+        missing = self.report.missing
+        for i in range(0, len(missing), RETRIEVE_CHUNK):
+            chunk = missing[i:i + RETRIEVE_CHUNK]
+            try:
+                retrieve_predictions(self.client, self.project_id, chunk,
+                                     timeout=max(5.0, self.deadline - self.clock()))
+                self.report.retrieved_for.update(chunk)
+            except LabelStudioError as exc:
+                self.report.errors.append(f"retrieve predictions action failed: {exc}")
+            self.refresh()
+            if self.clock() >= self.deadline:
+                break
+
+    def retrieve_rest(self, every: float = 15.0) -> None:
+        """Ask Label Studio for the rest, again every `every` s for stragglers, until done."""
+        last_ask: float | None = None
+        while self.open():
+            if last_ask is None or self.clock() - last_ask > every:
+                self.ask_label_studio()
+                last_ask = self.clock()
+            if self.report.missing:
+                time.sleep(self.poll)
+                self.refresh()
+
+
 def ensure_predictions(
     client,
     project_id: int,
@@ -78,46 +137,12 @@ def ensure_predictions(
     from tqdm import tqdm
 
     report = PredictionReport(list(task_ids))
-    wanted = set(task_ids)
-    start = clock()
-    deadline = start + timeout
-    bar = tqdm(total=len(wanted), desc="predictions", unit="task", disable=not progress)
-
-    def refresh() -> None:
-        got = tasks_with_predictions(client, project_id) & wanted
-        bar.update(len(got) - len(report.predicted & wanted))
-        report.predicted = got
-
+    bar = tqdm(total=len(set(task_ids)), desc="predictions", unit="task", disable=not progress)
+    watch = _Watch(client, project_id, report, clock() + timeout, poll, clock, bar)
     try:
-        refresh()
-        last_growth, last_count = clock(), len(report.predicted)
-        # 1. the backend predicts on TASKS_CREATED: wait while it keeps producing, give up on it
-        #    after `wait_backend` s without a new prediction
-        while report.missing and clock() < deadline and clock() - last_growth < wait_backend:
-            time.sleep(poll)
-            refresh()
-            if len(report.predicted) > last_count:
-                last_growth, last_count = clock(), len(report.predicted)
-        # 2. ask LS to retrieve the rest (again every 15 s for stragglers)
-        last_ask = None
-        while report.missing and clock() < deadline:
-            if last_ask is None or clock() - last_ask > 15.0:
-                missing = report.missing
-                for i in range(0, len(missing), RETRIEVE_CHUNK):
-                    chunk = missing[i:i + RETRIEVE_CHUNK]
-                    try:
-                        retrieve_predictions(client, project_id, chunk,
-                                             timeout=max(5.0, deadline - clock()))
-                        report.retrieved_for.update(chunk)
-                    except LabelStudioError as exc:
-                        report.errors.append(f"retrieve predictions action failed: {exc}")
-                    refresh()
-                    if clock() >= deadline:
-                        break
-                last_ask = clock()
-            if report.missing:
-                time.sleep(poll)
-                refresh()
+        watch.refresh()
+        watch.wait_for_backend(wait_backend)
+        watch.retrieve_rest()
         if report.missing:
             report.errors.extend(backend_problems(client, project_id))
     finally:

@@ -89,9 +89,10 @@ def logged_in(browser, link: str, page_url: str, backend_port: int, shots: Path)
     # the page's own requests go through with the cookie: a read, and a change from this origin
     project = page_url.removesuffix("/page").rsplit("/", 1)[1]
     assert page.evaluate(f"fetch('/projects/{project}/training').then(r => r.status)") == 200
-    status = page.evaluate(f"""fetch('/projects/{project}/params', {{method: 'PUT',
-        headers: {{'Content-Type': 'application/json'}}, body: '{{}}'}}).then(r => r.status)""")
-    assert status == 200
+    answer = page.evaluate(f"""fetch('/projects/{project}/params', {{method: 'PUT',
+        headers: {{'Content-Type': 'application/json'}}, body: '{{"epochs": 3}}'}})
+        .then(async r => [r.status, await r.text()])""")
+    assert answer[0] == 200, answer
     page.wait_for_timeout(500)
     assert not refused, refused  # the page runs under its policy without a violation
     page.screenshot(path=shots / "login-1-model-page.png", full_page=True)
