@@ -23,6 +23,7 @@ from label_studio_sdk.types import View
 
 from lsproto.autoaccept import AUTO_EMAIL, AUTO_USER, is_auto
 from lsproto.config import LabelConfig
+from lsproto.notes import NOTE, QUEUE, cache_request, without_notes
 from lsproto.project import BACKEND_TITLE
 from lsproto.results import newest_label
 from lsproto.tokens import LSAuth
@@ -139,7 +140,8 @@ class LabelStudioClient(RawCalls, LabelStudio):
 
     def import_predictions(self, project_id: int, predictions: list[dict], chunk: int = 500) -> int:
         """Write predictions (`{"task", "result", "score", "model_version"}`, lsproto/results.py)
-        in chunks; returns how many LS created. LS drops `cluster` here: see `set_clusters`."""
+        in chunks; returns how many LS created. LS drops `cluster` here, and the whole prediction when its
+        result has an item the labeling config lacks: see `set_clusters_and_notes`."""
         created = 0
         for start in range(0, len(predictions), chunk):
             part = predictions[start:start + chunk]
@@ -149,20 +151,47 @@ class LabelStudioClient(RawCalls, LabelStudio):
             created += answer.created if isinstance(answer.created, int) else len(part)
         return created
 
-    def set_clusters(self, project_id: int, version: str, clusters: dict[int, int], workers: int = 4) -> int:
-        """Give the predictions of `version` their task's cluster, one PATCH each (import/predictions
-        drops `cluster`). Returns how many were patched."""
-        todo = [(p["id"], clusters[p["task"]]) for p in self.project_predictions(project_id)
-                if p.get("model_version") == version and p.get("task") in clusters
-                and p.get("cluster") != clusters[p["task"]]]
+    def set_clusters_and_notes(self, project_id: int, version: str, extras: dict[int, dict], workers: int = 4) -> int:
+        """Give the predictions of `version` what import/predictions cannot carry, one PATCH each
+        where it differs: `extras` = {task id: {"cluster": int or None, "notes": [result items]}}
+        (it drops `cluster`, and refuses the note items of lsproto/notes.py: a PATCH does not check
+        a result against the config in 1.23.2). Returns how many were patched."""
+        todo = []
+        for pred in self.project_predictions(project_id):
+            extra = extras.get(pred.get("task")) if pred.get("model_version") == version else None
+            if extra is None:
+                continue
+            fields = {}
+            if extra.get("cluster") is not None and pred.get("cluster") != extra["cluster"]:
+                fields["cluster"] = int(extra["cluster"])
+            result = without_notes(pred.get("result")) + list(extra.get("notes") or [])
+            if result != (pred.get("result") or []):
+                fields["result"] = result
+            if fields:
+                todo.append((pred["id"], fields))
 
         def patch(item):
             with sdk_call(f"PATCH /api/predictions/{item[0]}/"):
-                self.predictions.update(id=item[0], cluster=int(item[1]))
+                self.predictions.update(id=item[0], **item[1])
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clusters") as pool:
             list(pool.map(patch, todo))
         return len(todo)
+
+    def cache_notes(self, project_id: int, task_ids: Sequence[int] | None = None, *, timeout: float = 600.0) -> None:
+        """Copy the note items of the tasks' predictions into their data fields (lsproto/notes.py),
+        of `task_ids` or of every task (None): Label Studio's data-manager action `cache_labels`,
+        one request per field, whatever the number of tasks. Nothing to do without tasks (the action
+        fails on an empty selection)."""
+        if task_ids is not None and not task_ids:
+            return
+        selected = {"all": True, "excluded": []} if task_ids is None else {
+            "all": False, "included": [int(t) for t in task_ids]}
+        for tag in (NOTE, QUEUE):
+            with sdk_call(f"POST /api/dm/actions?id=cache_labels&project={project_id}"):
+                self.actions.create(id="cache_labels", project=project_id, selected_items=selected,
+                                    request_options={"timeout_in_seconds": timeout,
+                                                     "additional_body_parameters": cache_request(tag)})
 
     def set_extra_params(self, project_id: int, params: dict) -> int:
         """Write `params` into the extra params of the project's tasveer ML backend connection(s),

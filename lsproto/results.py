@@ -16,7 +16,8 @@ def choice_result(from_name: str, to_name: str, label: str) -> list[dict]:
 
 def prediction(cfg: LabelConfig, label: str, score: float, model_version: str,
                cluster: int | None = None) -> dict:
-    """One prediction; `score` is clipped to [0, 1] (Label Studio sorts and samples by it)."""
+    """One prediction; `score` is clipped to [0, 1] (Label Studio shows it as the prediction's
+    confidence, and sorts and samples by it: lsproto/notes.py `confidence_score`)."""
     out = {
         "result": choice_result(cfg.from_name, cfg.to_name, label),
         "score": min(1.0, max(0.0, float(score))),

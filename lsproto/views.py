@@ -1,21 +1,21 @@
-"""What tasveer's prediction `score` means, and the data-manager tabs (views) built on it.
+"""tasveer's data-manager tabs (views), and what a label check's order key means.
 
-Label Studio sorts by a prediction's `score` and its uncertainty sampling serves the task with the
-LOWEST score first, so tasveer writes scores where lower = more in need of a person:
+A prediction's `score` is the calibrated confidence of its predicted label (lsproto/notes.py). The
+order people should work in is the acquisition priority, kept in the task data field
+`cache_predictions_queue` (lower = more in need of a person), next to a readable note
+(`cache_predictions_model`: label, confidence, why). The tabs order and filter by those fields and
+by plain task fields only: a tab ordered or filtered by `predictions_score` fails in Label Studio
+1.23.2 on a project without tasks ("Cannot resolve keyword 'predictions_score'").
 
-* unlabeled task: the acquisition priority of the project's strategy (training.acquisition.priority:
-  e.g. for `margin`, top-1 minus top-2 probability), in [0, 1]; the calibrated confidence of the
-  predicted label stays visible in the result's own `score` field (`result[0]["score"]`).
-* annotated task: a label check from OUT-OF-FOLD probabilities (no model judges a label it was trained
-  on). A suspected label error scores below `SUSPECT_BELOW` (the stronger the suspicion, the lower);
-  every other annotated task scores `SUSPECT_BELOW` or more (0.5 + half the probability the model
-  gives the human label).
-
-Only predictions of the project's `model_version` count in the score column, its sorting and
-uncertainty sampling; the backend moves `model_version` to the serving version after every publish
-and rollback.
+* unlabeled task: the order key is the priority of the project's strategy
+  (training.acquisition.priority, e.g. for `margin` top-1 minus top-2 probability); spot checks 0.
+* annotated task: a label check from OUT-OF-FOLD probabilities (no model judges a label it was
+  trained on). Only a suspected label error gets a note ("possible label error") and an order key,
+  below `SUSPECT_BELOW`: the stronger the suspicion, the lower (`label_check_score`).
 """
 from __future__ import annotations
+
+from .notes import NOTE_COLUMN, QUEUE_COLUMN, WHY_LABEL_ERROR
 
 SUSPECT_BELOW = 0.5
 
@@ -28,17 +28,11 @@ RENAMED = {"Most useful first": NEEDS_REVIEW}  # an older title -> the tab that 
 
 
 def label_check_score(suspect_strength: float | None, given_prob: float) -> float:
-    """The score of an annotated task: below SUSPECT_BELOW when suspected (`suspect_strength` in
-    (0, 1], higher = stronger), else 0.5 + given_prob / 2."""
+    """The order key of an annotated task's label check: below SUSPECT_BELOW when suspected
+    (`suspect_strength` in (0, 1], higher = stronger), else 0.5 + given_prob / 2."""
     if suspect_strength is not None:
         return max(0.0, SUSPECT_BELOW * (1.0 - min(1.0, float(suspect_strength))) - 1e-6)
     return SUSPECT_BELOW + 0.5 * min(1.0, max(0.0, float(given_prob)))
-
-
-# Label Studio computes only the fields a view filters or sorts by unless its data names the hidden
-# columns (data_manager/managers.py get_fields_for_evaluation): without this the "Prediction results"
-# and "Annotation results" columns stay empty, and a label check needs both side by side.
-HIDDEN = {"explore": ["tasks:inner_id"], "labeling": ["tasks:inner_id"]}
 
 
 def _number(column: str, operator: str, value) -> dict:
@@ -49,25 +43,36 @@ def _contains(column: str, kind: str, value) -> dict:
     return {"filter": f"filter:tasks:{column}", "operator": "contains", "type": kind, "value": value}
 
 
-# title -> the view's `data` as POST /api/dm/views takes it
+NOTE_FIELD = f"tasks:data.{NOTE_COLUMN}"
+QUEUE_FIELD = f"tasks:data.{QUEUE_COLUMN}"
+# Every task column of Label Studio 1.23.2 (GET /api/dm/columns) besides the task data's own (the
+# image stays shown: it is not named). A tab shows the columns it does not hide; naming them also
+# makes Label Studio compute only those (data_manager/managers.py get_fields_for_evaluation).
+COLUMNS = ["tasks:id", "tasks:inner_id", "tasks:completed_at", "tasks:total_annotations",
+           "tasks:cancelled_annotations", "tasks:total_predictions", "tasks:annotators",
+           "tasks:annotations_results", "tasks:annotations_ids", "tasks:predictions_score",
+           "tasks:predictions_model_versions", "tasks:predictions_results", "tasks:file_upload",
+           "tasks:storage_filename", "tasks:created_at", "tasks:updated_at", "tasks:updated_by",
+           "tasks:avg_lead_time", "tasks:draft_exists", NOTE_FIELD, QUEUE_FIELD]
+
+
+def _tab(title: str, filters: list[dict], ordering: str, shown: list[str]) -> dict:
+    """A tab's `data` as POST /api/dm/views takes it: the photo, the note and `shown`, nothing else."""
+    hidden = [c for c in COLUMNS if c not in ["tasks:id", NOTE_FIELD, *shown]]
+    return {"title": title, "filters": {"conjunction": "and", "items": filters}, "ordering": [ordering],
+            "hiddenColumns": {"explore": hidden, "labeling": hidden}, "columnsWidth": {NOTE_FIELD: 320}}
+
+
+# title -> the view's `data`
 VIEWS = {
-    # what is left for people: no annotation at all (an auto-accepted task has one), lowest score
-    # (most useful, spot checks first) first
-    NEEDS_REVIEW: {
-        "title": NEEDS_REVIEW,
-        "filters": {"conjunction": "and", "items": [_number("total_annotations", "equal", 0)]},
-        "ordering": ["tasks:predictions_score"],
-        "hiddenColumns": HIDDEN,
-    },
-    LABEL_ERRORS: {
-        "title": LABEL_ERRORS,
-        "filters": {"conjunction": "and", "items": [
-            _number("total_annotations", "greater", 0),
-            _number("predictions_score", "less", SUSPECT_BELOW),
-        ]},
-        "ordering": ["tasks:predictions_score"],
-        "hiddenColumns": HIDDEN,
-    },
+    # what is left for people: no annotation at all (an auto-accepted task has one), spot checks
+    # first, then the most useful; sortable by the confidence ("Prediction score")
+    NEEDS_REVIEW: _tab(NEEDS_REVIEW, [_number("total_annotations", "equal", 0)], QUEUE_FIELD,
+                       ["tasks:predictions_score"]),
+    # annotated tasks whose label check suspects the label, strongest suspicion first
+    LABEL_ERRORS: _tab(LABEL_ERRORS, [_number("total_annotations", "greater", 0),
+                                      _contains(NOTE_FIELD[len("tasks:"):], "String", WHY_LABEL_ERROR)],
+                       QUEUE_FIELD, ["tasks:predictions_score", "tasks:annotations_results"]),
 }
 
 
@@ -78,16 +83,10 @@ def views(auto_user_id: int | None = None) -> dict[str, dict]:
 
     out = dict(VIEWS)
     if auto_user_id is not None:
-        out[AUTO_ACCEPTED] = {
-            "title": AUTO_ACCEPTED,
-            "filters": {"conjunction": "and", "items": [_contains("annotators", "List", int(auto_user_id))]},
-            "ordering": ["-tasks:completed_at"],
-            "hiddenColumns": HIDDEN,
-        }
-        out[SPOT_CHECKS] = {  # would-be-accepted tasks left to people, open and done
-            "title": SPOT_CHECKS,
-            "filters": {"conjunction": "and", "items": [_contains("predictions_results", "String", SPOT_CHECK)]},
-            "ordering": ["tasks:total_annotations"],
-            "hiddenColumns": HIDDEN,
-        }
+        out[AUTO_ACCEPTED] = _tab(AUTO_ACCEPTED, [_contains("annotators", "List", int(auto_user_id))],
+                                  "-tasks:completed_at", ["tasks:predictions_score", "tasks:completed_at"])
+        # would-be-accepted tasks left to people, open and done (the prediction's result is marked)
+        out[SPOT_CHECKS] = _tab(SPOT_CHECKS, [_contains("predictions_results", "String", SPOT_CHECK)],
+                                "tasks:total_annotations", ["tasks:predictions_score", "tasks:total_annotations",
+                                                            "tasks:annotations_results"])
     return out

@@ -12,7 +12,9 @@ from lsproto.project import BACKEND_TITLE, WEBHOOK_SECRET_HEADER
 DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 # `tasveer up --sampling` -> the project's `sampling` (projects/models.py SAMPLING_CHOICES). With
 # "Uncertainty sampling", "Label All Tasks" serves, among tasks with a prediction of the project's
-# model_version, the lowest prediction score first, spread over prediction clusters.
+# model_version, the lowest prediction score (tasveer's: the confidence) first, spread over prediction
+# clusters; "Label tasks as displayed" in the "Needs review" tab serves the tab's order, the project's
+# acquisition strategy (lsproto/views.py).
 SAMPLING = {"sequential": "Sequential sampling", "uniform": "Uniform sampling",
             "uncertainty": "Uncertainty sampling"}
 

@@ -1,8 +1,10 @@
 """Active learning in a real Label Studio with the real backend process: after every publish the
-project's tasks carry predictions of the serving version scored "lowest = most useful", with
-clusters; the project's model_version follows the serving version (rollback too); Label Studio's own
-uncertainty sampling then serves the lowest-score task; injected wrong labels show up in the
-"Possible label errors" view; no prediction of another version is left behind.
+project's tasks carry predictions of the serving version (score = the calibrated confidence) with
+clusters and a queue key "lowest = most useful" (lsproto/notes.py); the project's model_version
+follows the serving version (rollback too); the "Needs review" tab, and "Label tasks as displayed"
+from it, serve the lowest queue key first, "Label All Tasks" (uncertainty sampling) the least
+confident; injected wrong labels show up in the "Possible label errors" view; no prediction of
+another version is left behind.
 
 The tests build on each other in file order (one project, one backend for the module)."""
 from __future__ import annotations
@@ -14,6 +16,7 @@ import requests
 
 import scenes
 from lsfixture import backend_on, poll
+from lsproto.notes import QUEUE, QUEUE_COLUMN, read_note
 from lsproto.results import choice_result
 from lsproto.views import LABEL_ERRORS, MOST_USEFUL, SUSPECT_BELOW
 from sync.importer import import_images
@@ -39,6 +42,22 @@ def get(path: str, **params):
 def project_predictions() -> list[dict]:
     data = get("/api/predictions/", project=WORLD.project)
     return data.get("results", data) if isinstance(data, dict) else data
+
+
+def queue_key(pred: dict) -> float:
+    """A prediction's place in the queue (its QUEUE note), the priority of the project's strategy."""
+    return float(read_note(pred["result"], QUEUE))
+
+
+def served_as_displayed(view_id: int) -> dict:
+    """The task "Label tasks as displayed" opens in a tab: the data manager's next_task action with
+    the tab's filters and ordering in the body, as the Label Studio frontend sends them."""
+    data = get(f"/api/dm/views/{view_id}/")["data"]
+    r = requests.post(f"{WORLD.ls.url}/api/dm/actions", params={"id": "next_task", "project": WORLD.project},
+                      json={"filters": data["filters"], "ordering": data["ordering"]}, headers=WORLD.ls.headers,
+                      timeout=60)
+    r.raise_for_status()
+    return r.json()
 
 
 def backend_state() -> dict:
@@ -110,18 +129,30 @@ def test_1_labels_train_a_version_whose_predictions_drive_label_studio(world, tm
     for p in preds.values():
         assert p["model_version"] == world.vid, p
         confidence = p["result"][0]["score"]
-        # score = margin (default strategy's priority): top-1 minus top-2, never above the top-1 confidence
+        # score = the calibrated confidence of the label (less a tie-break far below the printed digits)
         assert 0.0 <= p["score"] <= confidence + 1e-6 <= 1.0 + 1e-6, p
+        assert abs(p["score"] - confidence) < 5e-5, p
+        # queue key = margin (default strategy's priority): top-1 minus top-2, never above the top-1 confidence
+        assert 0.0 <= queue_key(p) <= confidence + 1e-6, p
         assert isinstance(p["cluster"], int), p
     assert len({p["cluster"] for p in preds.values()}) > 1
 
 
-def test_2_uncertainty_sampling_serves_the_lowest_score_first(world):
+def test_2_the_needs_review_tab_serves_the_lowest_queue_key_first(world):
     preds = [p for p in project_predictions() if p["task"] in world.unlabeled]
-    lowest = min(preds, key=lambda p: p["score"])
-    served = get(f"/api/projects/{world.project}/next/")
+    lowest = min(preds, key=queue_key)  # the bench's ordering: the strategy's priority
+    # the queue keys reach the tasks' data (the field the tab orders by) after the predictions
+    wait_until(lambda: all(QUEUE_COLUMN in t["data"] for t in get("/api/tasks/", project=world.project,
+                                                                    page_size=100)["tasks"]
+                           if t["id"] in world.unlabeled), "queue keys in the task data", 60)
+    # "Label All Tasks": Label Studio's uncertainty sampling, the lowest score (the least confident)
+    least_confident = min(preds, key=lambda p: p["score"])
+    served_all = get(f"/api/projects/{world.project}/next/")
+    assert served_all["id"] == least_confident["task"], (served_all["id"], least_confident)
+    # "Label tasks as displayed" in "Needs review": the lowest queue key
+    served = served_as_displayed(world.views[MOST_USEFUL])
     assert served["id"] == lowest["task"], (served["id"], lowest)
-    # what the view "Most useful first" lists: unlabeled tasks, lowest score first
+    # what the view "Needs review" lists: unlabeled tasks, lowest queue key first
     tasks = get("/api/tasks/", view=world.views[MOST_USEFUL], project=world.project, page_size=100)["tasks"]
     assert {t["id"] for t in tasks} == world.unlabeled
     assert tasks[0]["id"] == lowest["task"]
@@ -134,7 +165,8 @@ def test_3_injected_wrong_labels_are_in_the_label_errors_view(world):
     found = world.injected & set(flagged)
     assert len(found) >= 2, (world.injected, flagged)
     assert set(flagged[:len(world.injected) + 2]) & world.injected  # the injected ones rank near the top
-    scores = {p["task"]: p["score"] for p in project_predictions() if p["model_version"] == world.vid}
+    scores = {p["task"]: queue_key(p) for p in project_predictions() if p["model_version"] == world.vid
+              and read_note(p["result"], QUEUE) is not None}
     assert all(scores[t] < SUSPECT_BELOW for t in flagged)
 
 

@@ -14,6 +14,7 @@ import requests
 import scenes
 from lsfixture import backend_on, poll
 from lsproto.autoaccept import AUTO_EMAIL, SPOT_CHECK
+from lsproto.notes import QUEUE, read_note
 from lsproto.views import AUTO_ACCEPTED, NEEDS_REVIEW, SPOT_CHECKS
 from sync.importer import import_images
 from sync.project import connect_backend, ensure_project
@@ -167,7 +168,7 @@ def test_2_the_tabs_show_what_needs_a_person_and_what_was_accepted(world):
     preds = predictions()
     for task_id in spots:  # ... marked, and served first
         assert SPOT_CHECK in preds[task_id]["result"][0]["meta"]["text"][0]
-        assert preds[task_id]["score"] == 0.0
+        assert float(read_note(preds[task_id]["result"], QUEUE)) == 0.0  # first in the queue
     page = requests.get(f"{world.backend.url}/metrics", timeout=30).text
     assert "auto-accept" in page and "human work saved" in page
 

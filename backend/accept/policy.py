@@ -27,7 +27,8 @@ import numpy as np
 
 from backend.accept.decisions import AutoAcceptStore, check_status, is_spot_check
 from lsproto.autoaccept import auto_result, is_auto, mark_spot_check
-from lsproto.views import label_check_score, views
+from lsproto.notes import WHY_AUTO_ACCEPTED, WHY_SPOT_CHECK
+from lsproto.views import views
 from training.autoaccept import Threshold, fit_pool_threshold
 from training.params import ParamError, TrainParams
 
@@ -131,13 +132,13 @@ class AutoAccept:
             if would and is_spot_check(task, share):
                 spots += 1
                 mark_spot_check(row, conf)
-                row["score"] = 0.0  # served first: a spot check is what people should answer next
+                row["why"], row["priority"] = WHY_SPOT_CHECK, 0.0  # first in "Needs review": people answer it next
                 data["spot_pending"][str(task)] = {"label": label, "confidence": round(conf, 4), "version": vid}
                 continue
             data["spot_pending"].pop(str(task), None)
             if not would or status["paused"]:
                 continue
-            row["score"] = label_check_score(None, conf)  # >= 0.5: never in "Possible label errors"
+            row["why"] = WHY_AUTO_ACCEPTED  # its note says so (never "possible label error")
             held = ctx.current.get(task)
             if held is not None and held[1] == label:
                 keep[task] = data["accepted"].get(str(task)) or {"annotation": held[0], "label": label,

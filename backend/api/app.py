@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from backend.errors import RequestError, clipped
 from backend.api.guards import RequestGuard, check_listen
-from backend.api.login import login_gate, redact_access_log
+from backend.api.login import REALM, login_gate, redact_access_log
 from backend.api.login import router as login_router
 from lsclient import LabelStudioError
 from backend.api.deploy_routes import router as deploy_router
@@ -42,6 +42,8 @@ async def _request_error(request: Request, exc: RequestError):
     if getattr(exc, "fields", None):  # bad training parameters, field by field (paramcheck.py)
         fields = {str(k)[:100]: clipped(str(v)) for k, v in list(exc.fields.items())[:50]}
         return JSONResponse({"error": clipped(str(exc)), "fields": fields}, status_code=exc.status)
+    if exc.status == 401:  # (a wrong API key on /classify): every 401 names how to authenticate
+        return JSONResponse({"error": clipped(str(exc))}, status_code=401, headers={"WWW-Authenticate": REALM})
     return _error(exc.status, clipped(str(exc)))
 
 

@@ -64,15 +64,16 @@ def cookie_ok(request: Request, key: str) -> bool:
 
 
 def refuse(request: Request, why: str = "login required") -> JSONResponse | HTMLResponse:
-    """401 with a basic-auth challenge; a browser gets a page saying how to log in."""
+    """401 with a basic-auth challenge; a browser's page load gets a page saying how to log in instead
+    (no challenge: the browser's password dialog would hide that page, and the link is the way in)."""
     how = ("open the model-page link that `tasveer up` printed (it logs this browser in), or log in as user "
            f"{SECRET_USER} with the backend's secret (TASVEER_SECRET, kept in tasveer-up.json)")
-    headers = {"WWW-Authenticate": REALM, "Cache-Control": "no-store"}
     if "text/html" in request.headers.get("accept", ""):
         body = (f"<!doctype html><title>tasveer: {html.escape(why)}</title><h1>{html.escape(why)}</h1>"
                 f"<p>{html.escape(how)}</p>")
-        return HTMLResponse(body, status_code=401, headers=headers)
-    return JSONResponse({"error": f"{why}: {how}"}, status_code=401, headers=headers)
+        return HTMLResponse(body, status_code=401, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"error": f"{why}: {how}"}, status_code=401,
+                        headers={"WWW-Authenticate": REALM, "Cache-Control": "no-store"})
 
 
 def without_token(request: Request) -> str:

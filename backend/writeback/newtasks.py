@@ -3,8 +3,9 @@
 Label Studio's TASKS_CREATED webhook (an upload in the import dialog, an API import) names the new
 tasks; the backend answers the webhook at once and predicts them here (scored and clustered like
 refresh.py does after a publish), then stores the predictions with
-`POST /api/projects/<id>/import/predictions`, so the data manager shows a label and a score for
-every new task without anybody pressing "Retrieve predictions". A rollback's refresh runs here too.
+`POST /api/projects/<id>/import/predictions` with their clusters and notes (refresh.py), so the data
+manager shows a label, a confidence and a place in the queue for every new task without anybody
+pressing "Retrieve predictions". A rollback's refresh runs here too.
 One run at a time per process; the newest 100 runs are kept as records for the jobs page and tests.
 """
 from __future__ import annotations
@@ -15,8 +16,8 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
-from backend.writeback.refresh import pretrained_features, write_clusters
 from backend.inference.models import INITIAL_VERSION
+from backend.writeback.refresh import pretrained_features, write_extras
 
 log = logging.getLogger(__name__)
 
@@ -94,5 +95,6 @@ class PredictionWriter:
         written = api.import_predictions(int(pid), rows)
         if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
             api.set_model_version(int(pid), vid)
-        write_clusters(api, int(pid), vid, rows)
+        write_extras(api, int(pid), vid, rows)
+        api.cache_notes(int(pid), sorted({r["task"] for r in rows}))
         return {"written": written, "errors": len(errors), "error_messages": errors[:10]}

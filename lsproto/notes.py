@@ -1,0 +1,85 @@
+"""What the data manager shows about a prediction, and the key it orders the queue by.
+
+A prediction's `score` is the calibrated confidence of its predicted label (see `confidence_score`):
+Label Studio prints it as a percent on the prediction's tab and in its "Prediction score" column.
+What a person also needs in the task list (the label, the confidence as a percent, why the photo is
+where it is) and the order the tabs serve (the acquisition priority) live in two task data fields:
+
+* `cache_predictions_model`: "forest · 87.5% · uncertain" (`note_text`);
+* `cache_predictions_queue`: the priority as fixed-width text, "0.012345" (`queue_key`): lower =
+  served earlier, and text order equals number order (the "Label tasks as displayed" request sends
+  no column types, so Label Studio compares the field as text).
+
+How they get there (Label Studio 1.23.2, docs/labelstudio.md "What the data manager shows"): the
+prediction's result carries two textarea items under `from_name` NOTE and QUEUE (`note_items`). The
+labeling view drops items of a control its config lacks (nothing shows), and
+`POST /api/projects/<id>/import/predictions` would refuse them, so they are added with the PATCH that
+also sets the prediction's `cluster`. Label Studio's data-manager action `cache_labels` (source
+predictions, control tag NOTE or QUEUE, no counters) then copies their text into
+`data.cache_predictions_<tag>` of every task in one request per field.
+"""
+from __future__ import annotations
+
+NOTE = "model"  # from_name of the readable note
+QUEUE = "queue"  # from_name of the order key
+NOTE_COLUMN = f"cache_predictions_{NOTE}"  # the task data key Label Studio's cache_labels writes
+QUEUE_COLUMN = f"cache_predictions_{QUEUE}"
+
+# why a photo is where it is
+WHY_UNCERTAIN = "uncertain"
+WHY_RANDOM = "random pick"
+WHY_FIRST_BATCH = "representative first batch"
+WHY_SPOT_CHECK = "spot check"
+WHY_LABEL_ERROR = "possible label error"
+WHY_AUTO_ACCEPTED = "auto-accepted"
+
+# Far below what Label Studio prints (a score as a percent with 2 decimals, the data manager's
+# column with 3): ties of the printed confidence are broken by the priority, so the cold start's
+# equal 1/C scores still serve the medoids first.
+TIE_BREAK = 1e-6
+
+
+def confidence_score(confidence: float, priority: float = 0.0) -> float:
+    """A prediction's `score`: the confidence rounded to 4 decimals, less TIE_BREAK x priority
+    (priority in [0, 1], lower = more useful), within [0, 1]."""
+    conf = round(min(1.0, max(0.0, float(confidence))), 4)
+    return max(0.0, conf - TIE_BREAK * min(1.0, max(0.0, float(priority))))
+
+
+def queue_key(priority: float) -> str:
+    """The order key of a priority in [0, 1]: fixed width, so text order is number order."""
+    return f"{min(1.0, max(0.0, float(priority))):.6f}"
+
+
+def note_text(label: str, confidence: float, why: str) -> str:
+    return f"{label} · {100 * float(confidence):.1f}% · {why}"
+
+
+def note_items(to_name: str, text: str, priority: float | None) -> list[dict]:
+    """The result items that carry a task's note (and its order key, where it has a place in a queue)."""
+    items = [{"from_name": NOTE, "to_name": to_name, "type": "textarea", "value": {"text": [text]}}]
+    if priority is not None:
+        items.append({"from_name": QUEUE, "to_name": to_name, "type": "textarea",
+                      "value": {"text": [queue_key(priority)]}})
+    return items
+
+
+def without_notes(result) -> list:
+    """A result with the note items taken out."""
+    return [item for item in result or [] if not (isinstance(item, dict) and item.get("from_name") in (NOTE, QUEUE))]
+
+
+def read_note(result, from_name: str = NOTE) -> str | None:
+    """The text of a result's note (`from_name` NOTE) or order key (QUEUE), or None."""
+    for item in result or []:
+        if isinstance(item, dict) and item.get("from_name") == from_name:
+            text = (item.get("value") or {}).get("text") or []
+            if text and isinstance(text[0], str):
+                return text[0]
+    return None
+
+
+def cache_request(tag: str) -> dict:
+    """The body fields of Label Studio's `cache_labels` action that copy the note `tag` (NOTE or
+    QUEUE) of the tasks' predictions into `data.cache_predictions_<tag>`."""
+    return {"control_tag": tag, "custom_control_tag": tag, "with_counters": "No", "source": "Predictions"}
