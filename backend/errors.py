@@ -1,5 +1,6 @@
 """Errors the routes turn into HTTP answers (anything else is a 500 with a generic message), and how
 an answer quotes what it received: never more than about QUOTE characters of it."""
+
 from __future__ import annotations
 
 QUOTE = 200  # characters of a received value an answer may repeat

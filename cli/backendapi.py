@@ -62,7 +62,8 @@ def call(method: str, url: str, auth: tuple[str, str] | None = None, **kwargs) -
     try:
         resp = requests.request(method, url, timeout=60, auth=auth, **kwargs)
     except requests.RequestException as exc:
-        raise BackendAPIError(f"the backend at {url.split('/projects')[0]} is not reachable ({type(exc).__name__})") from None
+        where = url.split("/projects")[0]
+        raise BackendAPIError(f"the backend at {where} is not reachable ({type(exc).__name__})") from None
     try:
         body = resp.json()
     except ValueError:

@@ -35,15 +35,16 @@ WHY_AUTO_ACCEPTED = "auto-accepted"
 
 # Far below what Label Studio prints (a score as a percent with 2 decimals, the data manager's
 # column with 3): ties of the printed confidence are broken by the priority, so the cold start's
-# equal 1/C scores still serve the medoids first.
+# equal 1/C scores still serve the medoids first, and they stay below an answer of the same
+# confidence that Label Studio fetched from /predict itself (1/C exactly at the cold start).
 TIE_BREAK = 1e-6
 
 
 def confidence_score(confidence: float, priority: float = 0.0) -> float:
-    """A prediction's `score`: the confidence rounded to 4 decimals, less TIE_BREAK x priority
-    (priority in [0, 1], lower = more useful), within [0, 1]."""
-    conf = round(min(1.0, max(0.0, float(confidence))), 4)
-    return max(0.0, conf - TIE_BREAK * min(1.0, max(0.0, float(priority))))
+    """A prediction's `score`: the confidence less TIE_BREAK x (1 + priority) (priority in [0, 1],
+    lower = more useful), within [0, 1]."""
+    conf = min(1.0, max(0.0, float(confidence)))
+    return max(0.0, conf - TIE_BREAK * (1.0 + min(1.0, max(0.0, float(priority)))))
 
 
 def queue_key(priority: float) -> str:

@@ -2,7 +2,8 @@
 
 Settings travel as environment variables only, written from their declarations (config/): the data
 dir, host, port, Label Studio's URL and token and, when on the same disk, its media directory, and the
-login (`secret`, `public_hosts`, `open_health`) when given; the rest is inherited. Health is `GET /health` -> 200 `{"status": "UP", ...}`.
+login (`secret`, `public_hosts`, `open_health`) when given; the rest is inherited. Health is
+`GET /health` -> 200 `{"status": "UP", ...}`.
 """
 from __future__ import annotations
 

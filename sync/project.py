@@ -122,7 +122,9 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
         backend = _create_backend(client, project_id, url.rstrip("/"), title=title,
                                   is_interactive=interactive, timeout=timeout, **auth)
     elif backend.is_interactive != interactive or backend.title != title or auth:
-        backend = client.ml.update(id=backend.id, is_interactive=interactive, title=title, **auth)
+        # LS 1.23.2 validates a PATCH by calling the backend with the fields sent only: name its url too
+        backend = client.ml.update(id=backend.id, url=backend.url, project=project_id, is_interactive=interactive,
+                                   title=title, **auth)
     settings: dict[str, Any] = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
     if model_version is not None:
         settings["model_version"] = model_version

@@ -14,7 +14,7 @@ if _TESTS not in sys.path:
 
 import pytest  # noqa: E402
 
-from lsfixture import label_studio, shared_data, start_backend  # noqa: E402,F401
+from lsfixture import label_studio, shared_backend, shared_data, start_backend  # noqa: E402,F401
 
 # Under TASVEER_REQUIRE_ALL=1 (set by .ci/run) a test that would skip because a part is missing
 # (Chromium, the shared photos, a service) fails instead: in CI a missing part is a defect, not a

@@ -10,6 +10,9 @@ its webhook created). Yields a `LabelStudioInstance` with
 user, so do not POST /api/token/ for the admin yourself) and `.new_user_with_pat()` (a fresh user
 of the organization with its own PAT).
 
+`shared_backend` (session scope): one backend process (default settings, reading Label Studio's
+media dir) for the modules that only need a project of their own on one.
+
 `start_backend` (function scope): a factory `start_backend(label_studio, **env)` that runs
 `python -m backend` on a free loopback port with the TASVEER_* / LABEL_STUDIO_* env, waits for
 `/health`, and stops it at the end of the test.
@@ -161,6 +164,18 @@ def backend_on(ls: LabelStudioInstance, data_dir: Path, *, media: bool = True, *
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_backend(label_studio, tmp_path_factory):
+    """One backend process for the session's Label Studio, run as `tasveer up` runs it (reading
+    uploads from Label Studio's media dir, default settings), for the test modules that need no
+    more than a project of their own on such a backend: one process start and one model load for
+    all of them, not one per module. A module that needs other settings starts its own, and so does
+    one that asks Label Studio for the backend's versions (/api/ml/<id>/versions: Label Studio's
+    GET /versions names no project, which a backend answers only when it holds one)."""
+    with backend_on(label_studio, tmp_path_factory.mktemp("shared-backend")) as server:
+        yield server
 
 
 @pytest.fixture

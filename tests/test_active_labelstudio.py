@@ -6,7 +6,7 @@ from it, serve the lowest queue key first, "Label All Tasks" (uncertainty sampli
 confident; injected wrong labels show up in the "Possible label errors" view; no prediction of
 another version is left behind.
 
-The tests build on each other in file order (one project, one backend for the module)."""
+The tests build on each other in file order (one project, on the session's shared backend)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import scenes
-from lsfixture import backend_on, poll
+from lsfixture import poll
 from lsproto.notes import QUEUE, QUEUE_COLUMN, read_note
 from lsproto.results import choice_result
 from lsproto.views import LABEL_ERRORS, MOST_USEFUL, SUSPECT_BELOW
@@ -82,10 +82,9 @@ WORLD = SimpleNamespace(backend=None)
 
 
 @pytest.fixture(scope="module")
-def world(label_studio, shared_data, tmp_path_factory):
-    with backend_on(label_studio, tmp_path_factory.mktemp("active-backend")) as server:
-        WORLD.__dict__.update(ls=label_studio, backend=server, client=label_studio.client())
-        yield WORLD
+def world(label_studio, shared_data, shared_backend):
+    WORLD.__dict__.update(ls=label_studio, backend=shared_backend, client=label_studio.client())
+    return WORLD
 
 
 def test_1_labels_train_a_version_whose_predictions_drive_label_studio(world, tmp_path):

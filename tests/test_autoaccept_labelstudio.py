@@ -2,7 +2,7 @@
 tasks become annotations by the auto-accept user; none of them reaches training; the tabs "Needs
 review", "Auto-accepted" and "Spot checks" list the right tasks; a rollback to a weaker version
 (too few labels for any threshold) returns them to review. The tests build on each other in file
-order (one project, one backend for the module)."""
+order (one project, on the session's shared backend)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ import pytest
 import requests
 
 import scenes
-from lsfixture import backend_on, poll
+from lsfixture import poll
 from lsproto.autoaccept import AUTO_EMAIL, SPOT_CHECK
 from lsproto.notes import QUEUE, read_note
 from lsproto.views import AUTO_ACCEPTED, NEEDS_REVIEW, SPOT_CHECKS
@@ -92,10 +92,9 @@ def serving_after(n_train: int) -> dict | None:
 
 
 @pytest.fixture(scope="module")
-def world(label_studio, shared_data, tmp_path_factory):
-    with backend_on(label_studio, tmp_path_factory.mktemp("auto-backend")) as server:
-        W.__dict__.update(ls=label_studio, backend=server, client=label_studio.client(), auto_user=None)
-        yield W
+def world(label_studio, shared_data, shared_backend):
+    W.__dict__.update(ls=label_studio, backend=shared_backend, client=label_studio.client(), auto_user=None)
+    return W
 
 
 def test_1_confident_tasks_become_auto_accepted_labels_that_never_reach_training(world, tmp_path):

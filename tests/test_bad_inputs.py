@@ -294,7 +294,7 @@ def test_a_200_mb_body_is_refused_without_being_held(world):
     total, chunk = 200 * 2**20, b" " * (1 << 20)
     host, port = world["backend"].url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n" % total)
         sent = 0
         try:

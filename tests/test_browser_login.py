@@ -5,6 +5,7 @@ browser without the link gets 401, another page cannot frame the model page, and
 
 Screenshots go to $TASVEER_SCREENSHOT_DIR (or the test's tmp dir): login-1-model-page.png ...
 Needs Debian's chromium and the playwright package: a missing one fails."""
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,19 @@ MS = 60_000
 
 def start_up(data_dir: Path, port: int, backend_port: int) -> tuple[subprocess.Popen, str]:
     """`tasveer up` running (until stopped): the process and what it printed up to "press Ctrl-C"."""
-    argv = tasveer_argv("up") + ["--data-dir", str(data_dir), "--port", str(port), "--backend-port",
-                                 str(backend_port), "--title", "login-link"]
-    proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    argv = tasveer_argv("up") + [
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(port),
+        "--backend-port",
+        str(backend_port),
+        "--title",
+        "login-link",
+    ]
+    proc = subprocess.Popen(
+        argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     lines, deadline = [], time.monotonic() + 400
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
@@ -101,8 +111,9 @@ def logged_in(browser, link: str, page_url: str, backend_port: int, shots: Path)
     framer = context.new_page()
     said = []
     framer.on("console", lambda m: said.append(m.text))
-    framer.set_content(f"<p>a page framing the model page</p><iframe id='f' src='{page_url}' width=900 height=500>"
-                       "</iframe>")
+    framer.set_content(
+        f"<p>a page framing the model page</p><iframe id='f' src='{page_url}' width=900 height=500></iframe>"
+    )
     framer.wait_for_timeout(1500)
     child = framer.frame_locator("#f")
     assert child.locator("#train-now").count() == 0

@@ -61,7 +61,9 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             page.goto(page_url)
             cards = page.locator("#gallery .card")
             assert cards.count() == 12
-            page.wait_for_function("[...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)")
+            # polled from here: the page's Content-Security-Policy allows no eval, which wait_for_function uses
+            poll(lambda: page.evaluate("[...document.querySelectorAll('#gallery img')].every(i => i.complete && "
+                                       "i.naturalWidth > 0)"), "every photo of the batch shown", MS / 1000)
             texts = [cards.nth(i).locator(".lab").inner_text() for i in range(12)]
             assert all(any(c in t for c in CLASSES) and "%" in t for t in texts), texts
             confs = [float(c) for c in page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => c.dataset.conf)")]

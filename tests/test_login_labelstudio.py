@@ -2,6 +2,7 @@
 connected by Label Studio with basic auth, trains through Label Studio's webhook, its predictions show in
 Label Studio, and Label Studio's own /predict call logs in too; without the login
 nothing answers, and a request naming a foreign Host gets no byte of a task's photo."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,10 +44,15 @@ def test_label_studio_connects_trains_and_predicts_with_the_secret(label_studio,
         for path, label in zip(paths, labels):
             (tree / label).mkdir(parents=True, exist_ok=True)
             (tree / label / path.name).symlink_to(path)
-        labeled = import_images(client, pid, [tree], labels_from_folders=True, wait=False, progress=False,
-                                log=lambda m: None)
-        version = poll(lambda: idle_version(backend.url, pid), "version trained through the webhook", 300,
-                       detail=lambda: "\n" + backend.log_tail())
+        labeled = import_images(
+            client, pid, [tree], labels_from_folders=True, wait=False, progress=False, log=lambda m: None
+        )
+        version = poll(
+            lambda: idle_version(backend.url, pid),
+            "version trained through the webhook",
+            300,
+            detail=lambda: "\n" + backend.log_tail(),
+        )
         log = backend.log_path.read_text(errors="replace")[secured_at:]
         assert '"POST /webhook HTTP/1.1" 200' in log and '"POST /webhook HTTP/1.1" 401' not in log
 
@@ -56,15 +62,17 @@ def test_label_studio_connects_trains_and_predicts_with_the_secret(label_studio,
         for path in scenes.sample(1, seed=41, classes=CLASSES, skip=2)[0]:
             (batch / path.name).symlink_to(path)
         new = import_images(client, pid, [batch], wait=False, progress=False, log=lambda m: None)
-        report = ensure_predictions(client, pid, labeled.task_ids + new.task_ids, wait_backend=5, timeout=240,
-                                    progress=False)
+        report = ensure_predictions(
+            client, pid, labeled.task_ids + new.task_ids, wait_backend=5, timeout=240, progress=False
+        )
         assert report.complete, (report.missing, report.errors)
         rows = client.project_predictions(pid)
         assert {r["task"] for r in rows} >= set(new.task_ids)
         assert {r["model_version"] for r in rows if r["task"] in new.task_ids} == {version}
         # and Label Studio's own /predict call (its "test" of the connection, on a random task) logs in
-        r = requests.post(f"{ls.url}/api/ml/{ml.id}/predict/test", params={"random": "true"}, headers=ls.headers,
-                          timeout=60)
+        r = requests.post(
+            f"{ls.url}/api/ml/{ml.id}/predict/test", params={"random": "true"}, headers=ls.headers, timeout=60
+        )
         assert r.status_code == 200, r.text
         assert '"POST /predict HTTP/1.1" 200' in backend.log_path.read_text(errors="replace")
 

@@ -100,7 +100,9 @@ LOOP = Loop()
 
 @pytest.fixture(scope="module")
 def loop(label_studio, shared_data, tmp_path_factory):
-    # as `tasveer up` runs it: on Label Studio's disk, reading uploads from its media dir
+    # as `tasveer up` runs it: on Label Studio's disk, reading uploads from its media dir. A backend
+    # of its own, not lsfixture's shared_backend: Label Studio's /api/ml/<id>/versions (test_2) asks
+    # the backend's /versions without naming the project, answered only by a backend of one project
     with backend_on(label_studio, tmp_path_factory.mktemp("loop-backend")) as server:
         LOOP.__dict__.clear()
         LOOP.ls, LOOP.backend, LOOP.client = label_studio, server, label_studio.client()

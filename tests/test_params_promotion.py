@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import nullcontext
 
 import pytest
 import requests
 
 import scenes
-from lsfixture import backend_on, run_tasveer
+from lsfixture import run_tasveer
 from sync.importer import import_images
 from sync.project import connect_backend, ensure_project
 
@@ -30,9 +31,10 @@ def wait_idle_version(backend_url: str, project: int, not_in=(), timeout: float 
     pytest.fail(f"no new version within {timeout} s")
 
 
-def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_studio, shared_data, tmp_path):
+def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_studio, shared_backend, shared_data,
+                                                                         tmp_path):
     ls, client = label_studio, label_studio.client()
-    with backend_on(ls, tmp_path / "backend") as backend:
+    with nullcontext(shared_backend) as backend:  # the session's backend (lsfixture), a project of its own
         project = ensure_project(client, "params-and-promotion", CLASSES)
         connect_backend(client, project, backend.url)
         paths, labels = scenes.sample(6, seed=21, classes=CLASSES)

@@ -3,6 +3,7 @@ added later is walked without editing this file), in-process: a foreign Host is 
 work, no credentials means 401 (health aside), a cross-origin browser request that could change
 something is a 403, every answer forbids framing, nothing outside the data dir is ever served; plus
 the login link and its cookie, loopback-only without a secret, and errors that quote little."""
+
 from __future__ import annotations
 
 import base64
@@ -28,11 +29,28 @@ HOME = "127.0.0.1:9090"  # the Host the clients below send
 PUBLIC = "tasveer.example.org"
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"tasveer:{SECRET}".encode()).decode()}
 JSON = {"Content-Type": "application/json"}
-FOREIGN_HOSTS = ["evil.example", "evil.example:9090", "127.0.0.1.nip.io:9090", "localhost.evil.example",
-                 f"{PUBLIC}.evil.example", "[::2]:9090", "10.0.0.7:9090", "127.0.0.1:9090@evil.example",
-                 "evil.example/..", "x" * 5000]
-CROSS_ORIGINS = ["http://evil.example", f"http://{HOME.split(':')[0]}:8080", "null", "http://localhost:9090",
-                 f"http://{PUBLIC}", "http://127.0.0.1:9090.evil.example", "file://", "not a url"]
+FOREIGN_HOSTS = [
+    "evil.example",
+    "evil.example:9090",
+    "127.0.0.1.nip.io:9090",
+    "localhost.evil.example",
+    f"{PUBLIC}.evil.example",
+    "[::2]:9090",
+    "10.0.0.7:9090",
+    "127.0.0.1:9090@evil.example",
+    "evil.example/..",
+    "x" * 5000,
+]
+CROSS_ORIGINS = [
+    "http://evil.example",
+    f"http://{HOME.split(':')[0]}:8080",
+    "null",
+    "http://localhost:9090",
+    f"http://{PUBLIC}",
+    "http://127.0.0.1:9090.evil.example",
+    "file://",
+    "not a url",
+]
 MARK = b"OUTSIDE-THE-DATA-DIR-7f3a"
 OK_OR_REFUSED = {*range(200, 500), 502}  # 502: Label Studio (a stand-in here) has nothing
 
@@ -105,8 +123,15 @@ def call(client, method: str, path: str, headers: dict | None = None, **kwargs):
 
 def test_the_walk_sees_every_router(guarded):
     walked = {template for _, template in operations(guarded.app)}
-    assert {"/health", "/setup", "/metrics", "/projects/{project}/page", "/projects/{project}/tasks/{task}/image",
-            "/projects/{project}/params", "/logout"} <= walked
+    assert {
+        "/health",
+        "/setup",
+        "/metrics",
+        "/projects/{project}/page",
+        "/projects/{project}/tasks/{task}/image",
+        "/projects/{project}/params",
+        "/logout",
+    } <= walked
     assert len(walked) >= 20
 
 
@@ -129,16 +154,25 @@ def foreign_hosts_refused(client):
 def test_no_credentials_are_refused(guarded):
     garbage = session_value("another-secret-0123456789")
     expired = session_value(SECRET, now=0)
-    wrong = [{}, {"Authorization": "Basic " + base64.b64encode(b"tasveer:nope").decode()},
-             {"Authorization": "Basic " + base64.b64encode(f"admin:{SECRET}".encode()).decode()},
-             {"Authorization": "Basic !!!"}, {"Authorization": f"Token {SECRET}"},
-             {"Cookie": f"{cookie_name(9090)}={garbage}"}, {"Cookie": f"{cookie_name(9090)}={expired}"},
-             {"Cookie": f"{cookie_name(8080)}={session_value(SECRET)}"}]  # another port's login
+    wrong = [
+        {},
+        {"Authorization": "Basic " + base64.b64encode(b"tasveer:nope").decode()},
+        {"Authorization": "Basic " + base64.b64encode(f"admin:{SECRET}".encode()).decode()},
+        {"Authorization": "Basic !!!"},
+        {"Authorization": f"Token {SECRET}"},
+        {"Cookie": f"{cookie_name(9090)}={garbage}"},
+        {"Cookie": f"{cookie_name(9090)}={expired}"},
+        {"Cookie": f"{cookie_name(8080)}={session_value(SECRET)}"},
+    ]  # another port's login
     for method, template in operations(guarded.app):
         for headers in wrong:
             r = call(guarded, method, concrete(template), headers)
-            assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic"), \
-                (method, template, headers, r.status_code)
+            assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic"), (
+                method,
+                template,
+                headers,
+                r.status_code,
+            )
         # a token is exchanged by a GET only, never taken as a credential
         if method != "GET":
             r = call(guarded, method, concrete(template) + "?token=" + link_token(SECRET))
@@ -180,11 +214,18 @@ def test_every_route_answers_its_own_origin_with_credentials(guarded):
     for method, template in operations(guarded.app):
         if template == "/logout":
             continue
-        for headers in (AUTH, {**cookie, "Origin": f"http://{HOME}", "Sec-Fetch-Site": "same-origin"},
-                        {**AUTH, "Host": f"{PUBLIC}:8443", "Origin": f"https://{PUBLIC}:8443"}):
+        for headers in (
+            AUTH,
+            {**cookie, "Origin": f"http://{HOME}", "Sec-Fetch-Site": "same-origin"},
+            {**AUTH, "Host": f"{PUBLIC}:8443", "Origin": f"https://{PUBLIC}:8443"},
+        ):
             r = call(guarded, method, concrete(template), headers)
-            assert r.status_code not in (401, 403, 421) and (r.status_code < 500 or r.status_code == 502), \
-                (method, template, r.status_code, r.text)  # 502: Label Studio (not running here) is needed
+            assert r.status_code not in (401, 403, 421) and (r.status_code < 500 or r.status_code == 502), (
+                method,
+                template,
+                r.status_code,
+                r.text,
+            )  # 502: Label Studio (not running here) is needed
             assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"], (method, template)
             assert r.headers["X-Frame-Options"] == "DENY" and r.headers["X-Content-Type-Options"] == "nosniff"
 
@@ -203,8 +244,11 @@ def test_nothing_is_served_from_outside_the_data_dir(guarded):
     outside.mkdir()
     for name in ("confusion.png", "secret.png", "export.zip", "manifest.json", "SERVING", "image.jpg", "state.json"):
         (outside / name).write_bytes(MARK)
-    payloads = [p for depth in range(1, 9) for p in ("../" * depth + "outside", "..%2F" * depth + "outside",
-                                                       "..%2F" * depth + "outside%2Fsecret.png")]
+    payloads = [
+        p
+        for depth in range(1, 9)
+        for p in ("../" * depth + "outside", "..%2F" * depth + "outside", "..%2F" * depth + "outside%2Fsecret.png")
+    ]
     payloads += ["..", "%2e%2e", str(outside).replace("/", "%2F"), str(outside / "secret.png").replace("/", "%2F")]
     for method, template in operations(guarded.app):
         names = re.findall(r"\{([^}]+)\}", template)
@@ -245,7 +289,7 @@ def test_the_login_link_gives_a_strict_httponly_cookie_once(guarded):
     assert r.status_code == 200 and "url=/evil.example/x'" in r.text
     # logging out ends the cookie
     out = guarded.get("/logout", headers={"Cookie": f"{cookie_name(9090)}={value}"})
-    assert out.status_code == 200 and 'max-age=0' in out.headers["set-cookie"].lower()
+    assert out.status_code == 200 and "max-age=0" in out.headers["set-cookie"].lower()
     guarded.cookies.clear()
 
 
@@ -255,8 +299,9 @@ def test_without_a_login_the_backend_listens_on_loopback_only(tmp_path, open_bac
             create_app(Settings(data_dir=tmp_path, host=host))
     create_app(Settings(data_dir=tmp_path, host="0.0.0.0", secret=SECRET)).state.backend.close()
     env = {"TASVEER_HOST": "0.0.0.0", "TASVEER_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "backend"], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "backend"], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2 and "TASVEER_SECRET" in proc.stderr and "Traceback" not in proc.stderr
     # on loopback without a login every route answers, Host and Origin rules still hold (above)
     assert open_backend.get("/projects/1/jobs").status_code != 401
@@ -264,11 +309,17 @@ def test_without_a_login_the_backend_listens_on_loopback_only(tmp_path, open_bac
 
 def test_errors_quote_at_most_about_200_characters_of_what_they_got(guarded):
     big = "A" * 5_000_000
-    cases = [("POST", "/webhook", {"action": big}), ("POST", "/webhook", {"action": big, "project": {"id": 1}}),
-             ("PUT", "/projects/1/params", {"model": big}), ("PUT", "/projects/1/params", {big[:300000]: 1}),
-             ("POST", "/setup", {"project": "1.1", "schema": CONFIG, "hostname": big}),
-             ("POST", "/projects/1/train", {"preset": big}), ("POST", "/job_status", {"job": big}),
-             ("POST", "/projects/1/rollback", {"version": big}), ("POST", "/setup", {"project": big, "schema": big})]
+    cases = [
+        ("POST", "/webhook", {"action": big}),
+        ("POST", "/webhook", {"action": big, "project": {"id": 1}}),
+        ("PUT", "/projects/1/params", {"model": big}),
+        ("PUT", "/projects/1/params", {big[:300000]: 1}),
+        ("POST", "/setup", {"project": "1.1", "schema": CONFIG, "hostname": big}),
+        ("POST", "/projects/1/train", {"preset": big}),
+        ("POST", "/job_status", {"job": big}),
+        ("POST", "/projects/1/rollback", {"version": big}),
+        ("POST", "/setup", {"project": big, "schema": big}),
+    ]
     for method, path, body in cases:
         r = guarded.request(method, path, json=body, headers=AUTH)
         assert r.status_code < 500 and len(r.content) < 2000, (method, path, r.status_code, len(r.content))
@@ -280,8 +331,14 @@ def test_errors_quote_at_most_about_200_characters_of_what_they_got(guarded):
 def test_the_access_log_never_shows_a_login_token():
     import logging
 
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:5", "GET", "/projects/1/page?version=v1&token=SEKRET&x=1", "1.1", 200),
-                               None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/projects/1/page?version=v1&token=SEKRET&x=1", "1.1", 200),
+        None,
+    )
     RedactToken().filter(record)
     assert "SEKRET" not in record.getMessage() and "version=v1" in record.getMessage()

@@ -39,8 +39,9 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 async def _request_error(request: Request, exc: RequestError):
-    if getattr(exc, "fields", None):  # bad training parameters, field by field (paramcheck.py)
-        fields = {str(k)[:100]: clipped(str(v)) for k, v in list(exc.fields.items())[:50]}
+    given = getattr(exc, "fields", None)
+    if given:  # bad training parameters, field by field (paramcheck.py)
+        fields = {str(k)[:100]: clipped(str(v)) for k, v in list(given.items())[:50]}
         return JSONResponse({"error": clipped(str(exc)), "fields": fields}, status_code=exc.status)
     if exc.status == 401:  # (a wrong API key on /classify): every 401 names how to authenticate
         return JSONResponse({"error": clipped(str(exc))}, status_code=401, headers={"WWW-Authenticate": REALM})

@@ -10,6 +10,7 @@
 
 `check_listen`: without a login configured the backend may listen on loopback only.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -25,12 +26,18 @@ LOOPBACK_NAMES = ("localhost",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # the model page's scripts and styles are inline (ui/html.py), so they stay allowed; nothing else loads,
 # no form or fetch leaves this origin, no <base> moves links, and no other site may frame the page
-PAGE_POLICY = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; "
-               "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
 IMAGE_POLICY = "frame-ancestors 'none'"
-ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-          (b"referrer-policy", b"same-origin"), (b"cross-origin-resource-policy", b"same-origin"))
+ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:
@@ -76,8 +83,10 @@ def host_refusal(host: str | None, allowed: list[tuple[str, int | None]]) -> tup
     name, port = parsed
     if is_loopback(name) or any(name == n and (p is None or p == port) for n, p in allowed):
         return None
-    return 421, (f"this backend does not answer to the host {quoted(name, 100)}; add it to TASVEER_PUBLIC_HOSTS "
-                 "if people or Label Studio reach the backend by that name")
+    return 421, (
+        f"this backend does not answer to the host {quoted(name, 100)}; add it to TASVEER_PUBLIC_HOSTS "
+        "if people or Label Studio reach the backend by that name"
+    )
 
 
 def same_origin(origin: str, host: str) -> bool:
@@ -100,8 +109,10 @@ def origin_refusal(method: str, headers: Headers) -> tuple[int, str] | None:
     if method in SAFE_METHODS:
         return None
     origin, fetch_site = headers.get("origin"), headers.get("sec-fetch-site", "")
-    if (origin is not None and not same_origin(origin, headers.get("host", ""))) or \
-            fetch_site in ("cross-site", "same-site"):
+    if (origin is not None and not same_origin(origin, headers.get("host", ""))) or fetch_site in (
+        "cross-site",
+        "same-site",
+    ):
         return 403, f"cross-origin request refused (Origin {quoted(origin or fetch_site, 100)})"
     return None
 
@@ -149,6 +160,8 @@ def check_listen(settings) -> None:
     """SettingsError when the backend would listen beyond loopback with no login configured."""
     parsed = split_host(settings.host or "")
     if settings.basic_auth is None and not (parsed and is_loopback(parsed[0])):
-        raise SettingsError(f"TASVEER_HOST={settings.host} would let anyone on the network use the backend: set "
-                            "TASVEER_SECRET (or TASVEER_BASIC_AUTH_USER and _PASSWORD) to require a login, or "
-                            "listen on 127.0.0.1")
+        raise SettingsError(
+            f"TASVEER_HOST={settings.host} would let anyone on the network use the backend: set "
+            "TASVEER_SECRET (or TASVEER_BASIC_AUTH_USER and _PASSWORD) to require a login, or "
+            "listen on 127.0.0.1"
+        )

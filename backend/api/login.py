@@ -4,6 +4,7 @@ request through with HTTP basic auth or the login cookie, and answers 401 otherw
 exchanges it for the cookie (HttpOnly, SameSite=Strict, a week; api/logintoken.py) and goes on to
 the same URL without the token; `GET /logout` ends the browser's login. The access log never shows
 a token (`RedactToken`)."""
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,7 @@ import secrets
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from backend.api.logintoken import (
     SESSION_SECONDS,
@@ -50,7 +51,8 @@ def basic_ok(request: Request, pairs: list[tuple[str, str]]) -> bool:
     ok = False
     for want_user, want_password in pairs:  # every pair compared: the time tells nothing
         ok |= secrets.compare_digest(user.encode(), want_user.encode()) & secrets.compare_digest(
-            password.encode(), want_password.encode())
+            password.encode(), want_password.encode()
+        )
     return ok
 
 
@@ -60,20 +62,25 @@ def port_of(request: Request) -> int:
 
 def cookie_ok(request: Request, key: str) -> bool:
     value = request.cookies.get(cookie_name(port_of(request)))
-    return bool(value) and session_ok(key, value)
+    return value is not None and session_ok(key, value)
 
 
 def refuse(request: Request, why: str = "login required") -> JSONResponse | HTMLResponse:
     """401 with a basic-auth challenge; a browser's page load gets a page saying how to log in instead
     (no challenge: the browser's password dialog would hide that page, and the link is the way in)."""
-    how = ("open the model-page link that `tasveer up` printed (it logs this browser in), or log in as user "
-           f"{SECRET_USER} with the backend's secret (TASVEER_SECRET, kept in tasveer-up.json)")
+    how = (
+        "open the model-page link that `tasveer up` printed (it logs this browser in), or log in as user "
+        f"{SECRET_USER} with the backend's secret (TASVEER_SECRET, kept in tasveer-up.json)"
+    )
     if "text/html" in request.headers.get("accept", ""):
-        body = (f"<!doctype html><title>tasveer: {html.escape(why)}</title><h1>{html.escape(why)}</h1>"
-                f"<p>{html.escape(how)}</p>")
+        body = (
+            f"<!doctype html><title>tasveer: {html.escape(why)}</title><h1>{html.escape(why)}</h1>"
+            f"<p>{html.escape(how)}</p>"
+        )
         return HTMLResponse(body, status_code=401, headers={"Cache-Control": "no-store"})
-    return JSONResponse({"error": f"{why}: {how}"}, status_code=401,
-                        headers={"WWW-Authenticate": REALM, "Cache-Control": "no-store"})
+    return JSONResponse(
+        {"error": f"{why}: {how}"}, status_code=401, headers={"WWW-Authenticate": REALM, "Cache-Control": "no-store"}
+    )
 
 
 def without_token(request: Request) -> str:
@@ -83,18 +90,27 @@ def without_token(request: Request) -> str:
     return path + (f"?{urlencode(query)}" if query else "")
 
 
-def exchange(request: Request, key: str) -> HTMLResponse:
+def exchange(request: Request, key: str) -> Response:
     """The login link: a good token gives the cookie and a page that goes on to the URL without the
     token (a page, not a redirect: a SameSite=Strict cookie set during a redirect that another site
     started is not sent on its next hop); a bad one is a 401."""
     if not token_ok(key, request.query_params.get(TOKEN_PARAM, "")):
         return refuse(request, "this login link is not valid (the backend's secret changed?)")
     target = html.escape(without_token(request), quote=True)
-    body = (f"<!doctype html><meta http-equiv='refresh' content='0; url={target}'><title>tasveer: logged in</title>"
-            f"<p>Logged in. <a href='{target}'>Continue</a></p>")
+    body = (
+        f"<!doctype html><meta http-equiv='refresh' content='0; url={target}'><title>tasveer: logged in</title>"
+        f"<p>Logged in. <a href='{target}'>Continue</a></p>"
+    )
     response = HTMLResponse(body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-    response.set_cookie(cookie_name(port_of(request)), session_value(key), max_age=SESSION_SECONDS, path="/",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        cookie_name(port_of(request)),
+        session_value(key),
+        max_age=SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
@@ -102,7 +118,7 @@ def login_gate(settings):
     """The login middleware, or None when no login is configured (the backend then listens on
     loopback only: api/guards.py `check_listen`)."""
     pairs, key = accepted_pairs(settings), login_key(settings.secret, settings.basic_auth_password)
-    if not pairs:
+    if not pairs or key is None:
         return None
     open_paths = OPEN_PATHS if settings.open_health else ()
 
@@ -122,10 +138,12 @@ def login_gate(settings):
 @router.get("/logout", response_class=HTMLResponse)
 def logout(request: Request):
     """Ends this browser's login (its cookie); basic auth the browser remembers stays until it is closed."""
-    response = HTMLResponse("<!doctype html><title>tasveer: logged out</title><p>Logged out.</p>",
-                            headers={"Cache-Control": "no-store"})
-    response.delete_cookie(cookie_name(port_of(request)), path="/", httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+    response = HTMLResponse(
+        "<!doctype html><title>tasveer: logged out</title><p>Logged out.</p>", headers={"Cache-Control": "no-store"}
+    )
+    response.delete_cookie(
+        cookie_name(port_of(request)), path="/", httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
     return response
 
 

@@ -7,6 +7,7 @@ prints the same link the backend accepts.
 * the cookie: "<expiry>.<HMAC(key, "session <expiry>")>", good for SESSION_SECONDS. Nothing is kept
   on the server: every replica accepts it, a restart keeps it, a new key ends every session.
 """
+
 from __future__ import annotations
 
 import base64

@@ -175,13 +175,13 @@ class Refresher:
         groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
         order = medoids_first(features, groups)
         rows = []
-        confidence = round(1.0 / len(cfg.labels), 4)
+        confidence = 1.0 / len(cfg.labels)  # exactly what /predict answers at the cold start
         for position, i in enumerate(order):
             rank = position / len(order)
             row = {"task": kept[i]["id"], **prediction(cfg, cfg.labels[0], confidence_score(confidence, rank),
                                                         INITIAL_VERSION, cluster=int(groups[i])),
                    "why": WHY_FIRST_BATCH, "priority": rank}
-            row["result"][0]["score"] = confidence
+            row["result"][0]["score"] = round(confidence, 4)
             rows.append(row)
         return rows, errors
 
