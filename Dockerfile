@@ -24,6 +24,10 @@ RUN pip install --extra-index-url "$TORCH_INDEX" ".[onnx,cluster]" \
 
 USER tasveer
 ENV TASVEER_DATA_DIR=/data TASVEER_HOST=0.0.0.0 TASVEER_PORT=9090
+# listening beyond loopback needs a login (TASVEER_SECRET, docs/security.md): the health check below
+# asks without one, so /health (and `/`, which say "UP" and nothing else) answer without a login, as
+# docker-compose.yml sets it too
+ENV TASVEER_OPEN_HEALTH=1
 EXPOSE 9090
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
   CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:9090/health', timeout=4)" || exit 1

@@ -8,7 +8,7 @@ import argparse
 import getpass
 import json
 
-from cli.backendapi import BackendAPIError, add_backend_options, call, resolve
+from cli.backendapi import BackendAPIError, add_backend_options, call, login, resolve
 from cli.common import fail
 
 USER_HEADER = "X-Tasveer-User"  # who deploys: the backend records it (backend/api/keyguard.py)
@@ -49,15 +49,15 @@ def run(args) -> int:
     headers = {USER_HEADER: os_user()}
     try:
         url, project = resolve(args)
-        base = f"{url}/projects/{project}"
+        base, auth = f"{url}/projects/{project}", login(args, url)
         if args.new_key:
-            body = call("POST", f"{base}/api-key", json={}, headers=headers)
+            body = call("POST", f"{base}/api-key", auth, json={}, headers=headers)
         elif args.rollback:
-            body = call("POST", f"{base}/production/rollback", json={}, headers=headers)
+            body = call("POST", f"{base}/production/rollback", auth, json={}, headers=headers)
         elif args.version:
-            body = call("POST", f"{base}/production", json={"version": args.version}, headers=headers)
+            body = call("POST", f"{base}/production", auth, json={"version": args.version}, headers=headers)
         else:
-            body = call("GET", f"{base}/production")
+            body = call("GET", f"{base}/production", auth)
     except BackendAPIError as exc:
         return fail("deploy", str(exc))
     print(json.dumps(body) if args.json else describe(project, body))

@@ -78,15 +78,16 @@ def report(args, vid: str, path: Path) -> int:
 
 def from_backend(args) -> int:
     """The version's zip from the backend, unpacked into --out."""
-    from cli.backendapi import BackendAPIError, call, resolve
+    from cli.backendapi import BackendAPIError, call, login, resolve
 
     try:
         url, project = resolve(args)
-        vid = args.version or call("GET", f"{url}/projects/{project}/production").get("production")
+        auth = login(args, url)  # the environment's credentials, or the `tasveer up` state's secret
+        vid = args.version or call("GET", f"{url}/projects/{project}/production", auth).get("production")
         if not vid:
             return fail("export", f"project {project} has no production version: deploy one (`tasveer deploy "
                                   "vNNNN`) or name one with --version")
-        data = download(f"{url}/projects/{project}/versions/{vid}/export")
+        data = download(f"{url}/projects/{project}/versions/{vid}/export", auth)
         args.out.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             for name in FILES:  # only these names, never a path from the archive
@@ -96,17 +97,14 @@ def from_backend(args) -> int:
     return report(args, vid, args.out / FILES[0])
 
 
-def download(url: str) -> bytes:
+def download(url: str, auth: tuple[str, str] | None) -> bytes:
+    """The export's bytes; `auth` from cli.backendapi's `login`."""
     import requests
 
     from cli.backendapi import BackendAPIError
-    from config.env import basic_auth
-    from config.spec import SettingsError
 
     try:
-        resp = requests.get(url, timeout=600, auth=basic_auth())
-    except SettingsError as exc:
-        raise BackendAPIError(str(exc)) from None
+        resp = requests.get(url, timeout=600, auth=auth)
     except requests.RequestException as exc:
         raise BackendAPIError(f"the backend at {url.split('/projects')[0]} is not reachable "
                               f"({type(exc).__name__})") from None

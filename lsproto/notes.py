@@ -41,10 +41,11 @@ TIE_BREAK = 1e-6
 
 
 def confidence_score(confidence: float, priority: float = 0.0) -> float:
-    """A prediction's `score`: the confidence less TIE_BREAK x (1 + priority) (priority in [0, 1],
-    lower = more useful), within [0, 1]."""
+    """A prediction's `score`: the confidence less TIE_BREAK x (2 - priority) (priority in [0, 1],
+    lower = more useful), within [0, 1]: of two equal confidences the more useful scores lower,
+    and every score is below its confidence."""
     conf = min(1.0, max(0.0, float(confidence)))
-    return max(0.0, conf - TIE_BREAK * (1.0 + min(1.0, max(0.0, float(priority)))))
+    return max(0.0, conf - TIE_BREAK * (2.0 - min(1.0, max(0.0, float(priority)))))
 
 
 def queue_key(priority: float) -> str:

@@ -128,7 +128,7 @@ class Up:
         tasks = {t["id"]: t for t in self.tasks() if t["id"] in ids}
         ok = all(why in (tasks[t]["data"].get(NOTE_COLUMN) or "") and tasks[t]["data"].get(QUEUE_COLUMN)
                  == read_note(preds[t]["result"], QUEUE) for t in ids)
-        return preds if ok else None
+        return {t: preds[t] for t in ids} if ok else None
 
 
 def shot(page, shots: Path, name: str, readme: str | None = None) -> None:
@@ -237,10 +237,14 @@ def label_as_displayed(page, up: Up, view_id: int) -> dict:
     return served.value.json()
 
 
-def correct(page, task: int, label: str) -> None:
-    """A correction with the keyboard: the label's number hotkey, then Ctrl+Enter submits."""
+def choose(page, label: str) -> None:
+    """A correction with the keyboard: the label's number hotkey."""
     page.keyboard.press(str(scenes.CLASSES.index(label) + 1))
     page.wait_for_function("name => document.querySelector(`input[name=${name}]`).checked", arg=label)
+
+
+def submit(page, task: int, label: str) -> None:
+    """Ctrl+Enter submits the chosen label: Label Studio stores it (201)."""
     checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
     assert checked == [label], (checked, label)
     with page.expect_response(lambda r: f"/api/tasks/{task}/annotations" in r.url
@@ -278,8 +282,9 @@ def stop_up(proc: subprocess.Popen) -> None:
 def test_a_new_user_from_plain_up_to_a_trained_version(tmp_path):
     shots = Path(os.environ.get("TASVEER_SCREENSHOT_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    photos = scenes.sample(22, seed=7)[0][:N_NEW]
-    assert len(photos) == N_NEW
+    photos, labels = (x[:N_NEW] for x in scenes.sample(22, seed=7))
+    truth = dict(zip((p.name for p in photos), labels))
+    assert len(photos) == len(truth) == N_NEW
     up, proc = start_up(tmp_path)
     try:
         with sync_playwright() as p:
@@ -287,7 +292,7 @@ def test_a_new_user_from_plain_up_to_a_trained_version(tmp_path):
             page = browser.new_page(viewport=SCREEN)
             page.set_default_timeout(MS)
             first_open(page, up, shots)
-            cold_start(page, up, shots, photos)
+            cold_start(page, up, shots, photos, truth)
             trained(page, up, shots)
             model_page(page, up, shots)
             browser.close()
@@ -297,9 +302,9 @@ def test_a_new_user_from_plain_up_to_a_trained_version(tmp_path):
         stop_up(proc)
 
 
-def cold_start(page, up: Up, shots: Path, photos: list[Path]) -> None:
+def cold_start(page, up: Up, shots: Path, photos: list[Path], truth: dict[str, str]) -> None:
     """The import, its cold-start predictions (representative first batch) in the list and the
-    labeling view, and two keyboard corrections with two labels: enough for a first version."""
+    labeling view, and the first photos labeled with the keyboard from "Label tasks as displayed"."""
     tabs = up.views()
     open_tab(page, up, tabs[NEEDS_REVIEW])
     import_photos(page, up, shots, photos)
@@ -318,22 +323,37 @@ def cold_start(page, up: Up, shots: Path, photos: list[Path]) -> None:
     assert label_all(page, up, tabs[NEEDS_REVIEW], preds) == first
     served = label_as_displayed(page, up, tabs[NEEDS_REVIEW])
     assert served["id"] == first, (served["id"], first, served.get("queue"))
-    predicted = preds[first]["result"][0]["value"]["choices"][0]
+    label_in_order(page, up, shots, first, preds, truth)
+
+
+def label_in_order(page, up: Up, shots: Path, task: int, preds: dict[int, dict], truth: dict[str, str],
+                   n: int = 8) -> None:
+    """The stream of "Label tasks as displayed" on from `task`, which shows its prediction: each
+    photo gets its true label with the keyboard (a correction where the pre-selected label is
+    another), then the stream serves the tab's next row (a version trained meanwhile reorders it)."""
+    names = {t["id"]: t["data"]["image"].rsplit("/", 1)[-1].split("-", 1)[1] for t in up.tasks()}
     checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
-    assert checked == [predicted], (checked, predicted)
-    picks = [c for c in scenes.CLASSES if c != predicted][:2]
-    with page.expect_response(lambda r: "/api/dm/actions?id=next_task" in r.url and r.ok) as second:
-        correct(page, first, picks[0])
-    nxt = second.value.json()["id"]  # the stream goes on with the next task of the tab
-    page.locator(".lsf-current-task__task-id", has_text=str(nxt)).wait_for()
-    page.get_by_text("Downloading image").wait_for(state="hidden")
-    shot(page, shots, "first-open-5-corrected.png")
-    correct(page, nxt, picks[1])
-    up.annotated = {first: picks[0], nxt: picks[1]}
+    assert checked == [preds[task]["result"][0]["value"]["choices"][0]], (checked, preds[task])
+    corrected = []
+    for _ in range(n):
+        label = truth[names[task]]
+        checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
+        if checked != [label]:
+            choose(page, label)
+            if not corrected:
+                shot(page, shots, "first-open-5-corrected.png")
+            corrected.append(task)
+        with page.expect_response(lambda r: "/api/dm/actions?id=next_task" in r.url and r.ok) as served:
+            submit(page, task, label)
+        up.annotated[task] = label
+        task = served.value.json()["id"]
+        page.locator(".lsf-current-task__task-id", has_text=str(task)).wait_for()
+        page.get_by_text("Downloading image").wait_for(state="hidden")
+    assert corrected and len(set(up.annotated.values())) >= 2, up.annotated  # a first version can train
 
 
 def trained(page, up: Up, shots: Path) -> None:
-    """The version trained on the two corrections: its predictions in the list (uncertainty order),
+    """The version trained on those labels: its predictions in the list (uncertainty order),
     the grid and the labeling view, and "Label tasks as displayed" serving the first row. ("Label All
     Tasks" would serve the task the stream locked after the last submit: tests/test_active_labelstudio.py
     checks it for a trained version.)"""
@@ -381,5 +401,6 @@ def model_page(page, up: Up, shots: Path) -> None:
     link = re.search(r"model page\s*:\s*(\S+)", up.stdout.read_text()).group(1)
     page.goto(link)
     page.locator("#versions").wait_for()
-    page.wait_for_timeout(1500)
+    page.wait_for_function("[...document.querySelectorAll('#gallery img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
     shot(page, shots, "first-open-9-model-page.png", "labelstudio-5-model-page.png")

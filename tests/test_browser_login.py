@@ -92,6 +92,9 @@ def logged_in(browser, link: str, page_url: str, backend_port: int, shots: Path)
     page.wait_for_url(page_url)  # the token is gone from the address bar
     page.locator("h1", has_text="tasveer · project").wait_for()
     page.locator("#train-now").wait_for()
+    # the page's script (/static/page.js, behind the same login: the cookie carries it) runs: "save" works
+    page.click("#params button[type=submit]")
+    page.locator("#params-msg", has_text="saved").wait_for()
     (cookie,) = context.cookies()
     assert cookie["name"] == f"tasveer_login_{backend_port}" and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert cookie["expires"] > time.time() + 6 * 24 * 3600

@@ -56,9 +56,14 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport={"width": 1300, "height": 1000})
             page.set_default_timeout(MS)
+            # the page runs under a policy without inline script (its script is /static/page.js): any
+            # violation (an inline handler or script left behind) shows on the console
+            refused = []
+            page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
 
             # 1. the latest batch: the 12 newest tasks, each with a predicted label and a confidence
-            page.goto(page_url)
+            policy = page.goto(page_url).headers["content-security-policy"]
+            assert "script-src 'self';" in policy and "unsafe" not in policy, policy
             cards = page.locator("#gallery .card")
             assert cards.count() == 12
             # polled from here: the page's Content-Security-Policy allows no eval, which wait_for_function uses
@@ -70,7 +75,8 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             assert confs == sorted(confs)  # least confident first
             assert f"{ls.url}/projects/{pid}/data?task=" in cards.first.get_attribute("href")
             page.select_option("#gallery-filter", CLASSES[0])
-            shown = page.eval_on_selector_all("#gallery .card", "cs => cs.filter(c => c.style.display !== 'none').map(c => c.dataset.label)")
+            shown = page.eval_on_selector_all(
+                "#gallery .card", "cs => cs.filter(c => c.style.display !== 'none').map(c => c.dataset.label)")
             assert shown and set(shown) == {CLASSES[0]}
             page.select_option("#gallery-filter", "")
             page.screenshot(path=shots / "model-page-1-batch.png", full_page=True)
@@ -105,6 +111,7 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             seen = page.evaluate("SEEN")
             assert any(s.startswith("running: ") and len(s) > len("running: ") for s in seen), seen
             page.screenshot(path=shots / "model-page-3-trained.png", full_page=True)
+            assert not refused, refused  # the form, the filter and "train now" ran without a violation
             info = wait_idle_version(backend.url, pid, not_in=(first,))
             candidate = info["versions"][-1]
             assert info["model_version"] == first, info
@@ -115,7 +122,8 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             body = {"tasks": [task], "project": str(pid), "label_config": project.label_config}
 
             def predicted():
-                return requests.post(f"{backend.url}/predict", json=body, timeout=60).json()["results"][0]["model_version"]
+                answer = requests.post(f"{backend.url}/predict", json=body, timeout=60).json()
+                return answer["results"][0]["model_version"]
 
             assert predicted() == first
             page.reload()
@@ -130,4 +138,5 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             poll(lambda: predicted() == first, f"/predict answering {first} again", 30)
             page.goto(f"{page_url}?version={candidate}")
             page.screenshot(path=shots / "model-page-4-rolled-back.png", full_page=True)
+            assert not refused, refused
             browser.close()

@@ -106,7 +106,7 @@ def test_rollback_button_rolls_back(backend_with_versions, tmp_path):
                 ident += 1
                 clicked = evaluate(
                     "window.confirm = () => true;"
-                    f"(() => {{ const b = document.querySelector(\"button[onclick*='{versions[0]}']\");"
+                    f"(() => {{ const b = document.querySelector(\"button[data-version='{versions[0]}']\");"
                     "return b ? (b.click(), 'clicked') : 'no button'; })()", ident)
                 if clicked != "clicked":
                     time.sleep(0.2)

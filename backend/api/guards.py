@@ -20,14 +20,16 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 
 from backend.errors import quoted
+from backend.ui.html import style_sources
 from config.spec import SettingsError
 
 LOOPBACK_NAMES = ("localhost",)
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-# the model page's scripts and styles are inline (ui/html.py), so they stay allowed; nothing else loads,
-# no form or fetch leaves this origin, no <base> moves links, and no other site may frame the page
+# no inline script runs: the pages' one script is /static/page.js (ui/static), and their <style>
+# elements are allowed by hash (ui/html.py); nothing else loads, no form or fetch leaves this origin, no
+# <base> moves links, and no other site may frame the page
 PAGE_POLICY = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    f"default-src 'none'; script-src 'self'; style-src {style_sources()}; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"

@@ -51,12 +51,13 @@ def auto_accept_section(m, pid: str) -> str:
     state = "on" if s["enabled"] else "off"
     parts = [f"<h3>auto-accept ({state}{', target ' + _pct(s['target']) if s['target'] else ''})</h3>"]
     if s["paused"]:
-        parts.append(f"<p style='color:#b00'><b>{esc(s['message'] or 'paused')}</b></p>")
+        parts.append(f"<p class='err'><b>{esc(s['message'] or 'paused')}</b></p>")
     saved = s["human_work_saved"]
     spot = s["spot_checks"]
+    share = f" ({_pct(saved['share'])} of the tasks without a human label)" if saved["share"] is not None else ""
     parts.append(
         f"<p>human work saved: <b>{saved['tasks']}</b> tasks labeled without a person"
-        f"{' (' + _pct(saved['share']) + ' of the tasks without a human label)' if saved['share'] is not None else ''}. "
+        f"{share}. "
         f"Spot checks ({_pct(s['spot_check'])} of would-be-accepted tasks, tab \"Spot checks\"): "
         f"{spot['correct']} of {spot['answered']} right ({_pct(spot['precision'])}; target {_pct(s['target'])}), "
         f"{spot['pending']} waiting for a person.</p>")

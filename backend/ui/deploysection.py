@@ -1,42 +1,18 @@
 """The production version on the model page: which version applications get from `/classify` (apart
 from the serving one that labeling moves), who deployed what when with the metrics it had then, a
-rollback button, and the project's API key (its hint only; a new one is shown once)."""
+rollback button, and the project's API key (its hint only; a new one is shown once). The buttons
+are wired by static/page.js and post JSON (Content-Type: application/json), so no cross-site form
+can press them."""
 
 from __future__ import annotations
 
 from backend.ui.html import esc, num, pct, when
 
-# every button posts JSON (Content-Type: application/json), so no cross-site form can press it
-SCRIPT = r"""
-async function deployAction(project, body) {
-  const r = await fetch('/projects/' + project + '/deploy', {method: 'POST',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
-  if (r.ok) location.reload(); else alert((await r.json()).error || r.statusText);
-}
-function deployVersion(project, version) {
-  if (confirm('Deploy ' + version + ' to production? Applications calling /classify get its answers from now on.'))
-    deployAction(project, {version});
-}
-function rollbackProduction(project) {
-  if (confirm('Roll production back to the version deployed before?')) deployAction(project, {rollback: true});
-}
-async function newApiKey(project) {
-  if (!confirm('Make a new API key? The old one stops working.')) return;
-  const r = await fetch('/projects/' + project + '/api-key', {method: 'POST',
-    headers: {'Content-Type': 'application/json'}, body: '{}'});
-  const body = await r.json();
-  if (!r.ok) { alert(body.error || r.statusText); return; }
-  const out = document.getElementById('newkey');
-  out.textContent = body.key;
-  out.parentElement.hidden = false;
-}
-"""
-
 
 def deploy_button(pid: str, vid: str) -> str:
     """The versions table's "deploy to production" button of one version."""
     return (
-        f"<button class='deploy' data-version='{esc(vid)}' onclick=\"deployVersion('{esc(pid)}','{esc(vid)}')\">"
+        f"<button class='deploy' data-action='deploy' data-project='{esc(pid)}' data-version='{esc(vid)}'>"
         "deploy to production</button>"
     )
 
@@ -54,7 +30,7 @@ def production_section(pid: str, production: str | None, history: list[dict], ke
         out.append(
             f"<p>production <b id='production'>{esc(production)}</b> <span class='muted small'>since "
             f"{when(last.get('at'))}, by {esc(str(last.get('by') or '?'))}</span> "
-            f"<button onclick=\"rollbackProduction('{esc(pid)}')\">roll back</button> "
+            f"<button data-action='rollback-production' data-project='{esc(pid)}'>roll back</button> "
             f"<a href='/projects/{esc(pid)}/versions/{esc(production)}/export'>download (ONNX)</a></p>"
         )
     hint = (
@@ -63,7 +39,7 @@ def production_section(pid: str, production: str | None, history: list[dict], ke
         else "no API key: <code>/classify</code> answers on this machine only (or with basic auth)"
     )
     out.append(
-        f"<p class='small'>{hint} <button onclick=\"newApiKey('{esc(pid)}')\">new API key</button></p>"
+        f"<p class='small'>{hint} <button data-action='new-api-key' data-project='{esc(pid)}'>new API key</button></p>"
         "<p hidden class='small'>new key (shown once; send it as <code>Authorization: Bearer &lt;key&gt;"
         "</code>): <code id='newkey'></code></p>"
     )

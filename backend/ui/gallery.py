@@ -1,17 +1,16 @@
 """The latest batch: thumbnails of the most recently imported tasks with the serving version's
-predicted label and confidence, filtered and sorted in the page; each links to its task in Label
-Studio. Images come through the backend (`task_image`), so Label Studio's token stays with the
-backend and the browser never needs it."""
+predicted label and confidence, filtered and sorted in the page (static/page.js); each links to
+its task in Label Studio. Images come through the backend (`task_image`), so Label Studio's token
+stays with the backend and the browser never needs it."""
 from __future__ import annotations
 
 import io
 
-from lsproto.results import newest_label, result_label
-from training.images import ImageError, decode_image
-
 from backend.errors import NotFound, RequestError
 from backend.fetch import FetchError
 from backend.ui.html import esc
+from lsproto.results import newest_label, result_label
+from training.images import ImageError, decode_image
 
 BATCH = 36
 THUMB = 256  # pixels, longest side
@@ -87,19 +86,21 @@ def _colour(conf) -> str:
 
 def gallery_section(batch: dict | None, error: str | None = None) -> str:
     head = "<h2>Latest batch</h2>"
-    if error:
-        return head + f"<p class='err'>Cannot list the newest tasks: {esc(error[:300])}</p>"
+    if error or batch is None:
+        return head + f"<p class='err'>Cannot list the newest tasks: {esc((error or 'no batch')[:300])}</p>"
     items = batch["items"]
     if not items:
         return head + "<p class='muted'>No tasks imported yet.</p>"
     options = "".join(f"<option value='{esc(lab)}'>{esc(lab)}</option>" for lab in batch["labels"])
     out = [head, f"<p class='small muted'>the {len(items)} most recently imported tasks, predicted by "
                  f"{esc(str(batch['model_version']))}</p>",
-           "<p><label>predicted label <select id='gallery-filter' onchange='arrangeGallery()'>"
+           "<p><label>predicted label <select id='gallery-filter'>"
            f"<option value=''>all</option>{options}</select></label> "
-           "<label>sort <select id='gallery-sort' onchange='arrangeGallery()'>"
-           "<option value='uncertain'>least confident first</option><option value='confident'>most confident first</option>"
-           "<option value='newest'>newest first</option></select></label> <span id='gallery-count' class='small muted'></span></p>",
+           "<label>sort <select id='gallery-sort'>"
+           "<option value='uncertain'>least confident first</option>"
+           "<option value='confident'>most confident first</option>"
+           "<option value='newest'>newest first</option></select></label> "
+           "<span id='gallery-count' class='small muted'></span></p>",
            "<div class='gallery' id='gallery'>"]
     for i, it in enumerate(items):
         conf = it["confidence"]
@@ -114,29 +115,8 @@ def gallery_section(batch: dict | None, error: str | None = None) -> str:
             f"data-label='{esc(it['label'] or '')}' data-conf='{'' if conf is None else conf}' data-order='{i}' "
             f"title='{title}'><img loading='lazy' src='{esc(it['image'])}' alt='task {it['task']}'>"
             f"<div class='lab'><span class='pred'>{label}</span><span class='cv'>{conf_text}</span></div>"
-            f"<div class='conf'><i style='width:{width}%;background:{_colour(conf)}'></i></div>{labeled}</a>")
+            f"<svg class='conf' width='100%' height='4' aria-hidden='true'><rect width='{width}%' height='4' rx='2' "
+            f"fill='{_colour(conf)}'/></svg>{labeled}</a>")
     out.append("</div>")
     return "".join(out)
 
-
-SCRIPT = r"""
-function arrangeGallery() {
-  const box = document.getElementById('gallery');
-  if (!box) return;
-  const want = document.getElementById('gallery-filter').value;
-  const how = document.getElementById('gallery-sort').value;
-  const cards = [...box.querySelectorAll('.card')];
-  const conf = c => c.dataset.conf === '' ? 2 : parseFloat(c.dataset.conf);
-  cards.sort((a, b) => how === 'newest' ? a.dataset.order - b.dataset.order
-    : how === 'uncertain' ? conf(a) - conf(b) : conf(b) - conf(a));
-  let shown = 0;
-  for (const c of cards) {
-    const on = !want || c.dataset.label === want;
-    c.style.display = on ? '' : 'none';
-    shown += on;
-    box.appendChild(c);
-  }
-  document.getElementById('gallery-count').textContent = shown + ' shown';
-}
-document.addEventListener('DOMContentLoaded', arrangeGallery);
-"""

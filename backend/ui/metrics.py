@@ -1,34 +1,17 @@
 """The metrics page (`GET /metrics`): per project, accuracy over versions as a chart, the version
 table with a rollback button each, per-class metrics and the confusion matrix of the serving
-version, and the recent training jobs. Plain HTML + inline SVG, no external assets."""
+version, and the recent training jobs. Plain HTML + inline SVG, no external assets; the buttons are
+wired by static/page.js (data-action='serve', which asks first)."""
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from backend.ui.acceptsection import auto_accept_section
 from backend.inference.models import INITIAL_VERSION
+from backend.ui.acceptsection import auto_accept_section
+from backend.ui.html import METRICS_STYLE, document
 
 esc = html.escape
-
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222}
-h1{margin-bottom:.2em} h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5em 0 1.2em}
-td,th{border:1px solid #ccc;padding:3px 8px;text-align:right} th{background:#f3f3f3}
-td:first-child{text-align:left} tr.serving{font-weight:bold;background:#eef7ee}
-.row{display:flex;gap:2em;flex-wrap:wrap;align-items:flex-start}
-button{cursor:pointer} .muted{color:#777}
-"""
-
-SCRIPT = """
-async function rollback(project, version) {
-  if (!confirm('Serve ' + version + ' for project ' + project + '?')) return;
-  const r = await fetch('/projects/' + project + '/rollback', {method: 'POST',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify({version})});
-  if (r.ok) location.reload(); else alert((await r.json()).error || r.statusText);
-}
-"""
 
 
 def version_summary(mf: dict) -> dict:
@@ -64,7 +47,7 @@ def accuracy_chart(summaries: list[dict], serving: str, width: int = 520, height
         return left + (i * step if len(points) > 1 else plot_w / 2), top + (1 - v) * plot_h
 
     out = [f"<svg width='{width}' height='{height}' role='img' aria-label='accuracy by version' "
-           "style='background:#fff;border:1px solid #ddd'>"]
+           "class='chart'>"]
     for frac in (0, 0.25, 0.5, 0.75, 1.0):
         y = top + (1 - frac) * plot_h
         out.append(f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' stroke='#eee'/>"
@@ -118,7 +101,8 @@ def _project_section(m, pid: str) -> list[str]:
             candidate = str(s.get("promotion") or "").startswith("candidate")
             label = "promote" if candidate else "serve this"
             button = ("serving" if is_serving else
-                      f"<button onclick=\"rollback('{esc(pid)}','{esc(str(s['version']))}')\">{label}</button>"
+                      f"<button data-action='serve' data-project='{esc(pid)}' "
+                      f"data-version='{esc(str(s['version']))}'>{label}</button>"
                       + (f" <span class='muted' title='{esc(s['promotion'])}'>candidate</span>" if candidate else ""))
             parts.append(
                 f"<tr{' class=serving' if is_serving else ''}><td>{esc(str(s['version']))}</td>"
@@ -150,13 +134,10 @@ def _project_section(m, pid: str) -> list[str]:
 
 
 def metrics_page(m, projects: list[str]) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>tasveer models</title>"
-             f"<style>{STYLE}</style><script>{SCRIPT}</script></head><body>",
-             "<h1>tasveer ML backend</h1>",
-             f"<p class='muted'>{esc(datetime.now(timezone.utc).isoformat(timespec='seconds'))}</p>"]
+    parts = ["<h1>tasveer ML backend</h1>",
+             f"<p class='muted'>{esc(datetime.now(UTC).isoformat(timespec='seconds'))}</p>"]
     if not projects:
         parts.append("<p>No project has been set up yet.</p>")
     for pid in projects:
         parts += _project_section(m, pid)
-    parts.append("</body></html>")
-    return "".join(parts)
+    return document("tasveer models", "".join(parts), METRICS_STYLE)

@@ -1,29 +1,17 @@
 """The model page of one project, section by section. A new section is one entry of SECTIONS: a
-function of the PageContext returning HTML (plus, if it needs any, its script in SCRIPTS)."""
+function of the PageContext returning HTML; what it does in the browser goes in static/page.js
+(wired by data-* attributes: the page's policy runs no inline script)."""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from backend.ui import deploysection
-from backend.ui import gallery
-from backend.ui import params_form
-from backend.ui import training
-from backend.ui import versions
+from backend.ui import deploysection, gallery, params_form, training, versions
 from backend.ui.html import document, esc
 
 log = logging.getLogger(__name__)
-
-PROMOTE_SCRIPT = r"""
-async function promote(project, version) {
-  const r = await fetch('/projects/' + project + '/rollback', {method: 'POST',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify({version})});
-  if (r.ok) location.reload(); else alert((await r.json()).error || r.statusText);
-}
-"""
-
 
 @dataclass
 class PageContext:
@@ -36,7 +24,7 @@ class PageContext:
     production: str | None = None
 
     @classmethod
-    def load(cls, service, pid: str, selected: str | None = None) -> "PageContext":
+    def load(cls, service, pid: str, selected: str | None = None) -> PageContext:
         serving = service.serving.model_version(pid)
         manifests = service.serving.versions(pid)
         production = service.production.shown(pid)
@@ -78,18 +66,18 @@ def _curve(ctx: PageContext) -> str:
 
 
 def _params(ctx: PageContext) -> str:
-    state = ctx.service.projects.state(ctx.pid)
+    service: Any = ctx.service
+    state = service.projects.state(ctx.pid)
     return params_form.params_section(ctx.pid, state.params if state else {})
 
 
 SECTIONS = [_training, _gallery, _production, _versions, _selected, _curve, _params]
-SCRIPTS = [PROMOTE_SCRIPT, training.SCRIPT, gallery.SCRIPT, params_form.SCRIPT, deploysection.SCRIPT]
 
 
 def project_page(service, pid: str, selected: str | None = None) -> str:
     ctx = PageContext.load(service, pid, selected)
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     body = [f"<nav class='small'><a href='/metrics'>all projects</a></nav><h1>tasveer · project {esc(pid)}</h1>"
             f"<p>serving <b id='serving'>{esc(str(ctx.serving))}</b> <span class='muted small'>{esc(now)}</span></p>"]
     body += [section(ctx) for section in SECTIONS]
-    return document(f"tasveer · project {pid}", "".join(body), "\n".join(SCRIPTS))
+    return document(f"tasveer · project {pid}", "".join(body))

@@ -9,23 +9,28 @@ POST /projects/{id}/train                "train now" (JSON body, Content-Type ap
                                          {"preset": "accurate"}: the accurate preset, recipe.py)
 POST /projects/{id}/deploy               "deploy to production" {"version": v} or "roll back"
                                          {"rollback": true} (JSON body; recorded as via "model page")
+GET  /static/page.js                     the pages' script (static/page.js; behind the login like the
+                                         page itself, which the browser's script request carries)
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from backend.errors import NotFound, RequestError, quoted
 from backend.api.httpio import json_object
 from backend.api.keyguard import deployer
-from backend.projects.registry import project_id
+from backend.errors import NotFound, RequestError, quoted
 from backend.jobs.recipe import ACCURATE, TAG, accurate_reason
-from backend.ui import gallery
-from backend.ui import training
+from backend.projects.registry import project_id
+from backend.ui import gallery, training
+from backend.ui.html import SCRIPT_URL
 from backend.ui.page import PageContext, project_page
 
 router = APIRouter()
+SCRIPT_FILE = Path(__file__).with_name("static") / "page.js"  # package data (pyproject)
 
 
 def _pid(value) -> str:
@@ -84,7 +89,8 @@ async def training_status(project: str, request: Request):
 @router.post("/projects/{project}/train")
 async def train_now(project: str, request: Request):
     body = await json_object(request, optional=True)
-    reason = (body.get("reason") if isinstance(body.get("reason"), str) else "train now")[:100]
+    given = body.get("reason")
+    reason = (given if isinstance(given, str) else "train now")[:100]
     preset = body.get("preset")
     if preset not in (None, "project", ACCURATE):
         raise RequestError(f"preset must be {ACCURATE!r} (or absent: the project's parameters); got {quoted(preset)}",
@@ -106,3 +112,10 @@ async def deploy_button(project: str, request: Request):
     else:
         raise RequestError('body must be {"version": "<model version>"} or {"rollback": true}')
     return {"project": pid, "production": entry["version"], "entry": entry}
+
+
+@router.get(SCRIPT_URL)
+def page_script():
+    """The one script of the backend's pages, read from the package (no inline script: api/guards.py's policy)."""
+    return Response(SCRIPT_FILE.read_bytes(), media_type="text/javascript; charset=utf-8",
+                    headers={"Cache-Control": "no-cache"})

@@ -8,7 +8,7 @@ BLUE, ORANGE, GREEN, GREY = "#2c6fbb", "#e08a2c", "#1a7f37", "#999"
 
 def _frame(width: int, height: int, label: str) -> list[str]:
     return [f"<svg width='{width}' height='{height}' viewBox='0 0 {width} {height}' role='img' "
-            f"aria-label='{esc(label)}' style='background:#fff;border:1px solid #ddd'>"]
+            f"aria-label='{esc(label)}' class='chart'>"]
 
 
 def _y_grid(out, left, right_x, top, plot_h, ticks=(0, 0.25, 0.5, 0.75, 1.0)):
@@ -76,7 +76,8 @@ def reliability_diagram(bins: list[dict], width: int = 300, height: int = 300) -
     for frac in (0, 0.5, 1.0):
         out.append(f"<text x='{left + frac * pw:.1f}' y='{top + ph + 14}' font-size='11' "
                    f"text-anchor='middle'>{frac:.0%}</text>")
-    out.append(f"<line x1='{left}' y1='{top + ph}' x2='{left + pw}' y2='{top}' stroke='{GREY}' stroke-dasharray='4 3'/>")
+    out.append(f"<line x1='{left}' y1='{top + ph}' x2='{left + pw}' y2='{top}' stroke='{GREY}' "
+               "stroke-dasharray='4 3'/>")
     for b in bins:
         x0, x1 = left + b["lo"] * pw, left + b["hi"] * pw
         y = top + (1 - b["accuracy"]) * ph

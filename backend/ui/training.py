@@ -1,9 +1,10 @@
 """The training section: idle / queued / running with the job's progress (Job.progress: phase,
-epoch, step, ETA) and the last error, kept current by polling GET /projects/<id>/training."""
+epoch, step, ETA) and the last error, kept current by polling GET /projects/<id>/training
+(static/page.js, starting from the status in the #training-data block)."""
 from __future__ import annotations
 
 from backend.jobs.runner import FAILED
-from backend.ui.html import esc, script_json
+from backend.ui.html import data_block, esc
 
 
 def training_status(service, pid: str) -> dict:
@@ -23,79 +24,15 @@ def training_status(service, pid: str) -> dict:
 
 
 def training_section(pid: str, status: dict) -> str:
-    return ("<h2>Training</h2><div id='training' data-project='" + esc(pid) + "'>"
+    project = esc(pid)
+    return ("<h2>Training</h2><div id='training' data-project='" + project + "'>"
             "<p><b id='train-state'>" + esc(status["state"]) + "</b> <span id='train-detail'></span></p>"
-            "<p><span class='progress'><i id='train-bar' style='width:0'></i></span> "
+            "<p><span class='progress'><i id='train-bar'></i></span> "
             "<span id='train-progress' class='small'></span></p>"
             "<p id='train-last' class='small muted'></p><p id='train-error' class='small err'></p>"
             "<p id='train-new' class='small'></p>"
-            "<button id='train-now' onclick=\"trainNow('" + esc(pid) + "')\">train now</button> "
+            "<button id='train-now' data-action='train' data-project='" + project + "'>train now</button> "
             "<button id='train-accurate' title='the accurate preset: a fine-tuned network, minutes; "
-            "serves only if better' onclick=\"trainNow('" + esc(pid) + "', 'accurate')\">train accurate now</button> "
-            "<span id='train-msg' class='small'></span></div>"
-            f"<script>window.TRAINING = {script_json(status)};</script>")
-
-
-SCRIPT = r"""
-function describeProgress(p) {
-  if (!p) return '';
-  const parts = [p.phase || ''];
-  if (p.epochs) parts.push('epoch ' + (p.epoch || 0) + '/' + p.epochs);
-  if (p.steps) parts.push('step ' + (p.step || 0) + '/' + p.steps);
-  if (p.eta_s != null) parts.push('ETA ' + Math.round(p.eta_s) + ' s');
-  return parts.filter(Boolean).join(' · ');
-}
-function showTraining(s) {
-  const job = s.running || s.pending;
-  document.getElementById('train-state').textContent = s.state;
-  document.getElementById('train-detail').textContent = job ? ('job ' + job.id + ' (' + job.reason + ')') : '';
-  const p = s.running ? s.running.progress : null;
-  document.getElementById('train-progress').textContent = describeProgress(p);
-  const frac = p && p.steps ? Math.min(1, (p.step || 0) / p.steps) : 0;
-  document.getElementById('train-bar').style.width = (100 * frac) + '%';
-  const last = s.last;
-  let text = '';
-  if (last) {
-    const r = last.result || {};
-    const t = r.trained || {};
-    text = 'last job ' + last.id + ': ' + last.state + (r.version ? ' → ' + r.version + (r.serving ? ' (serving)' : ' (candidate)') : '')
-      + (t.epochs ? ', trained ' + t.epoch + '/' + t.epochs + ' epochs' : '')
-      + (last.state !== 'done' && last.progress ? ' — stopped at ' + describeProgress(last.progress) : '');
-  }
-  document.getElementById('train-last').textContent = text;
-  const msg = document.getElementById('train-msg');
-  if (last && msg.dataset.job === last.id) { msg.textContent = ''; delete msg.dataset.job; }
-  const err = s.last_error;
-  document.getElementById('train-error').textContent = err ? ('last error (job ' + err.job + '): ' + err.error) : '';
-  if (window.TRAINING && s.model_version !== window.TRAINING.model_version) {
-    document.getElementById('train-new').innerHTML = 'now serving <b></b>: <a href="">reload the page</a> for its metrics';
-    document.querySelector('#train-new b').textContent = s.model_version;
-  }
-  if (last && window.TRAINING && (!window.TRAINING.last || window.TRAINING.last.id !== last.id) && last.result && last.result.version
-      && !document.querySelector('tr[data-version="' + last.result.version + '"]')) {
-    document.getElementById('train-new').innerHTML = 'new version <b></b>: <a href="">reload the page</a> to see it';
-    document.querySelector('#train-new b').textContent = last.result.version;
-  }
-}
-async function pollTraining() {
-  const box = document.getElementById('training');
-  try {
-    const r = await fetch('/projects/' + box.dataset.project + '/training', {cache: 'no-store'});
-    if (r.ok) showTraining(await r.json());
-  } catch (e) {}
-  setTimeout(pollTraining, 1000);
-}
-async function trainNow(project, preset) {
-  const msg = document.getElementById('train-msg');
-  msg.textContent = 'starting…';
-  const ask = {reason: 'train now (model page)'};
-  if (preset) ask.preset = preset;
-  const r = await fetch('/projects/' + project + '/train', {method: 'POST',
-    headers: {'Content-Type': 'application/json'}, body: JSON.stringify(ask)});
-  const body = await r.json();
-  msg.textContent = r.ok ? ('job ' + body.job + ' ' + body.status) : (body.error || r.statusText);
-  if (r.ok) msg.dataset.job = body.job;
-  msg.className = 'small ' + (r.ok ? 'ok' : 'err');
-}
-document.addEventListener('DOMContentLoaded', () => { if (window.TRAINING) showTraining(window.TRAINING); pollTraining(); });
-"""
+            "serves only if better' data-action='train' data-preset='accurate' data-project='" + project + "'>"
+            "train accurate now</button> "
+            "<span id='train-msg' class='small'></span></div>" + data_block("training-data", status))

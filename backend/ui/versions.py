@@ -3,11 +3,10 @@ explanation when there are none or they are rough), the selected version's detai
 learning curve."""
 from __future__ import annotations
 
-from training.params import TrainParams
-
 from backend.ui import svg
 from backend.ui.deploysection import deploy_button
 from backend.ui.html import esc, num, pct, seconds, when
+from training.params import TrainParams
 
 DEFAULTS = TrainParams().to_dict()
 
@@ -46,7 +45,9 @@ def _metric_cell(row: dict, key: str) -> str:
         rough = row["metrics_source"] in ("leave-one-out", "validation split")
         mark = f"<sup title='{esc(row['metrics_note'] or row['metrics_source'])}'>*</sup>" if rough else ""
         return f"{pct(value) if key != 'ece' else num(value)}{mark}"
-    return f"<span class='muted small'>{esc(row['metrics_note'] or 'not evaluated')}</span>" if key == "accuracy" else ""
+    if key != "accuracy":
+        return ""
+    return f"<span class='muted small'>{esc(row['metrics_note'] or 'not evaluated')}</span>"
 
 
 def _params_text(hp: dict) -> str:
@@ -61,7 +62,8 @@ def versions_table(pid: str, rows: list[dict], selected: str | None) -> str:
                 "Studio (or press “train now” once there are some).</p>")
     out = ["<table id='versions'><tr><th class='l'>version</th><th class='l'>created</th><th>labels</th>"
            "<th class='l'>mode / model</th><th class='l'>hyperparameters</th><th>accuracy</th><th>macro F1</th>"
-           "<th>calibration error</th><th class='l'>evaluated by</th><th>training time</th><th class='l'>status</th></tr>"]
+           "<th>calibration error</th><th class='l'>evaluated by</th><th>training time</th>"
+           "<th class='l'>status</th></tr>"]
     for r in reversed(rows):
         vid = esc(str(r["version"]))
         if r["serving"]:
@@ -70,7 +72,8 @@ def versions_table(pid: str, rows: list[dict], selected: str | None) -> str:
             verb = "promote" if r["candidate"] else "serve this"
             tag = (f"<span class='tag candidate' title='{esc(r['promotion'] or '')}'>candidate</span> "
                    if r["candidate"] else "")
-            status = f"{tag}<button data-version='{vid}' onclick=\"promote('{esc(pid)}','{vid}')\">{verb}</button>"
+            status = (f"{tag}<button data-action='promote' data-project='{esc(pid)}' data-version='{vid}'>"
+                      f"{verb}</button>")
         status += " <span class='tag production'>production</span>" if r.get("production") else \
             " " + deploy_button(pid, str(r["version"]))
         status += f" <a class='small' href='/projects/{esc(pid)}/versions/{vid}/export'>download</a>"
