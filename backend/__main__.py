@@ -5,6 +5,7 @@ workers would each serve the newest published version; training jobs, however, c
 process, so TASVEER_WORKERS > 1 is refused at start unless a shared queue runs the trainings
 (REDIS_URL; config/variables.py RULES).
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,9 +24,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"backend: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "backend.api.app:create_app",
         factory=True,

@@ -5,6 +5,7 @@ twice. Each image is hashed once, when it is stored; the bytes handed on carry t
 random prefix and never change content; for other URLs the first download wins until the cache
 directory is removed. The fetcher (fetch.py) reads and fills it.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -19,6 +19,7 @@
 * Downloaded bytes are kept in the disk cache (`BlobCache`, blobcache.py), so a training never
   downloads an image twice; the bytes handed on carry their sha256 (`training.cache.Digested`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -105,8 +106,7 @@ class ImageFetcher:
             self._local.session = session
         return session
 
-    def fetch(self, raw: str, *, hostname: str | None, auth: LSAuth | None, name: str = "image",
-              project=None) -> bytes:
+    def fetch(self, raw: str, *, hostname: str | None, auth: LSAuth | None, name: str = "image", project=None) -> bytes:
         """Bytes of one image, from the cache or the network, as a `training.cache.Digested` (bytes
         carrying their sha256, so nothing downstream hashes them again). Raises FetchError naming
         `name` and URL."""
@@ -149,7 +149,7 @@ class ImageFetcher:
         path = urlsplit(url).path
         if not path.startswith("/data/upload/") or urlsplit(url).query:
             return None
-        local = (self.media_dir / "upload" / path[len("/data/upload/"):]).resolve()
+        local = (self.media_dir / "upload" / path[len("/data/upload/") :]).resolve()
         if self.media_dir / "upload" not in local.parents or not local.is_file():
             return None  # outside the media dir (../ tricks) or not there: let LS decide
         size = local.stat().st_size
@@ -157,8 +157,7 @@ class ImageFetcher:
             raise FetchError(f"{name}: {raw}: {size} bytes is over the {self.max_bytes}-byte limit")
         return local.read_bytes()
 
-    def _download(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str,
-                  deadline: float) -> bytes:
+    def _download(self, url: str, *, hostname: str | None, auth: LSAuth | None, name: str, deadline: float) -> bytes:
         """One download of `url`: redirects followed by hand (each hop checked like the first one),
         Label Studio's token refreshed once on a 401. TransientFetchError when another try may help."""
         current, redirects, refreshed = url, 0, False
@@ -170,8 +169,12 @@ class ImageFetcher:
                         raise FetchError(f"{name}: {url}: more than {MAX_REDIRECTS} redirects")
                     current = urljoin(current, resp.headers["Location"])
                     continue
-                if (resp.status_code == 401 and auth is not None and not refreshed
-                        and self.is_ls_host(current, hostname)):
+                if (
+                    resp.status_code == 401
+                    and auth is not None
+                    and not refreshed
+                    and self.is_ls_host(current, hostname)
+                ):
                     refreshed = True
                     if _refresh_token(auth, f"{name}: {current}"):
                         continue
@@ -181,8 +184,9 @@ class ImageFetcher:
                 self.downloads += 1
             return data
 
-    def _get(self, current: str, url: str, *, hostname: str | None, auth: LSAuth | None, name: str,
-             deadline: float) -> requests.Response:
+    def _get(
+        self, current: str, url: str, *, hostname: str | None, auth: LSAuth | None, name: str, deadline: float
+    ) -> requests.Response:
         """The streamed answer to one hop (`current`) of `url`'s download, unless its host is not
         allowed or no time is left; the token goes to the Label Studio host only."""
         if not self.is_allowed(current, hostname):
@@ -201,7 +205,10 @@ class ImageFetcher:
             raise FetchError(f"{name}: {url}: timed out after {self.timeout:g} s")
         try:
             return self._session().get(
-                current, headers=headers, stream=True, allow_redirects=False,
+                current,
+                headers=headers,
+                stream=True,
+                allow_redirects=False,
                 timeout=(min(remaining, 5.0), remaining),
             )
         except requests.RequestException as exc:

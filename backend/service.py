@@ -24,6 +24,7 @@ Trainings run in this process's threads; in a child process each with `TASVEER_T
 (jobs/childtrainer.py, workers/trainchild.py); on RQ workers with `REDIS_URL` (jobs/redisrunner.py,
 workers/rqtask.py, workers/rqworker.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,12 +60,17 @@ class Backend:
         self.settings = settings
         data_dir = settings.data_dir
         self.projects = Projects(settings)
-        self.serving = Serving(self.projects.root, engine=settings.engine, store=settings.store,
-                               cache_dir=data_dir / "cache" / "store")
+        self.serving = Serving(
+            self.projects.root, engine=settings.engine, store=settings.store, cache_dir=data_dir / "cache" / "store"
+        )
         self.embeddings = EmbeddingCache(data_dir / "cache")
         self.fetcher = ImageFetcher(
-            BlobCache(data_dir / "cache"), max_bytes=settings.max_image_bytes, timeout=settings.fetch_timeout,
-            workers=settings.fetch_workers, allowed_hosts=settings.allowed_hosts, media_dir=settings.ls_media_dir,
+            BlobCache(data_dir / "cache"),
+            max_bytes=settings.max_image_bytes,
+            timeout=settings.fetch_timeout,
+            workers=settings.fetch_workers,
+            allowed_hosts=settings.allowed_hosts,
+            media_dir=settings.ls_media_dir,
         )
         self.predictor = Predictor(self.projects, self.serving, self.fetcher, self.embeddings)
         # applications: the production version (apart from the serving one), their keys, downloads
@@ -89,11 +95,19 @@ class Backend:
 
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
         if self.trainer is not None:  # in-process runner; a training asked for is recorded on disk
-            self.jobs = JobRunner(self.trainer.run, on_submit=self._owe_training, on_idle=self._paid_training,
-                                  min_interval=settings.train_min_interval)
+            self.jobs = JobRunner(
+                self.trainer.run,
+                on_submit=self._owe_training,
+                on_idle=self._paid_training,
+                min_interval=settings.train_min_interval,
+            )
         self.counter = AnnotationCounter(self.projects.root)  # retrain_every
-        self.writer = PredictionWriter(self.projects, self.predictor, self.refresher,
-                                       embed_cold=settings.train_in == "thread" and not settings.redis_url)
+        self.writer = PredictionWriter(
+            self.projects,
+            self.predictor,
+            self.refresher,
+            embed_cold=settings.train_in == "thread" and not settings.redis_url,
+        )
         if resume and self.trainer is not None:  # (RQ keeps its queue in Redis)
             self.resume_trainings()
 
@@ -121,8 +135,10 @@ class Backend:
         training simply reads them again."""
         owed = [pid for pid in self.projects.ids() if self._owed(pid).exists()]
         for pid in owed:
-            log.warning("project %s: a training was asked for and not finished before the backend stopped; "
-                        "running it again", pid)
+            log.warning(
+                "project %s: a training was asked for and not finished before the backend stopped; running it again",
+                pid,
+            )
             self.jobs.submit(pid, "resumed after a restart")
         return owed
 

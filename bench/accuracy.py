@@ -22,6 +22,7 @@ probabilities, rows in held.npy order), <mode>-<labels>-train.npy (its training 
 finetune, <mode>-<labels>-val.npy / -val_proba.npy (its validation rows and their calibrated
 probabilities: what a weight or temperature may be chosen on without the test set).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,19 +58,40 @@ def main() -> int:
     ap.add_argument("--ft-image-size", type=int, default=128)
     ap.add_argument("--ft-epochs", default="12,6,3,2", help="finetune epochs per size, in --sizes order")
     ap.add_argument("--ft-lr", type=float, default=5e-4)
-    ap.add_argument("--head-params", default="{}", help="head mode TrainParams as JSON, e.g. "
-                    "'{\"preset\": \"fast\"}' (default: the product's defaults)")
-    ap.add_argument("--ft-params", default=None, help="finetune TrainParams as JSON, e.g. "
-                    "'{\"preset\": \"accurate\"}'; replaces --ft-image-size/--ft-epochs/--ft-lr")
-    ap.add_argument("--unlabeled", type=int, default=0, help="head mode: N other pool photos for the "
-                    "semi-supervised head (params `unlabeled`), embedded before the clock starts, as the "
-                    "backend has them embedded from predicting them")
-    ap.add_argument("--warm", action="store_true", help="head mode: embed the labelled photos too (ONNX "
-                    "Runtime) before the clock starts, as the backend has every imported task embedded from "
-                    "predicting it: the time is then the head's fit alone (graph, fits, cross-validation)")
+    ap.add_argument(
+        "--head-params",
+        default="{}",
+        help='head mode TrainParams as JSON, e.g. \'{"preset": "fast"}\' (default: the product\'s defaults)',
+    )
+    ap.add_argument(
+        "--ft-params",
+        default=None,
+        help="finetune TrainParams as JSON, e.g. "
+        '\'{"preset": "accurate"}\'; replaces --ft-image-size/--ft-epochs/--ft-lr',
+    )
+    ap.add_argument(
+        "--unlabeled",
+        type=int,
+        default=0,
+        help="head mode: N other pool photos for the "
+        "semi-supervised head (params `unlabeled`), embedded before the clock starts, as the "
+        "backend has them embedded from predicting them",
+    )
+    ap.add_argument(
+        "--warm",
+        action="store_true",
+        help="head mode: embed the labelled photos too (ONNX "
+        "Runtime) before the clock starts, as the backend has every imported task embedded from "
+        "predicting it: the time is then the head's fit alone (graph, fits, cross-validation)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "accuracy.json")
-    ap.add_argument("--save-proba", type=Path, default=None, metavar="DIR",
-                    help="save held-out (and validation) probabilities and row indices to DIR")
+    ap.add_argument(
+        "--save-proba",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save held-out (and validation) probabilities and row indices to DIR",
+    )
     ap.add_argument("--quick", action="store_true", help="a small run that checks the benchmark works (make bench)")
     args = ap.parse_args()
     if args.quick:
@@ -82,8 +104,7 @@ def main() -> int:
     rest_labels = [labels[i] for i in rest]
     sizes = [len(rest) if s == "all" else int(s) for s in args.sizes.split(",")]
     ft_epochs = [int(e) for e in args.ft_epochs.split(",")]
-    print(f"{len(paths)} photos, {len(classes)} classes; held out {len(held)}, training pool {len(rest)}",
-          flush=True)
+    print(f"{len(paths)} photos, {len(classes)} classes; held out {len(held)}, training pool {len(rest)}", flush=True)
 
     if args.save_proba is not None:
         args.save_proba.mkdir(parents=True, exist_ok=True)
@@ -119,8 +140,16 @@ def main() -> int:
                     serving_twin.embed(blobs, cache=cache, progress=True)
                 cpu = time.process_time()
                 t = time.perf_counter()
-                result = fit(blobs, ys, classes, params, cache=cache, backbone=head_backbone, progress=True,
-                             unlabeled_blobs=unlabeled)
+                result = fit(
+                    blobs,
+                    ys,
+                    classes,
+                    params,
+                    cache=cache,
+                    backbone=head_backbone,
+                    progress=True,
+                    unlabeled_blobs=unlabeled,
+                )
                 seconds = time.perf_counter() - t
                 cpu = time.process_time() - cpu
                 proba = result.classifier.predict_proba(test_blobs, cache=shared)
@@ -128,8 +157,13 @@ def main() -> int:
                 if args.ft_params is not None:
                     params = TrainParams.from_dict({"seed": args.seed, **json.loads(args.ft_params)})
                 else:
-                    params = TrainParams(mode="finetune", image_size=args.ft_image_size, lr=args.ft_lr,
-                                         epochs=ft_epochs[min(k, len(ft_epochs) - 1)], seed=args.seed)
+                    params = TrainParams(
+                        mode="finetune",
+                        image_size=args.ft_image_size,
+                        lr=args.ft_lr,
+                        epochs=ft_epochs[min(k, len(ft_epochs) - 1)],
+                        seed=args.seed,
+                    )
                 cache = EmbeddingCache(Path(tempfile.mkdtemp()) / "train")  # cold, like head runs
                 t = time.perf_counter()
                 result = fit(blobs, ys, classes, params, cache=cache, progress=True)
@@ -140,17 +174,30 @@ def main() -> int:
                 print(f"held-out prediction: {time.perf_counter() - t:.1f}s", flush=True)
             m = evaluate(test_labels, proba, classes)
             temperature = result.metrics.get("temperature")
-            if mode == "finetune" and temperature and "ensemble" not in result.metrics:  # the same scores before temperature scaling
+            if (
+                mode == "finetune" and temperature and "ensemble" not in result.metrics
+            ):  # the same scores before temperature scaling
                 raw = softmax(np.log(np.clip(proba, 1e-38, 1.0)) * temperature)
                 m["ece_before_scaling"] = evaluate(test_labels, raw, classes)["ece"]
-            row = {"mode": mode, "labels": n, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"],
-                   "ece": m["ece"], "train_seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-                   "n_test": m["n"], "temperature": temperature, "ece_before_scaling": m.get("ece_before_scaling"),
-                   "params": {k2: v for k2, v in params.to_dict().items()
-                              if k2 in ("model", "image_size", "epochs", "lr", "head_c", "tta", "preset",
-                                        "second_model")},
-                   "unlabeled": len(unlabeled or []) if mode == "head" else 0,
-                   "warm": bool(args.warm and mode == "head")}
+            row = {
+                "mode": mode,
+                "labels": n,
+                "accuracy": m["accuracy"],
+                "macro_f1": m["macro_f1"],
+                "ece": m["ece"],
+                "train_seconds": round(seconds, 1),
+                "cpu_seconds": round(cpu, 1),
+                "n_test": m["n"],
+                "temperature": temperature,
+                "ece_before_scaling": m.get("ece_before_scaling"),
+                "params": {
+                    k2: v
+                    for k2, v in params.to_dict().items()
+                    if k2 in ("model", "image_size", "epochs", "lr", "head_c", "tta", "preset", "second_model")
+                },
+                "unlabeled": len(unlabeled or []) if mode == "head" else 0,
+                "warm": bool(args.warm and mode == "head"),
+            }
             rows.append(row)
             print(json.dumps(row), flush=True)
             if args.save_proba is not None:
@@ -161,14 +208,19 @@ def main() -> int:
     for r in rows:
         s = r["params"]
         model = s["model"].replace("efficientnet_", "")
-        setting = (f"{model}, image {s['image_size'] or 'native'}px" if r["mode"] == "head"
-                   else f"{model}, {s['epochs']} epochs, {s['image_size']}px, lr {s['lr']}")
+        setting = (
+            f"{model}, image {s['image_size'] or 'native'}px"
+            if r["mode"] == "head"
+            else f"{model}, {s['epochs']} epochs, {s['image_size']}px, lr {s['lr']}"
+        )
         setting += f" + {s['second_model'].replace('efficientnet_', '')}" if s.get("second_model") else ""
         setting += ", flip TTA" if s.get("tta") else ""
         setting += f", {r['unlabeled']} unlabeled" if r.get("unlabeled") else ""
         setting += ", labelled photos embedded before the clock" if r.get("warm") else ""
-        print(f"| {r['mode']} | {r['labels']} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} | {r['ece']:.3f} "
-              f"| {r['train_seconds']} | {r['cpu_seconds']} | {setting} |")
+        print(
+            f"| {r['mode']} | {r['labels']} | {r['accuracy']:.1%} | {r['macro_f1']:.3f} | {r['ece']:.3f} "
+            f"| {r['train_seconds']} | {r['cpu_seconds']} | {setting} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))
     return 0
@@ -182,8 +234,10 @@ def ort_twin(backbone):
     from training.pair import PairBackbone
 
     root = Path(tempfile.mkdtemp())
-    parts = [OrtBackbone(ensure_backbone_onnx(root, part), part.spec(), part.id)
-             for part in getattr(backbone, "parts", (backbone,))]
+    parts = [
+        OrtBackbone(ensure_backbone_onnx(root, part), part.spec(), part.id)
+        for part in getattr(backbone, "parts", (backbone,))
+    ]
     return parts[0] if len(parts) == 1 else PairBackbone(*parts)
 
 

@@ -18,6 +18,7 @@ Embeddings are cached in bench/out/cache (or $TASVEER_CACHE): the first run embe
 bench/out/active_learning.{json,png} (active_learning_quick.* with --quick) and, in full
 mode, docs/img/active_learning.png.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,14 @@ def noise_experiment(X, y, names, n_set: int, fraction: float, seed: int, head_c
     k = len(flipped)
     truth = set(flipped.tolist())
     top = [s["index"] for s in found[:k]]
-    return {"seed": seed, "n": len(pick), "flipped": k, "flagged": len(found),
-            "precision_at_k": sum(i in truth for i in top) / k,
-            "recall": sum(s["index"] in truth for s in found) / k}
+    return {
+        "seed": seed,
+        "n": len(pick),
+        "flipped": k,
+        "flagged": len(found),
+        "precision_at_k": sum(i in truth for i in top) / k,
+        "recall": sum(s["index"] in truth for s in found) / k,
+    }
 
 
 def ort_backbone(name: str):
@@ -102,8 +108,13 @@ def plot(results: list[dict], path: Path, title: str) -> None:
         ax.fill_between(n, acc - sd, acc + sd, alpha=0.15)
     base = next((r for r in results if r["strategy"] == "random"), None)
     if base:  # the target: what random sampling reaches with every label of the run
-        ax.axhline(base["rounds"][-1]["accuracy"] * 100, color="grey", ls=":", lw=1,
-                   label=f"random's {base['rounds'][-1]['labels']}-label accuracy")
+        ax.axhline(
+            base["rounds"][-1]["accuracy"] * 100,
+            color="grey",
+            ls=":",
+            lw=1,
+            label=f"random's {base['rounds'][-1]['labels']}-label accuracy",
+        )
     ax.set_xlabel("labels spent")
     ax.set_ylabel("held-out accuracy (%)")
     ax.set_title(title, fontsize=10)
@@ -123,25 +134,51 @@ def main() -> int:
     ap.add_argument("--initial", type=int, default=60, help="labels before the first round")
     ap.add_argument("--batch", type=int, default=60, help="labels per round")
     ap.add_argument("--rounds", type=int, default=8, help="rounds")
-    ap.add_argument("--random-batch", type=int, default=None, help="random's labels per round (default "
-                    "--batch): its draws do not depend on it, only where it is measured; it still ends "
-                    "at --initial + --rounds x --batch labels")
-    ap.add_argument("--until", type=int, default=None, help="stop every strategy but random at this many "
-                    "labels (random runs to the end: its final accuracy is the target)")
+    ap.add_argument(
+        "--random-batch",
+        type=int,
+        default=None,
+        help="random's labels per round (default "
+        "--batch): its draws do not depend on it, only where it is measured; it still ends "
+        "at --initial + --rounds x --batch labels",
+    )
+    ap.add_argument(
+        "--until",
+        type=int,
+        default=None,
+        help="stop every strategy but random at this many "
+        "labels (random runs to the end: its final accuracy is the target)",
+    )
     ap.add_argument("--head-c", type=float, default=DEFAULT.head_c, help="head inverse L2 strength")
-    ap.add_argument("--unlabeled", type=int, default=DEFAULT.unlabeled, help="not-yet-labeled pool photos "
-                    "in each fit (a project's semi-supervised head; 0 = the supervised head)")
+    ap.add_argument(
+        "--unlabeled",
+        type=int,
+        default=DEFAULT.unlabeled,
+        help="not-yet-labeled pool photos in each fit (a project's semi-supervised head; 0 = the supervised head)",
+    )
     ap.add_argument("--noise-set", type=int, default=1200, help="labelled set size for the noise test")
     ap.add_argument("--noise", type=float, default=0.05, help="fraction of its labels flipped")
     ap.add_argument("--no-docs", action="store_true", help="do not copy the plot to docs/img")
-    ap.add_argument("--docs-model", default=DEFAULT.model,
-                    help="the --model / --feats whose plot is copied to docs/img")
-    ap.add_argument("--model", default=DEFAULT.model,
-                    help="offline backbone whose embeddings the head uses (embedded with ONNX Runtime)")
-    ap.add_argument("--feats", default=None, help="instead of --model: a feature variant of "
-                    "bench/head_features.py (e.g. 'lite2+flip', 'lite0|lite2') read from bench/out/feats")
-    ap.add_argument("--semi", default=None, help="a linear method of bench/semi_supervised.py (e.g. "
-                    "'self:0.5:0.3:1') as the head of every strategy, fitted on the labels and the rest of the pool")
+    ap.add_argument(
+        "--docs-model", default=DEFAULT.model, help="the --model / --feats whose plot is copied to docs/img"
+    )
+    ap.add_argument(
+        "--model",
+        default=DEFAULT.model,
+        help="offline backbone whose embeddings the head uses (embedded with ONNX Runtime)",
+    )
+    ap.add_argument(
+        "--feats",
+        default=None,
+        help="instead of --model: a feature variant of "
+        "bench/head_features.py (e.g. 'lite2+flip', 'lite0|lite2') read from bench/out/feats",
+    )
+    ap.add_argument(
+        "--semi",
+        default=None,
+        help="a linear method of bench/semi_supervised.py (e.g. "
+        "'self:0.5:0.3:1') as the head of every strategy, fitted on the labels and the rest of the pool",
+    )
     ap.add_argument("--no-noise", action="store_true", help="skip the label-noise experiment")
     args = ap.parse_args()
     limit = None
@@ -179,8 +216,10 @@ def main() -> int:
         def head(XL, yL, XU, n_classes, C, seed):
             Xp = np.vstack([XL, XU])
             yp = np.concatenate([yL, np.full(len(XU), -1)])
-            return linear_method(args.semi, Xp, yp, np.arange(len(XL)), np.arange(len(XL), len(Xp)),
-                                 n_classes, C, seed, {})
+            return linear_method(
+                args.semi, Xp, yp, np.arange(len(XL)), np.arange(len(XL), len(Xp)), n_classes, C, seed, {}
+            )
+
     runs = {s: [] for s in strategies}
     seconds = {s: 0.0 for s in strategies}
     noise = []
@@ -190,12 +229,23 @@ def main() -> int:
         for s in strategies:
             t = time.perf_counter()
             batch, rounds = plan(s, args)
-            hist = simulate(X[pool], y[pool], X[test], y[test], names, strategy=s, initial=args.initial,
-                            batch=batch, rounds=rounds, seed=seed, head_c=args.head_c, head=head)
+            hist = simulate(
+                X[pool],
+                y[pool],
+                X[test],
+                y[test],
+                names,
+                strategy=s,
+                initial=args.initial,
+                batch=batch,
+                rounds=rounds,
+                seed=seed,
+                head_c=args.head_c,
+                head=head,
+            )
             seconds[s] += time.perf_counter() - t
             runs[s].append(hist)
-            print(f"seed {seed} {s:>16}: " + " ".join(f"{h['labels']}:{h['accuracy']:.3f}" for h in hist),
-                  flush=True)
+            print(f"seed {seed} {s:>16}: " + " ".join(f"{h['labels']}:{h['accuracy']:.3f}" for h in hist), flush=True)
         if not args.no_noise:
             noise.append(noise_experiment(X[pool], y[pool], names, args.noise_set, args.noise, seed, args.head_c))
             print(f"seed {seed} label noise: {noise[-1]}", flush=True)
@@ -204,8 +254,7 @@ def main() -> int:
     steps = sorted({r["labels"] for res in results for r in res["rounds"]})
     base = next((r for r in results if r["strategy"] == "random"), None)
     target = base["rounds"][-1]["accuracy"] if base else None
-    print(f"\nheld-out accuracy, mean ± spread (std) over {args.seeds} seed(s); pool {len(pool)}, "
-          f"test {len(test)}\n")
+    print(f"\nheld-out accuracy, mean ± spread (std) over {args.seeds} seed(s); pool {len(pool)}, test {len(test)}\n")
     head = "| strategy | " + " | ".join(str(n) for n in steps) + " | labels to reach random's final |"
     print(head)
     print("| --- |" + " ---: |" * (len(steps) + 1))
@@ -222,29 +271,50 @@ def main() -> int:
         p_at_k = np.mean([n["precision_at_k"] for n in noise])
         rec = np.mean([n["recall"] for n in noise])
         per_seed = ", ".join(f"{n['precision_at_k']:.1%}" for n in noise)
-        print(f"\nlabel noise: {noise[0]['n']} labelled photos, {noise[0]['flipped']} flipped; "
-              f"precision of top-{noise[0]['flipped']} = {p_at_k:.1%} "
-              f"(per seed {per_seed}), recall of all "
-              f"{np.mean([n['flagged'] for n in noise]):.0f} flagged = {rec:.1%}")
+        print(
+            f"\nlabel noise: {noise[0]['n']} labelled photos, {noise[0]['flipped']} flipped; "
+            f"precision of top-{noise[0]['flipped']} = {p_at_k:.1%} "
+            f"(per seed {per_seed}), recall of all "
+            f"{np.mean([n['flagged'] for n in noise]):.0f} flagged = {rec:.1%}"
+        )
 
     OUT.mkdir(parents=True, exist_ok=True)
     batch_tag = "" if args.batch == ap.get_default("batch") or args.quick else f"_batch{args.batch}"
-    stem = ("active_learning_quick" if args.quick else "active_learning") + (
-        "" if args.model == DEFAULT.model else "_" + args.model.replace("|", "_").replace("+", "_")) + (
-        "_semi_" + args.semi.replace(":", "_") if args.semi else "") + (
-        "" if args.unlabeled == DEFAULT.unlabeled or args.semi else f"_unlabeled{args.unlabeled}") + batch_tag
-    (OUT / f"{stem}.json").write_text(json.dumps({"results": results, "noise": noise,
-                                                           "seconds": seconds, "args": vars(args)}, indent=1))
-    kind = (f"head {args.semi}" if args.semi else
-            f"semi-supervised head ({args.unlabeled} unlabeled)" if args.unlabeled else "supervised head")
-    title = (f"intel-scenes, {args.model.replace('efficientnet_', '')}, {kind}, {args.initial} + {args.rounds} x "
-             f"{args.batch} labels, {args.seeds} seed(s)" + (
-                 "" if args.until is None else f"\n(random to the end in batches of {args.random_batch}, "
-                 f"the others to {args.until} labels)"))
+    stem = (
+        ("active_learning_quick" if args.quick else "active_learning")
+        + ("" if args.model == DEFAULT.model else "_" + args.model.replace("|", "_").replace("+", "_"))
+        + ("_semi_" + args.semi.replace(":", "_") if args.semi else "")
+        + ("" if args.unlabeled == DEFAULT.unlabeled or args.semi else f"_unlabeled{args.unlabeled}")
+        + batch_tag
+    )
+    (OUT / f"{stem}.json").write_text(
+        json.dumps({"results": results, "noise": noise, "seconds": seconds, "args": vars(args)}, indent=1)
+    )
+    kind = (
+        f"head {args.semi}"
+        if args.semi
+        else f"semi-supervised head ({args.unlabeled} unlabeled)"
+        if args.unlabeled
+        else "supervised head"
+    )
+    title = (
+        f"intel-scenes, {args.model.replace('efficientnet_', '')}, {kind}, {args.initial} + {args.rounds} x "
+        f"{args.batch} labels, {args.seeds} seed(s)"
+        + (
+            ""
+            if args.until is None
+            else f"\n(random to the end in batches of {args.random_batch}, the others to {args.until} labels)"
+        )
+    )
     png = OUT / f"{stem}.png"
     plot(results, png, title)
-    if (not args.quick and not args.no_docs and args.model == args.docs_model and not args.semi
-            and args.unlabeled == DEFAULT.unlabeled):
+    if (
+        not args.quick
+        and not args.no_docs
+        and args.model == args.docs_model
+        and not args.semi
+        and args.unlabeled == DEFAULT.unlabeled
+    ):
         (REPO / "docs" / "img").mkdir(parents=True, exist_ok=True)
         shutil.copy(png, REPO / "docs" / "img" / f"active_learning{batch_tag}.png")
     print(f"\nwrote {png} ({png.stat().st_size // 1024} KB)")

@@ -17,6 +17,7 @@ Printed: a markdown table (mean coverage, mean and minimum precision, runs that 
 Embeddings come from the embedding cache (bench/out/cache or $TASVEER_CACHE; the first run embeds
 the 8,741 photos, several minutes on 2 cores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,9 @@ def naive(p, y, q, test_y, target):
     ok = np.flatnonzero(np.cumsum(right[order]) / np.arange(1, len(y) + 1) >= target)
     threshold = conf[order][ok.max()] if len(ok) else 2.0
     accepted = q.max(axis=1) >= threshold
-    return float(accepted.mean()), (float(np.mean(q.argmax(axis=1)[accepted] == test_y[accepted]))
-                                    if accepted.any() else None)
+    return float(accepted.mean()), (
+        float(np.mean(q.argmax(axis=1)[accepted] == test_y[accepted])) if accepted.any() else None
+    )
 
 
 def main() -> int:
@@ -54,7 +56,9 @@ def main() -> int:
     ap.add_argument("--targets", default="0.95,0.98,0.99")
     ap.add_argument("--sizes", default="120,300,600,1200")
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TASVEER_CACHE") or REPO / "bench" / "out" / "cache"))
+    ap.add_argument(
+        "--cache", type=Path, default=Path(os.environ.get("TASVEER_CACHE") or REPO / "bench" / "out" / "cache")
+    )
     ap.add_argument("--quick", action="store_true", help="600 photos, 2 sizes, 2 seeds (make bench)")
     args = ap.parse_args()
     limit = 600 if args.quick else None
@@ -84,13 +88,17 @@ def main() -> int:
             rows.append(row)
             print(row, flush=True)
     pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731
-    print("\n| target | labels | coverage | precision (mean) | precision (min) | promise kept "
-          "| labels-only coverage | labels-only kept | naive coverage | naive precision | naive kept |")
+    print(
+        "\n| target | labels | coverage | precision (mean) | precision (min) | promise kept "
+        "| labels-only coverage | labels-only kept | naive coverage | naive precision | naive kept |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for t, size, *r in rows:
         pool, labels, nv = r[0:5], r[5:10], r[10:15]
-        print(f"| {t:.2f} | {size} | {pct(pool[0])} | {pct(pool[1])} | {pct(pool[2])} | {pool[3]}/{pool[4]} "
-              f"| {pct(labels[0])} | {labels[3]}/{labels[4]} | {pct(nv[0])} | {pct(nv[1])} | {nv[3]}/{nv[4]} |")
+        print(
+            f"| {t:.2f} | {size} | {pct(pool[0])} | {pct(pool[1])} | {pct(pool[2])} | {pool[3]}/{pool[4]} "
+            f"| {pct(labels[0])} | {labels[3]}/{labels[4]} | {pct(nv[0])} | {pct(nv[1])} | {nv[3]}/{nv[4]} |"
+        )
     for name, k in (("pool (product)", 2), ("labels-only", 7), ("naive", 12)):
         kept, total = sum(r[k + 3] for r in rows), sum(r[k + 4] for r in rows)
         print(f"{name}: promise kept in {kept} of {total} runs ({kept / total:.0%}); target >= 95 %")

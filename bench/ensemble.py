@@ -17,6 +17,7 @@ Combinations: arithmetic and geometric mean (weight 0.5), then with a temperatur
 log-probabilities fitted on the validation rows, then with the weight chosen there too (lowest
 validation NLL over 0, 0.05, ..., 1). Prints a markdown table; writes bench/out/ensemble.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,13 @@ def head_proba(X, y, rows, targets, C, seed):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ft", type=Path, required=True, help="a --save-proba stem, e.g. DIR/finetune-6992")
-    ap.add_argument("--feats", default="efficientnet_lite2-260", help="feature set(s) averaged, comma-separated "
-                    "(e.g. efficientnet_lite2-260,efficientnet_lite2-260-flip for flip TTA); groups joined by | "
-                    "are concatenated (two backbones, params `second_model`)")
+    ap.add_argument(
+        "--feats",
+        default="efficientnet_lite2-260",
+        help="feature set(s) averaged, comma-separated "
+        "(e.g. efficientnet_lite2-260,efficientnet_lite2-260-flip for flip TTA); groups joined by | "
+        "are concatenated (two backbones, params `second_model`)",
+    )
     ap.add_argument("--feats-dir", type=Path, default=FEATS)
     ap.add_argument("--c", type=float, default=0.005)
     ap.add_argument("--seed", type=int, default=0)
@@ -79,8 +84,13 @@ def main() -> int:
         raise SystemExit("feature rows and the saved run disagree on the classes")
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[lab] for lab in meta["labels"]])
-    X = np.concatenate([np.mean([np.load(args.feats_dir / f"{name}.npy") for name in group.split(",")], axis=0)
-                        for group in args.feats.split("|")], axis=1)
+    X = np.concatenate(
+        [
+            np.mean([np.load(args.feats_dir / f"{name}.npy") for name in group.split(",")], axis=0)
+            for group in args.feats.split("|")
+        ],
+        axis=1,
+    )
     held = np.load(stem.parent / "held.npy")
     train = np.load(f"{stem}-train.npy")
     val = np.load(f"{stem}-val.npy")
@@ -97,8 +107,16 @@ def main() -> int:
 
     def add(name, proba, **extra):
         m = evaluate(y_held, proba, classes)
-        rows.append({"name": name, "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "ece": m["ece"],
-                     "nll": nll(proba, y_held), **extra})
+        rows.append(
+            {
+                "name": name,
+                "accuracy": m["accuracy"],
+                "macro_f1": m["macro_f1"],
+                "ece": m["ece"],
+                "nll": nll(proba, y_held),
+                **extra,
+            }
+        )
 
     add("finetune alone", ft_held)
     add("head (all training rows)", h_all)
@@ -121,12 +139,24 @@ def main() -> int:
         z_all = log(h_all) * t_all
         th = fit_temperature(z_val, y_val)
         t = fit_temperature(log(mix(ft_val, softmax(z_val / th), 0.5, kind)), y_val, bounds=(0.1, 10.0))
-        add(f"{kind} 0.5, head T on val + T, head split", softmax(log(mix(ft_held, softmax(z_held / th), 0.5, kind)) / t), t=t)
-        add(f"{kind} 0.5, head T on val + T, head all", softmax(log(mix(ft_held, softmax(z_all / th), 0.5, kind)) / t), t=t)
-        rows.append({"name": f"{kind} validation accuracy (0.5, head split)",
-                     "accuracy": float((mix(ft_val, h_split_val, 0.5, kind).argmax(1) == y_val).mean()),
-                     "val_ft": float((ft_val.argmax(1) == y_val).mean()),
-                     "val_head": float((h_split_val.argmax(1) == y_val).mean())})
+        add(
+            f"{kind} 0.5, head T on val + T, head split",
+            softmax(log(mix(ft_held, softmax(z_held / th), 0.5, kind)) / t),
+            t=t,
+        )
+        add(
+            f"{kind} 0.5, head T on val + T, head all",
+            softmax(log(mix(ft_held, softmax(z_all / th), 0.5, kind)) / t),
+            t=t,
+        )
+        rows.append(
+            {
+                "name": f"{kind} validation accuracy (0.5, head split)",
+                "accuracy": float((mix(ft_val, h_split_val, 0.5, kind).argmax(1) == y_val).mean()),
+                "val_ft": float((ft_val.argmax(1) == y_val).mean()),
+                "val_head": float((h_split_val.argmax(1) == y_val).mean()),
+            }
+        )
 
     print(f"\n{stem} + head on {args.feats} (C {args.c}); held out {len(held)}, validation {len(val)}\n")
     print("| model | held-out accuracy | macro F1 | ECE | NLL | weight / T |")

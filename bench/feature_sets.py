@@ -8,6 +8,7 @@ A set is `MODEL@SIZE` (the photo as the network's eval transform gives it) or `M
 bench/out/feats/<model>-<size>[-flip].npy (float32, rows in `training.data.list_folder` order) and
 labels.json (class names and the label of every row). Existing files are kept.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,7 @@ from training.images import read_image_file  # noqa: E402
 
 DATA = Path(os.environ.get("TASVEER_SHARED") or REPO.parent / "shared") / "data" / "intel-scenes" / "train"
 FEATS = REPO / "bench" / "out" / "feats"
-DEFAULT_SETS = ("efficientnet_lite0@224,efficientnet_lite0@224:flip,efficientnet_lite2@260,"
-                "efficientnet_lite2@260:flip")
+DEFAULT_SETS = "efficientnet_lite0@224,efficientnet_lite0@224:flip,efficientnet_lite2@260,efficientnet_lite2@260:flip"
 
 
 def set_path(root: Path, spec: str) -> Path:
@@ -53,13 +53,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default=DEFAULT_SETS)
     ap.add_argument("--out", type=Path, default=FEATS)
-    ap.add_argument("--quick", action="store_true", help="120 photos, Lite0 at 128 px with and without flip, into bench/out/feats_quick")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="120 photos, Lite0 at 128 px with and without flip, into bench/out/feats_quick",
+    )
     args = ap.parse_args()
     paths, labels, classes = list_folder(DATA)
     if args.quick:
         keep = balanced_sample(labels, 120, 0)
         paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
-        args.sets, args.out = "efficientnet_lite0@128,efficientnet_lite0@128:flip", REPO / "bench" / "out" / "feats_quick"
+        args.sets, args.out = (
+            "efficientnet_lite0@128,efficientnet_lite0@128:flip",
+            REPO / "bench" / "out" / "feats_quick",
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "labels.json").write_text(json.dumps({"classes": classes, "labels": labels}))
     blobs = [read_image_file(p) for p in paths]
@@ -71,8 +78,11 @@ def main() -> int:
         model, rest = spec.split("@")
         size, _, flip = rest.partition(":")
         ort = ort_for(model, int(size))
-        forward = ((lambda arr, ort=ort: ort.forward_array(np.ascontiguousarray(arr[..., ::-1])))
-                   if flip else ort.forward_array)
+        forward = (
+            (lambda arr, ort=ort: ort.forward_array(np.ascontiguousarray(arr[..., ::-1])))
+            if flip
+            else ort.forward_array
+        )
         start = time.perf_counter()
         X = embed_images(forward, ort.preprocessing, "", ort.num_features, blobs, progress=True)
         took = time.perf_counter() - start

@@ -11,6 +11,7 @@ features of the photo and its mirror image (test-time augmentation, applied to t
 photos alike); `lite0|lite2` concatenates two backbones' features. `--samples K` averages K
 balanced training draws (seeds 0..K-1) per label count; the first column of each cell is seed 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="the bench/feature_sets.py --quick set, 60 labels")
     args = ap.parse_args()
     if args.quick:
-        args.feats, args.variants, args.sizes, args.cs = (REPO / "bench" / "out" / "feats_quick",
-                                                          "lite0@128+flip", "60", "0.002")
+        args.feats, args.variants, args.sizes, args.cs = (
+            REPO / "bench" / "out" / "feats_quick",
+            "lite0@128+flip",
+            "60",
+            "0.002",
+        )
         if not (args.feats / "labels.json").exists():
             import subprocess
 
@@ -79,17 +84,28 @@ def main() -> int:
                 for j, c in enumerate(cs):
                     W, b = fit_linear(X[pick], y[pick], len(classes), c, 0)
                     accs[s, j] = float(np.mean((X[held] @ W.T + b).argmax(1) == y[held]))
-            row = {"variant": variant, "labels": n, "dim": X.shape[1],
-                   "seed0": accs[0].tolist(), "mean": accs.mean(0).tolist(), "cs": cs}
+            row = {
+                "variant": variant,
+                "labels": n,
+                "dim": X.shape[1],
+                "seed0": accs[0].tolist(),
+                "mean": accs.mean(0).tolist(),
+                "cs": cs,
+            }
             rows.append(row)
-            print(f"{variant:>20} {n:>5}: " + " ".join(f"C={c:g}:{a:.1%}/{m:.1%}" for c, a, m in
-                                                     zip(cs, row["seed0"], row["mean"])), flush=True)
+            print(
+                f"{variant:>20} {n:>5}: "
+                + " ".join(f"C={c:g}:{a:.1%}/{m:.1%}" for c, a, m in zip(cs, row["seed0"], row["mean"])),
+                flush=True,
+            )
     print(f"\nheld-out accuracy (seed-0 draw; mean of {args.samples} draws in brackets when > 1)\n")
     print("| features | labels | " + " | ".join(f"C = {c:g}" for c in cs) + " |")
     print("| --- | ---: |" + " ---: |" * len(cs))
     for r in rows:
-        cells = [f"{a:.1%}" + (f" ({m:.1%})" if args.samples > 1 and r["labels"] != len(rest) else "")
-                 for a, m in zip(r["seed0"], r["mean"])]
+        cells = [
+            f"{a:.1%}" + (f" ({m:.1%})" if args.samples > 1 and r["labels"] != len(rest) else "")
+            for a, m in zip(r["seed0"], r["mean"])
+        ]
         print(f"| {r['variant']} | {r['labels']} | " + " | ".join(cells) + " |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1))

@@ -6,6 +6,7 @@ on the same split as bench/accuracy.py: how the default `head_c` was chosen.
 Embeds every photo once (EfficientNet-Lite0, 224 px), then fits only heads. No temperature here:
 accuracy does not depend on it.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -8,6 +8,7 @@ cached, measured in this run for every size.
 
     .venv/bin/python bench/input_size.py [--sizes 224,160,128] [--quick] [--cache DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="224,160,128")
     ap.add_argument("--labels", default="300,1200,all")
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TASVEER_CACHE") or REPO / "bench" / "out" / "cache"))
+    ap.add_argument(
+        "--cache", type=Path, default=Path(os.environ.get("TASVEER_CACHE") or REPO / "bench" / "out" / "cache")
+    )
     ap.add_argument("--quick", action="store_true", help="600 photos, one size pair (make bench)")
     args = ap.parse_args()
     paths, labels, classes = list_folder(DATA)
@@ -66,7 +69,9 @@ def main() -> int:
         rows.append(row)
         print(row, flush=True)
     heads = args.labels.split(",")
-    print("\n| input size | ORT img/s (128 photos, decode included) | " + " | ".join(f"{h} labels" for h in heads) + " |")
+    print(
+        "\n| input size | ORT img/s (128 photos, decode included) | " + " | ".join(f"{h} labels" for h in heads) + " |"
+    )
     print("| ---: | ---: | " + " | ".join("---:" for _ in heads) + " |")
     for r in rows:
         print(f"| {r['size']} px | {r['img_per_s']:.1f} | " + " | ".join(f"{r[h]:.1%}" for h in heads) + " |")

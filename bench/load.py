@@ -19,6 +19,7 @@ of shared photos, annotates PER_CLASS of each of the 6 classes and trains a head
 Exit code 1 when a 5xx was seen, the burst made more than 2 trainings, or the final annotation
 is missing. --quick: 4 clients x 32 tasks for 8 s, 40 webhooks over 2 s, fewer photos.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,14 @@ def peak_rss_mb(pid: int) -> float:
 class Bench:
     def __init__(self, root: Path, args):
         self.args = args
-        self.ls = LabelStudioServer(root / "labelstudio", free_port(), username="bench@tasveer.local",
-                                    password="bench-password", token="bench" + secrets.token_hex(16),
-                                    backend_hosts=("127.0.0.1",))
+        self.ls = LabelStudioServer(
+            root / "labelstudio",
+            free_port(),
+            username="bench@tasveer.local",
+            password="bench-password",
+            token="bench" + secrets.token_hex(16),
+            backend_hosts=("127.0.0.1",),
+        )
         self.backend = None
         self.root = root
         self.headers = {}
@@ -70,8 +76,13 @@ class Bench:
     def start(self):
         self.ls.start()
         self.headers = {"Authorization": f"Token {self.ls.token}"}
-        self.backend = BackendServer(self.root / "backend", free_port(), label_studio_url=self.ls.url,
-                                     label_studio_token=self.ls.token, label_studio_media_dir=self.ls.media_dir)
+        self.backend = BackendServer(
+            self.root / "backend",
+            free_port(),
+            label_studio_url=self.ls.url,
+            label_studio_token=self.ls.token,
+            label_studio_media_dir=self.ls.media_dir,
+        )
         self.backend.start()
 
     def stop(self):
@@ -86,19 +97,25 @@ class Bench:
         return r.json() if r.content else None
 
     def make_project(self, per_class: int, pool_size: int):
-        project = self.ls_call("POST", "/api/projects", json={"title": "load", "label_config": build_label_config(CLASSES)})
+        project = self.ls_call(
+            "POST", "/api/projects", json={"title": "load", "label_config": build_label_config(CLASSES)}
+        )
         self.project = project["id"]
         created = datetime.fromisoformat(project["created_at"].replace("Z", "+00:00"))
         self.uid = f"{self.project}.{int(created.timestamp())}"
         train = [(c, p) for c in CLASSES for p in sorted((SCENES / c).glob("*.jpg"))[:per_class]]
-        pool = [(c, p) for c in CLASSES for p in sorted((SCENES / c).glob("*.jpg"))[per_class:per_class + pool_size // 6 + 1]]
+        pool = [
+            (c, p)
+            for c in CLASSES
+            for p in sorted((SCENES / c).glob("*.jpg"))[per_class : per_class + pool_size // 6 + 1]
+        ]
         self.train_tasks = self.upload(train)
         self.pool_tasks = self.upload(pool)
 
     def upload(self, pairs):
         tasks = []
         for start in range(0, len(pairs), 50):
-            chunk = pairs[start:start + 50]
+            chunk = pairs[start : start + 50]
             before = {t["id"] for t in self.list_tasks()}
             files = [(f"f{i}", (p.name, p.read_bytes(), "image/jpeg")) for i, (_, p) in enumerate(chunk)]
             self.ls_call("POST", f"/api/projects/{self.project}/import", files=files)
@@ -110,8 +127,9 @@ class Bench:
         return self.ls_call("GET", "/api/tasks", params={"project": self.project, "page_size": 5000})["tasks"]
 
     def annotate(self, task_id: int, label: str) -> int:
-        return self.ls_call("POST", f"/api/tasks/{task_id}/annotations",
-                            json={"result": choice_result("choice", "image", label)})["id"]
+        return self.ls_call(
+            "POST", f"/api/tasks/{task_id}/annotations", json={"result": choice_result("choice", "image", label)}
+        )["id"]
 
     # -- backend -------------------------------------------------------------------------------------
     def post(self, path, body, timeout=120):
@@ -135,8 +153,13 @@ class Bench:
             raise RuntimeError(f"PUT params: {r.status_code} {r.text}")
 
     def setup(self):
-        body = {"project": self.uid, "schema": build_label_config(CLASSES), "hostname": self.ls.url,
-                "access_token": self.ls.token, "extra_params": {"promotion_margin": 1.0}}
+        body = {
+            "project": self.uid,
+            "schema": build_label_config(CLASSES),
+            "hostname": self.ls.url,
+            "access_token": self.ls.token,
+            "extra_params": {"promotion_margin": 1.0},
+        }
         r = self.post("/setup", body)
         if r.status_code != 200:
             raise RuntimeError(f"/setup: {r.status_code} {r.text}")
@@ -161,8 +184,13 @@ class Bench:
                 tasks = [rng.choice(pool) for _ in range(n_tasks)]
                 t0 = time.monotonic()
                 try:
-                    r = session.post(self.backend.url + "/predict", json={"tasks": tasks, "project": self.uid}, timeout=300)
-                    status, errors = r.status_code, sum("error" in x for x in r.json().get("results", [])) if r.ok else 0
+                    r = session.post(
+                        self.backend.url + "/predict", json={"tasks": tasks, "project": self.uid}, timeout=300
+                    )
+                    status, errors = (
+                        r.status_code,
+                        sum("error" in x for x in r.json().get("results", [])) if r.ok else 0,
+                    )
                 except requests.RequestException:
                     status, errors = "no answer", 0
                 took = time.monotonic() - t0
@@ -194,14 +222,19 @@ class Bench:
         lat = sorted(latencies)
         server_errors = sum(n for s, n in statuses.items() if not isinstance(s, int) or s >= 500)
         return {
-            "clients": clients, "tasks_per_request": n_tasks, "seconds": round(wall, 1),
-            "requests": len(lat), "statuses": {str(k): v for k, v in statuses.items()}, "server_errors": server_errors,
+            "clients": clients,
+            "tasks_per_request": n_tasks,
+            "seconds": round(wall, 1),
+            "requests": len(lat),
+            "statuses": {str(k): v for k, v in statuses.items()},
+            "server_errors": server_errors,
             "task_errors": task_errors[0],
             "p50_s": round(statistics.median(lat), 3) if lat else None,
             "p95_s": round(lat[min(len(lat) - 1, int(0.95 * len(lat)))], 3) if lat else None,
             "max_s": round(lat[-1], 3) if lat else None,
             "tasks_per_s": round(len(lat) * n_tasks / wall, 1),
-            "finetune_running_at_end": still_training, "finetune_state": finetune["state"],
+            "finetune_running_at_end": still_training,
+            "finetune_state": finetune["state"],
             "finetune_s": round((finetune["finished_at"] or 0) - (finetune["started_at"] or 0), 1),
             "peak_rss_mb": round(max(rss[0], peak_rss_mb(self.backend.pid)), 1),
         }
@@ -217,8 +250,11 @@ class Bench:
             if i == webhooks - 1:
                 task, label = spare[-1]
                 final = self.annotate(task["id"], label)
-            body = {"action": "ANNOTATION_CREATED", "project": {"id": self.project},
-                    "annotation": {"id": final or i, "project": self.project}}
+            body = {
+                "action": "ANNOTATION_CREATED",
+                "project": {"id": self.project},
+                "annotation": {"id": final or i, "project": self.project},
+            }
             r = self.post("/webhook", body, timeout=10)
             if r.status_code != 200:
                 raise RuntimeError(f"/webhook: {r.status_code} {r.text}")
@@ -234,12 +270,27 @@ class Bench:
         has_final = False
         if done:
             vid = done[-1]["result"]["version"]
-            manifest = json.loads((self.root / "backend" / "projects" / str(self.project) / "models" / "versions"
-                                   / vid / "manifest.json").read_text())
+            manifest = json.loads(
+                (
+                    self.root
+                    / "backend"
+                    / "projects"
+                    / str(self.project)
+                    / "models"
+                    / "versions"
+                    / vid
+                    / "manifest.json"
+                ).read_text()
+            )
             has_final = final in manifest["extra"]["annotations"]
-        return {"webhooks": webhooks, "sent_in_s": round(sent_s, 1), "trainings": len(new),
-                "states": [j["state"] for j in new], "requests_per_training": [j["requests"] for j in new],
-                "last_has_final_annotation": has_final}
+        return {
+            "webhooks": webhooks,
+            "sent_in_s": round(sent_s, 1),
+            "trainings": len(new),
+            "states": [j["state"] for j in new],
+            "requests_per_training": [j["requests"] for j in new],
+            "last_has_final_annotation": has_final,
+        }
 
 
 def main() -> int:
@@ -277,16 +328,24 @@ def main() -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"load : {load['clients']} clients x {load['tasks_per_request']} tasks for {load['seconds']} s "
-              f"while a finetune ran (still running at the end: {load['finetune_running_at_end']}, "
-              f"{load['finetune_state']} after {load['finetune_s']} s)")
-        print(f"       {load['requests']} requests, 5xx/no answer {load['server_errors']}, statuses {load['statuses']}, "
-              f"per-task errors {load['task_errors']}")
-        print(f"       latency p50 {load['p50_s']} s, p95 {load['p95_s']} s, max {load['max_s']} s; "
-              f"throughput {load['tasks_per_s']} tasks/s; backend peak RSS {load['peak_rss_mb']} MB")
-        print(f"burst: {burst['webhooks']} webhooks in {burst['sent_in_s']} s -> {burst['trainings']} training(s) "
-              f"{burst['states']} covering {burst['requests_per_training']} requests; last has the final "
-              f"annotation: {burst['last_has_final_annotation']}")
+        print(
+            f"load : {load['clients']} clients x {load['tasks_per_request']} tasks for {load['seconds']} s "
+            f"while a finetune ran (still running at the end: {load['finetune_running_at_end']}, "
+            f"{load['finetune_state']} after {load['finetune_s']} s)"
+        )
+        print(
+            f"       {load['requests']} requests, 5xx/no answer {load['server_errors']}, statuses {load['statuses']}, "
+            f"per-task errors {load['task_errors']}"
+        )
+        print(
+            f"       latency p50 {load['p50_s']} s, p95 {load['p95_s']} s, max {load['max_s']} s; "
+            f"throughput {load['tasks_per_s']} tasks/s; backend peak RSS {load['peak_rss_mb']} MB"
+        )
+        print(
+            f"burst: {burst['webhooks']} webhooks in {burst['sent_in_s']} s -> {burst['trainings']} training(s) "
+            f"{burst['states']} covering {burst['requests_per_training']} requests; last has the final "
+            f"annotation: {burst['last_has_final_annotation']}"
+        )
     ok = load["server_errors"] == 0 and burst["trainings"] <= 2 and burst["last_has_final_annotation"]
     return 0 if ok else 1
 

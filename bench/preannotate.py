@@ -20,6 +20,7 @@ connects the backend, as `tasveer up` does. Then:
 
 Prints one JSON line with all figures, then a markdown table. Figures only, no asserts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,8 +77,11 @@ class Bench:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             v = self.versions()
-            if v["model_version"] not in ("INITIAL", not_this) and v["jobs"]["running"] is None \
-                    and v["jobs"]["pending"] is None:
+            if (
+                v["model_version"] not in ("INITIAL", not_this)
+                and v["jobs"]["running"] is None
+                and v["jobs"]["pending"] is None
+            ):
                 return v["model_version"]
             time.sleep(0.2)
         raise RuntimeError(f"no trained version after {timeout:.0f} s; backend log:\n{self.backend.log_tail()}")
@@ -113,19 +117,26 @@ class Bench:
                 if got == wanted:
                     return t
             if time.monotonic() > deadline:
-                raise RuntimeError(f"not all {len(wanted)} tasks have a prediction after {timeout:.0f} s; "
-                                   f"backend log:\n{self.backend.log_tail()}")
+                raise RuntimeError(
+                    f"not all {len(wanted)} tasks have a prediction after {timeout:.0f} s; "
+                    f"backend log:\n{self.backend.log_tail()}"
+                )
             time.sleep(poll)
 
     def annotate(self, task_id: int, label: str) -> None:
-        r = requests.post(f"{self.ls.url}/api/tasks/{task_id}/annotations/", headers=self.headers, timeout=120,
-                          json={"result": choice_result("choice", "image", label), "project": self.project.id})
+        r = requests.post(
+            f"{self.ls.url}/api/tasks/{task_id}/annotations/",
+            headers=self.headers,
+            timeout=120,
+            json={"result": choice_result("choice", "image", label), "project": self.project.id},
+        )
         if r.status_code != 201:
             raise RuntimeError(f"annotating task {task_id}: HTTP {r.status_code} {r.text[:200]}")
 
     def predictions(self) -> list[dict]:
-        r = requests.get(f"{self.ls.url}/api/predictions/", params={"project": self.project.id},
-                         headers=self.headers, timeout=60)
+        r = requests.get(
+            f"{self.ls.url}/api/predictions/", params={"project": self.project.id}, headers=self.headers, timeout=60
+        )
         r.raise_for_status()
         data = r.json()
         return data.get("results", data) if isinstance(data, dict) else data
@@ -138,8 +149,7 @@ def pick_images(n: int) -> tuple[list[Path], list[str], list[Path], list[str]]:
     taken = set(warm)
     rest = [i for i in range(len(paths)) if i not in taken]
     timed = [rest[j] for j in balanced_sample([labels[i] for i in rest], n, seed=22)]
-    return ([paths[i] for i in warm], [labels[i] for i in warm],
-            [paths[i] for i in timed], [labels[i] for i in timed])
+    return ([paths[i] for i in warm], [labels[i] for i in warm], [paths[i] for i in timed], [labels[i] for i in timed])
 
 
 def run(args, root: Path) -> dict:
@@ -148,11 +158,21 @@ def run(args, root: Path) -> dict:
     figures: dict = {"images": len(paths), "host": platform.node(), "cpus": os.cpu_count()}
 
     t = time.monotonic()
-    ls = LabelStudioServer(root / "labelstudio", free_port(), username="bench@tasveer.local",
-                           password="bench-password", token="bench" + secrets.token_hex(16))
+    ls = LabelStudioServer(
+        root / "labelstudio",
+        free_port(),
+        username="bench@tasveer.local",
+        password="bench-password",
+        token="bench" + secrets.token_hex(16),
+    )
     ls.start()
-    backend = BackendServer(root / "backend", free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
-                            label_studio_media_dir=ls.media_dir)  # same disk, as `tasveer up` sets it
+    backend = BackendServer(
+        root / "backend",
+        free_port(),
+        label_studio_url=ls.url,
+        label_studio_token=ls.token,
+        label_studio_media_dir=ls.media_dir,
+    )  # same disk, as `tasveer up` sets it
     try:
         backend.start()
         figures["startup_s"] = round(time.monotonic() - t, 1)
@@ -186,15 +206,24 @@ def run(args, root: Path) -> dict:
         new = [p for p in b.predictions() if p["task"] in set(task_ids)]
         figures["e2e_versions"] = sorted({p["model_version"] for p in new})
         figures["e2e_accuracy"] = round(
-            sum(p["result"][0]["value"]["choices"][0] == dict(zip(task_ids, labels))[p["task"]]
-                for p in new if p["result"]) / len(task_ids), 3)
+            sum(
+                p["result"][0]["value"]["choices"][0] == dict(zip(task_ids, labels))[p["task"]]
+                for p in new
+                if p["result"]
+            )
+            / len(task_ids),
+            3,
+        )
         runs = requests.get(f"{backend.url}/projects/{b.project.id}/jobs", timeout=30).json()["background"]
         timed_runs = [r for r in runs if r.get("submitted_at", 0) >= t0_wall]
         if timed_runs and all(r.get("finished_at") for r in timed_runs):
-            figures["e2e_backend_busy_s"] = round(max(r.get("finished_at", 0) for r in timed_runs)
-                                                  - min(r["submitted_at"] for r in timed_runs), 2)
-        say(f"(a) {len(task_ids)} images: upload {figures['e2e_upload_s']} s, all predicted after "
-            f"{figures['e2e_s']} s (versions {figures['e2e_versions']})")
+            figures["e2e_backend_busy_s"] = round(
+                max(r.get("finished_at", 0) for r in timed_runs) - min(r["submitted_at"] for r in timed_runs), 2
+            )
+        say(
+            f"(a) {len(task_ids)} images: upload {figures['e2e_upload_s']} s, all predicted after "
+            f"{figures['e2e_s']} s (versions {figures['e2e_versions']})"
+        )
 
         # (b) pure model time in this process, same version, no embedding cache
         import torch
@@ -254,15 +283,24 @@ def table(f: dict) -> str:
     rows = [
         ("Label Studio + backend start-up", f"{f['startup_s']} s", ""),
         (f"warm-up: {N_WARMUP} annotations -> first version", f"{f['warmup_train_s']} s", ""),
-        (f"(a) upload {f['images']} images -> all predicted in LS", f"{f['e2e_s']} s",
-         f"upload requests {f['e2e_upload_s']} s; backend TASKS_CREATED work "
-         f"{f.get('e2e_backend_busy_s', '?')} s; version {', '.join(f['e2e_versions'])}; "
-         f"accuracy {f['e2e_accuracy']:.1%}"),
-        (f"(b) predict_proba on the same {f['images']} images, no cache", f"{f['pure_s']} s",
-         f"{f['pure_threads']} torch threads; runs {f['pure_runs_s']}"),
+        (
+            f"(a) upload {f['images']} images -> all predicted in LS",
+            f"{f['e2e_s']} s",
+            f"upload requests {f['e2e_upload_s']} s; backend TASKS_CREATED work "
+            f"{f.get('e2e_backend_busy_s', '?')} s; version {', '.join(f['e2e_versions'])}; "
+            f"accuracy {f['e2e_accuracy']:.1%}",
+        ),
+        (
+            f"(b) predict_proba on the same {f['images']} images, no cache",
+            f"{f['pure_s']} s",
+            f"{f['pure_threads']} torch threads; runs {f['pure_runs_s']}",
+        ),
         ("(a) / (b)", f"{f['ratio_e2e_over_pure']}x", "target <= 1.5x"),
-        ("(c) annotation -> new version served, median", f"{f['annotation_to_version_median_s']} s",
-         f"runs {f['annotation_to_version_s']}; target < 3 s"),
+        (
+            "(c) annotation -> new version served, median",
+            f"{f['annotation_to_version_median_s']} s",
+            f"runs {f['annotation_to_version_s']}; target < 3 s",
+        ),
     ]
     lines = ["| step | time | notes |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]

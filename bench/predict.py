@@ -32,6 +32,7 @@ Each fresh backend answers a /predict of 8 already annotated (other) tasks first
 requests do not include loading the model. Every figure is one request or call, on one machine
 whose cores other work may share: compare the ratios. --json prints one JSON object of the ten figures.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,9 +63,18 @@ from training.data import balanced_sample, list_folder  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("TASVEER_SHARED") or REPO.parent / "shared") / "data" / "intel-scenes" / "train"
 N_WARMUP = 30
-KEYS = ("model_ort_s", "model_torch_s", "backend_predict_s", "backend_predict_download_s",
-        "ls_import_predict_s", "naive_second_s", "tasveer_second_s", "repredict_head_s",
-        "serving_rss_mb", "serving_rss_no_torch_mb")
+KEYS = (
+    "model_ort_s",
+    "model_torch_s",
+    "backend_predict_s",
+    "backend_predict_download_s",
+    "ls_import_predict_s",
+    "naive_second_s",
+    "tasveer_second_s",
+    "repredict_head_s",
+    "serving_rss_mb",
+    "serving_rss_no_torch_mb",
+)
 
 
 def say(msg: str) -> None:
@@ -78,7 +88,7 @@ def naive_predict(store_root: Path, vid: str, media_dir: Path, tasks: list[dict]
     out = []
     for task in tasks:
         clf = ModelStore(store_root).load(vid)
-        blob = (media_dir / "upload" / task["data"]["image"][len("/data/upload/"):]).read_bytes()
+        blob = (media_dir / "upload" / task["data"]["image"][len("/data/upload/") :]).read_bytes()
         out.append(clf.predict_proba([blob])[0])
     return out
 
@@ -113,21 +123,32 @@ class Run:
         self.warm_paths, self.warm_labels = [paths[i] for i in warm], [labels[i] for i in warm]
         self.paths, self.labels = [paths[i] for i in timed], [labels[i] for i in timed]
         self.classes = sorted(set(labels))
-        self.ls = LabelStudioServer(root / "labelstudio", free_port(), username="bench@tasveer.local",
-                                    password="bench-password", token="bench" + secrets.token_hex(16))
+        self.ls = LabelStudioServer(
+            root / "labelstudio",
+            free_port(),
+            username="bench@tasveer.local",
+            password="bench-password",
+            token="bench" + secrets.token_hex(16),
+        )
         self.backends: list[BackendServer] = []
         self.headers = {"Authorization": f"Token {self.ls.token}"}
         self.open_client = open_client
 
     # -- servers ------------------------------------------------------------------------------------
-    def backend(self, name: str, *, media: bool = True, env: dict | None = None, copy_from: Path | None = None
-                ) -> BackendServer:
+    def backend(
+        self, name: str, *, media: bool = True, env: dict | None = None, copy_from: Path | None = None
+    ) -> BackendServer:
         data_dir = self.root / name
         if copy_from is not None:  # the model store and project state only: caches start empty
             shutil.copytree(copy_from / "projects", data_dir / "projects")
-        server = BackendServer(data_dir, free_port(), label_studio_url=self.ls.url, label_studio_token=self.ls.token,
-                               label_studio_media_dir=self.ls.media_dir if media else None,
-                               extra_env={"TASVEER_ENGINE": "onnx", "CUDA_VISIBLE_DEVICES": "", **(env or {})})
+        server = BackendServer(
+            data_dir,
+            free_port(),
+            label_studio_url=self.ls.url,
+            label_studio_token=self.ls.token,
+            label_studio_media_dir=self.ls.media_dir if media else None,
+            extra_env={"TASVEER_ENGINE": "onnx", "CUDA_VISIBLE_DEVICES": "", **(env or {})},
+        )
         self.backends.append(server)
         server.start()
         return server
@@ -157,14 +178,22 @@ class Run:
             time.sleep(0.1)
 
     def annotate(self, task_id: int, label: str) -> None:
-        r = requests.post(f"{self.ls.url}/api/tasks/{task_id}/annotations/", headers=self.headers, timeout=120,
-                          json={"result": choice_result("choice", "image", label), "project": self.pid})
+        r = requests.post(
+            f"{self.ls.url}/api/tasks/{task_id}/annotations/",
+            headers=self.headers,
+            timeout=120,
+            json={"result": choice_result("choice", "image", label), "project": self.pid},
+        )
         if r.status_code != 201:
             raise RuntimeError(f"annotating task {task_id}: HTTP {r.status_code} {r.text[:200]}")
 
     def tasks(self, ids: list[int]) -> list[dict]:
-        r = requests.get(f"{self.ls.url}/api/tasks/", params={"project": self.pid, "page_size": 10000},
-                         headers=self.headers, timeout=120)
+        r = requests.get(
+            f"{self.ls.url}/api/tasks/",
+            params={"project": self.pid, "page_size": 10000},
+            headers=self.headers,
+            timeout=120,
+        )
         r.raise_for_status()
         body = r.json()
         rows = body.get("tasks", body.get("results", [])) if isinstance(body, dict) else body
@@ -267,8 +296,10 @@ class Run:
             took = self.wait_predictions(got, before) - t0
             best_c = min(best_c, took)
             ids = ids or got  # the first set's tasks are the ones predicted again below
-            say(f"(c) round {r + 1}: {len(got)} photos in one request ({t_up:.2f} s): all predicted after "
-                f"{took:.2f} s; ORT model time just before: {model_s:.2f} s")
+            say(
+                f"(c) round {r + 1}: {len(got)} photos in one request ({t_up:.2f} s): all predicted after "
+                f"{took:.2f} s; ORT model time just before: {model_s:.2f} s"
+            )
         f["ls_import_predict_s"], f["_model_ort_c_rounds_s"] = best_c, best_b
         self.wait_quiet(self.b1)
         self.warm_tasks, self.timed_tasks = self.tasks(warm_ids), self.tasks(ids)
@@ -291,21 +322,29 @@ class Run:
         block = self.root / "block-torch"
         block.mkdir()
         (block / "sitecustomize.py").write_text(
-            "import os, sys\nif os.environ.get('TASVEER_TRAIN_IN') == 'process':\n    sys.modules['torch'] = None\n")
+            "import os, sys\nif os.environ.get('TASVEER_TRAIN_IN') == 'process':\n    sys.modules['torch'] = None\n"
+        )
         servers = {
             "backend_predict_s": self.backend("backend-a1", copy_from=self.b1.data_dir),
             "backend_predict_download_s": self.backend("backend-a2", media=False, copy_from=self.b1.data_dir),
             "_backend_predict_no_torch_s": self.backend(
-                "backend-notorch", copy_from=self.b1.data_dir,
-                env={"TASVEER_TRAIN_IN": "process", "PYTHONPATH": f"{block}{os.pathsep}{REPO}"}),
+                "backend-notorch",
+                copy_from=self.b1.data_dir,
+                env={"TASVEER_TRAIN_IN": "process", "PYTHONPATH": f"{block}{os.pathsep}{REPO}"},
+            ),
         }
         for server in servers.values():
             self.predict(server, self.warm_tasks[:8])  # loads the model: not part of the timed request
         best = {k: float("inf") for k in ("model_ort_s", "model_torch_s", *servers)}
         best["model_ort_s"] = f["_model_ort_c_rounds_s"]  # best of all rounds, those beside (c) too
         for r in range(repeats):
-            for key in ("model_ort_s", "backend_predict_s", "model_torch_s", "backend_predict_download_s",
-                        "_backend_predict_no_torch_s"):
+            for key in (
+                "model_ort_s",
+                "backend_predict_s",
+                "model_torch_s",
+                "backend_predict_download_s",
+                "_backend_predict_no_torch_s",
+            ):
                 if key in servers:
                     clear_caches(servers[key].data_dir)
                     took = self.predict(servers[key], self.timed_tasks)
@@ -348,8 +387,10 @@ class Run:
         from training.store import ModelStore
 
         store = ModelStore(store_root)
-        clfs = {"model_ort_s": load_classifier(store, vid, engine="onnx"),
-                "model_torch_s": load_classifier(store, vid, engine="torch")}
+        clfs = {
+            "model_ort_s": load_classifier(store, vid, engine="onnx"),
+            "model_torch_s": load_classifier(store, vid, engine="torch"),
+        }
         warm = [p.read_bytes() for p in self.warm_paths[:8]]
         for clf in clfs.values():
             clf.predict_proba(warm)  # first-run allocations, on other photos
@@ -382,8 +423,12 @@ def targets(f: dict) -> list[tuple[str, str, str, bool]]:
         ("(n) naive second / tasveer second", f"{n:.1f}x", ">= 5x", n >= 5),
         ("(r) head-only re-predict", f"{1000 * f['repredict_head_s']:.1f} ms", "< 50 ms", f["repredict_head_s"] < 0.05),
         ("serving RSS, torch engine", f"{f['serving_rss_mb']:.0f} MB", "< 1 GB", f["serving_rss_mb"] < 1024),
-        ("serving RSS, no torch", f"{f['serving_rss_no_torch_mb']:.0f} MB", "< 1 GB",
-         f["serving_rss_no_torch_mb"] < 1024),
+        (
+            "serving RSS, no torch",
+            f"{f['serving_rss_no_torch_mb']:.0f} MB",
+            "< 1 GB",
+            f["serving_rss_no_torch_mb"] < 1024,
+        ),
     ]
 
 
@@ -393,16 +438,20 @@ def table(f: dict, n: int) -> str:
         ("(b) model time, PyTorch", f"{f['model_torch_s']:.3f} s"),
         ("(a1) backend /predict, images from LS's disk, cold caches", f"{f['backend_predict_s']:.3f} s"),
         ("(a2) backend /predict, images downloaded from LS, cold caches", f"{f['backend_predict_download_s']:.3f} s"),
-        ("(a1') the same, server with TASVEER_TRAIN_IN=process (torch never imported)",
-         f"{f['_backend_predict_no_torch_s']:.3f} s"),
+        (
+            "(a1') the same, server with TASVEER_TRAIN_IN=process (torch never imported)",
+            f"{f['_backend_predict_no_torch_s']:.3f} s",
+        ),
         ("(c) LS import (one request) -> every task predicted", f"{f['ls_import_predict_s']:.3f} s"),
         ("(b) ORT model time in the (c) rounds, just before each import", f"{f['_model_ort_c_rounds_s']:.3f} s"),
         ("(n) naive backend, second prediction after a retrain", f"{f['naive_second_s']:.3f} s"),
         ("(n) tasveer /predict, second prediction after a head retrain", f"{f['tasveer_second_s']:.3f} s"),
         ("(r) head-only re-predict from the embedding cache", f"{1000 * f['repredict_head_s']:.1f} ms"),
         ("serving process peak RSS, TASVEER_ENGINE=torch", f"{f['serving_rss_mb']:.0f} MB"),
-        ("serving process peak RSS, ORT engine, trainings in the process (the a1 server)",
-         f"{f['_rss_default_mb']:.0f} MB"),
+        (
+            "serving process peak RSS, ORT engine, trainings in the process (the a1 server)",
+            f"{f['_rss_default_mb']:.0f} MB",
+        ),
         ("serving process peak RSS, TASVEER_TRAIN_IN=process (no torch)", f"{f['serving_rss_no_torch_mb']:.0f} MB"),
     ]
     lines = [f"{n} photos, image size {f.get('_image_size')} px", "", "| what | figure |", "| --- | ---: |"]

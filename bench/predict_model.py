@@ -12,6 +12,7 @@ Then two fresh processes each load a head version from a store and predict the p
 ONNX Runtime and `import torch` blocked, one with PyTorch; their peak RSS is reported.
 --quick: 32 photos, one repeat (well under a minute).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,10 +105,16 @@ def serving_rss(paths: list[str], labels: list[str], classes: list[str], workdir
     store.publish(result, params=TrainParams(), plot=False)
     out = []
     for engine in ("onnx", "torch"):
-        code = SERVE.format(block_torch=engine == "onnx", repo=str(REPO), root=str(store.root),
-                            engine=engine, paths=paths)
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+        code = SERVE.format(
+            block_torch=engine == "onnx", repo=str(REPO), root=str(store.root), engine=engine, paths=paths
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"{engine} server failed:\n{proc.stderr[-2000:]}")
         out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -138,9 +145,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [model_times(int(s), blobs, args.repeats, Path(tmp)) for s in args.sizes.split(",")]
         servers = serving_rss([str(paths[i]) for i in pick], [labels[i] for i in pick], classes, Path(tmp))
-    result = {"n": args.n, "repeats": args.repeats, "cores": cpu_count(),
-              "torch_threads": torch.get_num_threads(), "models": rows, "servers": servers,
-              "bench_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    result = {
+        "n": args.n,
+        "repeats": args.repeats,
+        "cores": cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "models": rows,
+        "servers": servers,
+        "bench_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
     if args.json:
         print(json.dumps(result))
         return 0
@@ -148,9 +161,11 @@ def main() -> int:
     print("| image size | ORT with decode | PyTorch with decode | ORT network only | PyTorch network only |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print(f"| {r['image_size']} px | {r['onnx_with_decode_img_s']} img/s | {r['torch_with_decode_img_s']} img/s"
-              f" (ORT {r['speedup_with_decode']}x) | {r['onnx_without_decode_img_s']} img/s | "
-              f"{r['torch_without_decode_img_s']} img/s (ORT {r['speedup_without_decode']}x) |")
+        print(
+            f"| {r['image_size']} px | {r['onnx_with_decode_img_s']} img/s | {r['torch_with_decode_img_s']} img/s"
+            f" (ORT {r['speedup_with_decode']}x) | {r['onnx_without_decode_img_s']} img/s | "
+            f"{r['torch_without_decode_img_s']} img/s (ORT {r['speedup_without_decode']}x) |"
+        )
     print("\n| serving process (load a head version, predict the photos) | torch imported | peak RSS |")
     print("| --- | --- | ---: |")
     for s in servers:

@@ -27,6 +27,7 @@ Methods (C = --c for every logistic regression):
 - `ncm:K`: nearest class mean in the PCA-whitened space (K components, fitted on all photos).
 Writes bench/out/semi_supervised.json; prints a markdown table (seed-0 draw / mean of draws).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -156,7 +157,7 @@ class Graph:
     def extend(self, F, X):
         """Scores for new photos: mean of their k nearest pool photos' scores."""
         S = self.embed(X) @ self.Z.T
-        nbr = np.argpartition(-S, self.k, axis=1)[:, :self.k]
+        nbr = np.argpartition(-S, self.k, axis=1)[:, : self.k]
         return F[nbr].mean(1)
 
 
@@ -171,7 +172,7 @@ def linear_method(spec, X, y, lab, unl, n_classes, C, seed, graphs):
         from training.semi import fit_semi
 
         if arg:  # semi:N: a random N of the unlabeled photos (TrainParams.unlabeled)
-            XU = XU[np.sort(np.random.default_rng(seed).permutation(len(XU))[:int(arg[0])])]
+            XU = XU[np.sort(np.random.default_rng(seed).permutation(len(XU))[: int(arg[0])])]
         Xp = np.vstack([XL, XU])
         return fit_semi(Xp, np.arange(len(XL)), yL, n_classes, C, seed)
     if name == "std-all":
@@ -262,8 +263,12 @@ def main() -> int:
     ap.add_argument("--first-draw", type=int, default=0, help="seed of the first training draw")
     ap.add_argument("--split", type=int, default=0, help="seed of the held-out split (bench/accuracy.py: 0)")
     ap.add_argument("--feats", type=Path, default=FEATS)
-    ap.add_argument("--calibrate", action="store_true", help="also the held-out ECE of linear methods "
-                    "after the product's temperature (5-fold out-of-fold logits; 6x the fits)")
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="also the held-out ECE of linear methods "
+        "after the product's temperature (5-fold out-of-fold logits; 6x the fits)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "semi_supervised.json")
     args = ap.parse_args()
     from head_features import load_variant
@@ -290,20 +295,39 @@ def main() -> int:
                 accs.append(float(np.mean(P.argmax(1) == y[test])))
                 if args.calibrate and spec.split(":")[0] in LINEAR:
                     eces.append(calibrated_ece(spec, X, y, lab, unl, test, len(classes), args.c, 0, graphs)[1])
-            rows.append({"method": spec, "labels": n, "accuracy": accs, "mean": float(np.mean(accs)),
-                         "seconds": float(np.mean(secs)), "ece": eces})
-            print(f"{spec:>24} {n:>5}: " + " ".join(f"{a:.1%}" for a in accs)
-                  + f"  mean {np.mean(accs):.1%}  {np.mean(secs):.1f}s"
-                  + (f"  ECE {np.mean(eces):.3f} (max {max(eces):.3f})" if eces else ""), flush=True)
-    print(f"\nheld-out accuracy, {args.variant}, C {args.c:g}: seed-0 draw / mean of {args.samples} draws "
-          f"(fit seconds at the largest size)\n")
+            rows.append(
+                {
+                    "method": spec,
+                    "labels": n,
+                    "accuracy": accs,
+                    "mean": float(np.mean(accs)),
+                    "seconds": float(np.mean(secs)),
+                    "ece": eces,
+                }
+            )
+            print(
+                f"{spec:>24} {n:>5}: "
+                + " ".join(f"{a:.1%}" for a in accs)
+                + f"  mean {np.mean(accs):.1%}  {np.mean(secs):.1f}s"
+                + (f"  ECE {np.mean(eces):.3f} (max {max(eces):.3f})" if eces else ""),
+                flush=True,
+            )
+    print(
+        f"\nheld-out accuracy, {args.variant}, C {args.c:g}: seed-0 draw / mean of {args.samples} draws "
+        f"(fit seconds at the largest size)\n"
+    )
     print("| method | " + " | ".join(str(n) for n in sizes) + " | s |")
     print("| --- |" + " ---: |" * (len(sizes) + 1))
     for spec in methods:
         mine = [r for r in rows if r["method"] == spec]
-        print(f"| {spec} | " + " | ".join(f"{r['accuracy'][0]:.1%} / {r['mean']:.1%}"
-                                          + (f", ECE {np.mean(r['ece']):.3f}" if r["ece"] else "") for r in mine)
-              + f" | {mine[-1]['seconds']:.1f} |")
+        print(
+            f"| {spec} | "
+            + " | ".join(
+                f"{r['accuracy'][0]:.1%} / {r['mean']:.1%}" + (f", ECE {np.mean(r['ece']):.3f}" if r["ece"] else "")
+                for r in mine
+            )
+            + f" | {mine[-1]['seconds']:.1f} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}, indent=1))
     return 0

@@ -11,6 +11,7 @@ with `ensemble_head` (on in the preset) a version runs that network and the ense
 all three measured together; the last rows are heads over two backbones: with flip TTA (params
 `second_model`, `tta`), and the `balanced` preset's Lite2 and Lite1.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,11 +37,16 @@ CONFIGS = {
     "lite2 260 px": ("efficientnet_lite2", None, False),
     "lite2 260 px + flip": ("efficientnet_lite2", None, True),
     "lite1 240 px": ("efficientnet_lite1", None, False),
-    "accurate fine-tune alone": (PRESETS["accurate"].get("model", "efficientnet_lite0"),
-                                 PRESETS["accurate"].get("image_size"), PRESETS["accurate"].get("tta", False)),
+    "accurate fine-tune alone": (
+        PRESETS["accurate"].get("model", "efficientnet_lite0"),
+        PRESETS["accurate"].get("image_size"),
+        PRESETS["accurate"].get("tta", False),
+    ),
 }
-ENSEMBLE = ("accurate preset as served (fine-tune + head on Lite2 and "
-            f"{HEAD_SECOND_MODEL.replace('efficientnet_l', 'L')}, ensemble_head)")
+ENSEMBLE = (
+    "accurate preset as served (fine-tune + head on Lite2 and "
+    f"{HEAD_SECOND_MODEL.replace('efficientnet_l', 'L')}, ensemble_head)"
+)
 # the pretrained network (no flip) of each model among CONFIGS, for the ensemble head's second one
 PLAIN = {spec[0]: name for name, spec in CONFIGS.items() if spec[1] is None and not spec[2]}
 PAIR = "head on Lite2 + flip and Lite0 + flip (`second_model`, `tta`)"
@@ -74,8 +80,9 @@ def main() -> int:
     if not args.quick and PRESETS["accurate"].get("ensemble_head"):
         from training.pair import PairBackbone
 
-        backbones[ENSEMBLE] = PairBackbone(backbones["accurate fine-tune alone"], backbones["lite2 260 px"],
-                                           backbones[PLAIN[HEAD_SECOND_MODEL]])
+        backbones[ENSEMBLE] = PairBackbone(
+            backbones["accurate fine-tune alone"], backbones["lite2 260 px"], backbones[PLAIN[HEAD_SECOND_MODEL]]
+        )
         configs[ENSEMBLE] = None
         backbones[PAIR] = PairBackbone(backbones["lite2 260 px + flip"], backbones["lite0 224 px + flip"])
         configs[PAIR] = None

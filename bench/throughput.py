@@ -5,6 +5,7 @@
 Runs in a fresh process so peak RSS is this workload's own. 'cold' = nothing cached (decode +
 network); 'warm' = embeddings already in the cache (what a retrain or a re-prediction pays).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,7 +68,9 @@ def main() -> int:
     clf.predict_proba(other, cache=cache)
     predict_warm = best(lambda: clf.predict_proba(other, cache=cache))
     result = {
-        "batch": args.batch, "image_size": args.image_size, "threads": torch.get_num_threads(),
+        "batch": args.batch,
+        "image_size": args.image_size,
+        "threads": torch.get_num_threads(),
         "device": str(backbone.device),
         "embed_cold_img_per_s": round(args.batch / embed_cold, 1),
         "predict_cold_img_per_s": round(args.batch / predict_cold, 1),

@@ -1,4 +1,5 @@
 """The backend's HTTP API for the verbs that manage a project's models (versions, promote, params)."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -18,8 +19,10 @@ class BackendAPIError(RuntimeError):
 
 def add_backend_options(parser) -> None:
     parser.add_argument("--project", type=int, help="Label Studio project id (default: the `tasveer up` project)")
-    parser.add_argument("--backend", help=f"ML backend URL (default: $TASVEER_BACKEND_URL, the `tasveer up` "
-                                          f"state, or {DEFAULT_BACKEND})")
+    parser.add_argument(
+        "--backend",
+        help=f"ML backend URL (default: $TASVEER_BACKEND_URL, the `tasveer up` state, or {DEFAULT_BACKEND})",
+    )
     parser.add_argument("--data-dir", default="./var", help="data dir of `tasveer up`, read for defaults")
     parser.add_argument("--json", action="store_true", help="print the backend's JSON answer")
 

@@ -1,4 +1,5 @@
 """Small pieces several verbs share: the embedding cache location, errors, reading images."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,12 @@ def fail(verb: str, message: str, code: int = 2) -> int:
 
 def add_json_and_cache(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)",
+    )
 
 
 def read_images(paths) -> tuple[list[bytes], dict[int, str]]:

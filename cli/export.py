@@ -1,4 +1,5 @@
 """`tasveer export`: one model version as a self-contained ONNX graph, its labels and a model card."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,19 +31,37 @@ production version when the store has one, else the serving one."""
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("export", help="write a model version as one ONNX graph (+ labels, model card)",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "export",
+        help="write a model version as one ONNX graph (+ labels, model card)",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", type=Path, metavar="STORE|VERSION_DIR",
-                        help="model store (its production or serving version, or --version) or a version directory")
+    source.add_argument(
+        "--model",
+        type=Path,
+        metavar="STORE|VERSION_DIR",
+        help="model store (its production or serving version, or --version) or a version directory",
+    )
     source.add_argument("--backend", metavar="URL", help="download the version from this ML backend instead")
-    p.add_argument("--project", type=int, help="with --backend: the Label Studio project id (default: the "
-                                               "`tasveer up` project)")
+    p.add_argument(
+        "--project", type=int, help="with --backend: the Label Studio project id (default: the `tasveer up` project)"
+    )
     p.add_argument("--data-dir", default="./var", help="with --backend: data dir of `tasveer up`, read for defaults")
-    p.add_argument("--version", default=None, metavar="vNNNN",
-                   help="the version to export (default: the production version; a store without one: the serving one)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR",
-                   help="directory to write model.onnx, labels.json and MODEL_CARD.md into (created if missing)")
+    p.add_argument(
+        "--version",
+        default=None,
+        metavar="vNNNN",
+        help="the version to export (default: the production version; a store without one: the serving one)",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="directory to write model.onnx, labels.json and MODEL_CARD.md into (created if missing)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.set_defaults(func=run)
     return p
@@ -85,8 +104,11 @@ def from_backend(args) -> int:
         auth = login(args, url)  # the environment's credentials, or the `tasveer up` state's secret
         vid = args.version or call("GET", f"{url}/projects/{project}/production", auth).get("production")
         if not vid:
-            return fail("export", f"project {project} has no production version: deploy one (`tasveer deploy "
-                                  "vNNNN`) or name one with --version")
+            return fail(
+                "export",
+                f"project {project} has no production version: deploy one (`tasveer deploy "
+                "vNNNN`) or name one with --version",
+            )
         data = download(f"{url}/projects/{project}/versions/{vid}/export", auth)
         args.out.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -106,8 +128,9 @@ def download(url: str, auth: tuple[str, str] | None) -> bytes:
     try:
         resp = requests.get(url, timeout=600, auth=auth)
     except requests.RequestException as exc:
-        raise BackendAPIError(f"the backend at {url.split('/projects')[0]} is not reachable "
-                              f"({type(exc).__name__})") from None
+        raise BackendAPIError(
+            f"the backend at {url.split('/projects')[0]} is not reachable ({type(exc).__name__})"
+        ) from None
     if resp.status_code >= 400:
         try:
             message = resp.json().get("error")

@@ -1,4 +1,5 @@
 """`tasveer import`: upload images to a Label Studio project and wait until each has a prediction."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,19 +28,34 @@ def register(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or directories")
-    parser.add_argument("--project", type=int, required=False,
-                        help="Label Studio project id (default: the project of `tasveer up` in --data-dir)")
-    parser.add_argument("--labels-from-folders", action="store_true",
-                        help="PATHs are DIR/<class>/*.jpg trees: annotate each task with its folder name")
-    parser.add_argument("--url", default=None,
-                        help=f"Label Studio URL (default: $LABEL_STUDIO_URL, the `tasveer up` state, or {DEFAULT_URL})")
-    parser.add_argument("--token", default=None,
-                        help="Label Studio legacy token or personal access token "
-                             "(default: $LABEL_STUDIO_API_KEY or the `tasveer up` state)")
-    parser.add_argument("--data-dir", default="./var",
-                        help="data dir of `tasveer up`, read for defaults (default: ./var)")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds to wait for all predictions (default: 300)")
+    parser.add_argument(
+        "--project",
+        type=int,
+        required=False,
+        help="Label Studio project id (default: the project of `tasveer up` in --data-dir)",
+    )
+    parser.add_argument(
+        "--labels-from-folders",
+        action="store_true",
+        help="PATHs are DIR/<class>/*.jpg trees: annotate each task with its folder name",
+    )
+    parser.add_argument(
+        "--url",
+        default=None,
+        help=f"Label Studio URL (default: $LABEL_STUDIO_URL, the `tasveer up` state, or {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="Label Studio legacy token or personal access token "
+        "(default: $LABEL_STUDIO_API_KEY or the `tasveer up` state)",
+    )
+    parser.add_argument(
+        "--data-dir", default="./var", help="data dir of `tasveer up`, read for defaults (default: ./var)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds to wait for all predictions (default: 300)"
+    )
     parser.add_argument("--no-wait", action="store_true", help="do not wait for predictions")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -62,17 +78,26 @@ def run(args) -> int:
         return 2
     try:
         client = make_client(url, token)
-        result = import_images(client, project_id, args.paths, args.labels_from_folders,
-                               wait=not args.no_wait, timeout=args.timeout, progress=not args.quiet,
-                               log=lambda m: print(m, file=sys.stderr))
+        result = import_images(
+            client,
+            project_id,
+            args.paths,
+            args.labels_from_folders,
+            wait=not args.no_wait,
+            timeout=args.timeout,
+            progress=not args.quiet,
+            log=lambda m: print(m, file=sys.stderr),
+        )
     except (ConnectionProblem, ImportProblem) as exc:
         err(str(exc))
         return 2
     except LabelStudioError as exc:
         err(f"lost the connection to Label Studio: {exc}")
         return 2
-    print(f"imported {len(result.task_ids)} images into project {project_id} ({url}/projects/{project_id}); "
-          f"skipped {len(result.skipped)}")
+    print(
+        f"imported {len(result.task_ids)} images into project {project_id} ({url}/projects/{project_id}); "
+        f"skipped {len(result.skipped)}"
+    )
     report = result.predictions
     if report is None:
         return 0
@@ -82,8 +107,9 @@ def run(args) -> int:
     missing = report.missing
     shown = ", ".join(map(str, missing[:50])) + (" ..." if len(missing) > 50 else "")
     err(f"{len(missing)} of {len(report.task_ids)} tasks have no prediction after {args.timeout:.0f} s: {shown}")
-    reasons = report.errors or ["the backend wrote none and Label Studio's retrieve-predictions action "
-                                "returned none (see the backend log)"]
+    reasons = report.errors or [
+        "the backend wrote none and Label Studio's retrieve-predictions action returned none (see the backend log)"
+    ]
     for reason in dict.fromkeys(reasons):
         err(f"reason: {reason}")
     return 1

@@ -4,6 +4,7 @@ Every photo is judged by a linear head trained on the other folds only (out-of-f
 label cannot vouch for itself; a photo is listed when that head is confidently sure of another
 label (per-label thresholds, see training/labelerrors.py). Strongest suspicion first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,18 +23,32 @@ def fail(message: str) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        VERB, help="rank suspected wrong labels in a class-per-folder tree",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        VERB,
+        help="rank suspected wrong labels in a class-per-folder tree",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--data", required=True, type=Path, help="directory with one sub-folder per class")
     p.add_argument("--top", type=int, default=20, help="show at most K suspects (default 20; 0 = all)")
-    p.add_argument("--head-c", type=float, default=0.002,
-                   help="inverse L2 strength of the head (default 0.002, tuned for the Lite0 embeddings used here)")
+    p.add_argument(
+        "--head-c",
+        type=float,
+        default=0.002,
+        help="inverse L2 strength of the head (default 0.002, tuned for the Lite0 embeddings used here)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the cross-validation folds (default 0)")
-    p.add_argument("--cache", type=Path, default=None,
-                   help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)")
-    p.add_argument("--json", action="store_true",
-                   help='print one JSON object {"data", "n", "suspects": [{"path", "given", '
-                        '"suggested", "confidence", "given_prob", "strength"}]}')
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object {"data", "n", "suspects": [{"path", "given", '
+        '"suggested", "confidence", "given_prob", "strength"}]}',
+    )
     p.set_defaults(func=run)
 
 
@@ -51,8 +66,7 @@ def run(args) -> int:
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     shown = found[: args.top] if args.top else found
-    suspects = [{"path": str(paths[s["index"]]), **{k: v for k, v in s.items() if k != "index"}}
-                for s in shown]
+    suspects = [{"path": str(paths[s["index"]]), **{k: v for k, v in s.items() if k != "index"}} for s in shown]
     if args.json:
         print(json.dumps({"data": str(args.data), "n": len(y), "flagged": len(found), "suspects": suspects}))
         return 0

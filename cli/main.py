@@ -1,6 +1,7 @@
 """`tasveer COMMAND ...`: each verb is a module of this package with `register(subparsers)`,
 imported only when needed so `tasveer --help` stays fast and a missing optional part breaks only
 its own verb."""
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,9 @@ COMMANDS = {
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tasveer", description="Active-learning image classification "
-                                     "around Label Studio.")
+    parser = argparse.ArgumentParser(
+        prog="tasveer", description="Active-learning image classification around Label Studio."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for verb, (module, help_text) in COMMANDS.items():

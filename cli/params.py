@@ -1,5 +1,6 @@
 """`tasveer params`: show or change a project's training parameters (the same ones as Label Studio's
 "extra params" of the ML backend; both show a value set in either place)."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,14 +11,23 @@ from cli.common import fail
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("params", help="show or set a project's training parameters",
-                       description="Without --set: print the project's parameters (those set, and the "
-                                   "effective values). --set KEY=VALUE (repeatable; VALUE is JSON, else a "
-                                   "string) changes them, validated by the backend; --unset KEY goes back "
-                                   "to the default.")
+    p = sub.add_parser(
+        "params",
+        help="show or set a project's training parameters",
+        description="Without --set: print the project's parameters (those set, and the "
+        "effective values). --set KEY=VALUE (repeatable; VALUE is JSON, else a "
+        "string) changes them, validated by the backend; --unset KEY goes back "
+        "to the default.",
+    )
     add_backend_options(p)
-    p.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE",
-                   help='e.g. --set mode=finetune --set lr=0.0005 --set acquisition=\\"diverse\\"')
+    p.add_argument(
+        "--set",
+        dest="changes",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help='e.g. --set mode=finetune --set lr=0.0005 --set acquisition=\\"diverse\\"',
+    )
     p.add_argument("--unset", action="append", default=[], metavar="KEY", help="remove a parameter")
     p.set_defaults(func=run)
     return p

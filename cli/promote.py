@@ -1,4 +1,5 @@
 """`tasveer promote`: serve a version (a candidate, or an older one: rollback)."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,12 @@ from cli.common import fail
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("promote", help="serve a model version (promote a candidate, or roll back)",
-                       description="Make VERSION the project's serving version; Label Studio's predictions "
-                                   "and model_version follow it in the background.")
+    p = sub.add_parser(
+        "promote",
+        help="serve a model version (promote a candidate, or roll back)",
+        description="Make VERSION the project's serving version; Label Studio's predictions "
+        "and model_version follow it in the background.",
+    )
     add_backend_options(p)
     p.add_argument("version", metavar="VERSION", help="e.g. v0003 (see `tasveer versions`)")
     p.set_defaults(func=run)

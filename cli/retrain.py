@@ -1,5 +1,6 @@
 """`tasveer retrain`: ask the backend to train a project now (the model page's "train now" and
 "train accurate now" buttons), and optionally wait for the new version."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,14 +15,21 @@ ENDED = ("done", "skipped", "failed")
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("retrain", help="train a project's model now (its parameters, or the accurate preset)",
-                       description="Start a training of the project in the ML backend now, whatever the "
-                                   "label count (`retrain_every`). A new version serves only if it is not "
-                                   "worse than the serving one (else it is kept as a candidate).")
+    p = sub.add_parser(
+        "retrain",
+        help="train a project's model now (its parameters, or the accurate preset)",
+        description="Start a training of the project in the ML backend now, whatever the "
+        "label count (`retrain_every`). A new version serves only if it is not "
+        "worse than the serving one (else it is kept as a candidate).",
+    )
     add_backend_options(p)
-    p.add_argument("--preset", choices=["project", "accurate"], default="project",
-                   help="project: the project's own parameters (default); accurate: the accurate preset "
-                        "(a fine-tuned network ensembled with the head; minutes)")
+    p.add_argument(
+        "--preset",
+        choices=["project", "accurate"],
+        default="project",
+        help="project: the project's own parameters (default); accurate: the accurate preset "
+        "(a fine-tuned network ensembled with the head; minutes)",
+    )
     p.add_argument("--wait", action="store_true", help="wait for the training to end, showing its phases")
     p.add_argument("--timeout", type=float, default=3600, help="seconds --wait waits at most (default 3600)")
     p.set_defaults(func=run)
@@ -34,7 +42,9 @@ def run(args) -> int:
         auth = login(args, url)
         asked = call("POST", f"{url}/projects/{project}/train", auth, json={"preset": args.preset})
         if not args.wait:
-            print(json.dumps(asked) if args.json else f"project {project}: training job {asked['job']} {asked['status']}")
+            print(
+                json.dumps(asked) if args.json else f"project {project}: training job {asked['job']} {asked['status']}"
+            )
             return 0
         job = wait(url, project, asked["job"], args.timeout, auth)
     except BackendAPIError as exc:
@@ -75,6 +85,8 @@ def describe(project: int, job: dict) -> str:
         return f"project {project}: nothing trained: {job.get('error') or job.get('result') or 'skipped'}"
     acc = (result.get("metrics") or {}).get("accuracy")
     served = "serving" if result.get("serving") else "candidate (not served)"
-    return (f"project {project}: {result['version']} ({result.get('recipe') or 'project'} recipe, "
-            f"{result.get('n_train')} labels, accuracy {'-' if acc is None else f'{acc:.1%}'}): {served}; "
-            f"{result.get('promotion') or ''}").rstrip("; ")
+    return (
+        f"project {project}: {result['version']} ({result.get('recipe') or 'project'} recipe, "
+        f"{result.get('n_train')} labels, accuracy {'-' if acc is None else f'{acc:.1%}'}): {served}; "
+        f"{result.get('promotion') or ''}"
+    ).rstrip("; ")

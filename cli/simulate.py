@@ -9,6 +9,7 @@ The head is the one a project trains by default: the same backbone, C and semi-s
 project's labeler would see. --model, --head-c and --unlabeled change it as a project's training
 parameters would.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,39 +32,78 @@ def register(subparsers) -> None:
 
     default = TrainParams()
     p = subparsers.add_parser(
-        VERB, help="replay active learning on labelled photos and report accuracy per round",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pool", required=True, type=Path,
-                   help="class-per-folder tree whose labels are revealed batch by batch")
-    p.add_argument("--test", type=Path, default=None,
-                   help="class-per-folder tree to measure accuracy on (default: hold out 20%% of "
-                        "every class of --pool, chosen by --seed)")
-    p.add_argument("--strategy", default=DEFAULT_STRATEGY,
-                   help=f"which photos to label next: {', '.join(STRATEGIES)} (default {DEFAULT_STRATEGY})")
-    p.add_argument("--initial", type=int, default=60,
-                   help="labels revealed before the first round (k-means medoids; random for "
-                        "--strategy random) (default 60)")
+        VERB,
+        help="replay active learning on labelled photos and report accuracy per round",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--pool", required=True, type=Path, help="class-per-folder tree whose labels are revealed batch by batch"
+    )
+    p.add_argument(
+        "--test",
+        type=Path,
+        default=None,
+        help="class-per-folder tree to measure accuracy on (default: hold out 20%% of "
+        "every class of --pool, chosen by --seed)",
+    )
+    p.add_argument(
+        "--strategy",
+        default=DEFAULT_STRATEGY,
+        help=f"which photos to label next: {', '.join(STRATEGIES)} (default {DEFAULT_STRATEGY})",
+    )
+    p.add_argument(
+        "--initial",
+        type=int,
+        default=60,
+        help="labels revealed before the first round (k-means medoids; random for --strategy random) (default 60)",
+    )
     p.add_argument("--batch", type=int, default=60, help="labels revealed per round (default 60)")
     p.add_argument("--rounds", type=int, default=8, help="number of rounds (default 8)")
-    p.add_argument("--mode", default="head",
-                   help="training mode; only 'head' (linear head on cached embeddings) is supported")
+    p.add_argument(
+        "--mode", default="head", help="training mode; only 'head' (linear head on cached embeddings) is supported"
+    )
     p.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
-    p.add_argument("--repeats", type=int, default=1,
-                   help="run with seeds SEED .. SEED+K-1 and report mean and spread (default 1)")
-    p.add_argument("--model", default=default.model,
-                   help=f"backbone whose embeddings the head reads (default {default.model}, a project's default)")
-    p.add_argument("--head-c", type=float, default=default.head_c,
-                   help=f"inverse L2 strength of the head (default {default.head_c}, a project's default)")
-    p.add_argument("--unlabeled", type=int, default=default.unlabeled,
-                   help=f"at most this many not-yet-labeled pool photos join each fit as unlabeled tasks "
-                        f"(semi-supervised, as in a project; default {default.unlabeled}; 0 = labels only)")
-    p.add_argument("--cache", type=Path, default=None,
-                   help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)")
-    p.add_argument("--auto-accept", type=float, default=None, metavar="TARGET",
-                   help="also report, per round, the share of --test photos the auto-accept rule takes at "
-                        "this target accuracy (e.g. 0.98) and their realised accuracy")
-    p.add_argument("--json", action="store_true",
-                   help='print one JSON object {"strategy", "rounds": [{"labels", "accuracy", "spread"}]}')
+    p.add_argument(
+        "--repeats", type=int, default=1, help="run with seeds SEED .. SEED+K-1 and report mean and spread (default 1)"
+    )
+    p.add_argument(
+        "--model",
+        default=default.model,
+        help=f"backbone whose embeddings the head reads (default {default.model}, a project's default)",
+    )
+    p.add_argument(
+        "--head-c",
+        type=float,
+        default=default.head_c,
+        help=f"inverse L2 strength of the head (default {default.head_c}, a project's default)",
+    )
+    p.add_argument(
+        "--unlabeled",
+        type=int,
+        default=default.unlabeled,
+        help=f"at most this many not-yet-labeled pool photos join each fit as unlabeled tasks "
+        f"(semi-supervised, as in a project; default {default.unlabeled}; 0 = labels only)",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)",
+    )
+    p.add_argument(
+        "--auto-accept",
+        type=float,
+        default=None,
+        metavar="TARGET",
+        help="also report, per round, the share of --test photos the auto-accept rule takes at "
+        "this target accuracy (e.g. 0.98) and their realised accuracy",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print one JSON object {"strategy", "rounds": [{"labels", "accuracy", "spread"}]}',
+    )
     p.set_defaults(func=run)
 
 
@@ -71,8 +111,7 @@ def _check(args) -> str | None:
     from training.acquisition import STRATEGIES
 
     if args.mode != "head":
-        return f"--mode {args.mode!r} is not supported; simulation retrains many times, so only " \
-               "'head' mode is"
+        return f"--mode {args.mode!r} is not supported; simulation retrains many times, so only 'head' mode is"
     if args.strategy not in STRATEGIES:
         return f"unknown strategy {args.strategy!r}; use one of {', '.join(STRATEGIES)}"
     for name in ("initial", "batch", "repeats"):
@@ -117,18 +156,32 @@ def run(args) -> int:
             test_X, test_y, test_names, _ = embed_folder(args.test, cache, backbone=backbone)
             if test_names != names:
                 return fail(f"--test classes {test_names} differ from --pool classes {names}")
-        result = simulate_repeats(pool_X, pool_y, test_X, test_y, names, strategy=args.strategy,
-                                  repeats=args.repeats, seed=args.seed, initial=args.initial,
-                                  batch=args.batch, rounds=args.rounds, head_c=args.head_c,
-                                  auto_accept=args.auto_accept, head=project_head(args.unlabeled))
+        result = simulate_repeats(
+            pool_X,
+            pool_y,
+            test_X,
+            test_y,
+            names,
+            strategy=args.strategy,
+            repeats=args.repeats,
+            seed=args.seed,
+            initial=args.initial,
+            batch=args.batch,
+            rounds=args.rounds,
+            head_c=args.head_c,
+            auto_accept=args.auto_accept,
+            head=project_head(args.unlabeled),
+        )
     except (OSError, ValueError) as exc:
         return fail(str(exc))
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"strategy {result['strategy']}: pool {len(pool_y)}, test {len(test_y)}, "
-          f"{args.repeats} seed(s); head on {args.model}, C {args.head_c}, "
-          f"{f'up to {args.unlabeled} unlabeled photos' if args.unlabeled else 'labels only'}")
+    print(
+        f"strategy {result['strategy']}: pool {len(pool_y)}, test {len(test_y)}, "
+        f"{args.repeats} seed(s); head on {args.model}, C {args.head_c}, "
+        f"{f'up to {args.unlabeled} unlabeled photos' if args.unlabeled else 'labels only'}"
+    )
     auto = args.auto_accept is not None
     print(f"{'labels':>7}  {'accuracy':>8}  {'spread':>6}" + ("  auto-accepted  their accuracy" if auto else ""))
     for r in result["rounds"]:

@@ -1,4 +1,5 @@
 """`tasveer train`: train on a class-per-folder tree and publish a version to a model store."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,8 +15,11 @@ PARAM_FLAGS = ("preset", "mode", "model", "lr", "epochs", "image_size", "batch_s
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("train", help="train a classifier on a class-per-folder tree",
-                       description="Train on DIR/<class>/<image> and publish a new version to STORE.")
+    p = sub.add_parser(
+        "train",
+        help="train a classifier on a class-per-folder tree",
+        description="Train on DIR/<class>/<image> and publish a new version to STORE.",
+    )
     add_json_and_cache(p)
     p.add_argument("--data", required=True, type=Path, help="directory with one sub-folder per class")
     p.add_argument("--out", required=True, type=Path, help="model store directory (created if needed)")
@@ -68,18 +72,34 @@ def run(args) -> int:
     blobs, _ = read_images(paths)
     print(f"training {params.mode} / {params.model} on {len(paths)} images, {len(classes)} classes", file=sys.stderr)
     try:
-        result = fit(blobs, labels, classes, params, cache=EmbeddingCache(args.cache or default_cache()),
-                     progress=True, names=[str(p) for p in paths])
+        result = fit(
+            blobs,
+            labels,
+            classes,
+            params,
+            cache=EmbeddingCache(args.cache or default_cache()),
+            progress=True,
+            names=[str(p) for p in paths],
+        )
     except (TooFewLabels, ParamError, ValueError) as exc:
         return fail("train", str(exc))
     store = ModelStore(args.out)
     fingerprint = data_fingerprint([content_hash(b) for b in blobs], labels)
-    vid = store.publish(result, params=params, parent=store.serving(), data_fingerprint=fingerprint,
-                        extra={"source": str(args.data)})
-    summary = {"version": vid, "store": str(args.out), "mode": params.mode, "model": params.model,
-               "n_train": result.n_train, "seconds": round(result.seconds, 2),
-               "metrics_source": result.metrics_source, "accuracy": result.metrics.get("accuracy"),
-               "macro_f1": result.metrics.get("macro_f1"), "skipped": result.skipped}
+    vid = store.publish(
+        result, params=params, parent=store.serving(), data_fingerprint=fingerprint, extra={"source": str(args.data)}
+    )
+    summary = {
+        "version": vid,
+        "store": str(args.out),
+        "mode": params.mode,
+        "model": params.model,
+        "n_train": result.n_train,
+        "seconds": round(result.seconds, 2),
+        "metrics_source": result.metrics_source,
+        "accuracy": result.metrics.get("accuracy"),
+        "macro_f1": result.metrics.get("macro_f1"),
+        "skipped": result.skipped,
+    }
     if args.json:
         print(json.dumps(summary))
         return 0

@@ -3,6 +3,7 @@
 Idempotent on one data dir: the admin user, password and legacy token live in
 `<data-dir>/tasveer-up.json` and are reused; the project is found again by its title.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,18 +14,29 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from backend.api.logintoken import TOKEN_PARAM, link_token, page_link
 from config.env import basic_auth, is_set, read
-from sync.backendproc import BackendError, BackendServer
 from lsclient import LabelStudioError
+from sync.backendproc import BackendError, BackendServer
 from sync.connection import ConnectionProblem, make_client
 from sync.importer import ImportProblem, import_images
 from sync.labelstudio import LabelStudioServer, LabelStudioStartError
-from sync.project import (DEFAULT_LABELS, SAMPLING, ProjectSetupError, api_error_text, connect_backend,
-                          ensure_project, parse_labels, secure_webhook, verify_webhook, webhook_actions)
-from sync.views import ViewError, ensure_views
+from sync.project import (
+    DEFAULT_LABELS,
+    SAMPLING,
+    ProjectSetupError,
+    api_error_text,
+    connect_backend,
+    ensure_project,
+    parse_labels,
+    secure_webhook,
+    verify_webhook,
+    webhook_actions,
+)
 from sync.state import UpState, load_state, save_state
+from sync.views import ViewError, ensure_views
 
 DEFAULT_TITLE = "tasveer"
 
@@ -69,26 +81,43 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--port", type=int, default=8080, help="Label Studio port (default: 8080)")
     parser.add_argument("--backend-port", type=int, default=9090, help="ML backend port (default: 9090)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address both servers listen on (default: 127.0.0.1)")
+    parser.add_argument("--host", default="127.0.0.1", help="address both servers listen on (default: 127.0.0.1)")
     parser.add_argument("--data-dir", default="./var", help="where everything is stored (default: ./var)")
-    parser.add_argument("--labels", default=",".join(DEFAULT_LABELS),
-                        help=f"comma-separated class labels (default: {','.join(DEFAULT_LABELS)})")
+    parser.add_argument(
+        "--labels",
+        default=",".join(DEFAULT_LABELS),
+        help=f"comma-separated class labels (default: {','.join(DEFAULT_LABELS)})",
+    )
     parser.add_argument("--title", default=DEFAULT_TITLE, help=f"project title (default: {DEFAULT_TITLE})")
-    parser.add_argument("--sampling", choices=sorted(SAMPLING), default="uncertainty",
-                        help="which task 'Label All Tasks' serves next: uncertainty = the most useful "
-                             "by the model (lowest prediction score, spread over clusters; default), "
-                             "sequential = in data-manager order, uniform = at random")
+    parser.add_argument(
+        "--sampling",
+        choices=sorted(SAMPLING),
+        default="uncertainty",
+        help="which task 'Label All Tasks' serves next: uncertainty = the most useful "
+        "by the model (lowest prediction score, spread over clusters; default), "
+        "sequential = in data-manager order, uniform = at random",
+    )
     parser.add_argument("--images", metavar="DIR", help="import the images under DIR after start-up")
-    parser.add_argument("--labels-from-folders", action="store_true",
-                        help="with --images: DIR/<class>/*.jpg, annotate each image with its folder name")
-    parser.add_argument("--username", help="admin login (email); default admin@tasveer.local, "
-                                           "or the one of an existing DATA_DIR")
+    parser.add_argument(
+        "--labels-from-folders",
+        action="store_true",
+        help="with --images: DIR/<class>/*.jpg, annotate each image with its folder name",
+    )
+    parser.add_argument(
+        "--username", help="admin login (email); default admin@tasveer.local, or the one of an existing DATA_DIR"
+    )
     parser.add_argument("--password", help="admin password; default: generated once and kept in DATA_DIR")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds to wait for each server and for --images predictions (default: 300)")
-    parser.add_argument("--check", action="store_true",
-                        help="do the whole start-up, print the status, stop everything and exit 0 (smoke test)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds to wait for each server and for --images predictions (default: 300)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="do the whole start-up, print the status, stop everything and exit 0 (smoke test)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -104,7 +133,9 @@ def _load_or_create_state(data_dir: Path, username: str | None, password: str | 
     else:
         # Label Studio creates its admin only once; another login would silently not exist
         if username and username != state.username:
-            raise UpProblem(f"{data_dir} was set up for user {state.username}; omit --username or use another --data-dir")
+            raise UpProblem(
+                f"{data_dir} was set up for user {state.username}; omit --username or use another --data-dir"
+            )
         if password and password != state.password:
             raise UpProblem(f"{data_dir} was set up with another password; omit --password or use another --data-dir")
     if "@" not in state.username:
@@ -145,8 +176,9 @@ def run(args) -> int:
         save_state(data_dir, state)
         if args.images and not _import_and_wait(args, wiring):
             return 1
-        _print_status(servers.ls, servers.backend, state, wiring.project, wiring.ml, wiring.hook, wiring.views,
-                      args.sampling)
+        _print_status(
+            servers.ls, servers.backend, state, wiring.project, wiring.ml, wiring.hook, wiring.views, args.sampling
+        )
         if args.check:
             print("check: OK", flush=True)
             return 0
@@ -154,9 +186,16 @@ def run(args) -> int:
     except (_Stop, KeyboardInterrupt) as exc:
         print(f"\nstopping ({str(exc) or 'SIGINT'}) ...", flush=True)
         return 130 if args.check else 0
-    except (LabelStudioStartError, BackendError, ConnectionProblem, ProjectSetupError, ImportProblem, UpProblem,
-            ViewError,
-            ValueError) as exc:
+    except (
+        LabelStudioStartError,
+        BackendError,
+        ConnectionProblem,
+        ProjectSetupError,
+        ImportProblem,
+        UpProblem,
+        ViewError,
+        ValueError,
+    ) as exc:
         _err(str(exc))
         return 1
     except ApiError as exc:
@@ -176,6 +215,7 @@ def _err(msg: str) -> None:
 @dataclass(frozen=True)
 class Servers:
     """The two child processes `up` runs."""
+
     ls: LabelStudioServer
     backend: BackendServer
 
@@ -184,23 +224,39 @@ class Servers:
 class Wiring:
     """What `up` made or found in Label Studio: its client, the project, the backend's ML connection,
     the webhook to the backend and the project's data-manager views ({title: id})."""
-    client: object
-    project: object
-    ml: object
-    hook: object
+
+    client: Any
+    project: Any
+    ml: Any
+    hook: Any
     views: dict
 
 
 def _servers(args, data_dir: Path, state: UpState) -> Servers:
-    ls = LabelStudioServer(data_dir / "labelstudio", args.port, username=state.username,
-                           password=state.password, token=state.token, host=args.host,
-                           backend_hosts=(args.host,), startup_timeout=args.timeout)
+    ls = LabelStudioServer(
+        data_dir / "labelstudio",
+        args.port,
+        username=state.username,
+        password=state.password,
+        token=state.token,
+        host=args.host,
+        backend_hosts=(args.host,),
+        startup_timeout=args.timeout,
+    )
     # a login always: the secret (Label Studio's connection and webhook send it, the printed links
     # carry a token made from it); /health stays open for probes unless TASVEER_OPEN_HEALTH says
-    backend = BackendServer(data_dir / "backend", args.backend_port, label_studio_url=ls.url,
-                            label_studio_token=state.token, label_studio_media_dir=ls.media_dir, host=args.host,
-                            startup_timeout=args.timeout, secret=state.backend_secret,
-                            public_hosts=public_hosts(args.host), open_health=not is_set("TASVEER_OPEN_HEALTH"))
+    backend = BackendServer(
+        data_dir / "backend",
+        args.backend_port,
+        label_studio_url=ls.url,
+        label_studio_token=state.token,
+        label_studio_media_dir=ls.media_dir,
+        host=args.host,
+        startup_timeout=args.timeout,
+        secret=state.backend_secret,
+        public_hosts=public_hosts(args.host),
+        open_health=not is_set("TASVEER_OPEN_HEALTH"),
+    )
     return Servers(ls, backend)
 
 
@@ -224,19 +280,25 @@ def _wire(args, servers: Servers, labels: list[str], state: UpState) -> Wiring:
     project = ensure_project(client, args.title, labels, sampling=args.sampling)
     basic_auth, secret = backend_credentials(with_secret(state.backend_secret))
     ml = connect_backend(client, project, backend_url, basic_auth=basic_auth)
-    hook = secure_webhook(client, verify_webhook(client, project.id, backend_url),
-                          basic_auth=basic_auth, secret=secret)
+    hook = secure_webhook(client, verify_webhook(client, project.id, backend_url), basic_auth=basic_auth, secret=secret)
     views = ensure_views(client, project.id)
     return Wiring(client, project, ml, hook, views)
 
 
 def _import_and_wait(args, wiring: Wiring) -> bool:
     """Import --images and wait for their predictions; False (said on stderr) when some have none."""
-    result = import_images(wiring.client, wiring.project.id, [args.images], args.labels_from_folders, wait=True,
-                           timeout=args.timeout, log=lambda m: print(m, file=sys.stderr))
-    if not result.ok:
-        _err(f"{len(result.predictions.missing)} imported tasks have no prediction: "
-             f"{result.predictions.missing[:20]} {result.predictions.errors[:3]}")
+    result = import_images(
+        wiring.client,
+        wiring.project.id,
+        [args.images],
+        args.labels_from_folders,
+        wait=True,
+        timeout=args.timeout,
+        log=lambda m: print(m, file=sys.stderr),
+    )
+    report = result.predictions
+    if not result.ok and report is not None:
+        _err(f"{len(report.missing)} imported tasks have no prediction: {report.missing[:20]} {report.errors[:3]}")
     return result.ok
 
 
@@ -270,8 +332,8 @@ def _print_status(ls, backend, state, project, ml, hook, views, sampling) -> Non
         f"project      : {project.title} (id {project.id})  {ls.url}/projects/{project.id}",
         f"ML backend   : {backend.url}  state {ml.state}  (log {backend.log_path})",
         f"webhook      : {hook.url}  actions {webhook_actions(hook)}",
-        f"labeling     : {sampling} sampling; views: " + ", ".join(
-            f"{title} ({ls.url}/projects/{project.id}/data?tab={vid})" for title, vid in views.items()),
+        f"labeling     : {sampling} sampling; views: "
+        + ", ".join(f"{title} ({ls.url}/projects/{project.id}/data?tab={vid})" for title, vid in views.items()),
         f"model page   : {page_link(backend.url, project.id, state.backend_secret)}  (opens it logged in: "
         "keep the link private)",
         f"model metrics: {backend.url}/metrics?{TOKEN_PARAM}={link_token(state.backend_secret)}  (versions, accuracy, "

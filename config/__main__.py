@@ -1,4 +1,5 @@
 """`python -m config --markdown`: print the README's settings table (from config/variables.py)."""
+
 from __future__ import annotations
 
 import argparse

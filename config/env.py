@@ -8,6 +8,7 @@ backend/, sync/ and cli/ touch TASVEER_*, LABEL_STUDIO_* and REDIS_URL.
 * `basic_auth(env)`: the TASVEER_BASIC_AUTH_USER/_PASSWORD pair (else the TASVEER_SECRET login),
   meaning the same everywhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,8 +72,9 @@ def basic_auth(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
     """(user, password) the backend requires and clients send: TASVEER_BASIC_AUTH_USER/_PASSWORD,
     else (`SECRET_USER`, TASVEER_SECRET); None when none is set; SettingsError when only one of the
     pair is."""
-    return credentials(read("TASVEER_BASIC_AUTH_USER", env), read("TASVEER_BASIC_AUTH_PASSWORD", env),
-                       read("TASVEER_SECRET", env))
+    return credentials(
+        read("TASVEER_BASIC_AUTH_USER", env), read("TASVEER_BASIC_AUTH_PASSWORD", env), read("TASVEER_SECRET", env)
+    )
 
 
 SECRET_USER = "tasveer"  # the basic-auth user name that goes with TASVEER_SECRET

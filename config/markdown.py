@@ -1,4 +1,5 @@
 """The README's settings table, made from the declarations (`python -m config --markdown`)."""
+
 from __future__ import annotations
 
 from config.spec import default_text, describe
@@ -10,6 +11,7 @@ END = "<!-- end of the settings table -->"
 
 def table(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table (a `|` inside a cell is escaped)."""
+
     def line(cells):
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
@@ -30,5 +32,6 @@ def settings_table() -> str:
     """The generated block: markers, the table, and what each reader is."""
     rows = [[f"`{v.name}`", describe(v), default_text(v), ", ".join(v.readers), meaning(v)] for v in VARIABLES]
     legend = "; ".join(f"{key}: {what}" for key, what in READERS.items())
-    return "\n".join([BEGIN, table(["variable", "values", "default", "read by", "meaning"], rows), "",
-                      f"Read by: {legend}.", END])
+    return "\n".join(
+        [BEGIN, table(["variable", "values", "default", "read by", "meaning"], rows), "", f"Read by: {legend}.", END]
+    )

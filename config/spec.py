@@ -5,6 +5,7 @@ Kinds: `text`, `path`, `int`, `float`, `bool` (1/0, true/false, yes/no, on/off),
 comma-separated list, lower-cased), `choice` (one of `choices`, lower-cased). Unset or blank always
 means the default. Every message names the variable.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -9,14 +9,19 @@
   prediction's result carries `SPOT_CHECK` in `meta.text`, which the data manager can filter on
   (`filter:tasks:predictions_results contains SPOT_CHECK`).
 """
+
 from __future__ import annotations
 
 from .config import LabelConfig
 from .results import choice_result
 
 AUTO_EMAIL = "tasveer-auto-accept@tasveer.local"
-AUTO_USER = {"email": AUTO_EMAIL, "username": "tasveer-auto-accept", "first_name": "tasveer",
-             "last_name": "auto-accept"}
+AUTO_USER = {
+    "email": AUTO_EMAIL,
+    "username": "tasveer-auto-accept",
+    "first_name": "tasveer",
+    "last_name": "auto-accept",
+}
 AUTO_NOTE = "tasveer-auto-accept"
 SPOT_CHECK = "tasveer-spot-check"
 
@@ -24,16 +29,21 @@ SPOT_CHECK = "tasveer-spot-check"
 def auto_result(cfg: LabelConfig, label: str, confidence: float, version: str) -> list[dict]:
     """The `result` of an auto-accepted annotation."""
     result = choice_result(cfg.from_name, cfg.to_name, label)
-    result[0].update(origin="prediction", score=round(float(confidence), 4), model_version=version,
-                     meta={"text": [f"{AUTO_NOTE}: {version} at confidence {confidence:.4f}"]})
+    result[0].update(
+        origin="prediction",
+        score=round(float(confidence), 4),
+        model_version=version,
+        meta={"text": [f"{AUTO_NOTE}: {version} at confidence {confidence:.4f}"]},
+    )
     return result
 
 
 def mark_spot_check(prediction: dict, confidence: float) -> dict:
     """Mark a prediction (in place) as a spot check; returns it."""
     for item in prediction.get("result") or []:
-        item["meta"] = {"text": [f"{SPOT_CHECK}: the model would auto-accept this at {confidence:.4f}; "
-                                 "your label checks it"]}
+        item["meta"] = {
+            "text": [f"{SPOT_CHECK}: the model would auto-accept this at {confidence:.4f}; your label checks it"]
+        }
     return prediction
 
 

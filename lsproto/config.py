@@ -4,6 +4,7 @@ tasveer serves single-image classification: exactly one `<Choices>` control whos
 `<Image>` whose `value` is a task data key (`$image` -> task["data"]["image"]). A `<Choice>`'s label
 is its `alias` when it has one (that is what Label Studio stores in results), else its `value`.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -11,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-IMAGE_NAME = "image"      # <Image name=...> and the task data key ($image) of configs tasveer writes
-CHOICES_NAME = "choice"   # <Choices name=...>: from_name of every result tasveer writes
+IMAGE_NAME = "image"  # <Image name=...> and the task data key ($image) of configs tasveer writes
+CHOICES_NAME = "choice"  # <Choices name=...>: from_name of every result tasveer writes
 
 
 class LabelConfigError(ValueError):
@@ -43,8 +44,7 @@ def parse_label_config(xml: str) -> LabelConfig:
     candidates = [el for el in root.iter("Choices") if el.get("name") and (el.get("toName") or "") in images]
     if not candidates:
         raise LabelConfigError(
-            "labeling config has no <Choices> with toName pointing at an <Image> "
-            f"(images: {', '.join(sorted(images))})"
+            f"labeling config has no <Choices> with toName pointing at an <Image> (images: {', '.join(sorted(images))})"
         )
     if len(candidates) > 1:
         names = ", ".join(el.get("name", "") for el in candidates)
@@ -53,9 +53,7 @@ def parse_label_config(xml: str) -> LabelConfig:
     to_name = choices.get("toName", "")
     value = images[to_name]
     if not value.startswith("$") or len(value) < 2:
-        raise LabelConfigError(
-            f"<Image name={to_name!r}> value must reference task data like \"$image\"; got {value!r}"
-        )
+        raise LabelConfigError(f'<Image name={to_name!r}> value must reference task data like "$image"; got {value!r}')
     labels: list[str] = []
     for el in choices.iter("Choice"):
         label = el.get("alias") or el.get("value")

@@ -4,6 +4,7 @@
 (`{"id": 12, ...}`); some calls a bare id. The timestamp tells a recreated project (same id, e.g.
 after Label Studio's database was reset) from the old one.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,9 @@ class ProjectIdError(ValueError):
 
 
 def parse_project(value) -> tuple[str, str | None]:
-    """"12.1795492545" -> ("12", "1795492545"); 12 -> ("12", None); {"id": 12} -> ("12", None)."""
+    """ "12.1795492545" -> ("12", "1795492545"); 12 -> ("12", None); {"id": 12} -> ("12", None)."""
     if isinstance(value, bool):
-        raise ProjectIdError(f"project must be an id like \"12.1795492545\"; got {value!r}")
+        raise ProjectIdError(f'project must be an id like "12.1795492545"; got {value!r}')
     if isinstance(value, int):
         if value < 0:
             raise ProjectIdError(f"project id must not be negative; got {value}")
@@ -32,5 +33,5 @@ def parse_project(value) -> tuple[str, str | None]:
         return parse_project(value["id"])
     m = _UID.match(value) if isinstance(value, str) else None
     if not m:
-        raise ProjectIdError(f"project must be an id like \"12.1795492545\"; got {value!r}")
+        raise ProjectIdError(f'project must be an id like "12.1795492545"; got {value!r}')
     return str(int(m.group(1))), m.group(2)

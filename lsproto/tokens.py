@@ -11,6 +11,7 @@
 before its `exp` and after a 401. A token is only ever sent to the origin it came with: callers
 check `urls.same_origin(url, auth.base_url)` before adding `auth.headers()` to a request.
 """
+
 from __future__ import annotations
 
 import base64
@@ -63,8 +64,7 @@ def exchange_personal_access_token(base_url: str, pat: str, timeout: float = 10.
     try:
         resp = requests.post(url, json={"refresh": pat}, timeout=timeout)
     except requests.RequestException as exc:
-        raise TokenError(f"cannot reach {url} to exchange the personal access token "
-                         f"({type(exc).__name__})") from None
+        raise TokenError(f"cannot reach {url} to exchange the personal access token ({type(exc).__name__})") from None
     if resp.status_code != 200:
         raise TokenError(f"Label Studio refused the personal access token at {url}: HTTP {resp.status_code}")
     try:

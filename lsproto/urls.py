@@ -7,6 +7,7 @@
   only LS can resolve them: `<LS>/projects/<id>/resolve/?fileuri=<base64url>` (io_storages/proxy_api.py)
   answers with the bytes (storage with `presign` off: LS proxies them) or a 303 to a presigned URL.
 """
+
 from __future__ import annotations
 
 import base64
@@ -42,15 +43,19 @@ def resolve(raw: str, hostname: str | None, project=None) -> str:
         return raw
     if kind in (UPLOAD, LOCAL_FILES) or (kind == OTHER and raw.startswith("/") and not raw.startswith("//")):
         if not hostname:
-            raise ValueError(f"{raw}: relative URL but no Label Studio hostname is known "
-                             "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)")
+            raise ValueError(
+                f"{raw}: relative URL but no Label Studio hostname is known "
+                "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)"
+            )
         return urljoin(hostname.rstrip("/") + "/", raw.lstrip("/"))
     if kind == CLOUD and hostname and str(project or "").isdigit():
         fileuri = base64.urlsafe_b64encode(raw.encode()).decode()
         return f"{hostname.rstrip('/')}/projects/{int(project)}/resolve/?fileuri={quote(fileuri)}"
     if kind == CLOUD:
-        raise ValueError(f"{raw}: unsupported URL (a cloud storage URI, which only Label Studio can resolve; "
-                         "use uploads, local files or http(s) URLs)")
+        raise ValueError(
+            f"{raw}: unsupported URL (a cloud storage URI, which only Label Studio can resolve; "
+            "use uploads, local files or http(s) URLs)"
+        )
     raise ValueError(f"{raw}: unsupported URL (only http(s) and Label Studio /data/ paths)")
 
 

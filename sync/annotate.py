@@ -1,4 +1,5 @@
 """Create choice annotations on tasks (used by `tasveer import --labels-from-folders`)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,8 +30,10 @@ def annotate_tasks(client, project, pairs: Sequence[tuple[int, str]], *, progres
     cfg = project_config(project)
     unknown = sorted({label for _, label in pairs} - set(cfg.labels))
     if unknown:
-        raise AnnotateError(f"folder names {unknown} are not labels of the project (labels: {list(cfg.labels)}); "
-                            f"create the project with these labels (tasveer up --labels ...)")
+        raise AnnotateError(
+            f"folder names {unknown} are not labels of the project (labels: {list(cfg.labels)}); "
+            f"create the project with these labels (tasveer up --labels ...)"
+        )
     ids = []
     for task_id, label in tqdm(pairs, desc="annotate", unit="task", disable=not progress):
         try:

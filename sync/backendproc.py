@@ -5,6 +5,7 @@ dir, host, port, Label Studio's URL and token and, when on the same disk, its me
 login (`secret`, `public_hosts`, `open_health`) when given; the rest is inherited. Health is
 `GET /health` -> 200 `{"status": "UP", ...}`.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,11 @@ class BackendServer(ManagedServer):
         self.extra_env = dict(extra_env or {})
         # the login (TASVEER_SECRET), the names it answers to besides loopback, and an open /health;
         # unset, the environment's own TASVEER_SECRET / _PUBLIC_HOSTS / _OPEN_HEALTH stay
-        self.login = {k: v for k, v in (("secret", secret), ("public_hosts", tuple(public_hosts)),
-                                        ("open_health", open_health)) if v}
+        self.login = {
+            k: v
+            for k, v in (("secret", secret), ("public_hosts", tuple(public_hosts)), ("open_health", open_health))
+            if v
+        }
         self.log_path = self.data_dir / "backend.log"
         self._child: ChildProcess | None = None
 
@@ -75,8 +79,13 @@ class BackendServer(ManagedServer):
         return f"http://{self.host}:{self.port}"
 
     def environment(self) -> dict[str, str]:
-        settings = {"data_dir": self.data_dir, "host": self.host, "port": self.port,
-                    "label_studio_url": self.label_studio_url, "label_studio_api_key": self.label_studio_token}
+        settings = {
+            "data_dir": self.data_dir,
+            "host": self.host,
+            "port": self.port,
+            "label_studio_url": self.label_studio_url,
+            "label_studio_api_key": self.label_studio_token,
+        }
         if self.label_studio_media_dir:
             settings["ls_media_dir"] = Path(self.label_studio_media_dir)
         settings.update(self.login)
@@ -93,8 +102,9 @@ class BackendServer(ManagedServer):
         if port_in_use(self.port, self.host):
             raise BackendError(f"port {self.port} on {self.host} is already in use; pick another --backend-port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._child = ChildProcess("backend", [sys.executable, "-m", "backend"], self.environment(),
-                                   self.log_path, cwd=REPO_ROOT)
+        self._child = ChildProcess(
+            "backend", [sys.executable, "-m", "backend"], self.environment(), self.log_path, cwd=REPO_ROOT
+        )
         self._child.start()
 
     def wait_ready(self) -> BackendServer:
@@ -106,13 +116,16 @@ class BackendServer(ManagedServer):
         except SettingsError:  # the backend refuses it too: its log says so below
             pair = None
         auth = webhook_headers(pair) if pair else None  # the Authorization header
-        if not wait_http_ok(f"{self.url}/health", self.startup_timeout, alive=self._child.alive,
-                            check=_healthy, headers=auth):
+        if not wait_http_ok(
+            f"{self.url}/health", self.startup_timeout, alive=self._child.alive, check=_healthy, headers=auth
+        ):
             died = not self._child.alive()
             tail = self._child.log_tail()
             self.stop()
-            reason = (f"exited with code {self._child.returncode()}" if died
-                      else f"was not healthy after {self.startup_timeout:.0f} s")
-            raise BackendError(f"the backend {reason} (url {self.url}, log {self.log_path}). "
-                               f"Last log lines:\n{tail}")
+            reason = (
+                f"exited with code {self._child.returncode()}"
+                if died
+                else f"was not healthy after {self.startup_timeout:.0f} s"
+            )
+            raise BackendError(f"the backend {reason} (url {self.url}, log {self.log_path}). Last log lines:\n{tail}")
         return self

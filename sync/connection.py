@@ -1,5 +1,6 @@
 """Connecting the CLI to Label Studio: the one client (lsclient/) after checks that end in a
 readable, user-facing `ConnectionProblem` (no server, no token, a token Label Studio refuses)."""
+
 from __future__ import annotations
 
 from lsclient import LabelStudioError, open_client
@@ -18,16 +19,18 @@ def make_client(url: str, token: str, *, timeout: float = 120.0):
     try:
         client.health()
     except LabelStudioError as exc:
-        raise ConnectionProblem(f"Label Studio is not reachable at {url} ({exc}); "
-                                f"is it running? (`tasveer up`)") from None
+        raise ConnectionProblem(
+            f"Label Studio is not reachable at {url} ({exc}); is it running? (`tasveer up`)"
+        ) from None
     if not token:
         raise ConnectionProblem("no Label Studio token: pass --token or set LABEL_STUDIO_API_KEY")
     try:
         client.whoami()
     except LabelStudioError as exc:
         if exc.status in (401, 403):
-            raise ConnectionProblem(f"Label Studio at {url} rejected the token (HTTP {exc.status}); "
-                                    f"check --token / LABEL_STUDIO_API_KEY") from None
+            raise ConnectionProblem(
+                f"Label Studio at {url} rejected the token (HTTP {exc.status}); check --token / LABEL_STUDIO_API_KEY"
+            ) from None
         if exc.status is None:  # a personal access token that cannot be exchanged
             raise ConnectionProblem(f"Label Studio rejected the token: {exc}") from None
         raise ConnectionProblem(f"Label Studio at {url} answered HTTP {exc.status} to whoami") from None

@@ -1,4 +1,5 @@
 """Import images as Label Studio tasks and make sure each gets a prediction (`tasveer import`)."""
+
 from __future__ import annotations
 
 import os
@@ -66,11 +67,14 @@ def import_images(
         # (with labels_from_folders every item has its folder's label)
         unknown = sorted({i.label for i in items if i.label is not None} - set(labels))
         if unknown:
-            raise ImportProblem(f"folder names {unknown} are not labels of project {project_id} "
-                                f"(its labels: {', '.join(labels)})")
+            raise ImportProblem(
+                f"folder names {unknown} are not labels of project {project_id} (its labels: {', '.join(labels)})"
+            )
     if wait and not list(client.ml.list(project=project_id)):
-        raise ImportProblem(f"project {project_id} has no ML backend connected, so no task can get a "
-                            f"prediction; connect one (tasveer up) or pass --no-wait")
+        raise ImportProblem(
+            f"project {project_id} has no ML backend connected, so no task can get a "
+            f"prediction; connect one (tasveer up) or pass --no-wait"
+        )
     try:
         result.task_ids = upload_files(client, project_id, [i.path for i in items], progress=progress)
     except UploadError as exc:
@@ -84,8 +88,9 @@ def import_images(
             raise ImportProblem(str(exc)) from None
         log(f"created {len(result.annotation_ids)} annotations from folder names")
     if wait:
-        result.predictions = ensure_predictions(client, project_id, result.task_ids, timeout=timeout,
-                                                wait_backend=wait_backend, progress=progress)
+        result.predictions = ensure_predictions(
+            client, project_id, result.task_ids, timeout=timeout, wait_backend=wait_backend, progress=progress
+        )
     return result
 
 

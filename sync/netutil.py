@@ -1,4 +1,5 @@
 """Small network helpers: free loopback ports, SSRF ban lists, waiting for an HTTP health check."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -5,6 +5,7 @@ without one after a short wait go through LS's Data Manager action "Retrieve Pre
 (`retrieve_tasks_predictions`): LS calls the backend's /predict synchronously with those tasks and
 stores what it returns (tasks that already have a prediction of the backend's current
 model_version are left out by LS)."""
+
 from __future__ import annotations
 
 import time
@@ -21,7 +22,7 @@ RETRIEVE_CHUNK = 50
 class PredictionReport:
     task_ids: list[int]
     predicted: set[int] = field(default_factory=set)
-    retrieved_for: set[int] = field(default_factory=set)   # tasks sent through the retrieve action
+    retrieved_for: set[int] = field(default_factory=set)  # tasks sent through the retrieve action
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -95,10 +96,11 @@ class _Watch:
         """Run the retrieve action for every task still missing, in chunks."""
         missing = self.report.missing
         for i in range(0, len(missing), RETRIEVE_CHUNK):
-            chunk = missing[i:i + RETRIEVE_CHUNK]
+            chunk = missing[i : i + RETRIEVE_CHUNK]
             try:
-                retrieve_predictions(self.client, self.project_id, chunk,
-                                     timeout=max(5.0, self.deadline - self.clock()))
+                retrieve_predictions(
+                    self.client, self.project_id, chunk, timeout=max(5.0, self.deadline - self.clock())
+                )
                 self.report.retrieved_for.update(chunk)
             except LabelStudioError as exc:
                 self.report.errors.append(f"retrieve predictions action failed: {exc}")

@@ -1,4 +1,5 @@
 """A child process in its own process group with its output in a log file; stopped as a group."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,14 @@ class ChildProcess:
     so grandchildren (Label Studio spawns none by default, uvicorn workers might) never outlive it.
     """
 
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path,
-                 cwd: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: str | os.PathLike | None = None,
+    ):
         self.name = name
         self.argv = list(argv)
         self.env = dict(env)
@@ -29,8 +36,13 @@ class ChildProcess:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         finally:
             log.close()  # the child holds its own descriptor

@@ -1,5 +1,6 @@
 """The small state file `tasveer up` keeps in its data dir (user, legacy token, the backend's secret, ports,
 project)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Find image files and upload them to a Label Studio project as tasks (multipart, in chunks)."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,9 @@ def _walk(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def collect_images(paths: Iterable[str | os.PathLike[str]], labels_from_folders: bool = False
-                   ) -> tuple[list[ImageItem], list[tuple[Path, str]]]:
+def collect_images(
+    paths: Iterable[str | os.PathLike[str]], labels_from_folders: bool = False
+) -> tuple[list[ImageItem], list[tuple[Path, str]]]:
     """Image files under `paths` (files or directories, recursive) and the skipped files with reasons.
 
     With `labels_from_folders` every PATH is a class-per-folder tree DIR/<class>/...: the first folder
@@ -58,8 +60,9 @@ def collect_images(paths: Iterable[str | os.PathLike[str]], labels_from_folders:
             if not path.is_dir():
                 skipped.append((path, "--labels-from-folders needs directories DIR/<class>/*"))
                 continue
-            candidates = [(f, f.relative_to(path).parts[0] if len(f.relative_to(path).parts) > 1 else None)
-                          for f in _walk(path)]
+            candidates = [
+                (f, f.relative_to(path).parts[0] if len(f.relative_to(path).parts) > 1 else None) for f in _walk(path)
+            ]
         else:
             candidates = [(f, None) for f in (_walk(path) if path.is_dir() else [path])]
         for file, label in candidates:
@@ -73,8 +76,15 @@ def collect_images(paths: Iterable[str | os.PathLike[str]], labels_from_folders:
     return items, skipped
 
 
-def upload_files(client, project_id: int, paths: Sequence[Path], *, chunk_size: int = CHUNK_SIZE,
-                 progress: bool = True, timeout: float = 300.0) -> list[int]:
+def upload_files(
+    client,
+    project_id: int,
+    paths: Sequence[Path],
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    progress: bool = True,
+    timeout: float = 300.0,
+) -> list[int]:
     """Upload image files like LS's import dialog (one multipart request per chunk, files committed
     to the project at once). Returns the new task ids in the order of `paths` (LS creates the
     tasks of a request in the order of its file uploads)."""
@@ -83,7 +93,7 @@ def upload_files(client, project_id: int, paths: Sequence[Path], *, chunk_size: 
     task_ids: list[int] = []
     with tqdm(total=len(paths), desc="upload", unit="img", disable=not progress) as bar:
         for start in range(0, len(paths), chunk_size):
-            chunk = list(paths[start:start + chunk_size])
+            chunk = list(paths[start : start + chunk_size])
             try:
                 task_ids.extend(client.import_files(project_id, chunk, timeout=timeout))
             except LabelStudioError as exc:

@@ -1,5 +1,6 @@
 """Shared pytest fixtures. Others may append fixtures here (keep bigger ones in their own module
 under tests/ and import them below, like lsfixture)."""
+
 import os
 import sys
 from pathlib import Path

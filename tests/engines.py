@@ -1,5 +1,6 @@
 """One check shared by the tests of versions over several backbones: the same version served by
 ONNX Runtime and by PyTorch, a bad image included."""
+
 import numpy as np
 
 from training.cache import EmbeddingCache

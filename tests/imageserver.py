@@ -7,6 +7,7 @@
 Requests are recorded in `.hits` (path, Authorization header). Every image it serves is made by
 the test with Pillow (nothing big is committed).
 """
+
 from __future__ import annotations
 
 import threading
@@ -70,6 +71,7 @@ def redirect_to(location: str):
         handler.send_header("Location", location)
         handler.send_header("Content-Length", "0")
         handler.end_headers()
+
     return answer
 
 
@@ -80,6 +82,7 @@ def slow(seconds: float, body: bytes = b""):
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
+
     return answer
 
 
@@ -97,4 +100,5 @@ def endless(total: int, chunk: int = 1 << 20):
             handler.wfile.write(b"%x\r\n%s\r\n" % (len(block), block))
             sent += len(block)
         handler.wfile.write(b"0\r\n\r\n")
+
     return answer

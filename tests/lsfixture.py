@@ -22,6 +22,7 @@ media dir) for the modules that only need a project of their own on one.
 Helpers: `scene_tree(shared_data, dest, per_class)` (class-per-folder tree of symlinks to shared
 images), `run_tasveer(*args)` (the CLI in a subprocess).
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ def scene_dir() -> Path:
     return shared_dir() / "data" / "intel-scenes" / "train"
 
 
-def scene_tree(shared_data: Path, dest: Path, per_class: int,
-               classes=("buildings", "forest", "sea")) -> dict[Path, str]:
+def scene_tree(
+    shared_data: Path, dest: Path, per_class: int, classes=("buildings", "forest", "sea")
+) -> dict[Path, str]:
     """DEST/<class>/<name>.jpg symlinks to the first `per_class` shared images of each class
     (nothing is copied); returns {link path: class}."""
     out = {}
@@ -144,8 +146,7 @@ def label_studio(tmp_path_factory):
     )
     server.start()
     try:
-        yield LabelStudioInstance(server.url, server.token, server.username, server.password,
-                                  server.data_dir, server)
+        yield LabelStudioInstance(server.url, server.token, server.username, server.password, server.data_dir, server)
     finally:
         server.stop()
 
@@ -154,8 +155,14 @@ def label_studio(tmp_path_factory):
 def backend_on(ls: LabelStudioInstance, data_dir: Path, *, media: bool = True, **extra_env: str):
     """A backend process for `ls`, stopped on leaving the block; a start failure fails the test.
     `media`: it reads uploads from Label Studio's media dir, as `tasveer up` runs it."""
-    server = BackendServer(data_dir, free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
-                           label_studio_media_dir=ls.data_dir / "media" if media else None, extra_env=extra_env)
+    server = BackendServer(
+        data_dir,
+        free_port(),
+        label_studio_url=ls.url,
+        label_studio_token=ls.token,
+        label_studio_media_dir=ls.data_dir / "media" if media else None,
+        extra_env=extra_env,
+    )
     try:
         try:
             server.start()
@@ -183,6 +190,7 @@ def start_backend(tmp_path_factory):
     """Factory: `backend = start_backend(label_studio, TASVEER_SOMETHING="1")` -> BackendServer
     (`.url`, `.data_dir`, `.log_tail()`); every backend started is stopped after the test."""
     with ExitStack() as started:
+
         def _start(ls: LabelStudioInstance, data_dir: Path | None = None, **extra_env: str) -> BackendServer:
             where = data_dir or tmp_path_factory.mktemp("backend")
             return started.enter_context(backend_on(ls, where, media=False, **extra_env))

@@ -9,6 +9,7 @@ Repeated and concurrent runs on one machine (CI, `make test`, a developer) share
 databases a run creates carry its runtag.tag() (`tasveer_test_<tag>_<hex>`, `..._build_<tag>_<hex>`),
 so those of a run killed before its clean-up are dropped by the next run, and only those.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,14 @@ OURS = re.compile(rf"(?:tasveer_test|{TEMPLATE}_build)_{TAG}_[0-9a-f]+")
 
 def pg_env(name: str) -> dict[str, str]:
     """What Label Studio reads to use database `name` (core/settings/base.py)."""
-    return {"DJANGO_DB": "default", "POSTGRE_NAME": name, "POSTGRE_HOST": PG["host"],
-            "POSTGRE_PORT": str(PG["port"]), "POSTGRE_USER": PG["user"], "POSTGRE_PASSWORD": ""}
+    return {
+        "DJANGO_DB": "default",
+        "POSTGRE_NAME": name,
+        "POSTGRE_HOST": PG["host"],
+        "POSTGRE_PORT": str(PG["port"]),
+        "POSTGRE_USER": PG["user"],
+        "POSTGRE_PASSWORD": "",
+    }
 
 
 def _admin():
@@ -62,8 +69,9 @@ def _build_template(conn, scratch: Path) -> None:
     conn.execute(f'CREATE DATABASE "{building}"')
     env = {**os.environ, **pg_env(building), "LABEL_STUDIO_BASE_DATA_DIR": str(scratch)}
     manage = Path(label_studio.__file__).parent / "manage.py"
-    proc = subprocess.run([sys.executable, str(manage), "migrate", "--no-input"], env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(manage), "migrate", "--no-input"], env=env, capture_output=True, text=True, timeout=900
+    )
     if proc.returncode != 0:
         conn.execute(f'DROP DATABASE IF EXISTS "{building}"')
         raise RuntimeError(f"Label Studio migrations failed:\n{proc.stderr[-3000:]}")

@@ -10,6 +10,7 @@ left behind: a prefix whose process is gone (runtag.py; CI and `make test` share
 group of its own (so killing the worker's group alone leaves the horse working).
 `stop_worker(proc)` asks a worker to stop (SIGTERM), then kills whatever is left.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,12 @@ def drop_prefix(conn, prefix: str) -> None:
 def orphans(conn) -> set[str]:
     """Prefixes `test_<runtag>_<hex>` whose process has ended (a run killed before it cleaned up)."""
     names = [*conn.scan_iter(match="*test_*", count=1000), *(m for s in SHARED_SETS for m in conn.smembers(s))]
-    return {match.group(0) for name in names for match in OURS.finditer(name.decode(errors="replace"))
-            if orphaned(*match.groups())}
+    return {
+        match.group(0)
+        for name in names
+        for match in OURS.finditer(name.decode(errors="replace"))
+        if orphaned(*match.groups())
+    }
 
 
 def _children(pid: int) -> list[int]:

@@ -9,6 +9,7 @@ the training is left out. What a job does is picked by its reason:
 
 Every attempt counts itself in `<prefix>:attempts:<job id>`.
 """
+
 from __future__ import annotations
 
 import os

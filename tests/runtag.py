@@ -4,6 +4,7 @@ keys), so that a later run can tell the leftovers of a killed run from a live ru
 `tag()` is `<pid namespace>_<pid>` of this process; `orphaned(tag)` is true when that process is
 gone. Only tags of this PID namespace are judged (a container's processes are not visible here).
 """
+
 from __future__ import annotations
 
 import os

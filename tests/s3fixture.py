@@ -5,6 +5,7 @@ process needs), `.client()` and `.bucket(name)` (creates a fresh bucket). No rea
 be used in CI; moto speaks the S3 REST protocol over real HTTP, so boto3, Label Studio's S3 storage
 and presigned URLs are exercised as against MinIO.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -28,8 +29,13 @@ class S3Server:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"], region_name=KEYS["AWS_DEFAULT_REGION"])
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=KEYS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=KEYS["AWS_SECRET_ACCESS_KEY"],
+            region_name=KEYS["AWS_DEFAULT_REGION"],
+        )
 
     def bucket(self, prefix: str = "tasveer") -> str:
         name = f"{prefix}-{secrets.token_hex(4)}"

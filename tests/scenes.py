@@ -1,4 +1,5 @@
 """Small, seeded samples of the shared scene photos (read in place, never copied)."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """A TCP proxy on a fixed loopback port that a test can take down and bring back (no tests here):
 the backend talks to Label Studio through it, and `down()` makes Label Studio unreachable
 (connection refused, open connections cut) without touching the real Label Studio process."""
+
 from __future__ import annotations
 
 import socket

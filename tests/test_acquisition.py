@@ -1,17 +1,20 @@
 """Acquisition strategies on hand-made probabilities and small synthetic embeddings."""
+
 import numpy as np
 import pytest
 
 from training.acquisition import DEFAULT_STRATEGY, STRATEGIES, clusters, initial_batch, priority, select
 
 # row 0: sure; row 1: uniform; row 2: two labels tie; row 3: fairly sure; row 4: spread over two
-P = np.array([
-    [0.98, 0.01, 0.01],
-    [1 / 3, 1 / 3, 1 / 3],
-    [0.45, 0.45, 0.10],
-    [0.80, 0.15, 0.05],
-    [0.40, 0.30, 0.30],
-])
+P = np.array(
+    [
+        [0.98, 0.01, 0.01],
+        [1 / 3, 1 / 3, 1 / 3],
+        [0.45, 0.45, 0.10],
+        [0.80, 0.15, 0.05],
+        [0.40, 0.30, 0.30],
+    ]
+)
 
 
 def test_strategies_and_default():

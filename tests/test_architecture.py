@@ -2,6 +2,7 @@
 import in the product packages (function-level imports included), no module takes part in an
 import cycle, and every product module is named in its package's section of the document, so a
 module added later without a line there fails here."""
+
 from __future__ import annotations
 
 import ast
@@ -17,7 +18,7 @@ DOC = REPO / "docs" / "ARCHITECTURE.md"
 def documented_rules() -> dict[str, set[str]]:
     """{package: the packages (or `package.module`s) it may import} from the document's table."""
     text = DOC.read_text()
-    table = text[text.index("| package | may import"):].split("\n\n")[0]
+    table = text[text.index("| package | may import") :].split("\n\n")[0]
     rules = {}
     for row in table.splitlines()[2:]:
         cells = [c.strip() for c in row.strip("|").split("|")]
@@ -80,8 +81,9 @@ def allowed(importer: str, imported: str, rules: dict[str, set[str]]) -> bool:
 def test_every_import_follows_the_documented_table():
     rules = documented_rules()
     assert {"training", "lsproto", "backend", "sync", "cli"} <= set(rules)
-    broken = [f"{a} imports {b}" for a, deps in import_graph().items() for b in sorted(deps)
-              if not allowed(a, b, rules)]
+    broken = [
+        f"{a} imports {b}" for a, deps in import_graph().items() for b in sorted(deps) if not allowed(a, b, rules)
+    ]
     assert not broken, "imports the table in docs/ARCHITECTURE.md does not allow:\n" + "\n".join(broken)
 
 

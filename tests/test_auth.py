@@ -1,6 +1,7 @@
 """Access control, over real HTTP: basic auth on every route (health optionally open), the shared
 webhook secret, Label Studio sending both (its ML connection and the webhook sync secures), no path
 traversal through upload URLs or version ids, and no token, password or secret in any log."""
+
 from __future__ import annotations
 
 import base64
@@ -34,22 +35,29 @@ def routes(app) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("open_health", [False, True])
 def test_basic_auth_guards_every_route(tmp_path, open_health):
-    settings = Settings(data_dir=tmp_path / "backend", basic_auth_user=USER, basic_auth_password=PASSWORD,
-                        open_health=open_health)
+    settings = Settings(
+        data_dir=tmp_path / "backend", basic_auth_user=USER, basic_auth_password=PASSWORD, open_health=open_health
+    )
     with BackendThread(settings) as backend:
         every = routes(backend.app)
         assert len(every) >= 14
         for method, path in every:
             is_health = path in ("/health", "/")
             for headers in ({}, WRONG, {"Authorization": "Basic !!!"}, {"Authorization": "Bearer x"}):
-                r = requests.request(method, backend.url + path, headers={**headers, "Content-Type": "application/json"},
-                                     data=b"{}", timeout=10)
+                r = requests.request(
+                    method,
+                    backend.url + path,
+                    headers={**headers, "Content-Type": "application/json"},
+                    data=b"{}",
+                    timeout=10,
+                )
                 if open_health and is_health:
                     assert r.status_code == 200, (method, path)
                 else:
                     assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Basic"), (method, path)
-            r = requests.request(method, backend.url + path, headers={**GOOD, "Content-Type": "application/json"},
-                                 data=b"{}", timeout=10)
+            r = requests.request(
+                method, backend.url + path, headers={**GOOD, "Content-Type": "application/json"}, data=b"{}", timeout=10
+            )
             assert r.status_code != 401 and r.status_code < 500, (method, path, r.status_code, r.text)
 
 
@@ -73,18 +81,22 @@ def test_label_studio_sends_basic_auth_and_the_webhook_carries_credentials(label
 
     ls = label_studio
     project = create_project(ls, "auth-webhook")
-    (label, path), = scene_files(1, classes=["sea"])
+    ((label, path),) = scene_files(1, classes=["sea"])
     (task,) = upload(ls, project, [(path.name, path.read_bytes())])
-    settings = Settings(data_dir=tmp_path / "backend", basic_auth_user=USER, basic_auth_password=PASSWORD,
-                        webhook_secret=SECRET)
+    settings = Settings(
+        data_dir=tmp_path / "backend", basic_auth_user=USER, basic_auth_password=PASSWORD, webhook_secret=SECRET
+    )
     with BackendThread(settings) as backend:
         client = ls.client()
         ml = connect_backend(client, project, backend.url, basic_auth=(USER, PASSWORD))
         assert str(getattr(ml.state, "value", ml.state)) == "CO"  # LS's /health and /setup carried basic auth
-        hook = secure_webhook(client, verify_webhook(client, project, backend.url), basic_auth=(USER, PASSWORD),
-                              secret=SECRET)
+        hook = secure_webhook(
+            client, verify_webhook(client, project, backend.url), basic_auth=(USER, PASSWORD), secret=SECRET
+        )
         stored = client.webhooks.get(id=hook.id)
-        assert stored.headers[WEBHOOK_SECRET_HEADER] == SECRET and stored.headers["Authorization"] == GOOD["Authorization"]
+        assert (
+            stored.headers[WEBHOOK_SECRET_HEADER] == SECRET and stored.headers["Authorization"] == GOOD["Authorization"]
+        )
         annotate(ls, task["id"], label)
         poll(lambda: backend.service.jobs.jobs(str(project)), "training asked for by Label Studio's webhook", 30)
 
@@ -109,10 +121,15 @@ def test_no_path_traversal_through_upload_urls_or_version_ids(tmp_path):
             from test_backend_protocol import publish_direct
 
             publish_direct(backend.service, "1", per_class=2)
-            sneaky = ["/data/upload/../secret.png", "/data/upload/1/../../../secret.png",
-                      "/data/upload/%2e%2e/%2e%2e/secret.png", "/data/upload/1/..%2f..%2fsecret.png",
-                      "/data/local-files/?d=../../secret.png", "/data/upload//etc/passwd",
-                      f"/data/upload/{tmp_path}/secret.png"]
+            sneaky = [
+                "/data/upload/../secret.png",
+                "/data/upload/1/../../../secret.png",
+                "/data/upload/%2e%2e/%2e%2e/secret.png",
+                "/data/upload/1/..%2f..%2fsecret.png",
+                "/data/local-files/?d=../../secret.png",
+                "/data/upload//etc/passwd",
+                f"/data/upload/{tmp_path}/secret.png",
+            ]
             tasks = [{"id": i, "data": {"image": url}} for i, url in enumerate(sneaky)]
             r = post_json(backend.url + "/predict", {"tasks": tasks, "project": "1.1795492545"})
             assert r.status_code == 200, r.text
@@ -134,16 +151,26 @@ def test_tokens_passwords_and_secrets_never_reach_the_logs(label_studio, shared_
     """A backend process at debug level, set up, asked to predict and train (and failing to reach
     a second, absent Label Studio): its log never holds the token, the password or the secret."""
     ls = label_studio
-    backend = start_backend(ls, TASVEER_BASIC_AUTH_USER=USER, TASVEER_BASIC_AUTH_PASSWORD=PASSWORD,
-                            TASVEER_WEBHOOK_SECRET=SECRET, TASVEER_LOG_LEVEL="debug")
+    backend = start_backend(
+        ls,
+        TASVEER_BASIC_AUTH_USER=USER,
+        TASVEER_BASIC_AUTH_PASSWORD=PASSWORD,
+        TASVEER_WEBHOOK_SECRET=SECRET,
+        TASVEER_LOG_LEVEL="debug",
+    )
     auth = (USER, PASSWORD)
     body = setup_body(protocol_requests(), ls.url)
     body["access_token"] = ls.token
     assert requests.post(backend.url + "/setup", json=body, auth=auth, timeout=30).status_code == 200
     requests.post(backend.url + "/predict", json=protocol_requests()["POST /predict"]["body"], auth=auth, timeout=60)
     requests.post(backend.url + "/train", json={"project": 1}, auth=auth, timeout=30)
-    requests.post(backend.url + "/webhook", json={"action": "START_TRAINING", "project": {"id": 1}}, auth=auth,
-                  headers={WEBHOOK_SECRET_HEADER: "a-wrong-secret"}, timeout=30)
+    requests.post(
+        backend.url + "/webhook",
+        json={"action": "START_TRAINING", "project": {"id": 1}},
+        auth=auth,
+        headers={WEBHOOK_SECRET_HEADER: "a-wrong-secret"},
+        timeout=30,
+    )
     requests.get(backend.url + "/health", auth=(USER, "wrong-password"), timeout=10)
     body["hostname"], body["project"] = "http://127.0.0.1:9", "2.1795492545"
     requests.post(backend.url + "/setup", json=body, auth=auth, timeout=30)

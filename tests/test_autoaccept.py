@@ -1,4 +1,5 @@
 """The auto-accept threshold keeps its promise on data where the answer is known."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@ tasks become annotations by the auto-accept user; none of them reaches training;
 review", "Auto-accepted" and "Spot checks" list the right tasks; a rollback to a weaker version
 (too few labels for any threshold) returns them to review. The tests build on each other in file
 order (one project, on the session's shared backend)."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def state_of_the_backend() -> str:
     """What a failed wait shows: the backend's versions and jobs, and the log without its polling."""
     info = backend("/versions", project=W.project)
     lines = [line for line in W.backend.log_tail(400).splitlines() if '"GET /' not in line]
-    return (f"\nversions: {json.dumps(info.get('details'), default=str)[:3000]}\njobs: {info.get('jobs')}"
-            f"\nLS model_version: {get(f'/api/projects/{W.project}').get('model_version')}\n" + "\n".join(lines[-40:]))
+    return (
+        f"\nversions: {json.dumps(info.get('details'), default=str)[:3000]}\njobs: {info.get('jobs')}"
+        f"\nLS model_version: {get(f'/api/projects/{W.project}').get('model_version')}\n" + "\n".join(lines[-40:])
+    )
 
 
 def get(path: str, **params):
@@ -66,6 +69,7 @@ def auto_tasks() -> set[int]:
     def by_auto(ann):
         who = ann.get("completed_by")
         return (who.get("email") if isinstance(who, dict) else who) in (AUTO_EMAIL, W.auto_user)
+
     return {t for t, task in tasks_of().items() if any(by_auto(a) for a in task.get("annotations") or [])}
 
 
@@ -102,20 +106,32 @@ def test_1_confident_tasks_become_auto_accepted_labels_that_never_reach_training
     connect_backend(world.client, project, world.backend.url)
     world.project = project.id
     import_labeled(tmp_path, "first", 4, skip=0)  # 12 labels: too few for any threshold
-    wait_until(lambda: backend("/versions", project=world.project)["model_version"] != "INITIAL"
-               and backend("/versions", project=world.project)["jobs"]["running"] is None, "first version")
-    r = requests.put(f"{world.backend.url}/projects/{world.project}/params",
-                     json={"auto_accept": 0.8, "spot_check": 0.1,
-                           # this test is about auto-accept: a version with 24 more labels serves even
-                           # when, on those 24, it is a few points behind by chance (promotion rule)
-                           "promotion_margin": 0.3}, timeout=30)
+    wait_until(
+        lambda: (
+            backend("/versions", project=world.project)["model_version"] != "INITIAL"
+            and backend("/versions", project=world.project)["jobs"]["running"] is None
+        ),
+        "first version",
+    )
+    r = requests.put(
+        f"{world.backend.url}/projects/{world.project}/params",
+        json={
+            "auto_accept": 0.8,
+            "spot_check": 0.1,
+            # this test is about auto-accept: a version with 24 more labels serves even
+            # when, on those 24, it is a few points behind by chance (promotion rule)
+            "promotion_margin": 0.3,
+        },
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["effective"]["auto_accept"] == 0.8
     world.weak = wait_until(lambda: serving_after(12), "first version's auto-accept pass")["version"]
 
     new_paths, _ = scenes.sample(14, seed=12, classes=CLASSES, skip=30)
-    imported = import_images(world.client, world.project, new_paths[:40], wait=True, timeout=WAIT, progress=False,
-                             log=lambda m: None)
+    imported = import_images(
+        world.client, world.project, new_paths[:40], wait=True, timeout=WAIT, progress=False, log=lambda m: None
+    )
     world.unlabeled = set(imported.task_ids)
     assert not auto_tasks()  # 12 labels cannot support a threshold: nothing accepted
 
@@ -148,9 +164,17 @@ def test_1_confident_tasks_become_auto_accepted_labels_that_never_reach_training
     r = requests.post(f"{world.backend.url}/train", json={"project": world.project}, timeout=30)
     assert r.status_code == 200, r.text
     job = r.json()["job"]
-    done = wait_until(lambda: next((j for j in backend(f"/projects/{world.project}/jobs")["jobs"]
-                                    if j["id"] == job and j["state"] in ("skipped", "done", "failed")), None),
-                      "the training job")
+    done = wait_until(
+        lambda: next(
+            (
+                j
+                for j in backend(f"/projects/{world.project}/jobs")["jobs"]
+                if j["id"] == job and j["state"] in ("skipped", "done", "failed")
+            ),
+            None,
+        ),
+        "the training job",
+    )
     assert done["state"] == "skipped" and "unchanged" in done["error"], done
     assert backend("/versions", project=world.project)["model_version"] == world.strong
 
@@ -173,13 +197,16 @@ def test_2_the_tabs_show_what_needs_a_person_and_what_was_accepted(world):
 
 
 def test_3_a_rollback_to_a_weaker_version_returns_the_labels_to_review(world):
-    r = requests.post(f"{world.backend.url}/projects/{world.project}/rollback", json={"version": world.weak},
-                      timeout=30)
+    r = requests.post(
+        f"{world.backend.url}/projects/{world.project}/rollback", json={"version": world.weak}, timeout=30
+    )
     assert r.status_code == 200, r.text
     wait_until(lambda: not auto_tasks(), "auto-accepted labels removed after the rollback")
     assert set(tasks_of(NEEDS_REVIEW)) == world.unlabeled
-    summary = wait_until(lambda: (lambda s: s if s["accepted"] == 0 else None)(
-        backend(f"/projects/{world.project}/auto-accept")), "auto-accept summary after the rollback")
+    summary = wait_until(
+        lambda: (lambda s: s if s["accepted"] == 0 else None)(backend(f"/projects/{world.project}/auto-accept")),
+        "auto-accept summary after the rollback",
+    )
     assert summary["serving"] == world.weak
     # deleting its own labels started no training: the rollback stands
     assert backend("/versions", project=world.project)["model_version"] == world.weak

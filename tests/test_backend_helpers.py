@@ -7,6 +7,7 @@
   serving only in the protocol suite, so that suite runs without the 25 s Label Studio start; the
   same download paths run against a real Label Studio in test_backend_labelstudio.py.
 """
+
 from __future__ import annotations
 
 import json

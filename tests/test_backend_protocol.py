@@ -1,6 +1,7 @@
 """The backend's HTTP protocol, replaying the requests Label Studio 1.23.2 really sends
 (../shared/protocol), over real HTTP to the real app (uvicorn on loopback), with real images and a
 real (small) training. No Label Studio process here: see test_backend_labelstudio.py for that."""
+
 from __future__ import annotations
 
 import copy
@@ -64,11 +65,16 @@ def publish_direct(service, project: str, per_class: int = 3, params=None) -> st
     labels = [label for label, _ in pairs]
     result = fit(blobs, labels, CLASSES, params, cache=service.embeddings, backbone=service.serving.backbone(params))
     store = service.serving.store(project)
-    return store.publish(result, params=params, parent=store.serving(),
-                         data_fingerprint=data_fingerprint([content_hash(b) for b in blobs], labels))
+    return store.publish(
+        result,
+        params=params,
+        parent=store.serving(),
+        data_fingerprint=data_fingerprint([content_hash(b) for b in blobs], labels),
+    )
 
 
 # -- pure parts ------------------------------------------------------------------------------------
+
 
 def test_label_config_parsing():
     cfg = parse_label_config(CONFIG)
@@ -91,9 +97,14 @@ def test_label_config_parsing():
 
 
 def test_settings_from_env(tmp_path):
-    s = Settings.from_env({"TASVEER_DATA_DIR": str(tmp_path), "TASVEER_PORT": "9191",
-                           "TASVEER_ALLOWED_HOSTS": "Images.example.com, cdn:8080",
-                           "LABEL_STUDIO_URL": "http://ls:8080/"})
+    s = Settings.from_env(
+        {
+            "TASVEER_DATA_DIR": str(tmp_path),
+            "TASVEER_PORT": "9191",
+            "TASVEER_ALLOWED_HOSTS": "Images.example.com, cdn:8080",
+            "LABEL_STUDIO_URL": "http://ls:8080/",
+        }
+    )
     assert s.port == 9191 and s.allowed_hosts == ("images.example.com", "cdn:8080")
     assert s.label_studio_url == "http://ls:8080" and s.host == "127.0.0.1"
     with pytest.raises(SettingsError, match="TASVEER_PORT"):
@@ -147,13 +158,17 @@ def test_job_runner_coalesces_a_burst_into_one_running_and_one_pending():
 
 # -- protocol replay ---------------------------------------------------------------------------------
 
+
 def test_health_and_setup_replay(backend, captured, tmp_path):
     health = captured["GET /health"]
     r = requests.get(backend.url + "/health", headers=health["headers"], timeout=5)
     assert r.status_code == 200 and r.json()["status"] == "UP"
 
-    r = post_json(backend.url + "/setup", setup_body(captured, "http://127.0.0.1:18080"),
-                  headers=captured["POST /setup"]["headers"])
+    r = post_json(
+        backend.url + "/setup",
+        setup_body(captured, "http://127.0.0.1:18080"),
+        headers=captured["POST /setup"]["headers"],
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"model_version": "INITIAL"}
     state_file = tmp_path / "backend" / "projects" / "1" / "state.json"
@@ -166,8 +181,11 @@ def test_health_and_setup_replay(backend, captured, tmp_path):
 def test_setup_refuses_unservable_config_and_bad_params(backend, captured):
     url = backend.url + "/setup"
     for schema, words in [
-        ("<View><Text name='t' value='$text'/><Choices name='c' toName='t'><Choice value='a'/>"
-         "<Choice value='b'/></Choices></View>", "no <Image>"),
+        (
+            "<View><Text name='t' value='$text'/><Choices name='c' toName='t'><Choice value='a'/>"
+            "<Choice value='b'/></Choices></View>",
+            "no <Image>",
+        ),
         ("<View><Image name='i' value='$img'/></View>", "no <Choices>"),
         ("not xml at all", "not valid XML"),
     ]:
@@ -204,8 +222,9 @@ def test_predict_replay_cold_start(backend, captured):
     for res in results:
         assert res["model_version"] == "INITIAL"
         assert res["score"] == pytest.approx(1 / 6)
-        assert res["result"] == [{"from_name": "choice", "to_name": "image", "type": "choices",
-                                  "value": {"choices": ["buildings"]}}]
+        assert res["result"] == [
+            {"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["buildings"]}}
+        ]
     assert backend.service.fetcher.downloads == 0  # a cold-start answer downloads nothing
 
 
@@ -224,10 +243,12 @@ def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
         good_paths = [f"/data/upload/1/{i:03d}-{p.name}" for i, (_, p) in enumerate(train_pairs + test_pairs)]
         tasks = []
         template = captured["POST /predict"]["body"]["tasks"][0]
+
         def task(tid, data):
             t = copy.deepcopy(template)
             t.update(id=tid, data=data)
             return t
+
         for n, path in enumerate(good_paths):
             tasks.append(task(100 + n, {"image": path}))
         bad = {
@@ -250,8 +271,13 @@ def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
         results = r.json()["results"]
         assert len(results) == len(tasks)
         expected_error = {
-            1: "task 901", 5: "task 905", 9: "HTTP 404", 13: "host not allowed", 17: "no image URL",
-            21: "byte", 25: "HTTP 404",  # an s3:// URI is asked of LS, which has no storage for it
+            1: "task 901",
+            5: "task 905",
+            9: "HTTP 404",
+            13: "host not allowed",
+            17: "no image URL",
+            21: "byte",
+            25: "HTTP 404",  # an s3:// URI is asked of LS, which has no storage for it
         }
         for pos, (t, res) in enumerate(zip(tasks, results)):
             assert res["model_version"] == vid
@@ -264,8 +290,9 @@ def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
                 assert item["value"]["choices"][0] in CLASSES and 0 <= res["score"] <= 1
         # the training images themselves come back with their own labels (sanity of column order)
         good_results = [res for pos, res in enumerate(results) if pos not in bad]
-        hits = sum(res["result"][0]["value"]["choices"][0] == label
-                   for res, (label, _) in zip(good_results, train_pairs))
+        hits = sum(
+            res["result"][0]["value"]["choices"][0] == label for res, (label, _) in zip(good_results, train_pairs)
+        )
         assert hits >= 0.8 * len(train_pairs), hits
         # downloads ran concurrently (the file server answers each request after 0.1 s)
         assert ls.max_in_flight >= 2
@@ -335,8 +362,12 @@ def test_versions_metrics_confusion_and_rollback(backend, captured):
     second = publish_direct(backend.service, "1", per_class=3, params=TrainParams(head_c=1.0))
     assert first != second
     # LS sends GET /versions with a JSON body {"project": "<id>.<ts>"}
-    r = requests.get(u + "/versions", data=json.dumps({"project": "1.1795492545"}),
-                     headers=captured["GET /versions"]["headers"], timeout=10)
+    r = requests.get(
+        u + "/versions",
+        data=json.dumps({"project": "1.1795492545"}),
+        headers=captured["GET /versions"]["headers"],
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["versions"] == [first, second] and r.json()["model_version"] == second
     assert requests.get(u + "/versions?project=1", timeout=10).json()["versions"] == [first, second]
@@ -376,7 +407,9 @@ def test_recreated_project_starts_fresh(backend, captured):
     u = backend.url
     post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9", project="1.100"))
     vid = publish_direct(backend.service, "1", per_class=2)
-    assert post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9", project="1.100")).json() == {"model_version": vid}
+    assert post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9", project="1.100")).json() == {
+        "model_version": vid
+    }
     # same id, other creation time: another Label Studio database -> not this project's model
     r = post_json(u + "/setup", setup_body(captured, "http://127.0.0.1:9", project="1.200"))
     assert r.json() == {"model_version": "INITIAL"}
@@ -385,9 +418,11 @@ def test_recreated_project_starts_fresh(backend, captured):
 def test_download_policy_allowed_hosts_no_token_leak_and_timeout(tmp_path, captured):
     photo = scene_files(1)[0][1].read_bytes()
     ls_files = {"/data/upload/1/a.jpg": photo, "/data/local-files/?d=scenes/forest/b.jpg": photo}
-    with FileServer(ls_files, TOKEN) as ls, \
-            FileServer({"/pics/b.jpg": photo}, None) as cdn, \
-            FileServer({"/pics/slow.jpg": photo}, None, delay=2.0) as slow:
+    with (
+        FileServer(ls_files, TOKEN) as ls,
+        FileServer({"/pics/b.jpg": photo}, None) as cdn,
+        FileServer({"/pics/slow.jpg": photo}, None, delay=2.0) as slow,
+    ):
         other = cdn.url.replace("127.0.0.1", "localhost")  # another origin than the LS host
         slow_url = slow.url.replace("127.0.0.1", "localhost")
         allowed = (other.split("//")[1], slow_url.split("//")[1])
@@ -396,11 +431,15 @@ def test_download_policy_allowed_hosts_no_token_leak_and_timeout(tmp_path, captu
             with BackendThread(settings) as backend:
                 post_json(backend.url + "/setup", setup_body(captured, ls.url))
                 publish_direct(backend.service, "1", per_class=2)
-                tasks = [{"id": 1, "data": {"image": "/data/upload/1/a.jpg"}},
-                         {"id": 2, "data": {"image": f"{other}/pics/b.jpg"}},
-                         {"id": 3, "data": {"image": f"{slow_url}/pics/slow.jpg"}},
-                         {"id": 4, "data": {"image": "/data/local-files/?d=scenes/forest/b.jpg"}}]
-                r = post_json(backend.url + "/predict", {"tasks": tasks, "project": "1.1795492545", "label_config": CONFIG})
+                tasks = [
+                    {"id": 1, "data": {"image": "/data/upload/1/a.jpg"}},
+                    {"id": 2, "data": {"image": f"{other}/pics/b.jpg"}},
+                    {"id": 3, "data": {"image": f"{slow_url}/pics/slow.jpg"}},
+                    {"id": 4, "data": {"image": "/data/local-files/?d=scenes/forest/b.jpg"}},
+                ]
+                r = post_json(
+                    backend.url + "/predict", {"tasks": tasks, "project": "1.1795492545", "label_config": CONFIG}
+                )
                 first, second, third, fourth = r.json()["results"]
                 assert "error" not in first and "error" not in fourth, (first, fourth)
                 if expect_ok:
@@ -418,8 +457,9 @@ def test_finetuned_version_is_served(backend, captured):
     from training.params import TrainParams
 
     post_json(backend.url + "/setup", setup_body(captured, "http://127.0.0.1:9"))
-    params = TrainParams(model="smallcnn", mode="finetune", pretrained=False, epochs=1, image_size=64,
-                         filters=8, depth=2, batch_size=8)
+    params = TrainParams(
+        model="smallcnn", mode="finetune", pretrained=False, epochs=1, image_size=64, filters=8, depth=2, batch_size=8
+    )
     vid = publish_direct(backend.service, "1", per_class=2, params=params)
     manifest = backend.service.serving.store("1").manifest(vid)
     assert manifest["mode"] == "finetune" and manifest["contains_backbone"]
@@ -450,8 +490,11 @@ def test_uploads_are_read_from_label_studio_media_dir_when_shared(tmp_path):
     try:
         assert fetcher.fetch("/data/upload/3/ab12-photo.jpg", hostname=ls, auth=None) == photo
         assert fetcher.downloads == 0
-        for escape in ("/data/upload/../../secret.jpg", "/data/upload/3/../../../secret.jpg",
-                       "/data/upload/3/missing.jpg"):
+        for escape in (
+            "/data/upload/../../secret.jpg",
+            "/data/upload/3/../../../secret.jpg",
+            "/data/upload/3/missing.jpg",
+        ):
             with pytest.raises(FetchError, match="download failed"):  # not read: asked LS instead
                 fetcher.fetch(escape, hostname=ls, auth=None)
         other = f"http://127.0.0.1:{free_port()}"  # same path on another host is not LS's upload

@@ -8,6 +8,7 @@ GIF (first frame), WebP, BMP and TIFF decode; SVG (not a raster image) is refuse
 non-image. Label Studio's own side of bad data (labels outside the config, skipped and cancelled
 annotations) runs against a real Label Studio in `test_training_skips_unusable_annotations`.
 """
+
 from __future__ import annotations
 
 import copy
@@ -79,25 +80,37 @@ def world(tmp_path_factory):
     images = _images()
     routes = {f"/data/upload/1/{name}": data for name, data in images.items()}
     with ImageServer({}) as elsewhere:
-        routes.update({
-            "/data/upload/1/gone.jpg": 404,
-            "/data/upload/1/private.jpg": 401,
-            "/data/upload/1/broken.jpg": 500,
-            "/data/upload/1/slow.jpg": slow(6, images["good.jpg"]),
-            "/data/upload/1/huge.jpg": endless(200 * 2**20),
-            "/data/upload/1/away.jpg": redirect_to(f"http://127.0.0.2:{elsewhere.httpd.server_address[1]}/x.jpg"),
-            "/data/upload/1/moved.jpg": redirect_to("/data/upload/1/good.jpg"),
-        })
+        routes.update(
+            {
+                "/data/upload/1/gone.jpg": 404,
+                "/data/upload/1/private.jpg": 401,
+                "/data/upload/1/broken.jpg": 500,
+                "/data/upload/1/slow.jpg": slow(6, images["good.jpg"]),
+                "/data/upload/1/huge.jpg": endless(200 * 2**20),
+                "/data/upload/1/away.jpg": redirect_to(f"http://127.0.0.2:{elsewhere.httpd.server_address[1]}/x.jpg"),
+                "/data/upload/1/moved.jpg": redirect_to("/data/upload/1/good.jpg"),
+            }
+        )
         with ImageServer(routes) as files:
-            settings = Settings(data_dir=tmp_path_factory.mktemp("bad-inputs") / "backend", fetch_timeout=2.0,
-                                max_image_bytes=MAX_IMAGE, max_body_bytes=MAX_BODY)
+            settings = Settings(
+                data_dir=tmp_path_factory.mktemp("bad-inputs") / "backend",
+                fetch_timeout=2.0,
+                max_image_bytes=MAX_IMAGE,
+                max_body_bytes=MAX_BODY,
+            )
             with BackendThread(settings) as backend:
                 captured = protocol_requests()
                 r = post_json(backend.url + "/setup", setup_body(captured, files.url))
                 assert r.status_code == 200, r.text
                 vid = publish_direct(backend.service, "1", per_class=2)
-                yield {"backend": backend, "files": files, "elsewhere": elsewhere, "vid": vid,
-                       "captured": captured, "images": images}
+                yield {
+                    "backend": backend,
+                    "files": files,
+                    "elsewhere": elsewhere,
+                    "vid": vid,
+                    "captured": captured,
+                    "images": images,
+                }
 
 
 def _task(world, tid, data) -> dict:
@@ -125,13 +138,33 @@ def _still_serving(world):
 
 
 # -- images: each sent between two good tasks; decodes or is a per-task error ------------------------
-DECODES = ["anim.gif", "photo.webp", "photo.bmp", "photo.tiff", "cmyk.jpg", "deep.png", "grey.png",
-           "rgba.png", "dot.png", "moved.jpg"]
+DECODES = [
+    "anim.gif",
+    "photo.webp",
+    "photo.bmp",
+    "photo.tiff",
+    "cmyk.jpg",
+    "deep.png",
+    "grey.png",
+    "rgba.png",
+    "dot.png",
+    "moved.jpg",
+]
 REFUSED = {
-    "truncated.jpg": "truncated image", "empty.jpg": "empty file", "page.jpg": "not an image",
-    "notes.jpg": "not an image", "drawing.svg": "not an image", "pdf.jpg": "not an image",
-    "bomb.png": "decompression bomb", "wide.png": "pixel limit", "gone.jpg": "HTTP 404", "private.jpg": "HTTP 401", "broken.jpg": "HTTP 500",
-    "slow.jpg": "timed out", "huge.jpg": "download aborted", "away.jpg": "host not allowed",
+    "truncated.jpg": "truncated image",
+    "empty.jpg": "empty file",
+    "page.jpg": "not an image",
+    "notes.jpg": "not an image",
+    "drawing.svg": "not an image",
+    "pdf.jpg": "not an image",
+    "bomb.png": "decompression bomb",
+    "wide.png": "pixel limit",
+    "gone.jpg": "HTTP 404",
+    "private.jpg": "HTTP 401",
+    "broken.jpg": "HTTP 500",
+    "slow.jpg": "timed out",
+    "huge.jpg": "download aborted",
+    "away.jpg": "host not allowed",
 }
 
 
@@ -155,8 +188,10 @@ def test_image_decodes_or_is_a_per_task_error(world, name):
 
 
 def test_exif_orientation_is_applied(world):
-    tasks = [_task(world, 1, {"image": "/data/upload/1/upright.png"}),
-             _task(world, 2, {"image": "/data/upload/1/rotated.png"})]
+    tasks = [
+        _task(world, 1, {"image": "/data/upload/1/upright.png"}),
+        _task(world, 2, {"image": "/data/upload/1/rotated.png"}),
+    ]
     upright, rotated = _predict(world, tasks).json()["results"]
     assert upright["result"] == rotated["result"] and upright["score"] == pytest.approx(rotated["score"], abs=1e-5)
 
@@ -188,8 +223,7 @@ def test_bad_task_data_is_a_per_task_error(world, case):
 def test_predict_with_no_tasks_and_with_a_thousand(world):
     r = _predict(world, [])
     assert r.status_code == 200 and r.json()["results"] == []
-    tasks = [_good(world, i) if i % 10 else _task(world, i, {"image": "/data/upload/1/gone.jpg"})
-             for i in range(1000)]
+    tasks = [_good(world, i) if i % 10 else _task(world, i, {"image": "/data/upload/1/gone.jpg"}) for i in range(1000)]
     r = _predict(world, tasks)
     assert r.status_code == 200, r.text
     results = r.json()["results"]
@@ -200,8 +234,9 @@ def test_predict_with_no_tasks_and_with_a_thousand(world):
 
 # -- requests --------------------------------------------------------------------------------------
 def _raw(world, path, data, content_type="application/json", method="POST"):
-    return requests.request(method, world["backend"].url + path, data=data,
-                            headers={"Content-Type": content_type}, timeout=30)
+    return requests.request(
+        method, world["backend"].url + path, data=data, headers={"Content-Type": content_type}, timeout=30
+    )
 
 
 REQUESTS = {
@@ -212,14 +247,29 @@ REQUESTS = {
     "form post": ("/webhook", b"action=START_TRAINING", "application/x-www-form-urlencoded", 415, "application/json"),
     "tasks not a list": ("/predict", b'{"tasks": {"id": 1}}', "application/json", 400, "list of task objects"),
     "a task not an object": ("/predict", b'{"tasks": [1], "project": "1.1"}', "application/json", 422, "task objects"),
-    "unknown project, no config": ("/predict", b'{"tasks": [{"id": 1}], "project": "777.5"}', "application/json",
-                                   422, "no labeling config"),
+    "unknown project, no config": (
+        "/predict",
+        b'{"tasks": [{"id": 1}], "project": "777.5"}',
+        "application/json",
+        422,
+        "no labeling config",
+    ),
     "project id not a number": ("/predict", b'{"tasks": [], "project": "../1"}', "application/json", 422, "project"),
     "webhook without action": ("/webhook", b'{"project": {"id": 1}}', "application/json", 400, "action"),
-    "webhook without project": ("/webhook", b'{"action": "ANNOTATION_CREATED"}', "application/json", 422,
-                                "no project id"),
-    "TASKS_CREATED without tasks": ("/webhook", b'{"action": "TASKS_CREATED", "project": {"id": 1}}',
-                                    "application/json", 422, "tasks must be a list"),
+    "webhook without project": (
+        "/webhook",
+        b'{"action": "ANNOTATION_CREATED"}',
+        "application/json",
+        422,
+        "no project id",
+    ),
+    "TASKS_CREATED without tasks": (
+        "/webhook",
+        b'{"action": "TASKS_CREATED", "project": {"id": 1}}',
+        "application/json",
+        422,
+        "tasks must be a list",
+    ),
     "setup without schema": ("/setup", b'{"project": "1.1"}', "application/json", 400, "schema"),
     "train with no project": ("/train", b'{"project": null}', "application/json", 400, "project"),
     "train an unknown project": ("/train", b'{"project": 778}', "application/json", 409, "not set up"),
@@ -248,11 +298,19 @@ def test_unknown_webhook_action_is_acknowledged_and_ignored(world):
 
 SETUPS = {
     "no Choices": ('<View><Image name="image" value="$image"/></View>', None, "no <Choices>"),
-    "two Choices": ('<View><Image name="image" value="$image"/><Choices name="a" toName="image"><Choice value="x"/>'
-                    '<Choice value="y"/></Choices><Choices name="b" toName="image"><Choice value="p"/>'
-                    '<Choice value="q"/></Choices></View>', None, "several <Choices>"),
-    "one Choice": ('<View><Image name="image" value="$image"/><Choices name="a" toName="image">'
-                   '<Choice value="x"/></Choices></View>', None, "at least two"),
+    "two Choices": (
+        '<View><Image name="image" value="$image"/><Choices name="a" toName="image"><Choice value="x"/>'
+        '<Choice value="y"/></Choices><Choices name="b" toName="image"><Choice value="p"/>'
+        '<Choice value="q"/></Choices></View>',
+        None,
+        "several <Choices>",
+    ),
+    "one Choice": (
+        '<View><Image name="image" value="$image"/><Choices name="a" toName="image">'
+        '<Choice value="x"/></Choices></View>',
+        None,
+        "at least two",
+    ),
     "not XML": ("<View><Image", None, "not valid XML"),
     "an entity": ('<!DOCTYPE v [<!ENTITY e "x">]><View/>', None, "DOCTYPE"),
     "unknown extra param": (CONFIG, {"learning_rate": 1}, "bad extra_params"),
@@ -277,9 +335,13 @@ def test_bad_setup_is_refused_and_keeps_the_project(world, case):
 
 def test_label_names_with_spaces_and_unicode(world):
     labels = ["snowy mountain peak", "морe", "海 🌊", "a&b <c>"]
-    xml = ('<View><Image name="image" value="$image"/><Choices name="choice" toName="image">'
-           + "".join(f'<Choice value="{v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}"/>'
-                     for v in labels) + "</Choices></View>")
+    xml = (
+        '<View><Image name="image" value="$image"/><Choices name="choice" toName="image">'
+        + "".join(
+            f'<Choice value="{v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}"/>' for v in labels
+        )
+        + "</Choices></View>"
+    )
     body = setup_body(world["captured"], world["files"].url, project="2.1795492545", schema=xml)
     assert post_json(world["backend"].url + "/setup", body).status_code == 200
     r = _predict(world, [_good(world)], project="2.1795492545", label_config=xml)
@@ -294,8 +356,10 @@ def test_a_200_mb_body_is_refused_without_being_held(world):
     total, chunk = 200 * 2**20, b" " * (1 << 20)
     host, port = world["backend"].url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n" % total)
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % total
+        )
         sent = 0
         try:
             while sent < total:
@@ -308,12 +372,15 @@ def test_a_200_mb_body_is_refused_without_being_held(world):
     assert sent < total or "body is over" in reply
     grew_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grew_kib < 100 * 1024, grew_kib
+
     # chunked (no Content-Length) is counted as it streams
     def body():
         for _ in range(MAX_BODY // len(chunk) + 4):
             yield chunk
-    r = requests.post(world["backend"].url + "/predict", data=body(), headers={"Content-Type": "application/json"},
-                      timeout=60)
+
+    r = requests.post(
+        world["backend"].url + "/predict", data=body(), headers={"Content-Type": "application/json"}, timeout=60
+    )
     assert r.status_code == 413 and "over the" in r.json()["error"], r.text
     _still_serving(world)
 
@@ -340,11 +407,17 @@ def test_training_skips_unusable_annotations(label_studio, shared_data, tmp_path
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
-    post_annotation(odd_task, {"result": [{"from_name": "choice", "to_name": "image", "type": "choices",
-                                           "value": {"choices": ["ufo"]}}]})
+    post_annotation(
+        odd_task,
+        {"result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["ufo"]}}]},
+    )
     post_annotation(skipped_task, {"result": [], "was_cancelled": True})
-    r = requests.post(f"{ls.url}/api/projects/{project}/import", json=[{"data": {"image": ["/data/upload/a.jpg", "/data/upload/b.jpg"]}}],
-                      headers=ls.headers, timeout=30)
+    r = requests.post(
+        f"{ls.url}/api/projects/{project}/import",
+        json=[{"data": {"image": ["/data/upload/a.jpg", "/data/upload/b.jpg"]}}],
+        headers=ls.headers,
+        timeout=30,
+    )
     assert r.status_code == 201, r.text
     textual = max(t["id"] for t in list_tasks(ls, project))
     annotate(ls, textual, "sea")

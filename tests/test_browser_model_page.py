@@ -6,6 +6,7 @@ candidate, and promotion / rollback by button changing what /predict answers.
 
 Screenshots go to $TASVEER_SCREENSHOT_DIR (or the test's tmp dir): model-page-1-batch.png ...
 Needs Debian's chromium and the playwright package: a missing one fails."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,14 @@ from test_params_promotion import wait_idle_version
 
 pytestmark = pytest.mark.labelstudio
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 CLASSES = ["forest", "sea", "street"]
 MS = 60_000
 
@@ -67,8 +74,13 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             cards = page.locator("#gallery .card")
             assert cards.count() == 12
             # polled from here: the page's Content-Security-Policy allows no eval, which wait_for_function uses
-            poll(lambda: page.evaluate("[...document.querySelectorAll('#gallery img')].every(i => i.complete && "
-                                       "i.naturalWidth > 0)"), "every photo of the batch shown", MS / 1000)
+            poll(
+                lambda: page.evaluate(
+                    "[...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)"
+                ),
+                "every photo of the batch shown",
+                MS / 1000,
+            )
             texts = [cards.nth(i).locator(".lab").inner_text() for i in range(12)]
             assert all(any(c in t for c in CLASSES) and "%" in t for t in texts), texts
             confs = [float(c) for c in page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => c.dataset.conf)")]
@@ -76,7 +88,8 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             assert f"{ls.url}/projects/{pid}/data?task=" in cards.first.get_attribute("href")
             page.select_option("#gallery-filter", CLASSES[0])
             shown = page.eval_on_selector_all(
-                "#gallery .card", "cs => cs.filter(c => c.style.display !== 'none').map(c => c.dataset.label)")
+                "#gallery .card", "cs => cs.filter(c => c.style.display !== 'none').map(c => c.dataset.label)"
+            )
             assert shown and set(shown) == {CLASSES[0]}
             page.select_option("#gallery-filter", "")
             page.screenshot(path=shots / "model-page-1-batch.png", full_page=True)
@@ -117,8 +130,9 @@ def test_model_page_in_a_real_browser(label_studio, shared_data, tmp_path):
             assert info["model_version"] == first, info
 
             # 5. promote the candidate, then roll back to the older version: /predict follows
-            task = requests.get(f"{ls.url}/api/tasks", params={"project": pid}, headers=ls.headers,
-                                timeout=30).json()["tasks"][0]
+            task = requests.get(f"{ls.url}/api/tasks", params={"project": pid}, headers=ls.headers, timeout=30).json()[
+                "tasks"
+            ][0]
             body = {"tasks": [task], "project": str(pid), "label_config": project.label_config}
 
             def predicted():

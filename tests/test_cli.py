@@ -1,4 +1,5 @@
 """The installed `tasveer` command: train -> evaluate -> predict round trip, errors, --help."""
+
 import json
 import os
 import subprocess
@@ -14,8 +15,13 @@ if not Path(TASVEER).exists():
 
 
 def run(*args, cache):
-    return subprocess.run([TASVEER, *map(str, args)], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TASVEER_CACHE": str(cache)})
+    return subprocess.run(
+        [TASVEER, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TASVEER_CACHE": str(cache)},
+    )
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["up"], ["import"], ["retrain"]])
@@ -33,8 +39,21 @@ def test_train_evaluate_predict_round_trip(tmp_path):
     assert "embedding" in proc.stderr  # progress bar on stderr, JSON alone on stdout
 
     plot = tmp_path / "cm.png"
-    proc = run("evaluate", "--model", store, "--data", SCENES, "--limit", 36, "--seed", 11,
-               "--json", "--plot", plot, cache=cache)
+    proc = run(
+        "evaluate",
+        "--model",
+        store,
+        "--data",
+        SCENES,
+        "--limit",
+        36,
+        "--seed",
+        11,
+        "--json",
+        "--plot",
+        plot,
+        cache=cache,
+    )
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)
     assert metrics["n"] == 36 and metrics["accuracy"] > 0.5 and len(metrics["confusion_matrix"]) == 6

@@ -7,6 +7,7 @@ server mode, for MinIO) holding the photos (Label Studio source storage) and the
 API processes and two RQ worker processes. One worker is SIGKILLed mid-training; the job is
 re-queued and the other worker publishes the version, which both API processes then serve.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,12 @@ def test_compose_file_is_valid_and_gives_label_studio_tasveer_up_settings(tmp_pa
     env = tmp_path / ".env"
     env.write_text((REPO_ROOT / ".env.example").read_text())
     for extra in ([], ["-f", str(REPO_ROOT / "docker-compose.gpu.yml")]):
-        proc = subprocess.run(["docker-compose", "--env-file", str(env), "-f", str(COMPOSE), *extra, "config"],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            ["docker-compose", "--env-file", str(env), "-f", str(COMPOSE), *extra, "config"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
     resolved = yaml.safe_load(proc.stdout)
     assert set(resolved["services"]) == SERVICES
@@ -54,14 +59,28 @@ def test_compose_file_is_valid_and_gives_label_studio_tasveer_up_settings(tmp_pa
 
 
 def _ls_storage(ls, pid: int, bucket: str, endpoint: str, keys: dict) -> int:
-    body = {"project": pid, "title": "photos", "bucket": bucket, "prefix": "", "regex_filter": r".*\.jpg",
-            "use_blob_urls": True, "presign": True, "presign_ttl": 15, "s3_endpoint": endpoint,
-            "aws_access_key_id": keys["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": keys["AWS_SECRET_ACCESS_KEY"],
-            "region_name": keys["AWS_DEFAULT_REGION"]}
-    r = requests.post(f"{ls.url}/api/storages/s3", json=body, headers={"Authorization": f"Token {ls.token}"}, timeout=30)
+    body = {
+        "project": pid,
+        "title": "photos",
+        "bucket": bucket,
+        "prefix": "",
+        "regex_filter": r".*\.jpg",
+        "use_blob_urls": True,
+        "presign": True,
+        "presign_ttl": 15,
+        "s3_endpoint": endpoint,
+        "aws_access_key_id": keys["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": keys["AWS_SECRET_ACCESS_KEY"],
+        "region_name": keys["AWS_DEFAULT_REGION"],
+    }
+    r = requests.post(
+        f"{ls.url}/api/storages/s3", json=body, headers={"Authorization": f"Token {ls.token}"}, timeout=30
+    )
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
-    r = requests.post(f"{ls.url}/api/storages/s3/{sid}/sync", headers={"Authorization": f"Token {ls.token}"}, timeout=120)
+    r = requests.post(
+        f"{ls.url}/api/storages/s3/{sid}/sync", headers={"Authorization": f"Token {ls.token}"}, timeout=120
+    )
     assert r.status_code == 200, r.text
     return sid
 
@@ -69,9 +88,14 @@ def _ls_storage(ls, pid: int, bucket: str, endpoint: str, keys: dict) -> int:
 @pytest.fixture
 def postgres_label_studio(tmp_path):
     name = fresh_database(tmp_path / "template")
-    server = LabelStudioServer(tmp_path / "ls", free_port(), username="admin@tasveer.test",
-                               password="tasveer-test-password", token="test" + secrets.token_hex(16),
-                               extra_env=pg_env(name))
+    server = LabelStudioServer(
+        tmp_path / "ls",
+        free_port(),
+        username="admin@tasveer.test",
+        password="tasveer-test-password",
+        token="test" + secrets.token_hex(16),
+        extra_env=pg_env(name),
+    )
     try:
         server.start()
         yield server
@@ -91,7 +115,8 @@ def _storage_uri(url: str) -> str:
 
 
 def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_every_replica(
-        postgres_label_studio, moto_s3, redis_prefix, tmp_path):
+    postgres_label_studio, moto_s3, redis_prefix, tmp_path
+):
     from rq.job import Job as RQJob
 
     from backend.jobs.redisrunner import RQJobRunner
@@ -117,16 +142,27 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
     prefix = redis_prefix
     moto_hostport = moto_s3.endpoint.split("//")[1]
     # the environment compose gives `api` and `worker` (x-tasveer), with this machine's addresses
-    env = {**moto_s3.env, "REDIS_URL": REDIS, "TASVEER_QUEUE_PREFIX": prefix, "TASVEER_STORE": f"s3://{models}/models",
-           "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token, "TASVEER_ALLOWED_HOSTS": moto_hostport,
-           "TASVEER_ENGINE": "onnx", "TASVEER_RQ_HEARTBEAT": "1", "TASVEER_RQ_GRACE": "3",
-           "TASVEER_RQ_MAINTENANCE": "2", "TASVEER_LOG_LEVEL": "info"}
+    env = {
+        **moto_s3.env,
+        "REDIS_URL": REDIS,
+        "TASVEER_QUEUE_PREFIX": prefix,
+        "TASVEER_STORE": f"s3://{models}/models",
+        "LABEL_STUDIO_URL": ls.url,
+        "LABEL_STUDIO_API_KEY": ls.token,
+        "TASVEER_ALLOWED_HOSTS": moto_hostport,
+        "TASVEER_ENGINE": "onnx",
+        "TASVEER_RQ_HEARTBEAT": "1",
+        "TASVEER_RQ_GRACE": "3",
+        "TASVEER_RQ_MAINTENANCE": "2",
+        "TASVEER_LOG_LEVEL": "info",
+    }
     assert set(compose()["x-tasveer"]["environment"]) <= set(env)
     apis, workers, logs = [], {}, []
     try:
         for i in range(2):
-            api = BackendServer(tmp_path / f"api{i}", free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
-                                extra_env=env)
+            api = BackendServer(
+                tmp_path / f"api{i}", free_port(), label_studio_url=ls.url, label_studio_token=ls.token, extra_env=env
+            )
             apis.append(api)
             api.start()
 
@@ -153,24 +189,40 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
             log = open(tmp_path / f"{name}.log", "wb")
             logs.append(log)
             workers[name] = subprocess.Popen(
-                [sys.executable, "-m", "backend.workers.rqworker", f"{prefix}-{name}"], cwd=REPO_ROOT,
+                [sys.executable, "-m", "backend.workers.rqworker", f"{prefix}-{name}"],
+                cwd=REPO_ROOT,
                 env={**os.environ, **env, "TASVEER_DATA_DIR": str(tmp_path / name)},
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
         runner = RQJobRunner(REDIS, prefix=prefix)
         pid = str(project.id)
         queued = runner.status(pid)
         assert queued["running"]["state"] == "queued" and queued["pending"]["requests"] >= 1, queued
-        running = poll(lambda: (runner.status(pid)["running"] or {}).get("state") == "running"
-                       and runner.status(pid)["running"], "running training job", 120, interval=0.1)
-        rq_job = poll(lambda: RQJob.fetch(f"{prefix}-{running['id']}", connection=runner.conn).worker_name,
-                      "worker name", 30, interval=0.1)
+        running = poll(
+            lambda: (runner.status(pid)["running"] or {}).get("state") == "running" and runner.status(pid)["running"],
+            "running training job",
+            120,
+            interval=0.1,
+        )
+        rq_job = poll(
+            lambda: RQJob.fetch(f"{prefix}-{running['id']}", connection=runner.conn).worker_name,
+            "worker name",
+            30,
+            interval=0.1,
+        )
         victim = next(n for n in workers if rq_job.endswith(n))
         kill_worker(workers[victim])  # the machine is gone: worker and work horse
 
         store = ModelStore(tmp_path / "check", remote=S3Objects(f"s3://{models}/models/{pid}", client=s3), poll=0)
-        vid = poll(store.serving, "published version after the worker was killed", 240,
-                   detail=lambda: "\n" + (tmp_path / "w1.log").read_text()[-3000:] + (tmp_path / "w2.log").read_text()[-3000:])
+        vid = poll(
+            store.serving,
+            "published version after the worker was killed",
+            240,
+            detail=lambda: "\n" + (tmp_path / "w1.log").read_text()[-3000:] + (tmp_path / "w2.log").read_text()[-3000:],
+        )
         assert runner.wait_idle(pid, timeout=120)
         killed = runner.get(running["id"])
         assert killed.state == "done", killed.to_dict()  # re-queued and finished by the other worker
@@ -179,11 +231,18 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
         assert all(j.state in ("done", "skipped") for j in runner.jobs(pid))
         vid = store.serving()
 
-        config = project.label_config if isinstance(project.label_config, str) else client.projects.get(project.id).label_config
+        config = (
+            project.label_config
+            if isinstance(project.label_config, str)
+            else client.projects.get(project.id).label_config
+        )
         sample = [{"id": t.id, "data": t.data, "project": project.id} for t in tasks[:8]]
         for api in apis:  # every replica serves the new version, photos read through LS from the bucket
-            r = requests.post(f"{api.url}/predict", json={"tasks": sample, "project": str(project.id),
-                                                          "label_config": config}, timeout=120)
+            r = requests.post(
+                f"{api.url}/predict",
+                json={"tasks": sample, "project": str(project.id), "label_config": config},
+                timeout=120,
+            )
             assert r.status_code == 200, r.text
             results = r.json()["results"]
             assert all(res["model_version"] == vid and res["result"] for res in results), results[:2]

@@ -1,5 +1,6 @@
 """Ensemble versions (params `ensemble_head`, on in the `accurate` preset): a fine-tuned network and
 the default head, served alike by PyTorch and ONNX Runtime; versions without it still load."""
+
 import numpy as np
 import pytest
 
@@ -30,8 +31,9 @@ def published(photos, tmp_path_factory):
     """A store with an ensemble version (the accurate preset, shrunk) and a plain fine-tuned one."""
     train, labels, _ = photos
     store = ModelStore(tmp_path_factory.mktemp("store"))
-    params = TrainParams.from_dict({"preset": "accurate", "epochs": 1, "image_size": 64, "batch_size": 8,
-                                    "val_fraction": 0.5})
+    params = TrainParams.from_dict(
+        {"preset": "accurate", "epochs": 1, "image_size": 64, "batch_size": 8, "val_fraction": 0.5}
+    )
     result = fit(train, labels, CLASSES, params)
     v_ens = store.publish(result, params=params, plot=False)
     plain = TrainParams(mode="finetune", epochs=1, image_size=64, batch_size=8, val_fraction=0)
@@ -76,7 +78,7 @@ def test_ensemble_is_the_geometric_mean_of_its_two_models(published, photos, tmp
     f2 = np.concatenate([part.embed(blobs, cache=cache) for part in head_parts], axis=1)
     assert [cache.count(part.id) for part in clf.backbone.parts] == [len(set(blobs))] * 3
     W, b = store.head(v_ens)
-    z1, z2 = f1 @ W[:, : f1.shape[1]].T, f2 @ W[:, f1.shape[1]:].T
+    z1, z2 = f1 @ W[:, : f1.shape[1]].T, f2 @ W[:, f1.shape[1] :].T
     assert np.abs(softmax(z1 + z2 + b) - proba).max() < 1e-5
     assert np.abs(clf.proba_from_features(np.concatenate([f1, f2], axis=1)) - proba).max() < 1e-6
 
@@ -94,8 +96,7 @@ def test_a_version_without_the_ensemble_still_loads(published, photos):
 
 def test_too_small_a_validation_split_trains_no_ensemble(photos):
     train, labels, _ = photos
-    params = TrainParams(mode="finetune", epochs=1, image_size=64, batch_size=8, val_fraction=0.2,
-                         ensemble_head=True)
+    params = TrainParams(mode="finetune", epochs=1, image_size=64, batch_size=8, val_fraction=0.2, ensemble_head=True)
     result = fit(train, labels, CLASSES, params)
     assert "ensemble" not in result.metrics and not isinstance(result.classifier.backbone, PairBackbone)
     assert "no ensemble head" in result.metrics_note

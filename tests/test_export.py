@@ -2,6 +2,7 @@
 (flip TTA), an ensemble (fine-tune + a head on two pretrained networks, three input sizes) and a head
 over two backbones (`second_model`), each run in a fresh Python that can import only numpy, Pillow
 and onnxruntime, give the probabilities the product serves for the same real photos."""
+
 import json
 import shutil
 import subprocess
@@ -28,13 +29,17 @@ from training.train import fit
 
 TOL = 1e-4  # max abs difference from the probabilities the product serves
 BLOCKED = ["torch", "timm", "training", "backend", "sync", "cli", "lsproto", "onnx"]
-INPUTS = {"head": ["image"], "finetune": ["image"], "pair": ["image", "image_240_bicubic"],
-          "ensemble": ["image", "image_260_bicubic", "image_240_bicubic"]}
+INPUTS = {
+    "head": ["image"],
+    "finetune": ["image"],
+    "pair": ["image", "image_240_bicubic"],
+    "ensemble": ["image", "image_260_bicubic", "image_240_bicubic"],
+}
 
 # Runs as `python -I -S runner.py job.json`: no site (no .pth, so no editable tasveer), then the
 # site-packages folder where torch and timm lie is put back behind a finder that refuses every
 # top-level module but the standard library's, numpy's, Pillow's and onnxruntime's.
-RUNNER = textwrap.dedent('''
+RUNNER = textwrap.dedent("""
     import importlib.abc, json, sys
 
     ALLOWED = {"numpy", "PIL", "onnxruntime"}
@@ -86,7 +91,7 @@ RUNNER = textwrap.dedent('''
                                  "snippet": printed.getvalue().split()}
     out["modules"] = sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names))
     print(json.dumps(out))
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -105,16 +110,24 @@ def published(photos, tmp_path_factory):
     cache = EmbeddingCache(tmp_path_factory.mktemp("emb"))
     recipes = {
         "ensemble": {"preset": "accurate", "epochs": 1, "image_size": 64, "batch_size": 8, "val_fraction": 0.5},
-        "head": {}, "pair": {"preset": "balanced"},
-        "finetune": {"mode": "finetune", "epochs": 1, "image_size": 64, "batch_size": 8, "val_fraction": 0,
-                     "tta": True},
+        "head": {},
+        "pair": {"preset": "balanced"},
+        "finetune": {
+            "mode": "finetune",
+            "epochs": 1,
+            "image_size": 64,
+            "batch_size": 8,
+            "val_fraction": 0,
+            "tta": True,
+        },
     }
     vids: dict[str, str] = {}
     for kind, values in recipes.items():
         params = TrainParams.from_dict(values)
         blobs, y = (train[::3], labels[::3]) if kind == "finetune" else (train, labels)
-        vids[kind] = store.publish(fit(blobs, y, CLASSES, params, cache=cache), params=params, plot=False,
-                                   parent=vids.get("ensemble"))
+        vids[kind] = store.publish(
+            fit(blobs, y, CLASSES, params, cache=cache), params=params, plot=False, parent=vids.get("ensemble")
+        )
     return store, vids
 
 
@@ -126,11 +139,25 @@ def exported(published, photos, tmp_path_factory):
     out = tmp_path_factory.mktemp("exported")
     folders = {kind: export_version(store, vid, out / kind).parent for kind, vid in vids.items()}
     job = out / "job.json"
-    job.write_text(json.dumps({"site": str(Path(np.__file__).parents[1]), "blocked": BLOCKED,
-                               "photos": photos[2], "models": [str(f) for f in folders.values()]}))
+    job.write_text(
+        json.dumps(
+            {
+                "site": str(Path(np.__file__).parents[1]),
+                "blocked": BLOCKED,
+                "photos": photos[2],
+                "models": [str(f) for f in folders.values()],
+            }
+        )
+    )
     (out / "runner.py").write_text(RUNNER)
-    proc = subprocess.run([sys.executable, "-I", "-S", str(out / "runner.py"), str(job)], capture_output=True,
-                          text=True, timeout=600, cwd=out, env={"PATH": "/usr/bin:/bin"})
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(out / "runner.py"), str(job)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=out,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ran = json.loads(proc.stdout.strip().splitlines()[-1])
     blobs = read(photos[2])
@@ -192,11 +219,19 @@ def test_one_graph_holds_every_network_and_says_what_it_is(published, exported, 
 def test_cli_exports_a_version_directory_in_a_process_without_torch(published, exported, tmp_path):
     store, vids = published
     folders, _, _ = exported
-    code = ("import sys; sys.modules['torch'] = None; from cli.main import main; "
-            f"sys.exit(main(['export', '--model', {str(store.version_dir(vids['ensemble']))!r}, '--out', "
-            f"{str(tmp_path / 'ens')!r}]))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO,
-                          env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""})
+    code = (
+        "import sys; sys.modules['torch'] = None; from cli.main import main; "
+        f"sys.exit(main(['export', '--model', {str(store.version_dir(vids['ensemble']))!r}, '--out', "
+        f"{str(tmp_path / 'ens')!r}]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": ""},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"exported {vids['ensemble']}" in proc.stdout
     assert (tmp_path / "ens" / "model.onnx").read_bytes() == (folders["ensemble"] / "model.onnx").read_bytes()
@@ -210,8 +245,15 @@ def test_cli_exports_a_stores_serving_or_named_version(published, exported, tmp_
     assert said["version"] == store.serving() == vids["finetune"] and Path(said["model"]).exists()
     assert main(["export", "--model", str(store.root), "--version", vids["head"], "--out", str(tmp_path / "b")]) == 0
     assert (tmp_path / "b" / "model.onnx").read_bytes() == (folders["head"] / "model.onnx").read_bytes()
-    bad = ["export", "--model", str(store.version_dir(vids["head"])), "--version", vids["pair"], "--out",
-           str(tmp_path / "c")]
+    bad = [
+        "export",
+        "--model",
+        str(store.version_dir(vids["head"])),
+        "--version",
+        vids["pair"],
+        "--out",
+        str(tmp_path / "c"),
+    ]
     assert main(bad) == 2 and f"is version {vids['head']}" in capsys.readouterr().err
     assert main(["export", "--model", str(store.root), "--version", "v0999", "--out", str(tmp_path / "d")]) == 2
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()

@@ -11,6 +11,7 @@
 * a corrupt manifest, weights file or serving pointer: that version is skipped with a logged error
   and the newest good version serves.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,9 +73,14 @@ def train_and_wait(url: str, project: int, timeout: float = 240) -> dict:
     r = post_json(url + "/train", {"project": project})
     assert r.status_code == 200, r.text
     job_id = r.json()["job"]
-    return poll(lambda: next((j for j in jobs_of(url, project)["jobs"]
-                              if j["id"] == job_id and j["state"] not in ("queued", "running")), None),
-                f"end of training job {job_id}", timeout)
+    return poll(
+        lambda: next(
+            (j for j in jobs_of(url, project)["jobs"] if j["id"] == job_id and j["state"] not in ("queued", "running")),
+            None,
+        ),
+        f"end of training job {job_id}",
+        timeout,
+    )
 
 
 def health(url: str) -> bool:
@@ -83,8 +89,7 @@ def health(url: str) -> bool:
 
 # -- SIGKILL mid-training ----------------------------------------------------------------------------
 @pytest.mark.labelstudio
-def test_backend_killed_mid_training_runs_it_again_after_restart(label_studio, shared_data, start_backend,
-                                                                  tmp_path):
+def test_backend_killed_mid_training_runs_it_again_after_restart(label_studio, shared_data, start_backend, tmp_path):
     ls = label_studio
     project, uid, tasks = new_project(ls, "fault-kill", per_class=5)
     first = annotate_all(ls, tasks[:6])
@@ -98,8 +103,12 @@ def test_backend_killed_mid_training_runs_it_again_after_restart(label_studio, s
     later = annotate_all(ls, tasks[6:])  # nine new photos: downloading and embedding them takes a while
     r = post_json(b1.url + "/train", {"project": project})
     assert r.status_code == 200, r.text
-    poll(lambda: (jobs_of(b1.url, project)["running"] or {}).get("state") == "running", "running training", 30,
-         interval=0.05)
+    poll(
+        lambda: (jobs_of(b1.url, project)["running"] or {}).get("state") == "running",
+        "running training",
+        30,
+        interval=0.05,
+    )
     os.kill(b1.pid, signal.SIGKILL)
     poll(lambda: not b1.alive(), "dead backend", 10, interval=0.05)
 
@@ -110,8 +119,12 @@ def test_backend_killed_mid_training_runs_it_again_after_restart(label_studio, s
 
     b2 = start_backend(ls, data_dir=data_dir, TASVEER_TRAIN_MIN_INTERVAL="0")
     assert health(b2.url)
-    done = poll(lambda: next((j for j in jobs_of(b2.url, project)["jobs"] if j["state"] == "done"), None),
-                "resumed training", 240, detail=b2.log_tail)
+    done = poll(
+        lambda: next((j for j in jobs_of(b2.url, project)["jobs"] if j["state"] == "done"), None),
+        "resumed training",
+        240,
+        detail=b2.log_tail,
+    )
     assert done["reason"] == "resumed after a restart"
     v2 = done["result"]["version"]
     versions = requests.get(f"{b2.url}/versions", params={"project": project}, timeout=10).json()
@@ -143,8 +156,18 @@ def test_label_studio_unreachable_retries_fails_cleanly_and_recovers(label_studi
         time.sleep(1.0)
         assert health(url)
         proxy.up()
-        job = poll(lambda: next((j for j in jobs_of(url, project)["jobs"] if j["id"] == r.json()["job"]
-                                 and j["state"] not in ("queued", "running")), None), "training", 240)
+        job = poll(
+            lambda: next(
+                (
+                    j
+                    for j in jobs_of(url, project)["jobs"]
+                    if j["id"] == r.json()["job"] and j["state"] not in ("queued", "running")
+                ),
+                None,
+            ),
+            "training",
+            240,
+        )
         assert job["state"] == "done", job
         serving = job["result"]["version"]
 
@@ -161,7 +184,7 @@ def test_label_studio_unreachable_retries_fails_cleanly_and_recovers(label_studi
         # a photo imported during the outage (not cached): a per-task error after the download's retries
         from test_backend_labelstudio import upload
 
-        (label, path), = scene_files(1, offset=40, classes=["sea"])
+        ((label, path),) = scene_files(1, offset=40, classes=["sea"])
         (new_task,) = upload(ls, project, [(path.name, path.read_bytes())])
         unseen = {"id": new_task["id"], "data": new_task["data"]}
         r = post_json(url + "/predict", {"tasks": [unseen], "project": uid})
@@ -211,7 +234,9 @@ def test_two_trainings_of_one_project_publish_in_order(label_studio, shared_data
 def two_versions_once(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("two-versions") / "backend"
     with BackendThread(Settings(data_dir=data_dir)) as backend:
-        assert post_json(backend.url + "/setup", setup_body(protocol_requests(), "http://127.0.0.1:9")).status_code == 200
+        assert (
+            post_json(backend.url + "/setup", setup_body(protocol_requests(), "http://127.0.0.1:9")).status_code == 200
+        )
         v1 = publish_direct(backend.service, "1", per_class=2)
         v2 = publish_direct(backend.service, "1", per_class=3)
     return data_dir, v1, v2
@@ -234,8 +259,10 @@ def _served(data_dir, photo: bytes) -> tuple[str, dict]:
 
     with ImageServer({"/data/upload/1/p.jpg": photo}) as files, BackendThread(Settings(data_dir=data_dir)) as backend:
         set_up(backend.url, "1.1795492545", files.url, "token")
-        r = post_json(backend.url + "/predict", {"tasks": [{"id": 1, "data": {"image": "/data/upload/1/p.jpg"}}],
-                                                 "project": "1.1795492545"})
+        r = post_json(
+            backend.url + "/predict",
+            {"tasks": [{"id": 1, "data": {"image": "/data/upload/1/p.jpg"}}], "project": "1.1795492545"},
+        )
         assert r.status_code == 200, r.text
         versions = requests.get(backend.url + "/versions?project=1", timeout=10)
         assert versions.status_code == 200, versions.text
@@ -287,8 +314,13 @@ except Exception as exc:  # safetensors wraps the OSError in its own error
 def test_a_write_failing_mid_publish_leaves_nothing_half_written(two_versions):
     data_dir, v1, v2 = two_versions
     models = data_dir / "projects" / "1" / "models"
-    proc = subprocess.run([sys.executable, "-c", _PUBLISH_UNDER_LIMIT, str(models)], capture_output=True, text=True,
-                          timeout=600, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run(
+        [sys.executable, "-c", _PUBLISH_UNDER_LIMIT, str(models)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     assert proc.returncode == 3 and "File too large" in proc.stdout, proc.stdout + proc.stderr
     assert sorted(p.name for p in (models / "versions").iterdir()) == [v1, v2]
     assert not list((models / ".tmp").iterdir())  # the half-written version was removed
@@ -303,8 +335,7 @@ def test_job_runner_min_interval_merges_requests_and_shutdown_keeps_what_is_owed
     from backend.jobs.runner import JobRunner
 
     ran, idle = [], []
-    runner = JobRunner(lambda project, job: ran.append(job.requests), min_interval=60.0,
-                       on_idle=idle.append)
+    runner = JobRunner(lambda project, job: ran.append(job.requests), min_interval=60.0, on_idle=idle.append)
     first = runner.submit("3", "a")
     assert runner.wait_idle("3", timeout=30) and ran == [1] and idle == ["3"]
     waiting = [runner.submit("3", f"b{i}") for i in range(5)]

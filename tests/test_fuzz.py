@@ -2,6 +2,7 @@
 backend never answers a server error. Real app over real HTTP, with a trained version of project 1
 so that predict, rollback and the confusion matrix run their real code. Few examples per route (the
 whole file takes well under a minute); hypothesis's database is off so runs are repeatable."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,15 +33,24 @@ def test_no_server_error(fuzz_backend):
     assert len(operations) >= 12
     failures, seen = [], {}
     for operation in operations:
+
         @given(case=operation.as_strategy())
-        @settings(max_examples=12, deadline=None, database=None, derandomize=True,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=12,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case):
             response = case.call(base_url=fuzz_backend.url, timeout=30)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path} {case.body!r:.200}: "
-                                f"{response.status_code} {response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.formatted_path} {case.body!r:.200}: "
+                    f"{response.status_code} {response.text[:200]}"
+                )
 
         run()
     assert not failures, "\n".join(failures)

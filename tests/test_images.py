@@ -1,4 +1,5 @@
 """One decoding path: orientation, colour modes, and one clear error type for bad input."""
+
 import io
 
 import numpy as np
@@ -32,8 +33,10 @@ def test_exif_orientation_is_applied():
     assert top[2] > 200 and top[0] < 60  # the left strip is now on top
 
 
-@pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("RGBA", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"),
-                                      ("I;16", "PNG"), ("LA", "PNG"), ("1", "PNG")])
+@pytest.mark.parametrize(
+    "mode,fmt",
+    [("L", "PNG"), ("RGBA", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("I;16", "PNG"), ("LA", "PNG"), ("1", "PNG")],
+)
 def test_colour_modes_become_rgb(mode, fmt):
     img = Image.new(mode, (16, 12))
     out = decode_image(_encode(img, fmt), f"x.{fmt.lower()}")
@@ -51,11 +54,14 @@ def test_rgba_transparency_goes_on_white():
     assert tuple(np.asarray(decode_image(_encode(img, "PNG")))[0, 0]) == (255, 255, 255)
 
 
-@pytest.mark.parametrize("data,words", [
-    (b"", "empty"),
-    (b"%PDF-1.4 not an image", "not an image"),
-    ("a string", "expected image bytes"),
-])
+@pytest.mark.parametrize(
+    "data,words",
+    [
+        (b"", "empty"),
+        (b"%PDF-1.4 not an image", "not an image"),
+        ("a string", "expected image bytes"),
+    ],
+)
 def test_non_images_raise_one_clear_error(data, words):
     with pytest.raises(ImageError, match=words) as err:
         decode_image(data, "upload-7.jpg")

@@ -1,4 +1,5 @@
 """`tasveer import` against a real Label Studio (and the real backend for predictions)."""
+
 from __future__ import annotations
 
 import time
@@ -39,14 +40,22 @@ def test_import_labels_from_folders_creates_annotations(label_studio, shared_dat
     client = label_studio.client()
     project = ensure_project(client, "import-labeled", CLASSES)
     truth = scene_tree(shared_data, tmp_path / "tree", 4)
-    result = import_images(client, project.id, [tmp_path / "tree"], labels_from_folders=True, wait=False,
-                           progress=False, log=lambda m: None)
+    result = import_images(
+        client,
+        project.id,
+        [tmp_path / "tree"],
+        labels_from_folders=True,
+        wait=False,
+        progress=False,
+        log=lambda m: None,
+    )
     assert len(result.task_ids) == 12 and len(result.annotation_ids) == 12
     by_content = {p.read_bytes(): cls for p, cls in truth.items()}
     for task_id in result.task_ids:
         task = client.tasks.get(id=task_id)
-        anns = requests.get(f"{label_studio.url}/api/tasks/{task_id}/annotations/", headers=label_studio.headers,
-                            timeout=10).json()
+        anns = requests.get(
+            f"{label_studio.url}/api/tasks/{task_id}/annotations/", headers=label_studio.headers, timeout=10
+        ).json()
         assert len(anns) == 1
         [res] = anns[0]["result"]
         assert res["from_name"] == "choice" and res["to_name"] == "image" and res["type"] == "choices"
@@ -58,8 +67,15 @@ def test_folder_name_not_a_label_uploads_nothing(label_studio, shared_data, tmp_
     project = ensure_project(client, "import-badlabel", ["buildings", "forest"])
     scene_tree(shared_data, tmp_path / "tree", 2, classes=["buildings", "glacier"])
     with pytest.raises(ImportProblem, match="glacier"):
-        import_images(client, project.id, [tmp_path / "tree"], labels_from_folders=True, wait=False,
-                      progress=False, log=lambda m: None)
+        import_images(
+            client,
+            project.id,
+            [tmp_path / "tree"],
+            labels_from_folders=True,
+            wait=False,
+            progress=False,
+            log=lambda m: None,
+        )
     assert client.projects.get(id=project.id).task_number == 0
 
 
@@ -70,8 +86,19 @@ def test_cli_skips_non_images_with_a_message(label_studio, shared_data, tmp_path
     (tmp_path / "mixed" / "readme.txt").write_text("not an image")
     (tmp_path / "mixed" / "forest" / "fake.jpg").write_bytes(b"this is no jpeg")
     single = sorted((tmp_path / "mixed" / "sea").iterdir())[0]
-    proc = tasveer("import", "--project", str(project.id), "--url", label_studio.url, "--token", label_studio.token,
-                   "--no-wait", "--quiet", str(tmp_path / "mixed"), str(single))
+    proc = tasveer(
+        "import",
+        "--project",
+        str(project.id),
+        "--url",
+        label_studio.url,
+        "--token",
+        label_studio.token,
+        "--no-wait",
+        "--quiet",
+        str(tmp_path / "mixed"),
+        str(single),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "readme.txt: not an image file extension (.txt)" in proc.stderr
     assert "fake.jpg: not a readable image" in proc.stderr
@@ -102,6 +129,7 @@ def test_wait_without_backend_is_refused(label_studio, shared_data, tmp_path):
 
 # ------------------------------------------------------------ with the real backend
 
+
 @pytest.fixture(scope="module")
 def import_backend(label_studio, tmp_path_factory):
     """One backend process for the imports below (a project each): one start, and the photos of the
@@ -117,14 +145,16 @@ def test_every_imported_task_gets_a_prediction(label_studio, import_backend, sha
     connect_backend(client, project, backend.url)
     verify_webhook(client, project.id, backend.url)
     scene_tree(shared_data, tmp_path / "imgs", 8)
-    result = import_images(client, project.id, [tmp_path / "imgs"], wait=True, timeout=240,
-                           progress=False, log=lambda m: None)
+    result = import_images(
+        client, project.id, [tmp_path / "imgs"], wait=True, timeout=240, progress=False, log=lambda m: None
+    )
     report = result.predictions
     assert report.complete, f"missing {report.missing}: {report.errors}; backend log:\n{backend.log_tail()}"
     assert set(result.task_ids) <= tasks_with_predictions(client, project.id)
     labels = set(CLASSES)
-    for pred in requests.get(f"{label_studio.url}/api/predictions/", params={"project": project.id},
-                             headers=label_studio.headers, timeout=10).json():
+    for pred in requests.get(
+        f"{label_studio.url}/api/predictions/", params={"project": project.id}, headers=label_studio.headers, timeout=10
+    ).json():
         [res] = pred["result"]
         assert res["from_name"] == "choice" and res["value"]["choices"][0] in labels
 
@@ -138,11 +168,13 @@ def test_every_imported_task_gets_a_prediction(label_studio, import_backend, sha
     while not writes_done() and time.monotonic() < deadline:
         time.sleep(0.5)
     victims = result.task_ids[:5]
-    for pred in requests.get(f"{label_studio.url}/api/predictions/", params={"project": project.id},
-                             headers=label_studio.headers, timeout=10).json():
+    for pred in requests.get(
+        f"{label_studio.url}/api/predictions/", params={"project": project.id}, headers=label_studio.headers, timeout=10
+    ).json():
         if pred["task"] in victims:
-            requests.delete(f"{label_studio.url}/api/predictions/{pred['id']}/", headers=label_studio.headers,
-                            timeout=10).raise_for_status()
+            requests.delete(
+                f"{label_studio.url}/api/predictions/{pred['id']}/", headers=label_studio.headers, timeout=10
+            ).raise_for_status()
     assert not set(victims) & tasks_with_predictions(client, project.id)
     again = ensure_predictions(client, project.id, victims, wait_backend=0, timeout=120, progress=False)
     assert again.complete, f"missing {again.missing}: {again.errors}; backend log:\n{backend.log_tail()}"
@@ -155,7 +187,19 @@ def test_labels_from_folders_with_backend_trains_and_predicts(label_studio, impo
     backend = import_backend
     connect_backend(client, project, backend.url)
     scene_tree(shared_data, tmp_path / "tree", 6)
-    proc = tasveer("import", "--project", str(project.id), "--url", label_studio.url, "--token", label_studio.token,
-                   "--labels-from-folders", "--timeout", "240", "--quiet", str(tmp_path / "tree"))
+    proc = tasveer(
+        "import",
+        "--project",
+        str(project.id),
+        "--url",
+        label_studio.url,
+        "--token",
+        label_studio.token,
+        "--labels-from-folders",
+        "--timeout",
+        "240",
+        "--quiet",
+        str(tmp_path / "tree"),
+    )
     assert proc.returncode == 0, proc.stderr + "\nbackend log:\n" + backend.log_tail()
     assert "all 18 tasks have a prediction" in proc.stdout

@@ -1,4 +1,5 @@
 """Label errors on real embedded photos: injected wrong labels rank at the top."""
+
 import numpy as np
 import pytest
 
@@ -40,8 +41,9 @@ def test_injected_wrong_labels_rank_first(embedded):
 
 def test_from_proba_rule_and_validation():
     names = ["a", "b", "c"]
-    proba = np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.85, 0.05], [0.7, 0.2, 0.1],
-                      [0.05, 0.05, 0.9], [0.3, 0.4, 0.3]])
+    proba = np.array(
+        [[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.85, 0.05], [0.7, 0.2, 0.1], [0.05, 0.05, 0.9], [0.3, 0.4, 0.3]]
+    )
     y = np.array([0, 0, 1, 1, 2, 2])
     found = label_errors_from_proba(proba, y, names)
     # per-label bars (mean p(j) over the rows given j): a 0.85, b 0.525, c 0.6; row 3 (given b)

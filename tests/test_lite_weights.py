@@ -1,5 +1,6 @@
 """The offline EfficientNet-Lite0/1/2 weights land in timm's architectures tensor by tensor, and the
 results recognise ImageNet scenes in the shared photos."""
+
 import numpy as np
 import pytest
 import timm

@@ -2,6 +2,7 @@
 concurrent /predict clients while a finetune runs in the same process get every answer with no
 server error; a burst of webhooks coalesces into at most two trainings, the last one including the
 final annotation."""
+
 from __future__ import annotations
 
 import threading
@@ -31,8 +32,12 @@ def test_predict_clients_while_a_finetune_runs(tmp_path):
 
         def finetune():  # a real finetune in this process, competing for the CPU like a training job
             try:
-                fit([p.read_bytes() for _, p in pairs], [label for label, _ in pairs], CLASSES,
-                    TrainParams(mode="finetune", epochs=1, batch_size=4))
+                fit(
+                    [p.read_bytes() for _, p in pairs],
+                    [label for label, _ in pairs],
+                    CLASSES,
+                    TrainParams(mode="finetune", epochs=1, batch_size=4),
+                )
             finally:
                 finetune_done.set()
 
@@ -44,7 +49,9 @@ def test_predict_clients_while_a_finetune_runs(tmp_path):
             out = []
             for k in range(4):
                 chosen = [tasks[(seed * 7 + k * 5 + j) % len(tasks)] for j in range(16)]
-                r = requests.post(backend.url + "/predict", json={"tasks": chosen, "project": "1.1795492545"}, timeout=300)
+                r = requests.post(
+                    backend.url + "/predict", json={"tasks": chosen, "project": "1.1795492545"}, timeout=300
+                )
                 results = r.json().get("results", []) if r.ok else []
                 out.append((r.status_code, sum("error" not in x and x["model_version"] == vid for x in results)))
             return out

@@ -6,6 +6,7 @@ as its own process (`python -m backend`), real photos, real training. No mocks.
     ->  one correction changed  ->  a version on different data  ->  LS's "train" call makes a job
 
 The tests build on each other in file order (one project, one backend for the module)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -32,6 +33,7 @@ TRAIN_WAIT = 120.0
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.25):
     """Poll `check()` until it returns something truthy (returned); fail after `timeout` s."""
@@ -86,6 +88,7 @@ def manifests(backend, project: int) -> dict[str, dict]:
 
 # -- the module's one world -------------------------------------------------------------------------
 
+
 class Loop(SimpleNamespace):
     backend = None
 
@@ -122,6 +125,7 @@ def need(loop, *names):
 
 # -- the loop, in order ------------------------------------------------------------------------------
 
+
 def test_1_new_project_import_gets_cold_start_predictions(loop):
     ls, client = loop.ls, loop.client
     project = ensure_project(client, "product-loop", scenes.CLASSES)
@@ -132,8 +136,7 @@ def test_1_new_project_import_gets_cold_start_predictions(loop):
     assert detail["start_training_on_annotation_update"] is True
     assert ml.model_version == "INITIAL"
 
-    result = import_images(client, project.id, loop.paths, wait=True, timeout=180, progress=False,
-                           log=lambda m: None)
+    result = import_images(client, project.id, loop.paths, wait=True, timeout=180, progress=False, log=lambda m: None)
     assert len(result.task_ids) == N_IMAGES and not result.skipped
     report = result.predictions
     assert report.complete, f"missing {report.missing}: {report.errors}{loop.backend_log()}"
@@ -163,9 +166,12 @@ def test_2_corrections_train_a_version_that_predicts_better(loop):
     picked = [by_class[c][i] for i in range(N_ANNOTATED // len(scenes.CLASSES)) for c in scenes.CLASSES]
     loop.annotations = {}
     for task_id in picked:  # like the UI's submit: LS sends ANNOTATION_CREATED and START_TRAINING
-        r = requests.post(f"{ls.url}/api/tasks/{task_id}/annotations/", headers=ls.headers, timeout=60,
-                          json={"result": choice_result("choice", "image", loop.truth[task_id]),
-                                "project": project.id})
+        r = requests.post(
+            f"{ls.url}/api/tasks/{task_id}/annotations/",
+            headers=ls.headers,
+            timeout=60,
+            json={"result": choice_result("choice", "image", loop.truth[task_id]), "project": project.id},
+        )
         assert r.status_code == 201, r.text
         loop.annotations[task_id] = r.json()["id"]
 
@@ -184,14 +190,15 @@ def test_2_corrections_train_a_version_that_predicts_better(loop):
     assert mf["n_train"] == N_ANNOTATED and sorted(mf["extra"]["tasks"]) == sorted(picked), mf["extra"]
     r = requests.get(f"{ls.url}/api/ml/{loop.ml_id}/versions", headers=ls.headers, timeout=30)
     assert r.status_code == 200 and vid in r.json()["versions"], r.text
-    setup = requests.post(f"{backend.url}/setup", timeout=30,
-                          json={"project": str(project.id), "schema": project.label_config})
+    setup = requests.post(
+        f"{backend.url}/setup", timeout=30, json={"project": str(project.id), "schema": project.label_config}
+    )
     assert setup.json() == {"model_version": vid}
 
     # LS's Data Manager "Retrieve Predictions" for all 128 tasks (LS calls /predict)
     task_ids = sorted(loop.truth)
     for i in range(0, len(task_ids), 50):
-        retrieve_predictions(loop.client, project.id, task_ids[i:i + 50], timeout=120)
+        retrieve_predictions(loop.client, project.id, task_ids[i : i + 50], timeout=120)
     preds = newest_by_task(predictions(ls, project.id))
     stale = {t: p["model_version"] for t, p in preds.items() if p["model_version"] != vid}
     assert not stale and set(preds) == set(task_ids), f"not of {vid}: {stale}{loop.backend_log()}"
@@ -210,12 +217,21 @@ def test_3_a_correction_changes_the_training_data_and_train_makes_a_job(loop):
     task_id = sorted(loop.annotations)[0]
     wrong = next(c for c in scenes.CLASSES if c != loop.truth[task_id])
     n_jobs = len(project_jobs(backend, project.id))
-    r = requests.patch(f"{ls.url}/api/annotations/{loop.annotations[task_id]}/", headers=ls.headers, timeout=60,
-                       json={"result": choice_result("choice", "image", wrong)})
+    r = requests.patch(
+        f"{ls.url}/api/annotations/{loop.annotations[task_id]}/",
+        headers=ls.headers,
+        timeout=60,
+        json={"result": choice_result("choice", "image", wrong)},
+    )
     assert r.status_code == 200, r.text  # ANNOTATION_UPDATED + START_TRAINING
 
-    info = wait_until(lambda: (lambda v: v if v["model_version"] != loop.vid and idle(v) else None)(
-        backend_versions(backend, project.id)), TRAIN_WAIT, "version after the correction")
+    info = wait_until(
+        lambda: (lambda v: v if v["model_version"] != loop.vid and idle(v) else None)(
+            backend_versions(backend, project.id)
+        ),
+        TRAIN_WAIT,
+        "version after the correction",
+    )
     new_vid = info["model_version"]
     after = manifests(backend, project.id)[new_vid]
     assert after["parent"] == loop.vid and after["n_train"] == N_ANNOTATED
@@ -229,8 +245,13 @@ def test_3_a_correction_changes_the_training_data_and_train_makes_a_job(loop):
     assert r.status_code == 200, r.text
     ml = requests.get(f"{ls.url}/api/ml/{loop.ml_id}", headers=ls.headers, timeout=30).json()
     assert ml["state"] != "ER", ml
-    jobs = wait_until(lambda: (lambda js: js if len(js) > n_jobs and js[-1]["state"] in ("done", "skipped", "failed")
-                               else None)(project_jobs(backend, project.id)), TRAIN_WAIT, "training job from train")
+    jobs = wait_until(
+        lambda: (lambda js: js if len(js) > n_jobs and js[-1]["state"] in ("done", "skipped", "failed") else None)(
+            project_jobs(backend, project.id)
+        ),
+        TRAIN_WAIT,
+        "training job from train",
+    )
     job = jobs[-1]
     assert job["reason"] == "START_TRAINING", job
     # nothing changed since new_vid: the backend says so and keeps serving it

@@ -1,6 +1,7 @@
 """The shared Label Studio rules (lsproto): labeling configs, result shapes, token kinds, URL kinds,
 project references. Pure functions, no server; the same rules run against a real Label Studio in
 test_sync_labelstudio.py and test_backend_labelstudio.py."""
+
 from __future__ import annotations
 
 import base64
@@ -22,10 +23,12 @@ def jwt(payload: dict) -> str:
 
 # -- labeling configs ----------------------------------------------------------------------------
 
+
 def test_aliases_are_the_labels_and_values_otherwise():
     cfg = parse_label_config(
         '<View><Image name="img" value="$photo"/><Choices name="cls" toName="img">'
-        '<Choice value="Sea water" alias="sea"/><Choice value="forest"/></Choices></View>')
+        '<Choice value="Sea water" alias="sea"/><Choice value="forest"/></Choices></View>'
+    )
     assert (cfg.from_name, cfg.to_name, cfg.data_key, cfg.labels) == ("cls", "img", "photo", ("sea", "forest"))
 
 
@@ -37,31 +40,49 @@ def test_unicode_and_spaced_labels_round_trip_through_the_config_tasveer_writes(
 
 
 def test_two_choices_on_the_image_are_refused_but_one_on_text_is_ignored():
-    two = ('<View><Image name="i" value="$image"/><Choices name="a" toName="i"><Choice value="x"/>'
-           '<Choice value="y"/></Choices><Choices name="b" toName="i"><Choice value="z"/><Choice value="w"/>'
-           '</Choices></View>')
+    two = (
+        '<View><Image name="i" value="$image"/><Choices name="a" toName="i"><Choice value="x"/>'
+        '<Choice value="y"/></Choices><Choices name="b" toName="i"><Choice value="z"/><Choice value="w"/>'
+        "</Choices></View>"
+    )
     with pytest.raises(LabelConfigError, match="several <Choices>.*a, b"):
         parse_label_config(two)
-    mixed = ('<View><Image name="i" value="$image"/><Text name="t" value="$text"/>'
-             '<Choices name="about_text" toName="t"><Choice value="p"/><Choice value="q"/></Choices>'
-             '<Choices name="about_image" toName="i"><Choice value="x"/><Choice value="y"/></Choices></View>')
+    mixed = (
+        '<View><Image name="i" value="$image"/><Text name="t" value="$text"/>'
+        '<Choices name="about_text" toName="t"><Choice value="p"/><Choice value="q"/></Choices>'
+        '<Choices name="about_image" toName="i"><Choice value="x"/><Choice value="y"/></Choices></View>'
+    )
     assert parse_label_config(mixed).from_name == "about_image"
 
 
-@pytest.mark.parametrize("xml, message", [
-    ('<View><Image name="i" value="$image"/></View>', "no <Choices>"),
-    ('<View><Text name="t" value="$t"/><Choices name="c" toName="t"><Choice value="a"/><Choice value="b"/>'
-     '</Choices></View>', "no <Image>"),
-    ('<View><Image name="i" value="$image"/><Choices name="c" toName="i"><Choice value="a"/></Choices></View>',
-     "at least two"),
-    ('<View><Image name="i" value="$image"/><Choices name="c" toName="i"><Choice value="a"/><Choice value="a"/>'
-     '</Choices></View>', "appears twice"),
-    ('<View><Image name="i" value="http://x/y.jpg"/><Choices name="c" toName="i"><Choice value="a"/>'
-     '<Choice value="b"/></Choices></View>', "must reference task data"),
-    ("<View>", "not valid XML"),
-    ("", "empty"),
-    ('<!DOCTYPE x [<!ENTITY e "boom">]><View>&e;</View>', "DOCTYPE"),
-])
+@pytest.mark.parametrize(
+    "xml, message",
+    [
+        ('<View><Image name="i" value="$image"/></View>', "no <Choices>"),
+        (
+            '<View><Text name="t" value="$t"/><Choices name="c" toName="t"><Choice value="a"/><Choice value="b"/>'
+            "</Choices></View>",
+            "no <Image>",
+        ),
+        (
+            '<View><Image name="i" value="$image"/><Choices name="c" toName="i"><Choice value="a"/></Choices></View>',
+            "at least two",
+        ),
+        (
+            '<View><Image name="i" value="$image"/><Choices name="c" toName="i"><Choice value="a"/><Choice value="a"/>'
+            "</Choices></View>",
+            "appears twice",
+        ),
+        (
+            '<View><Image name="i" value="http://x/y.jpg"/><Choices name="c" toName="i"><Choice value="a"/>'
+            '<Choice value="b"/></Choices></View>',
+            "must reference task data",
+        ),
+        ("<View>", "not valid XML"),
+        ("", "empty"),
+        ('<!DOCTYPE x [<!ENTITY e "boom">]><View>&e;</View>', "DOCTYPE"),
+    ],
+)
 def test_configs_tasveer_cannot_serve_say_why(xml, message):
     with pytest.raises(LabelConfigError, match=message):
         parse_label_config(xml)
@@ -76,26 +97,31 @@ def test_parse_labels():
 
 # -- result shapes -------------------------------------------------------------------------------
 
+
 def test_prediction_shape_clips_the_score_and_carries_the_cluster():
     cfg = parse_label_config(build_label_config(["a", "b"]))
     p = prediction(cfg, "b", 1.7, "v0003", cluster=4)
-    assert p == {"result": choice_result("choice", "image", "b"), "score": 1.0, "model_version": "v0003",
-                 "cluster": 4}
-    assert p["result"] == [{"from_name": "choice", "to_name": "image", "type": "choices",
-                            "value": {"choices": ["b"]}}]
+    assert p == {"result": choice_result("choice", "image", "b"), "score": 1.0, "model_version": "v0003", "cluster": 4}
+    assert p["result"] == [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": ["b"]}}]
     assert prediction(cfg, "a", -0.2, "v1")["score"] == 0.0 and "cluster" not in prediction(cfg, "a", 0.5, "v1")
-    assert error_prediction("v1", "task 3: gone") == {"result": [], "score": 0.0, "model_version": "v1",
-                                                      "error": "task 3: gone"}
+    assert error_prediction("v1", "task 3: gone") == {
+        "result": [],
+        "score": 0.0,
+        "model_version": "v1",
+        "error": "task 3: gone",
+    }
 
 
 def test_newest_usable_annotation_wins_and_skipped_ones_do_not_count():
     cfg = parse_label_config(build_label_config(["a", "b", "c"]))
-    task = {"annotations": [
-        {"id": 1, "updated_at": "2026-01-01T00:00:00Z", "result": choice_result("choice", "image", "a")},
-        {"id": 2, "updated_at": "2026-03-01T00:00:00Z", "result": choice_result("choice", "image", "b")},
-        {"id": 3, "updated_at": "2026-05-01T00:00:00Z", "was_cancelled": True, "result": []},
-        {"id": 4, "updated_at": "2026-06-01T00:00:00Z", "result": choice_result("other", "image", "c")},
-    ]}
+    task = {
+        "annotations": [
+            {"id": 1, "updated_at": "2026-01-01T00:00:00Z", "result": choice_result("choice", "image", "a")},
+            {"id": 2, "updated_at": "2026-03-01T00:00:00Z", "result": choice_result("choice", "image", "b")},
+            {"id": 3, "updated_at": "2026-05-01T00:00:00Z", "was_cancelled": True, "result": []},
+            {"id": 4, "updated_at": "2026-06-01T00:00:00Z", "result": choice_result("other", "image", "c")},
+        ]
+    }
     assert newest_label(task, cfg) == (2, "b")
     assert newest_label({"annotations": [task["annotations"][2]]}, cfg) is None
     assert result_label([{"type": "choices", "from_name": "choice", "value": {"choices": []}}], "choice") is None
@@ -103,6 +129,7 @@ def test_newest_usable_annotation_wins_and_skipped_ones_do_not_count():
 
 
 # -- tokens --------------------------------------------------------------------------------------
+
 
 def test_token_kinds_and_headers():
     legacy = "0123456789abcdef0123456789abcdef01234567"
@@ -123,6 +150,7 @@ def test_a_pat_that_cannot_be_exchanged_is_a_readable_error():
 
 
 # -- URLs and project references -----------------------------------------------------------------
+
 
 def test_url_kinds_and_resolution():
     host = "http://127.0.0.1:8080"

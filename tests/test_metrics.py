@@ -1,4 +1,5 @@
 """Metrics against hand-computed values; acquisition scores order by uncertainty."""
+
 import numpy as np
 import pytest
 

@@ -2,6 +2,7 @@
 the confusion matrix image, and its rollback button really rolls back (JavaScript included).
 
 Needs Debian's `chromium`; skipped with a reason where it is not installed."""
+
 from __future__ import annotations
 
 import os
@@ -18,13 +19,25 @@ from test_backend_protocol import publish_direct, setup_body
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -34,8 +47,10 @@ def backend_with_versions(tmp_path):
     captured = protocol_requests()
     with BackendThread(Settings(data_dir=tmp_path / "backend")) as server:
         post_json(server.url + "/setup", setup_body(captured, "http://127.0.0.1:9"))
-        versions = [publish_direct(server.service, "1", per_class=n, params=TrainParams(head_c=c))
-                    for n, c in ((2, 0.002), (4, 0.002), (6, 0.01))]
+        versions = [
+            publish_direct(server.service, "1", per_class=n, params=TrainParams(head_c=c))
+            for n, c in ((2, 0.002), (4, 0.002), (6, 0.01))
+        ]
         yield server, versions
 
 
@@ -50,8 +65,7 @@ def test_page_renders_chart_table_and_confusion_matrix(backend_with_versions, tm
     colours = img.getcolors(maxcolors=1 << 20)
     assert img.size == (1200, 1400) and len(colours) > 50  # a real page, not a blank one
     # the chart's accuracy line colour is on screen
-    assert any(abs(c[1][0] - 0x2C) < 8 and abs(c[1][1] - 0x6F) < 8 and abs(c[1][2] - 0xBB) < 8
-               for c in colours)
+    assert any(abs(c[1][0] - 0x2C) < 8 and abs(c[1][1] - 0x6F) < 8 and abs(c[1][2] - 0xBB) < 8 for c in colours)
 
     dom = chromium(tmp_path, "--dump-dom", server.url + "/metrics").stdout
     assert "accuracy by version" in dom and "<svg" in dom and "<polyline" in dom
@@ -76,9 +90,17 @@ def test_rollback_button_rolls_back(backend_with_versions, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-                             f"--remote-debugging-port={port}", server.url + "/metrics"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--remote-debugging-port={port}",
+            server.url + "/metrics",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         target = None
@@ -91,9 +113,17 @@ def test_rollback_button_rolls_back(backend_with_versions, tmp_path):
             time.sleep(0.2)
         assert target, "chromium did not open the page"
         with connect(target["webSocketDebuggerUrl"], max_size=None) as ws:
+
             def evaluate(expression, ident):
-                ws.send(json.dumps({"id": ident, "method": "Runtime.evaluate",
-                                    "params": {"expression": expression, "returnByValue": True}}))
+                ws.send(
+                    json.dumps(
+                        {
+                            "id": ident,
+                            "method": "Runtime.evaluate",
+                            "params": {"expression": expression, "returnByValue": True},
+                        }
+                    )
+                )
                 while True:
                     msg = json.loads(ws.recv(timeout=30))
                     if msg.get("id") == ident:
@@ -107,7 +137,9 @@ def test_rollback_button_rolls_back(backend_with_versions, tmp_path):
                 clicked = evaluate(
                     "window.confirm = () => true;"
                     f"(() => {{ const b = document.querySelector(\"button[data-version='{versions[0]}']\");"
-                    "return b ? (b.click(), 'clicked') : 'no button'; })()", ident)
+                    "return b ? (b.click(), 'clicked') : 'no button'; })()",
+                    ident,
+                )
                 if clicked != "clicked":
                     time.sleep(0.2)
             assert clicked == "clicked"

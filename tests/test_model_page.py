@@ -3,6 +3,7 @@ the first labels (leave-one-out, with what k-fold cross-validation still needs, 
 the page's sections, training status with its last error, "train now", parameters checked field by
 field, and `retrain_every` counting annotations. (The page in a browser, with Label Studio:
 test_browser_model_page.py.)"""
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,10 @@ def server(tmp_path_factory):
     with BackendThread(Settings(data_dir=tmp_path_factory.mktemp("page") / "backend")) as server:
         # project 1: a Label Studio that is not there (nothing listens on port 9)
         post_json(server.url + "/setup", setup_body(captured, "http://127.0.0.1:9"))
-        versions = [publish_direct(server.service, "1", per_class=n, params=TrainParams(head_c=c))
-                    for n, c in ((1, 0.002), (2, 0.01))]
+        versions = [
+            publish_direct(server.service, "1", per_class=n, params=TrainParams(head_c=c))
+            for n, c in ((1, 0.002), (2, 0.01))
+        ]
         # project 2: no Label Studio host known, so parameters stay in the backend
         post_json(server.url + "/setup", setup_body(captured, None, project="2.1795492545", access_token=None))
         yield server, versions
@@ -65,8 +68,14 @@ def test_page_html_has_every_section(server):
     r = requests.get(f"{server.url}/projects/1/page", params={"version": versions[0]}, timeout=60)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     page = r.text
-    for heading in ("Training", "Latest batch", "Versions", f"Version {versions[0]}", "Learning curve",
-                    "Training parameters"):
+    for heading in (
+        "Training",
+        "Latest batch",
+        "Versions",
+        f"Version {versions[0]}",
+        "Learning curve",
+        "Training parameters",
+    ):
         assert f">{heading}</h2>" in page, heading
     assert "Cannot list the newest tasks" in page  # Label Studio is down: said, and the rest shows
     assert "aria-label='learning curve" in page and "aria-label='confusion matrix'" in page

@@ -1,5 +1,6 @@
 """ONNX Runtime serving: every published version has a graph, ORT and PyTorch agree on real photos,
 the graph of a backbone is exported once, and another process serves a version without torch."""
+
 import json
 import subprocess
 import sys
@@ -137,10 +138,14 @@ SERVE_WITHOUT_TORCH = textwrap.dedent("""
 def test_another_process_serves_with_ort_and_no_torch(published):
     store, _, v_head, v_tuned = published
     paths = [str(p) for p in sample(1, seed=12, skip=4)[0]]
-    code = SERVE_WITHOUT_TORCH.format(repo=str(REPO), root=str(store.root), paths=paths,
-                                      vids=[v_head, v_tuned])
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"})
+    code = SERVE_WITHOUT_TORCH.format(repo=str(REPO), root=str(store.root), paths=paths, vids=[v_head, v_tuned])
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = json.loads(proc.stdout.strip().splitlines()[-1])
     blobs = read(paths)

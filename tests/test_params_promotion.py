@@ -2,6 +2,7 @@
 (one source of truth); a deliberately worse training stays a candidate; promoting it by hand changes
 what /predict answers; "train accurate now" trains the accurate preset. Real Label Studio, real
 backend process, real CLI."""
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ def wait_idle_version(backend_url: str, project: int, not_in=(), timeout: float 
     pytest.fail(f"no new version within {timeout} s")
 
 
-def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_studio, shared_backend, shared_data,
-                                                                         tmp_path):
+def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(
+    label_studio, shared_backend, shared_data, tmp_path
+):
     ls, client = label_studio, label_studio.client()
     with nullcontext(shared_backend) as backend:  # the session's backend (lsfixture), a project of its own
         project = ensure_project(client, "params-and-promotion", CLASSES)
@@ -42,8 +44,9 @@ def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_s
         for path, label in zip(paths, labels):
             (tree / label).mkdir(parents=True, exist_ok=True)
             (tree / label / path.name).symlink_to(path)
-        import_images(client, project.id, [tree], labels_from_folders=True, wait=False, progress=False,
-                      log=lambda m: None)
+        import_images(
+            client, project.id, [tree], labels_from_folders=True, wait=False, progress=False, log=lambda m: None
+        )
         first = wait_idle_version(backend.url, project.id)["model_version"]
         cli = ["--project", str(project.id), "--backend", backend.url, "--data-dir", str(tmp_path / "none")]
 
@@ -70,8 +73,9 @@ def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_s
         listing = run_tasveer("versions", *cli)
         assert listing.returncode == 0 and "candidate" in listing.stdout and "serving" in listing.stdout
 
-        task = requests.get(f"{ls.url}/api/tasks", params={"project": project.id}, headers=ls.headers,
-                            timeout=30).json()["tasks"][0]
+        task = requests.get(
+            f"{ls.url}/api/tasks", params={"project": project.id}, headers=ls.headers, timeout=30
+        ).json()["tasks"][0]
         body = {"tasks": [task], "project": str(project.id), "label_config": project.label_config}
         before = requests.post(f"{backend.url}/predict", json=body, timeout=60).json()["results"][0]
         assert before["model_version"] == first
@@ -94,5 +98,10 @@ def test_params_reach_label_studio_and_a_worse_version_stays_a_candidate(label_s
         assert row["recipe"] == "accurate" and row["mode"] == "finetune", row
         hyper = row["hyperparameters"]
         assert (hyper["image_size"], hyper["epochs"], hyper["lr"], hyper["tta"], hyper["augment"]) == (
-            160, 6, 5e-4, True, False), hyper  # the preset's recipe; the project's other values stay
+            160,
+            6,
+            5e-4,
+            True,
+            False,
+        ), hyper  # the preset's recipe; the project's other values stay
         assert row["promotion"].startswith(("served", "candidate")) and row["accuracy"] is not None

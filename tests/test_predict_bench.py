@@ -1,5 +1,6 @@
 """Each image is hashed once on the serving path: the blob cache hands on bytes that carry their
 sha256 (training.cache.Digested) and the embedding loop keys the cache with it; integrity holds."""
+
 from __future__ import annotations
 
 import hashlib

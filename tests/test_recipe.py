@@ -2,6 +2,7 @@
 preset when asked for or when `accurate_every` labels were added since the last accurate training.
 Real heads fitted on shared photos and published into a real model store; the full path through
 Label Studio and a backend process is in test_params_promotion.py."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,7 +42,9 @@ def test_accurate_every_counts_labels_since_the_last_accurate_training(tmp_path,
     n = result.n_train
     assert last_accurate_labels(store.versions()) == n == 6
     assert choose(explicit, "ANNOTATION_CREATED", store, n + 9)[1:] == (
-        "project", "9 of 10 labels until the next accurate training")
+        "project",
+        "9 of 10 labels until the next accurate training",
+    )
     assert choose(explicit, "ANNOTATION_CREATED", store, n + 10)[1] == ACCURATE
     assert choose({}, "ANNOTATION_CREATED", store, 10_000)[1] == "project"  # off by default
 

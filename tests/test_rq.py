@@ -6,6 +6,7 @@ A real RQ worker process (`python -m backend.workers.rqworker`, as deployed) run
 Studio, no training (tests/test_cluster.py runs the whole deployment). Each test has a Redis key
 prefix of its own (rqfix.py), deleted afterwards.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,13 +31,24 @@ def workers(redis_prefix, tmp_path):
     procs, logs = [], []
 
     def start(name: str) -> subprocess.Popen:
-        env = {**os.environ, "REDIS_URL": REDIS, "TASVEER_QUEUE_PREFIX": redis_prefix,
-               "TASVEER_DATA_DIR": str(tmp_path / name), "TASVEER_LOG_LEVEL": "info",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "REDIS_URL": REDIS,
+            "TASVEER_QUEUE_PREFIX": redis_prefix,
+            "TASVEER_DATA_DIR": str(tmp_path / name),
+            "TASVEER_LOG_LEVEL": "info",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
         log = open(tmp_path / f"{name}.log", "wb")
         logs.append(log)
-        proc = subprocess.Popen([sys.executable, "-m", "backend.workers.rqworker", f"{redis_prefix}-{name}"], cwd=REPO_ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.workers.rqworker", f"{redis_prefix}-{name}"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         procs.append(proc)
         return proc
 
@@ -70,16 +82,22 @@ def test_jobs_coalesce_and_any_replica_reads_status_and_progress(redis_prefix, w
     assert api1.busy("7") and api1.busy("8") and not api1.busy("9")
 
     workers("w1")
-    running = poll(lambda: (j := api2.get(first.id)) and j.progress and j, "progress of the first job", 60,
-                   interval=0.05, detail=workers.log)
+    running = poll(
+        lambda: (j := api2.get(first.id)) and j.progress and j,
+        "progress of the first job",
+        60,
+        interval=0.05,
+        detail=workers.log,
+    )
     assert running.state == "running" and running.started_at and running.progress["phase"] == "holding"
     assert (running.progress["step"], running.progress["steps"]) == (1, 2)
     late = api1.submit("7", "hold late")  # while the first runs: still merged into the pending one
     assert (late.id, late.requests) == (second.id, 5)
 
     release(first.id)  # the slot passes to the pending job, queued by the worker that ran the first
-    poll(lambda: api2.get(second.id).state == "running", "the pending job running", 60, interval=0.05,
-         detail=workers.log)
+    poll(
+        lambda: api2.get(second.id).state == "running", "the pending job running", 60, interval=0.05, detail=workers.log
+    )
     done = api1.get(first.id)
     assert (done.state, done.error) == ("done", None)
     assert done.result == {"job": first.id, "reason": "hold first", "requests": 1}
@@ -118,8 +136,7 @@ def test_a_work_horse_killed_more_often_than_retry_allows_fails_the_job_and_free
     assert worker.poll() is None
 
 
-def test_a_job_abandoned_by_lost_workers_more_often_than_retry_allows_fails_and_frees_its_slot(
-        redis_prefix, workers):
+def test_a_job_abandoned_by_lost_workers_more_often_than_retry_allows_fails_and_frees_its_slot(redis_prefix, workers):
     """Worker and work horse gone: RQ's registry cleanup finds the job abandoned."""
     from rq.registry import StartedJobRegistry
 

@@ -1,6 +1,7 @@
 """A head over two pretrained backbones (params `second_model`): trained on both networks'
 features, published with both shared graphs, served alike by PyTorch and ONNX Runtime, and its
 networks shared with the one-backbone head versions of the same project."""
+
 import numpy as np
 import pytest
 
@@ -34,8 +35,11 @@ def published(photos, tmp_path_factory):
 
 
 def test_params_of_a_second_backbone_are_checked():
-    for bad in ({"second_model": ""}, {"second_model": "efficientnet_lite2"},
-                {"second_model": "efficientnet_lite0", "mode": "finetune"}):
+    for bad in (
+        {"second_model": ""},
+        {"second_model": "efficientnet_lite2"},
+        {"second_model": "efficientnet_lite0", "mode": "finetune"},
+    ):
         with pytest.raises(ParamError, match="second_model"):
             TrainParams.from_dict(bad)
     # the accurate preset is a fine-tune: a project's head over two backbones does not stop it
@@ -98,7 +102,11 @@ def test_balanced_preset_trains_lite2_beside_lite1_and_both_engines_agree(photos
     result = fit(train, labels, CLASSES, params, cache=EmbeddingCache(tmp_path / "emb"), unlabeled_blobs=unlabeled)
     first, second = result.classifier.backbone.parts
     assert (first.name, first.image_size, second.name, second.image_size) == (
-        "efficientnet_lite2", 260, "efficientnet_lite1", 240)
+        "efficientnet_lite2",
+        260,
+        "efficientnet_lite1",
+        240,
+    )
     assert result.classifier.weight.shape == (len(CLASSES), first.num_features + second.num_features)
     assert result.metrics_source == "cross-validation" and result.metrics["accuracy"] > 0.5
     vid = store.publish(result, params=params, plot=False)

@@ -2,6 +2,7 @@
 a token never leaves for another host, no cross-site form can change the serving version, deeply
 nested JSON is a 400, a GET creates nothing, a head is never fitted on random features, and a 500
 carries no internals."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ LS = "http://127.0.0.1:18080"
 
 @pytest.fixture
 def backend(tmp_path):
-    with BackendThread(Settings(data_dir=tmp_path / "backend", label_studio_url=LS,
-                                label_studio_api_key="env-token-0123456789")) as server:
+    with BackendThread(
+        Settings(data_dir=tmp_path / "backend", label_studio_url=LS, label_studio_api_key="env-token-0123456789")
+    ) as server:
         yield server
 
 
@@ -46,8 +48,12 @@ def test_a_cross_site_form_post_cannot_roll_back(backend):
     first = publish_direct(backend.service, "1", per_class=2)
     second = publish_direct(backend.service, "1", per_class=3)
     for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
-        r = requests.post(f"{backend.url}/projects/1/rollback", data=json.dumps({"version": first}),
-                          headers={"Content-Type": kind}, timeout=10)
+        r = requests.post(
+            f"{backend.url}/projects/1/rollback",
+            data=json.dumps({"version": first}),
+            headers={"Content-Type": kind},
+            timeout=10,
+        )
         assert r.status_code == 415 and "application/json" in r.json()["error"], r.text
     assert backend.service.serving.model_version("1") == second
     r = post_json(f"{backend.url}/projects/1/rollback", {"version": first})
@@ -56,21 +62,31 @@ def test_a_cross_site_form_post_cannot_roll_back(backend):
 
 def test_deeply_nested_json_is_a_400_and_the_service_keeps_serving(backend):
     for path in ("/setup", "/predict", "/webhook"):
-        r = requests.post(backend.url + path, data="[" * 200_000 + "]" * 200_000,
-                          headers={"Content-Type": "application/json"}, timeout=30)
+        r = requests.post(
+            backend.url + path,
+            data="[" * 200_000 + "]" * 200_000,
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
         assert r.status_code == 400 and "nested too deeply" in r.json()["error"], r.text
     assert requests.get(backend.url + "/health", timeout=5).json()["status"] == "UP"
 
 
 def test_a_get_for_an_unknown_project_leaves_nothing_on_disk(backend, tmp_path):
-    for path in ("/projects/77/versions/v0001/confusion.png", "/versions/v0001/confusion.png?project=77",
-                 "/projects/77/jobs", "/versions?project=77", "/metrics?project=77"):
+    for path in (
+        "/projects/77/versions/v0001/confusion.png",
+        "/versions/v0001/confusion.png?project=77",
+        "/projects/77/jobs",
+        "/versions?project=77",
+        "/metrics?project=77",
+    ):
         requests.get(backend.url + path, timeout=10)
     assert not (tmp_path / "backend" / "projects" / "77").exists()
 
 
-@pytest.mark.parametrize("values", [{"model": "smallcnn"}, {"pretrained": False},
-                                    {"model": "smallcnn", "mode": "head", "pretrained": False}])
+@pytest.mark.parametrize(
+    "values", [{"model": "smallcnn"}, {"pretrained": False}, {"model": "smallcnn", "mode": "head", "pretrained": False}]
+)
 def test_a_head_on_random_features_is_refused(backend, values):
     with pytest.raises(ParamError, match="needs a pretrained backbone"):
         TrainParams.from_dict(values)

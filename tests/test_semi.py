@@ -1,5 +1,6 @@
 """The semi-supervised head (training/semi.py) on real photos, and the plumbing that hands a
 project's unlabeled photos to it."""
+
 import numpy as np
 import pytest
 
@@ -68,12 +69,26 @@ def test_fit_hands_unlabeled_photos_to_the_semi_supervised_head(photos, monkeypa
     assert calls and all(n == 30 + 50 for n, _ in calls)
     assert 0 < result.metrics["temperature"] <= 1 and result.metrics_source == "cross-validation"
     calls.clear()
-    fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0", unlabeled=20), cache=cache,
-        backbone=backbone, unlabeled_features=XU)
+    fit(
+        blobs,
+        labels,
+        CLASSES,
+        TrainParams(model="efficientnet_lite0", unlabeled=20),
+        cache=cache,
+        backbone=backbone,
+        unlabeled_features=XU,
+    )
     assert calls and all(n == 30 + 20 for n, _ in calls)  # bounded by params.unlabeled
     calls.clear()
-    fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0", unlabeled=0), cache=cache,
-        backbone=backbone, unlabeled_features=XU)
+    fit(
+        blobs,
+        labels,
+        CLASSES,
+        TrainParams(model="efficientnet_lite0", unlabeled=0),
+        cache=cache,
+        backbone=backbone,
+        unlabeled_features=XU,
+    )
     assert calls == []  # off: the supervised head
     result = fit(blobs[:11], labels[:11], CLASSES, params, cache=cache, backbone=backbone, unlabeled_features=XU)
     assert calls == [] and result.metrics_source == "leave-one-out"  # 1 label of a class: supervised
@@ -171,6 +186,17 @@ def test_simulation_hands_the_rest_of_the_pool_to_a_semi_supervised_head():
         seen.append((len(XL), len(XU)))
         return fit_semi(np.vstack([XL, XU]), np.arange(len(XL)), yL, n_classes, C, seed)
 
-    hist = simulate(X[:90], y[:90], X[90:], y[90:], ["a", "b", "c"], strategy="margin", initial=9, batch=6,
-                    rounds=2, head=head, head_c=1.0)
+    hist = simulate(
+        X[:90],
+        y[:90],
+        X[90:],
+        y[90:],
+        ["a", "b", "c"],
+        strategy="margin",
+        initial=9,
+        batch=6,
+        rounds=2,
+        head=head,
+        head_c=1.0,
+    )
     assert seen == [(9, 81), (15, 75), (21, 69)] and hist[-1]["accuracy"] > 0.8

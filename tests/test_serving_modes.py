@@ -1,6 +1,7 @@
 """What serves predictions: ONNX Runtime by default on CPU, PyTorch by name, the same answers from
 both over real HTTP; a serving process with torch made unimportable answers /predict; trainings in a
 child process (TASVEER_TRAIN_IN=process) publish versions the serving process picks up."""
+
 from __future__ import annotations
 
 import copy
@@ -75,7 +76,8 @@ def torch_blocker(tmp_path) -> Path:
     block = tmp_path / "block-torch"
     block.mkdir()
     (block / "sitecustomize.py").write_text(
-        "import os, sys\nif os.environ.get('TASVEER_TRAIN_IN') == 'process':\n    sys.modules['torch'] = None\n")
+        "import os, sys\nif os.environ.get('TASVEER_TRAIN_IN') == 'process':\n    sys.modules['torch'] = None\n"
+    )
     return block
 
 
@@ -89,9 +91,13 @@ def test_a_server_without_torch_answers_predict(tmp_path):
     with FileServer(files, TOKEN) as ls, BackendThread(Settings(data_dir=data_dir, engine="torch")) as trainer:
         post_json(trainer.url + "/setup", setup_body(captured, ls.url))
         vid = publish_direct(trainer.service, "1")  # another process publishes
-    server = BackendServer(data_dir, free_port(), label_studio_url="http://127.0.0.1:9", label_studio_token="",
-                           extra_env={"PYTHONPATH": f"{block}:{REPO}", "TASVEER_TRAIN_IN": "process",
-                                      "TASVEER_ENGINE": "auto"})
+    server = BackendServer(
+        data_dir,
+        free_port(),
+        label_studio_url="http://127.0.0.1:9",
+        label_studio_token="",
+        extra_env={"PYTHONPATH": f"{block}:{REPO}", "TASVEER_TRAIN_IN": "process", "TASVEER_ENGINE": "auto"},
+    )
     with FileServer(files, TOKEN) as ls:
         server.start()
         try:
@@ -108,8 +114,7 @@ def test_a_server_without_torch_answers_predict(tmp_path):
 
 
 @pytest.mark.labelstudio
-def test_training_in_a_child_process_publishes_what_the_torch_free_server_serves(label_studio, shared_data,
-                                                                                  tmp_path):
+def test_training_in_a_child_process_publishes_what_the_torch_free_server_serves(label_studio, shared_data, tmp_path):
     from test_backend_labelstudio import CONFIG, annotate, create_project, project_uid, upload
 
     ls = label_studio
@@ -119,13 +124,19 @@ def test_training_in_a_child_process_publishes_what_the_torch_free_server_serves
     by_name = {p.name: label for label, p in pairs}
     for t in tasks:
         annotate(ls, t["id"], by_name[t["data"]["image"].rsplit("/", 1)[1].split("-", 1)[1]])
-    server = BackendServer(tmp_path / "backend", free_port(), label_studio_url=ls.url, label_studio_token=ls.token,
-                           extra_env={"PYTHONPATH": f"{torch_blocker(tmp_path)}:{REPO}", "TASVEER_TRAIN_IN": "process"})
+    server = BackendServer(
+        tmp_path / "backend",
+        free_port(),
+        label_studio_url=ls.url,
+        label_studio_token=ls.token,
+        extra_env={"PYTHONPATH": f"{torch_blocker(tmp_path)}:{REPO}", "TASVEER_TRAIN_IN": "process"},
+    )
     server.start()
     try:
         uid = project_uid(ls, project)
-        r = post_json(f"{server.url}/setup", {"project": uid, "schema": CONFIG, "hostname": ls.url,
-                                              "access_token": ls.token})
+        r = post_json(
+            f"{server.url}/setup", {"project": uid, "schema": CONFIG, "hostname": ls.url, "access_token": ls.token}
+        )
         assert r.status_code == 200 and r.json()["model_version"] == "INITIAL", r.text
         r = post_json(f"{server.url}/webhook", {"action": "START_TRAINING", "project": {"id": project}})
         assert r.json()["status"] == "scheduled", r.text
@@ -138,8 +149,12 @@ def test_training_in_a_child_process_publishes_what_the_torch_free_server_serves
         job = wait_for(published, timeout=240, what="the worker's training job")
         assert job["state"] == "done", f"{job}\n{server.log_tail(60)}"
         vid = job["result"]["version"]
-        assert requests.post(f"{server.url}/setup", json={"project": uid, "schema": CONFIG}, timeout=30
-                             ).json()["model_version"] == vid
+        assert (
+            requests.post(f"{server.url}/setup", json={"project": uid, "schema": CONFIG}, timeout=30).json()[
+                "model_version"
+            ]
+            == vid
+        )
         r = post_json(f"{server.url}/predict", {"tasks": tasks[:3], "project": uid, "label_config": CONFIG})
         assert all(res["model_version"] == vid and "error" not in res for res in r.json()["results"]), r.text
         assert "libtorch" not in Path(f"/proc/{server.pid}/maps").read_text()

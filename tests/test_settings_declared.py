@@ -2,6 +2,7 @@
 parameter's help in training/params.py. The README's two tables are their generators' output, every
 TASVEER_* / LABEL_STUDIO_* / REDIS_URL name in the product code is declared, nothing outside config/
 reads one raw, and a variable set in a mode where it cannot work stops the process at start."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,18 +40,23 @@ def product_files():
 def readme_block(begin: str, end: str) -> str:
     text = (REPO / "README.md").read_text()
     assert text.count(begin) == 1 and text.count(end) == 1, f"README.md must hold {begin!r} once"
-    return text[text.index(begin):text.index(end) + len(end)]
+    return text[text.index(begin) : text.index(end) + len(end)]
 
 
-@pytest.mark.parametrize("command, begin, end", [
-    (["-m", "config", "--markdown"], SETTINGS_BEGIN, SETTINGS_END),
-    (["-m", "training.paramtable"], PARAMS_BEGIN, PARAMS_END),
-], ids=["settings", "parameters"])
+@pytest.mark.parametrize(
+    "command, begin, end",
+    [
+        (["-m", "config", "--markdown"], SETTINGS_BEGIN, SETTINGS_END),
+        (["-m", "training.paramtable"], PARAMS_BEGIN, PARAMS_END),
+    ],
+    ids=["settings", "parameters"],
+)
 def test_the_readme_tables_are_what_the_declarations_generate(command, begin, end):
     proc = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert readme_block(begin, end) == proc.stdout.rstrip("\n"), \
+    assert readme_block(begin, end) == proc.stdout.rstrip("\n"), (
         f"README.md's table is stale: paste the output of `python {' '.join(command)}`"
+    )
 
 
 def test_every_variable_named_in_the_code_is_declared():
@@ -71,10 +77,15 @@ def raw_reads(path: Path) -> list[str]:
         if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
             func = node.func
             if (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")) in (
-                    "get", "getenv", "pop", "setdefault"):
+                "get",
+                "getenv",
+                "pop",
+                "setdefault",
+            ):
                 key = node.args[0].value
-        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) \
-                and isinstance(node.slice, ast.Constant):
+        elif (
+            isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and isinstance(node.slice, ast.Constant)
+        ):
             key = node.slice.value
         if isinstance(key, str) and key.startswith(PREFIXES):
             found.append(f"{path.relative_to(REPO)}:{node.lineno}: {ast.unparse(node)}")
@@ -97,9 +108,17 @@ def test_config_is_a_leaf():
 def test_settings_are_the_declared_backend_variables():
     assert [f.name for f in dataclasses.fields(Settings)] == list(BY_FIELD)
     assert all(var.help and var.readers for var in VARIABLES)
-    given = {"TASVEER_DATA_DIR": "/srv/t", "TASVEER_PORT": "9191", "TASVEER_ALLOWED_HOSTS": "A.example, cdn:81",
-             "TASVEER_OPEN_HEALTH": "yes", "TASVEER_ENGINE": "ONNX", "REDIS_URL": "redis://r:6379/0",
-             "TASVEER_RQ_GRACE": "5", "TASVEER_FETCH_TIMEOUT": "2.5", "LABEL_STUDIO_URL": "http://ls:8080/"}
+    given = {
+        "TASVEER_DATA_DIR": "/srv/t",
+        "TASVEER_PORT": "9191",
+        "TASVEER_ALLOWED_HOSTS": "A.example, cdn:81",
+        "TASVEER_OPEN_HEALTH": "yes",
+        "TASVEER_ENGINE": "ONNX",
+        "REDIS_URL": "redis://r:6379/0",
+        "TASVEER_RQ_GRACE": "5",
+        "TASVEER_FETCH_TIMEOUT": "2.5",
+        "LABEL_STUDIO_URL": "http://ls:8080/",
+    }
     settings = Settings.from_env(given)
     assert settings.data_dir == Path("/srv/t") and settings.port == 9191 and settings.open_health
     assert settings.allowed_hosts == ("a.example", "cdn:81") and settings.engine == "onnx"
@@ -115,8 +134,9 @@ def test_the_settings_types_are_what_the_declarations_generate():
     # type checkers read Settings' fields from a block of backend/settings.py generated from the
     # declarations (their kind, and None where the default is None)
     text = (REPO / "backend" / "settings.py").read_text()
-    assert f"\n{fields_stub()}\n" in text, \
+    assert f"\n{fields_stub()}\n" in text, (
         "backend/settings.py's fields block is stale: paste the output of `python -m backend.settings`"
+    )
 
 
 def test_the_engines_are_trainings():
@@ -147,16 +167,19 @@ def test_train_min_interval_is_refused_with_redis_and_the_backend_does_not_start
     with pytest.raises(SettingsError, match="TASVEER_TRAIN_MIN_INTERVAL=5 cannot work with REDIS_URL set"):
         Settings.from_env({"TASVEER_TRAIN_MIN_INTERVAL": "5", "REDIS_URL": "redis://127.0.0.1:6379/0"})
     env = {**os.environ, "TASVEER_TRAIN_MIN_INTERVAL": "5", "REDIS_URL": "redis://127.0.0.1:1/0"}
-    proc = subprocess.run([sys.executable, "-m", "backend"], env=env, cwd=REPO, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "backend"], env=env, cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2 and "TASVEER_TRAIN_MIN_INTERVAL" in proc.stderr and "REDIS_URL" in proc.stderr
 
 
 def test_a_bad_value_names_its_variable():
-    for env, match in [({"TASVEER_PORT": "ninety"}, "TASVEER_PORT must be a whole number"),
-                       ({"TASVEER_OPEN_HEALTH": "maybe"}, "TASVEER_OPEN_HEALTH must be 1 or 0"),
-                       ({"TASVEER_LOG_LEVEL": "loud"}, "TASVEER_LOG_LEVEL must be one of"),
-                       ({"TASVEER_TRAIN_MIN_INTERVAL": "-1"}, "TASVEER_TRAIN_MIN_INTERVAL must be >= 0")]:
+    for env, match in [
+        ({"TASVEER_PORT": "ninety"}, "TASVEER_PORT must be a whole number"),
+        ({"TASVEER_OPEN_HEALTH": "maybe"}, "TASVEER_OPEN_HEALTH must be 1 or 0"),
+        ({"TASVEER_LOG_LEVEL": "loud"}, "TASVEER_LOG_LEVEL must be one of"),
+        ({"TASVEER_TRAIN_MIN_INTERVAL": "-1"}, "TASVEER_TRAIN_MIN_INTERVAL must be >= 0"),
+    ]:
         with pytest.raises(SettingsError, match=match):
             Settings.from_env(env)
 
@@ -176,8 +199,13 @@ def test_basic_auth_means_the_same_everywhere():
 def test_the_backend_child_gets_its_settings_from_the_declarations(tmp_path):
     from sync.backendproc import BackendServer
 
-    server = BackendServer(tmp_path, 9555, label_studio_url="http://127.0.0.1:8080", label_studio_token="tok",
-                           label_studio_media_dir=tmp_path / "media")
+    server = BackendServer(
+        tmp_path,
+        9555,
+        label_studio_url="http://127.0.0.1:8080",
+        label_studio_token="tok",
+        label_studio_media_dir=tmp_path / "media",
+    )
     settings = Settings.from_env(server.environment())
     assert (settings.data_dir, settings.port, settings.label_studio_url) == (tmp_path, 9555, "http://127.0.0.1:8080")
     assert settings.label_studio_api_key == "tok" and settings.ls_media_dir == tmp_path / "media"
@@ -205,8 +233,10 @@ def test_the_form_shows_the_parameters_help_and_the_registry_backbones():
 
 
 def test_the_form_offers_the_backbones_without_importing_torch():
-    code = ("import sys; from backend.ui.params_form import params_section; html = params_section('1', {}); "
-            "assert 'efficientnet_lite0' in html and 'torch' not in sys.modules, sorted(sys.modules)")
+    code = (
+        "import sys; from backend.ui.params_form import params_section; html = params_section('1', {}); "
+        "assert 'efficientnet_lite0' in html and 'torch' not in sys.modules, sorted(sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
 

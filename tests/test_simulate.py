@@ -1,4 +1,5 @@
 """A small real active-learning simulation, and the `tasveer simulate` verb's JSON."""
+
 import argparse
 import json
 
@@ -38,8 +39,7 @@ def test_simulation_counts_and_no_repeats(embedded, strategy, monkeypatch):
         return real_fit(X, y, n_classes, C, seed)
 
     monkeypatch.setattr(head, "fit_linear", spy)
-    hist = simulate(pool_X, pool_y, test_X, test_y, CLASSES, strategy=strategy, initial=12, batch=10,
-                    rounds=3, seed=0)
+    hist = simulate(pool_X, pool_y, test_X, test_y, CLASSES, strategy=strategy, initial=12, batch=10, rounds=3, seed=0)
     assert [h["labels"] for h in hist] == [12, 22, 32, 42]
     assert all(0.0 <= h["accuracy"] <= 1.0 for h in hist)
     last = revealed[-1]
@@ -51,8 +51,9 @@ def test_simulation_counts_and_no_repeats(embedded, strategy, monkeypatch):
 
 def test_repeats_and_validation(embedded):
     pool_X, pool_y, test_X, test_y = embedded
-    res = simulate_repeats(pool_X, pool_y, test_X, test_y, CLASSES, strategy="margin", repeats=2,
-                           initial=12, batch=12, rounds=1)
+    res = simulate_repeats(
+        pool_X, pool_y, test_X, test_y, CLASSES, strategy="margin", repeats=2, initial=12, batch=12, rounds=1
+    )
     assert res["strategy"] == "margin" and [r["labels"] for r in res["rounds"]] == [12, 24]
     assert all(r["spread"] >= 0 for r in res["rounds"])
     with pytest.raises(ValueError, match="unknown strategy"):
@@ -77,8 +78,10 @@ def test_project_head_learns_from_the_unlabeled_pool_like_a_project(embedded):
     # a label with one example: k-fold cross-validation is impossible, so a project's head is
     # the supervised one (training/train.py), and so is the simulation's
     few = np.concatenate([rows[yL != 0], rows[yL == 0][:1]])
-    assert np.array_equal(project_head(40)(pool_X[few], pool_y[few], XU, len(CLASSES), 0.005, 0)[0],
-                          fit_linear(pool_X[few], pool_y[few], len(CLASSES), 0.005, 0)[0])
+    assert np.array_equal(
+        project_head(40)(pool_X[few], pool_y[few], XU, len(CLASSES), 0.005, 0)[0],
+        fit_linear(pool_X[few], pool_y[few], len(CLASSES), 0.005, 0)[0],
+    )
     with pytest.raises(ValueError, match="unlabeled must not be negative"):
         project_head(-1)
 
@@ -97,16 +100,29 @@ def _args(**kw):
 
     parser = argparse.ArgumentParser(prog="tasveer")
     verb.register(parser.add_subparsers())
-    argv = ["simulate"] + [x for k, v in kw.items() for x in (f"--{k.replace('_', '-')}", str(v))
-                           if v is not True] + [f"--{k}" for k, v in kw.items() if v is True]
+    argv = (
+        ["simulate"]
+        + [x for k, v in kw.items() for x in (f"--{k.replace('_', '-')}", str(v)) if v is not True]
+        + [f"--{k}" for k, v in kw.items() if v is True]
+    )
     return parser.parse_args(argv)
 
 
 def test_cli_json_shape(tmp_path, cache_dir, capsys):
     tree = _tree(tmp_path / "pool", 20)
     # Lite0 (the embeddings the fixture cached) to keep the test short; the default is a project's model
-    args = _args(pool=tree, strategy="diverse", initial=12, batch=12, rounds=2, repeats=2,
-                 cache=cache_dir, json=True, model="efficientnet_lite0", unlabeled=50)
+    args = _args(
+        pool=tree,
+        strategy="diverse",
+        initial=12,
+        batch=12,
+        rounds=2,
+        repeats=2,
+        cache=cache_dir,
+        json=True,
+        model="efficientnet_lite0",
+        unlabeled=50,
+    )
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["strategy"] == "diverse" and set(out) == {"strategy", "rounds"}
@@ -124,12 +140,14 @@ def test_cli_defaults_are_a_projects_head():
 
 def test_cli_errors(tmp_path, cache_dir, capsys):
     tree = _tree(tmp_path / "pool", 2)
-    for kw, message in [({"strategy": "bald"}, "unknown strategy 'bald'"),
-                        ({"mode": "finetune"}, "only 'head'"),
-                        ({"batch": 0}, "--batch must be at least 1"),
-                        ({"unlabeled": -1}, "--unlabeled must not be negative"),
-                        ({"head_c": 0}, "--head-c must be positive"),
-                        ({"model": "no_such_net"}, "no_such_net")]:
+    for kw, message in [
+        ({"strategy": "bald"}, "unknown strategy 'bald'"),
+        ({"mode": "finetune"}, "only 'head'"),
+        ({"batch": 0}, "--batch must be at least 1"),
+        ({"unlabeled": -1}, "--unlabeled must not be negative"),
+        ({"head_c": 0}, "--head-c must be positive"),
+        ({"model": "no_such_net"}, "no_such_net"),
+    ]:
         args = _args(pool=tree, cache=cache_dir, **kw)
         assert args.func(args) == 2
         err = capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Versioned store: publish, list, load, rollback, and a crash mid-publish never serves a half
 version."""
+
 import json
 import subprocess
 import sys
@@ -31,8 +32,17 @@ def test_publish_load_list_rollback(trained, tmp_path):
     v2 = store.publish(result, params=TrainParams(seed=1), parent=v1)
     assert (v1, v2, store.serving()) == ("v0001", "v0002", "v0002")
     m = store.manifest(v2)
-    for key in ("version", "parent", "labels", "backbone", "image_size", "params", "metrics",
-                "data_fingerprint", "created_at"):
+    for key in (
+        "version",
+        "parent",
+        "labels",
+        "backbone",
+        "image_size",
+        "params",
+        "metrics",
+        "data_fingerprint",
+        "created_at",
+    ):
         assert key in m
     assert m["parent"] == v1 and m["labels"] == CLASSES and m["params"]["seed"] == 1
     assert [v["version"] for v in store.versions()] == [v1, v2]
@@ -66,18 +76,21 @@ CRASH = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("target,when,patch", [
-    ("os.rename", "True", "os.rename"),  # weights and manifest written, not yet published
-    ("os.replace", "'SERVING' in str(a[1])", "os.replace"),  # published, pointer not yet moved
-])
+@pytest.mark.parametrize(
+    "target,when,patch",
+    [
+        ("os.rename", "True", "os.rename"),  # weights and manifest written, not yet published
+        ("os.replace", "'SERVING' in str(a[1])", "os.replace"),  # published, pointer not yet moved
+    ],
+)
 def test_crash_mid_publish_keeps_previous_version_serving(trained, tmp_path, target, when, patch):
     _, _, backbone, result = trained
     store = ModelStore(tmp_path)
     v1 = store.publish(result, params=TrainParams())
-    code = CRASH.format(repo=str(REPO), tests=str(REPO / "tests"), root=str(tmp_path),
-                        target=target, when=when, patch=patch)
-    proc = subprocess.run([sys.executable, "-c", "import os\n" + code], capture_output=True, text=True,
-                          timeout=300)
+    code = CRASH.format(
+        repo=str(REPO), tests=str(REPO / "tests"), root=str(tmp_path), target=target, when=when, patch=patch
+    )
+    proc = subprocess.run([sys.executable, "-c", "import os\n" + code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 9, proc.stderr
     assert store.serving() == v1
     assert store.load(backbone=backbone).version == v1

@@ -1,5 +1,6 @@
 """The model store in an S3-compatible bucket (moto server): the same API and guarantees as on
 disk, shared by two ModelStore objects with separate local caches (two machines)."""
+
 import numpy as np
 import pytest
 

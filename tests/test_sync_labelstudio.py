@@ -1,4 +1,5 @@
 """Label Studio process, project set-up and SSRF subnet list against a real Label Studio."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -30,8 +31,18 @@ def test_banned_subnets_exclude_exactly_the_backend_subnet():
         assert not a.overlaps(ipaddress.ip_network("127.0.0.0/8"))
     for ip in ("127.0.0.1", "127.255.255.254"):
         assert not _contains(nets, ip)
-    for ip in ("126.255.255.255", "128.0.0.0", "10.0.0.1", "192.168.1.1", "8.8.8.8", "0.0.0.0",
-               "255.255.255.255", "::1", "::ffff:127.0.0.1", "fe80::1"):
+    for ip in (
+        "126.255.255.255",
+        "128.0.0.0",
+        "10.0.0.1",
+        "192.168.1.1",
+        "8.8.8.8",
+        "0.0.0.0",
+        "255.255.255.255",
+        "::1",
+        "::ffff:127.0.0.1",
+        "fe80::1",
+    ):
         assert _contains(nets, ip), ip
 
 

@@ -1,4 +1,5 @@
 """Real training on small samples of the shared photos, both modes, one API."""
+
 import numpy as np
 import pytest
 
@@ -24,8 +25,16 @@ def data():
 
 def test_head_mode_learns_scenes_from_48_photos(lite0, data, tmp_path):
     blobs, labels, test_blobs, test_labels = data
-    result = fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0"), cache=EmbeddingCache(tmp_path),
-                 backbone=lite0, eval_blobs=test_blobs, eval_labels=test_labels)
+    result = fit(
+        blobs,
+        labels,
+        CLASSES,
+        TrainParams(model="efficientnet_lite0"),
+        cache=EmbeddingCache(tmp_path),
+        backbone=lite0,
+        eval_blobs=test_blobs,
+        eval_labels=test_labels,
+    )
     assert result.metrics_source == "holdout" and result.n_eval == 36
     assert result.metrics["accuracy"] >= 0.6  # chance is 1/6
     proba = result.classifier.predict_proba(test_blobs)
@@ -48,8 +57,14 @@ def test_embedding_cache_means_no_recomputation(lite0, data, tmp_path):
     try:
         fit(blobs, labels, CLASSES, TrainParams(model="efficientnet_lite0"), cache=cache, backbone=lite0)
         first = sum(calls)
-        again = fit(blobs + blobs[:1], labels + labels[:1], CLASSES, TrainParams(model="efficientnet_lite0", seed=3), cache=cache,
-                    backbone=lite0)
+        again = fit(
+            blobs + blobs[:1],
+            labels + labels[:1],
+            CLASSES,
+            TrainParams(model="efficientnet_lite0", seed=3),
+            cache=cache,
+            backbone=lite0,
+        )
     finally:
         hook.remove()
     assert first == 48 and sum(calls) == 48  # the retrain embedded nothing
@@ -60,20 +75,31 @@ def test_embedding_cache_means_no_recomputation(lite0, data, tmp_path):
 
 def test_bad_images_are_left_out_and_named(lite0, data):
     blobs, labels, _, _ = data
-    result = fit(blobs + [b"not an image"], labels + ["sea"], CLASSES, TrainParams(model="efficientnet_lite0"), backbone=lite0,
-                 names=[f"t{i}" for i in range(49)])
+    result = fit(
+        blobs + [b"not an image"],
+        labels + ["sea"],
+        CLASSES,
+        TrainParams(model="efficientnet_lite0"),
+        backbone=lite0,
+        names=[f"t{i}" for i in range(49)],
+    )
     assert result.n_train == 48 and list(result.skipped) == ["t48"]
 
 
 def test_finetune_mode_trains_the_whole_network(data):
     blobs, labels, test_blobs, test_labels = data
-    params = TrainParams(model="efficientnet_lite0", mode="finetune", epochs=2, image_size=64, batch_size=16, val_fraction=0.25)
+    params = TrainParams(
+        model="efficientnet_lite0", mode="finetune", epochs=2, image_size=64, batch_size=16, val_fraction=0.25
+    )
     before = create_backbone("efficientnet_lite0", image_size=64)
     result = fit(blobs, labels, CLASSES, params, progress=False)
     tuned = result.classifier.backbone
     assert tuned.weights.startswith("ft-") and tuned.image_size == 64
-    changed = [k for k, v in tuned.module.state_dict().items()
-               if v.dtype.is_floating_point and not np.allclose(v.cpu(), before.module.state_dict()[k])]
+    changed = [
+        k
+        for k, v in tuned.module.state_dict().items()
+        if v.dtype.is_floating_point and not np.allclose(v.cpu(), before.module.state_dict()[k])
+    ]
     assert len(changed) > 50  # the backbone itself moved, not only the head
     assert result.metrics_source == "validation split" and result.metrics["n"] == 12
     assert result.classifier.predict_proba(test_blobs[:4]).shape == (4, 6)
@@ -81,8 +107,9 @@ def test_finetune_mode_trains_the_whole_network(data):
 
 def test_smallcnn_family_takes_filters_and_kernel_size(data):
     blobs, labels, _, _ = data
-    params = TrainParams(model="smallcnn", mode="finetune", filters=4, kernel_size=5, depth=2,
-                         epochs=1, image_size=48, batch_size=16)
+    params = TrainParams(
+        model="smallcnn", mode="finetune", filters=4, kernel_size=5, depth=2, epochs=1, image_size=48, batch_size=16
+    )
     result = fit(blobs, labels, CLASSES, params)
     convs = [m for m in result.classifier.backbone.module.modules() if m.__class__.__name__ == "Conv2d"]
     assert convs[0].out_channels == 4 and convs[0].kernel_size == (5, 5) and len(convs) == 4
@@ -96,12 +123,21 @@ def test_wrong_label_names_and_too_few_labels_are_clear_errors(lite0, data):
         fit(blobs[:3], ["sea"] * 3, CLASSES, TrainParams(model="efficientnet_lite0"), backbone=lite0)
 
 
-@pytest.mark.parametrize("values,words", [
-    ({"lr": 0}, "lr must be > 0"), ({"epochs": -1}, "epochs"), ({"mode": "linear"}, "mode must be"),
-    ({"learning_rate": 0.1}, "unknown training parameter"), ({"image_size": 8}, "image_size"),
-    ({"batch_size": "32"}, "batch_size must be a number"), ({"kernel_size": 4}, "odd"),
-    ({"val_fraction": 0.9}, "val_fraction"), ({"pretrained": "yes"}, "true or false"), ([1], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "values,words",
+    [
+        ({"lr": 0}, "lr must be > 0"),
+        ({"epochs": -1}, "epochs"),
+        ({"mode": "linear"}, "mode must be"),
+        ({"learning_rate": 0.1}, "unknown training parameter"),
+        ({"image_size": 8}, "image_size"),
+        ({"batch_size": "32"}, "batch_size must be a number"),
+        ({"kernel_size": 4}, "odd"),
+        ({"val_fraction": 0.9}, "val_fraction"),
+        ({"pretrained": "yes"}, "true or false"),
+        ([1], "JSON object"),
+    ],
+)
 def test_bad_hyperparameters_are_refused_by_name(values, words):
     with pytest.raises(ParamError, match=words):
         TrainParams.from_dict(values)
@@ -118,8 +154,9 @@ def test_any_timm_model_offline_without_weights(data):
     blobs, labels, _, _ = data
     b = create_backbone("resnet18", pretrained=False, image_size=64)
     assert b.id == "resnet18@random" and b.embed(blobs[:3]).shape == (3, b.num_features)
-    params = TrainParams(model="resnet18", pretrained=False, mode="finetune", epochs=1, image_size=64,
-                         batch_size=16, val_fraction=0)
+    params = TrainParams(
+        model="resnet18", pretrained=False, mode="finetune", epochs=1, image_size=64, batch_size=16, val_fraction=0
+    )
     assert fit(blobs[::4], labels[::4], CLASSES, params).classifier.backbone.name == "resnet18"
 
 

@@ -1,5 +1,6 @@
 """Flip test-time augmentation served alike by PyTorch and ONNX Runtime, temperature-scaled fine-tuned
 versions, and presets validated and reaching the trainer."""
+
 import io
 import json
 import os
@@ -35,8 +36,7 @@ def published(photos, tmp_path_factory):
     v_plain = store.publish(fit(train, labels, CLASSES, plain), params=plain, plot=False)
     flip = TrainParams(image_size=128, tta=True)
     v_flip = store.publish(fit(train, labels, CLASSES, flip), params=flip, plot=False)
-    tuned_params = TrainParams(mode="finetune", epochs=1, image_size=96, batch_size=6, val_fraction=0,
-                               tta=True)
+    tuned_params = TrainParams(mode="finetune", epochs=1, image_size=96, batch_size=6, val_fraction=0, tta=True)
     tuned = fit(train, labels, CLASSES, tuned_params)
     v_tuned = store.publish(tuned, params=tuned_params, plot=False)
     return store, v_plain, v_flip, v_tuned
@@ -131,10 +131,32 @@ def test_extra_params_preset_reaches_the_trainer():
 
 def test_cli_train_preset_reaches_the_trainer(tmp_path):
     store = tmp_path / "store"
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "train", "--data", str(SCENES), "--out", str(store), "--limit", "12",
-                           "--preset", "accurate", "--epochs", "1", "--image-size", "64", "--json"],
-                          capture_output=True, text=True, timeout=600, cwd=REPO,
-                          env={**os.environ, "TASVEER_CACHE": str(tmp_path / "cache")})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "train",
+            "--data",
+            str(SCENES),
+            "--out",
+            str(store),
+            "--limit",
+            "12",
+            "--preset",
+            "accurate",
+            "--epochs",
+            "1",
+            "--image-size",
+            "64",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        env={**os.environ, "TASVEER_CACHE": str(tmp_path / "cache")},
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["mode"] == "finetune"  # stdout holds the JSON alone
     manifest = ModelStore(store).manifest("v0001")

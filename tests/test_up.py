@@ -1,4 +1,5 @@
 """`tasveer up` from nothing in a temp data dir: real Label Studio + real backend, real webhook."""
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ pytestmark = [
 
 
 def _up(data_dir, port, backend_port, *extra):
-    return tasveer("up", "--check", "--data-dir", str(data_dir), "--port", str(port),
-                   "--backend-port", str(backend_port), *extra)
+    return tasveer(
+        "up", "--check", "--data-dir", str(data_dir), "--port", str(port), "--backend-port", str(backend_port), *extra
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +65,13 @@ def test_up_check_from_nothing_then_reuses_everything(set_up):
     assert f"(id {state['project_id']})" in second.stdout
 
     # look inside Label Studio's own data: one project, labels, ML backend, webhook to the backend
-    with LabelStudioServer(data_dir / "labelstudio", free_port(), username=state["username"],
-                           password=state["password"], token=state["token"]) as ls:
+    with LabelStudioServer(
+        data_dir / "labelstudio",
+        free_port(),
+        username=state["username"],
+        password=state["password"],
+        token=state["token"],
+    ) as ls:
         headers = {"Authorization": f"Token {state['token']}"}
         projects = requests.get(f"{ls.url}/api/projects", headers=headers, timeout=10).json()["results"]
         assert [p["title"] for p in projects] == ["pets"]
@@ -75,10 +82,12 @@ def test_up_check_from_nothing_then_reuses_everything(set_up):
         assert detail["evaluate_predictions_automatically"] is False and detail["show_collab_predictions"] is True
         ml = requests.get(f"{ls.url}/api/ml", params={"project": project["id"]}, headers=headers, timeout=30).json()
         assert [m["url"] for m in ml] == [f"http://127.0.0.1:{backend_port}"]
-        hooks = requests.get(f"{ls.url}/api/webhooks/", params={"project": project["id"]}, headers=headers,
-                             timeout=10).json()
+        hooks = requests.get(
+            f"{ls.url}/api/webhooks/", params={"project": project["id"]}, headers=headers, timeout=10
+        ).json()
         assert [(h["url"], h["send_for_all_actions"], h["send_payload"], h["is_active"]) for h in hooks] == [
-            (f"http://127.0.0.1:{backend_port}/webhook", True, True, True)]
+            (f"http://127.0.0.1:{backend_port}/webhook", True, True, True)
+        ]
         login = requests.Session()
         page = login.get(f"{ls.url}/user/login/", timeout=10)
         assert page.status_code == 200
@@ -86,8 +95,9 @@ def test_up_check_from_nothing_then_reuses_everything(set_up):
 
 def _run_until_signal(data_dir, port, backend_port, sig):
     argv = tasveer_argv("up") + ["--data-dir", str(data_dir), "--port", str(port), "--backend-port", str(backend_port)]
-    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     lines = []
     try:
         deadline = time.monotonic() + 300

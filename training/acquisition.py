@@ -15,6 +15,7 @@ prediction `cluster` field, which Label Studio uses to avoid serving near-duplic
 `initial_batch` picks the first batch when nothing is labeled yet: the k-means medoids, which
 cover the photo collection better than a random draw.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -196,6 +197,5 @@ def least_confidence(proba) -> np.ndarray:
 def rank(proba, method: str = "margin") -> np.ndarray:
     """Indices from most to least uncertain (entropy, margin or least_confidence)."""
     if method not in ("entropy", "margin", "least_confidence"):
-        raise ValueError(f"unknown acquisition method {method!r}; use one of entropy, margin, "
-                         "least_confidence")
+        raise ValueError(f"unknown acquisition method {method!r}; use one of entropy, margin, least_confidence")
     return np.argsort(priority(proba, method), kind="stable")

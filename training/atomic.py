@@ -1,4 +1,5 @@
 """One way to write a file so that readers see the old content or the new, never half of it."""
+
 from __future__ import annotations
 
 import json

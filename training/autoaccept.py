@@ -36,6 +36,7 @@ there, and uses the labels to bound how far that expectation can be off:
 
 bench/auto_accept.py measures both on held-out photos (bench/RESULTS.md).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -123,9 +124,16 @@ def poisson_upper(k: int, delta: float) -> float:
     return 0.5 * float(chi2.ppf(1 - delta, 2 * (k + 1)))
 
 
-def fit_pool_threshold(proba, y, pool_confidence, target: float = 0.98, delta: float = POOL_DELTA,
-                       wide: float = WIDE, min_accepted: int = MIN_ACCEPTED,
-                       min_labels: int = MIN_POOL_LABELS) -> Threshold:
+def fit_pool_threshold(
+    proba,
+    y,
+    pool_confidence,
+    target: float = 0.98,
+    delta: float = POOL_DELTA,
+    wide: float = WIDE,
+    min_accepted: int = MIN_ACCEPTED,
+    min_labels: int = MIN_POOL_LABELS,
+) -> Threshold:
     """The lowest threshold on the pool's confidences whose accepted tasks keep `target` accuracy by
     the calibration-ratio rule (see the module doc). `proba`, `y`: out-of-fold probabilities of the
     labeled examples and their labels; `pool_confidence`: the served model's top probability for
@@ -163,9 +171,19 @@ def fit_pool_threshold(proba, y, pool_confidence, target: float = 0.98, delta: f
     n = int(support[i])
     t = float(pool[i])
     accepted = int(np.searchsorted(-pool, -t, side="right"))
-    return Threshold(target, delta, t, n, float(hits[n] / n) if n else None,
-                     float(1 - ratio * pool_error[accepted - 1]), n / len(conf), "pool",
-                     float(1 - pool_error[accepted - 1]), ratio, accepted / len(pool))
+    return Threshold(
+        target,
+        delta,
+        t,
+        n,
+        float(hits[n] / n) if n else None,
+        float(1 - ratio * pool_error[accepted - 1]),
+        n / len(conf),
+        "pool",
+        float(1 - pool_error[accepted - 1]),
+        ratio,
+        accepted / len(pool),
+    )
 
 
 def head_probabilities(X, y, test_X, n_classes: int, head_c: float = 0.002, seed: int = 0):
@@ -193,13 +211,31 @@ def apply_rule(oof_p, y, test_p, test_y, target: float, rule: str = "pool", delt
     else:
         fitted = fit_threshold(oof_p, y, target=target, delta=delta)
     accepted = fitted.accepts(conf)
-    precision = float(np.mean(test_p.argmax(axis=1)[accepted] == np.asarray(test_y)[accepted])) if accepted.any() else None
-    return {"target": target, "threshold": fitted.threshold, "lower_bound": fitted.lower_bound,
-            "auto_coverage": float(accepted.mean()), "auto_precision": precision}
+    precision = (
+        float(np.mean(test_p.argmax(axis=1)[accepted] == np.asarray(test_y)[accepted])) if accepted.any() else None
+    )
+    return {
+        "target": target,
+        "threshold": fitted.threshold,
+        "lower_bound": fitted.lower_bound,
+        "auto_coverage": float(accepted.mean()),
+        "auto_precision": precision,
+    }
 
 
-def measure(X, y, test_X, test_y, n_classes: int, targets, *, head_c: float = 0.002, seed: int = 0,
-            delta: float = 0.05, rule: str = "pool") -> list[dict]:
+def measure(
+    X,
+    y,
+    test_X,
+    test_y,
+    n_classes: int,
+    targets,
+    *,
+    head_c: float = 0.002,
+    seed: int = 0,
+    delta: float = 0.05,
+    rule: str = "pool",
+) -> list[dict]:
     """Train the product's head on labeled (X, y) as training.train.fit does, fit the threshold for
     each target, and measure it on photos it never saw: the share it auto-accepts and their
     realised accuracy. `rule`: "pool" (the product's) or "labels" (see apply_rule)."""

@@ -3,6 +3,7 @@ a serving process that never imports torch offers these names in its parameters 
 
 Any other name is a timm model (backbones.check_model_name).
 """
+
 from __future__ import annotations
 
 # EfficientNet-Lite with offline ImageNet weights (lite.py):

@@ -8,6 +8,7 @@ weights were trained with. Registered names:
 - `smallcnn`: the from-scratch family in smallcnn.py (`filters`, `kernel_size`, `depth`).
 Any other name goes to `timm.create_model(name, pretrained=...)` (the hub, when online).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,9 +68,15 @@ class Backbone:
 
     def spec(self) -> dict:
         return {
-            "name": self.name, "weights": self.weights, "image_size": self.image_size,
-            "mean": list(self.mean), "std": list(self.std), "interpolation": self.interpolation,
-            "num_features": self.num_features, "kwargs": self.kwargs, "tta": self.tta,
+            "name": self.name,
+            "weights": self.weights,
+            "image_size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "num_features": self.num_features,
+            "kwargs": self.kwargs,
+            "tta": self.tta,
         }
 
     # -- preprocessing -------------------------------------------------------------------------
@@ -94,17 +101,35 @@ class Backbone:
     def forward_array(self, batch: np.ndarray) -> np.ndarray:
         return self.forward_features(torch.from_numpy(batch))
 
-    def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
-              names: list[str] | None = None, errors: dict | None = None, report=None) -> np.ndarray:
+    def embed(
+        self,
+        blobs: list[bytes],
+        cache=None,
+        batch_size: int = 64,
+        progress: bool = False,
+        names: list[str] | None = None,
+        errors: dict | None = None,
+        report=None,
+    ) -> np.ndarray:
         """Pooled features (N, num_features) for image bytes, using and filling `cache`.
 
         A bad image raises ImageError, unless an `errors` dict is passed: then its row is NaN and
         errors[index] holds the message, so one bad upload never sinks a whole batch.
         """
         forward = flip_averaged(self.forward_array) if self.tta else self.forward_array
-        return embed_images(forward, self.preprocessing, self.id, self.num_features, blobs,
-                            cache=cache, batch_size=batch_size, progress=progress, names=names,
-                            errors=errors, report=report)
+        return embed_images(
+            forward,
+            self.preprocessing,
+            self.id,
+            self.num_features,
+            blobs,
+            cache=cache,
+            batch_size=batch_size,
+            progress=progress,
+            names=names,
+            errors=errors,
+            report=report,
+        )
 
 
 def feature_id(network_id: str, tta: bool) -> str:
@@ -119,24 +144,36 @@ def _lite(name: str):
         if kwargs:
             raise ValueError(f"{name} takes no extra arguments; got {sorted(kwargs)}")
         # the Lite variants are timm EfficientNets; load_imagenet_model and create_model say nn.Module
-        module = cast(EfficientNet, lite.load_imagenet_model(name) if pretrained
-                      else timm.create_model(arch, pretrained=False))
+        module = cast(
+            EfficientNet, lite.load_imagenet_model(name) if pretrained else timm.create_model(arch, pretrained=False)
+        )
         module.reset_classifier(0)
-        return Backbone(module, name, weights_tag(name, pretrained), image_size or size, lite.MEAN, lite.STD,
-                        lite.INTERPOLATION, module.num_features)
+        return Backbone(
+            module,
+            name,
+            weights_tag(name, pretrained),
+            image_size or size,
+            lite.MEAN,
+            lite.STD,
+            lite.INTERPOLATION,
+            module.num_features,
+        )
 
     return build
 
 
-def _smallcnn(pretrained: bool, image_size: int | None, filters: int = 32, kernel_size: int = 3,
-              depth: int = 4) -> Backbone:
+def _smallcnn(
+    pretrained: bool, image_size: int | None, filters: int = 32, kernel_size: int = 3, depth: int = 4
+) -> Backbone:
     if pretrained:
-        raise ValueError("smallcnn is trained from scratch and has no pretrained weights; "
-                         "use pretrained=false with mode=finetune")
+        raise ValueError(
+            "smallcnn is trained from scratch and has no pretrained weights; use pretrained=false with mode=finetune"
+        )
     module = SmallCNN(filters=filters, kernel_size=kernel_size, depth=depth)
     kwargs = {"filters": filters, "kernel_size": kernel_size, "depth": depth}
-    return Backbone(module, "smallcnn", "random", image_size or 128, (0.5,) * 3, (0.5,) * 3,
-                    "bilinear", module.num_features, kwargs)
+    return Backbone(
+        module, "smallcnn", "random", image_size or 128, (0.5,) * 3, (0.5,) * 3, "bilinear", module.num_features, kwargs
+    )
 
 
 # name -> (builder, has pretrained weights offline)
@@ -150,8 +187,9 @@ def check_model_name(name: str) -> None:
         return
     known = timm.list_models()
     if name not in known and name.split(".")[0] not in known:
-        raise ValueError(f"unknown model {name!r}: not in tasveer's registry "
-                         f"({', '.join(REGISTRY)}) nor in timm's model list")
+        raise ValueError(
+            f"unknown model {name!r}: not in tasveer's registry ({', '.join(REGISTRY)}) nor in timm's model list"
+        )
 
 
 def _timm(name: str, pretrained: bool, image_size: int | None, **kwargs) -> Backbone:
@@ -165,10 +203,17 @@ def _timm(name: str, pretrained: bool, image_size: int | None, **kwargs) -> Back
         ) from exc
     cfg = timm.data.resolve_data_config({}, model=module)
     width = cast(int, module.num_features)  # every timm model has it; create_model says nn.Module
-    return Backbone(module, name, weights_tag(name, pretrained),
-                    image_size or int(cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]),
-                    cfg.get("interpolation", "bicubic") if cfg.get("interpolation") in RESAMPLE else "bicubic",
-                    width, kwargs)
+    return Backbone(
+        module,
+        name,
+        weights_tag(name, pretrained),
+        image_size or int(cfg["input_size"][-1]),
+        tuple(cfg["mean"]),
+        tuple(cfg["std"]),
+        cfg.get("interpolation", "bicubic") if cfg.get("interpolation") in RESAMPLE else "bicubic",
+        width,
+        kwargs,
+    )
 
 
 def has_pretrained(name: str) -> bool:
@@ -181,8 +226,14 @@ def weights_tag(name: str, pretrained: bool) -> str:
     return "imagenet" if name in REGISTRY else "timm-hub"
 
 
-def create_backbone(name: str = "efficientnet_lite0", pretrained: bool | None = None,
-                    image_size: int | None = None, device=None, tta: bool = False, **kwargs) -> Backbone:
+def create_backbone(
+    name: str = "efficientnet_lite0",
+    pretrained: bool | None = None,
+    image_size: int | None = None,
+    device=None,
+    tta: bool = False,
+    **kwargs,
+) -> Backbone:
     """Build a backbone. `pretrained=None` means: pretrained weights where the model has them;
     `tta`: its features average each image with its mirror image."""
     if pretrained is None:

@@ -3,6 +3,7 @@
 SQLite in WAL mode: one file, safe for several threads and processes, and a retrain after a new
 annotation reads thousands of embeddings in milliseconds instead of recomputing them.
 """
+
 from __future__ import annotations
 
 import sqlite3

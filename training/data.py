@@ -1,4 +1,5 @@
 """Class-per-folder image trees: listing, a balanced seeded sample, a stratified seeded split."""
+
 from __future__ import annotations
 
 import random

@@ -4,6 +4,7 @@ Hash every input once (or not at all: bytes that arrive as `cache.Digested` carr
 what the cache knows, compute each distinct content once, and decode the next batch in threads while
 the network runs on the current one.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,6 +26,7 @@ def decode_workers() -> int:
 def flip_averaged(forward: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
     """Test-time augmentation: `forward` of each image and of its mirror image (left-right),
     averaged. A linear head on averaged features gives the average of the two images' logits."""
+
     def run(batch: np.ndarray) -> np.ndarray:
         n = len(batch)
         both = forward(np.concatenate([batch, batch[..., ::-1]]))
@@ -40,10 +42,20 @@ def blob_key(blob) -> str:
     return known_hash(blob) or content_hash(blob)
 
 
-def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessing, feature_id: str,
-                 num_features: int, blobs: list, *, cache=None, batch_size: int = 64,
-                 progress: bool = False, names: list[str] | None = None,
-                 errors: dict | None = None, report=None) -> np.ndarray:
+def embed_images(
+    forward: Callable[[np.ndarray], np.ndarray],
+    prep: Preprocessing,
+    feature_id: str,
+    num_features: int,
+    blobs: list,
+    *,
+    cache=None,
+    batch_size: int = 64,
+    progress: bool = False,
+    names: list[str] | None = None,
+    errors: dict | None = None,
+    report=None,
+) -> np.ndarray:
     """Pooled features (N, num_features) of image bytes; `forward` maps an (n, 3, S, S) float32
     batch to (n, num_features). The cache is keyed by (content hash, feature_id, image size).
 
@@ -62,6 +74,7 @@ def embed_images(forward: Callable[[np.ndarray], np.ndarray], prep: Preprocessin
     chunks = [unique[s : s + batch_size] for s in range(0, len(unique), batch_size)]
     bar = tqdm(total=len(unique), desc="embedding", unit="img", disable=not progress)
     with ThreadPoolExecutor(decode_workers()) as pool, ThreadPoolExecutor(1) as ahead:
+
         def load(idx):
             return prep.batch([blobs[i] for i in idx], [names[i] for i in idx], pool)
 
@@ -105,8 +118,9 @@ def _from_cache(out: np.ndarray, hashes: list[str], cache, feature_id: str, size
     return todo
 
 
-def _copy_repeats(out: np.ndarray, todo: list[int], hashes: list[str], first_of: dict[str, int],
-                  errors: dict | None) -> None:
+def _copy_repeats(
+    out: np.ndarray, todo: list[int], hashes: list[str], first_of: dict[str, int], errors: dict | None
+) -> None:
     """Rows of content seen earlier in the same call: a copy of the first one's row (and error)."""
     for i in todo:
         src = first_of[hashes[i]]

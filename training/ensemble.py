@@ -16,6 +16,7 @@ then it is refitted on every labelled photo (the temperatures are kept).
 bench/HISTORY.md ("Ensemble of the fine-tuned network and the default head" and the two sections
 after it) has the measurements behind each choice; bench/RESULTS.md ("`accurate`: ...") has today's.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,9 +40,19 @@ def head_params(params: TrainParams) -> TrainParams:
     return TrainParams(head_c=params.head_c, seed=params.seed, second_model=HEAD_SECOND_MODEL)
 
 
-def fit_ensemble(tuned: Classifier, partner, blobs: list[bytes], y: np.ndarray, val_idx: np.ndarray,
-                 val_proba: np.ndarray, params: TrainParams, cache=None, progress: bool = False,
-                 names: list[str] | None = None, report=None) -> tuple[Classifier, np.ndarray, dict]:
+def fit_ensemble(
+    tuned: Classifier,
+    partner,
+    blobs: list[bytes],
+    y: np.ndarray,
+    val_idx: np.ndarray,
+    val_proba: np.ndarray,
+    params: TrainParams,
+    cache=None,
+    progress: bool = False,
+    names: list[str] | None = None,
+    report=None,
+) -> tuple[Classifier, np.ndarray, dict]:
     """Combine the fine-tuned classifier `tuned` (calibrated) with a head on `partner`'s features
     of the same `blobs` (labels `y`; `val_idx`/`val_proba`: the fine-tune's validation rows and its
     calibrated probabilities there). Returns the ensemble classifier, its calibrated validation
@@ -49,8 +60,13 @@ def fit_ensemble(tuned: Classifier, partner, blobs: list[bytes], y: np.ndarray, 
     report = report or (lambda **fields: None)
     n_classes = len(tuned.labels)
     report(phase="embedding for the ensemble head", step=0, steps=len(blobs))
-    X = partner.embed(blobs, cache=cache, progress=progress, names=names,
-                      report=lambda **f: report(phase="embedding for the ensemble head", **f))
+    X = partner.embed(
+        blobs,
+        cache=cache,
+        progress=progress,
+        names=names,
+        report=lambda **f: report(phase="embedding for the ensemble head", **f),
+    )
     train = np.setdiff1d(np.arange(len(y)), val_idx)
     report(phase="fitting the ensemble head")
     W, b = fit_linear(X[train], y[train], n_classes, params.head_c, params.seed)
@@ -63,6 +79,5 @@ def fit_ensemble(tuned: Classifier, partner, blobs: list[bytes], y: np.ndarray, 
     weight = np.concatenate([WEIGHT * tuned.weight, (1 - WEIGHT) * W / t_head], axis=1) / t
     bias = (WEIGHT * tuned.bias + (1 - WEIGHT) * b / t_head) / t
     clf = Classifier(PairBackbone(tuned.backbone, partner), weight, bias, tuned.labels, mode=tuned.mode)
-    info = {"weight": WEIGHT, "head_temperature": t_head, "temperature": t,
-            "head_backbone": partner.id}
+    info = {"weight": WEIGHT, "head_temperature": t_head, "temperature": t, "head_backbone": partner.id}
     return clf, softmax(mixed / t), info

@@ -22,6 +22,7 @@ version's `image_size`; a version whose networks read other sizes (an ensemble: 
 one size, its head's pretrained networks at theirs) has one more input per (size, interpolation),
 named `image_<size>_<interpolation>`, and the metadata `inputs` says which is which.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,6 +56,7 @@ class ExportError(RuntimeError):
 @dataclass(frozen=True)
 class Network:
     """One network a version reads: its features graph (images -> features) and its backbone spec."""
+
     graph: onnx.ModelProto
     spec: dict
 
@@ -103,8 +105,9 @@ def torch_graphs(store: ModelStore, vid: str, missing: list[int]) -> dict[int, o
     try:
         from . import onnx_export  # imports torch: only here
     except ImportError as exc:
-        raise ExportError(f"version {vid!r} was published without its ONNX graph, and exporting it "
-                          f"needs PyTorch ({exc})") from exc
+        raise ExportError(
+            f"version {vid!r} was published without its ONNX graph, and exporting it needs PyTorch ({exc})"
+        ) from exc
     clf = store.load(vid)
     parts = cast("tuple[Backbone, ...]", getattr(clf.backbone, "parts", (clf.backbone,)))  # PyTorch ones
     out = {}
@@ -113,8 +116,9 @@ def torch_graphs(store: ModelStore, vid: str, missing: list[int]) -> dict[int, o
             try:
                 path = onnx_export.export_features(parts[i].module, parts[i].image_size, Path(tmp) / f"{i}.onnx")
             except Exception as exc:  # noqa: BLE001 - any exporter failure, said plainly
-                raise ExportError(f"version {vid!r}: network {parts[i].id} cannot be exported to ONNX "
-                                  f"({type(exc).__name__}: {exc})") from exc
+                raise ExportError(
+                    f"version {vid!r}: network {parts[i].id} cannot be exported to ONNX ({type(exc).__name__}: {exc})"
+                ) from exc
             out[i] = onnx.load(str(path))
     return out
 
@@ -153,8 +157,9 @@ class Builder:
         return names[0] if outputs == 1 else names
 
 
-def compose_graph(nets: list[Network], weight: np.ndarray, bias: np.ndarray,
-                  inputs: dict[tuple[int, str], str]) -> onnx.ModelProto:
+def compose_graph(
+    nets: list[Network], weight: np.ndarray, bias: np.ndarray, inputs: dict[tuple[int, str], str]
+) -> onnx.ModelProto:
     """The whole version as one model: every network's graph, renamed `net<i>.*`, between the
     preprocessing and the head."""
     opset = max([MIN_OPSET, *(opset_of(n.graph) for n in nets)])
@@ -166,21 +171,36 @@ def compose_graph(nets: list[Network], weight: np.ndarray, bias: np.ndarray,
         functions.extend(part.functions)
         features.append(network_nodes(b, i, net, inputs[net.source], part.graph))
     joined = features[0] if len(features) == 1 else b.op("Concat", features, axis=1)
-    logits = b.op("Add", [b.op("MatMul", [joined, b.const("head_weight_t", weight.astype(np.float32).T)]),
-                          b.const("head_bias", bias.astype(np.float32))])
+    logits = b.op(
+        "Add",
+        [
+            b.op("MatMul", [joined, b.const("head_weight_t", weight.astype(np.float32).T)]),
+            b.const("head_bias", bias.astype(np.float32)),
+        ],
+    )
     proba = b.op("Softmax", [logits], name=PROBABILITIES, axis=1)
     b.op("ArgMax", [proba], name=LABEL_INDEX, axis=1, keepdims=0)
     graph = helper.make_graph(
-        b.nodes, "tasveer_version",
-        [helper.make_tensor_value_info(name, TensorProto.UINT8, [BATCH, size, size, 3])
-         for (size, _), name in inputs.items()],
-        [helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, [BATCH, len(bias)]),
-         helper.make_tensor_value_info(LABEL_INDEX, TensorProto.INT64, [BATCH])],
+        b.nodes,
+        "tasveer_version",
+        [
+            helper.make_tensor_value_info(name, TensorProto.UINT8, [BATCH, size, size, 3])
+            for (size, _), name in inputs.items()
+        ],
+        [
+            helper.make_tensor_value_info(PROBABILITIES, TensorProto.FLOAT, [BATCH, len(bias)]),
+            helper.make_tensor_value_info(LABEL_INDEX, TensorProto.INT64, [BATCH]),
+        ],
         initializer=[*b.initializers, *(t for g in graphs for t in g.initializer)],
-        value_info=[v for g in graphs for v in g.value_info])
+        value_info=[v for g in graphs for v in g.value_info],
+    )
     graph.sparse_initializer.extend(t for g in graphs for t in g.sparse_initializer)
-    model = helper.make_model(graph, producer_name="tasveer export", functions=functions,
-                              opset_imports=merged_opsets([n.graph for n in nets], opset))
+    model = helper.make_model(
+        graph,
+        producer_name="tasveer export",
+        functions=functions,
+        opset_imports=merged_opsets([n.graph for n in nets], opset),
+    )
     model.ir_version = max(n.graph.ir_version for n in nets)
     return model
 
@@ -194,15 +214,22 @@ def network_nodes(b: Builder, i: int, net: Network, image: str, graph: onnx.Grap
     x = b.op("Transpose", [x], perm=[0, 3, 1, 2])
     tta = bool(net.spec.get("tta", False))
     if tta:  # the batch and its mirror images (last axis reversed) in one run, as flip_averaged
-        flipped = b.op("Slice", [x, b.const("flip_start", np.array([-1], np.int64)),
-                                 b.const("flip_end", np.array([np.iinfo(np.int64).min], np.int64)),
-                                 b.const("flip_axis", np.array([3], np.int64)),
-                                 b.const("flip_step", np.array([-1], np.int64))])
+        flipped = b.op(
+            "Slice",
+            [
+                x,
+                b.const("flip_start", np.array([-1], np.int64)),
+                b.const("flip_end", np.array([np.iinfo(np.int64).min], np.int64)),
+                b.const("flip_axis", np.array([3], np.int64)),
+                b.const("flip_step", np.array([-1], np.int64)),
+            ],
+        )
         x = b.op("Concat", [x, flipped], axis=0)
     [graph_in], [graph_out] = graph.input, graph.output
     if graph_in.name != f"net{i}.{INPUT}" or graph_out.name != f"net{i}.{OUTPUT}":
-        raise ExportError(f"network {i}: graph reads {graph_in.name!r} and gives {graph_out.name!r}, "
-                          f"not {INPUT!r} -> {OUTPUT!r}")
+        raise ExportError(
+            f"network {i}: graph reads {graph_in.name!r} and gives {graph_out.name!r}, not {INPUT!r} -> {OUTPUT!r}"
+        )
     b.op("Identity", [x], name=graph_in.name)
     b.nodes.extend(graph.node)
     if not tta:

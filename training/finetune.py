@@ -1,5 +1,6 @@
 """Whole-network fine-tuning: augmentation, AdamW, warm-up + cosine schedule, label smoothing,
 early stopping on a validation split; CUDA with mixed precision when present."""
+
 from __future__ import annotations
 
 import copy
@@ -50,6 +51,7 @@ class Finetuned:
     """What `finetune` gives: the fine-tuned network as a Backbone, its head (W (C, F), b (C,)), and
     the validation split (indices into the images) with its probabilities (of logits averaged with
     the mirror images' for a `tta` backbone, as serving computes them)."""
+
     backbone: Backbone
     W: np.ndarray
     b: np.ndarray
@@ -57,8 +59,16 @@ class Finetuned:
     val_proba: np.ndarray
 
 
-def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes: int, params,
-             progress: bool = False, features: np.ndarray | None = None, report=None) -> Finetuned:
+def finetune(
+    backbone: Backbone,
+    images: torch.Tensor,
+    y: np.ndarray,
+    n_classes: int,
+    params,
+    progress: bool = False,
+    features: np.ndarray | None = None,
+    report=None,
+) -> Finetuned:
     """Fine-tune a copy of `backbone` with a new head on uint8 images from `prepare_images`
     (`features`: the pretrained backbone's embeddings of the same images, if known).
     `report(phase=, epoch=, epochs=, step=, steps=, eta_s=)` is called after every step, if given."""
@@ -66,21 +76,39 @@ def finetune(backbone: Backbone, images: torch.Tensor, y: np.ndarray, n_classes:
     gen = torch.Generator().manual_seed(params.seed)
     train_idx, val_idx = validation_split(y, params.val_fraction, params.seed)
     net = _start_net(backbone, images, y, train_idx, n_classes, params, features)
-    run = _Run(net, backbone, images, y, params, _optimiser(net, params, len(train_idx)),
-               _Precision.on(backbone.device), gen)
+    run = _Run(
+        net, backbone, images, y, params, _optimiser(net, params, len(train_idx)), _Precision.on(backbone.device), gen
+    )
     _train(run, train_idx, val_idx, _Tracker(run.optimiser.total, params.epochs, progress, report))
     tta = bool(getattr(backbone, "tta", False))
     val_proba = _predict(run, val_idx, tta) if len(val_idx) else np.zeros((0, n_classes), np.float32)
-    tuned = Backbone(net.features, backbone.name, f"ft-{uuid.uuid4().hex[:12]}", backbone.image_size,
-                     backbone.mean, backbone.std, backbone.interpolation, backbone.num_features,
-                     dict(backbone.kwargs), backbone.device, tta)
+    tuned = Backbone(
+        net.features,
+        backbone.name,
+        f"ft-{uuid.uuid4().hex[:12]}",
+        backbone.image_size,
+        backbone.mean,
+        backbone.std,
+        backbone.interpolation,
+        backbone.num_features,
+        dict(backbone.kwargs),
+        backbone.device,
+        tta,
+    )
     W = net.head.weight.detach().float().cpu().numpy()
     b = net.head.bias.detach().float().cpu().numpy()
     return Finetuned(tuned, W, b, val_idx, val_proba)
 
 
-def _start_net(backbone: Backbone, images: torch.Tensor, y: np.ndarray, train_idx: np.ndarray, n_classes: int,
-               params, features: np.ndarray | None) -> _Net:
+def _start_net(
+    backbone: Backbone,
+    images: torch.Tensor,
+    y: np.ndarray,
+    train_idx: np.ndarray,
+    n_classes: int,
+    params,
+    features: np.ndarray | None,
+) -> _Net:
     """A copy of the backbone's network with a new head: zeros, or for pretrained weights a
     linear probe fitted on the training split's features."""
     net = _Net(copy.deepcopy(backbone.module), backbone.num_features, n_classes).to(backbone.device)
@@ -102,6 +130,7 @@ def _start_net(backbone: Backbone, images: torch.Tensor, y: np.ndarray, train_id
 @dataclass(frozen=True, eq=False)
 class _Optimiser:
     """AdamW and its learning-rate schedule over `total` steps."""
+
     optim: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
     total: int
@@ -126,6 +155,7 @@ def _optimiser(net: nn.Module, params, n_train: int) -> _Optimiser:
 @dataclass(frozen=True, eq=False)
 class _Precision:
     """Mixed precision on CUDA (bfloat16 where supported, else float16 with a gradient scaler)."""
+
     enabled: bool
     dtype: torch.dtype
     scaler: torch.amp.GradScaler
@@ -144,6 +174,7 @@ class _Precision:
 class _Run:
     """One fine-tuning run: the network being trained, the backbone it came from, the uint8 images
     and their labels, the parameters, the optimiser, the precision and the random generator."""
+
     net: _Net
     backbone: Backbone
     images: torch.Tensor
@@ -169,8 +200,15 @@ class _Tracker:
         self.bar.set_postfix(epoch=epoch + 1, loss=f"{loss:.3f}")
         self.step += 1
         spent = time.monotonic() - self.started
-        self.report(phase="fine-tuning", epoch=epoch + 1, epochs=self.epochs, step=self.step, steps=self.total,
-                    eta_s=round(spent / self.step * max(0, self.total - self.step), 1), loss=round(float(loss), 4))
+        self.report(
+            phase="fine-tuning",
+            epoch=epoch + 1,
+            epochs=self.epochs,
+            step=self.step,
+            steps=self.total,
+            eta_s=round(spent / self.step * max(0, self.total - self.step), 1),
+            loss=round(float(loss), 4),
+        )
 
     def validated(self, epoch: int, acc: float, nll: float) -> None:
         if self.progress:  # stderr: stdout may carry a JSON answer (tasveer train --json)

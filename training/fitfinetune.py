@@ -1,6 +1,7 @@
 """The finetune mode of `training.train.fit`: decode the labeled images, fine-tune the whole network
 (training/finetune.py), fit its temperature on the validation split, add an ensemble head when
 asked for (training/ensemble.py), and estimate its accuracy on the validation split."""
+
 from __future__ import annotations
 
 import copy
@@ -27,6 +28,7 @@ FINETUNE_T_BOUNDS = (0.1, 10.0)
 @dataclass(frozen=True)
 class Calibrated:
     """A fine-tuned head divided by its temperature, and the validation split's probabilities by it."""
+
     W: np.ndarray
     b: np.ndarray
     val_proba: np.ndarray
@@ -37,8 +39,16 @@ def fit_finetune(job: FitJob, backbone, errors: dict, partner_backbone=None) -> 
     """Fine-tune `backbone` on the job's images (bad ones go to `errors`); `partner_backbone`: a
     loaded default head backbone to reuse for `ensemble_head`."""
     kept = decoded(job, backbone, errors)
-    tuned = finetune(backbone, kept.inputs, kept.y, len(job.label_names), job.params, job.progress,
-                     probe_features(job, backbone, kept.index), report=job.report)
+    tuned = finetune(
+        backbone,
+        kept.inputs,
+        kept.y,
+        len(job.label_names),
+        job.params,
+        job.progress,
+        probe_features(job, backbone, kept.index),
+        report=job.report,
+    )
     calibrated = calibrate(tuned, kept.y)
     classifier = Classifier(tuned.backbone, calibrated.W, calibrated.b, job.label_names, mode="finetune")
     val_proba, ensemble = calibrated.val_proba, None
@@ -46,11 +56,22 @@ def fit_finetune(job: FitJob, backbone, errors: dict, partner_backbone=None) -> 
         partner = backbone_for(head_params(job.params), partner_backbone)
         blobs, names = job.rows(kept.index)
         classifier, val_proba, ensemble = fit_ensemble(
-            classifier, partner, blobs, kept.y, tuned.val_idx, val_proba, job.params, cache=job.cache,
-            progress=job.progress, names=names, report=job.report)
+            classifier,
+            partner,
+            blobs,
+            kept.y,
+            tuned.val_idx,
+            val_proba,
+            job.params,
+            cache=job.cache,
+            progress=job.progress,
+            names=names,
+            report=job.report,
+        )
     estimate = validation_estimate(job, kept, tuned.val_idx, val_proba, calibrated.temperature, ensemble)
-    return Trained(classifier, kept.index, estimate, val_index=[int(i) for i in kept.index[tuned.val_idx]],
-                   val_proba=val_proba)
+    return Trained(
+        classifier, kept.index, estimate, val_index=[int(i) for i in kept.index[tuned.val_idx]], val_proba=val_proba
+    )
 
 
 def decoded(job: FitJob, backbone, errors: dict) -> Kept[torch.Tensor]:
@@ -87,8 +108,14 @@ def calibrate(tuned: Finetuned, y: np.ndarray) -> Calibrated:
     return Calibrated(tuned.W / temperature, tuned.b / temperature, softmax(val_logits / temperature), temperature)
 
 
-def validation_estimate(job: FitJob, kept: Kept[torch.Tensor], val_idx: np.ndarray, val_proba: np.ndarray,
-                        temperature: float, ensemble: dict | None) -> Estimate:
+def validation_estimate(
+    job: FitJob,
+    kept: Kept[torch.Tensor],
+    val_idx: np.ndarray,
+    val_proba: np.ndarray,
+    temperature: float,
+    ensemble: dict | None,
+) -> Estimate:
     """Metrics on the validation split, or why there are none (or why they are rough)."""
     params = job.params
     metrics, source, note = {}, "none", ""
@@ -100,9 +127,12 @@ def validation_estimate(job: FitJob, kept: Kept[torch.Tensor], val_idx: np.ndarr
         if len(val_idx) < 10:
             note = f"validation split of only {len(val_idx)} image(s): a rough estimate"
     else:
-        note = (f"too few labels ({len(kept.index)}) for a validation split of {params.val_fraction:g}; "
-                "mode 'head' estimates accuracy from the first labels")
+        note = (
+            f"too few labels ({len(kept.index)}) for a validation split of {params.val_fraction:g}; "
+            "mode 'head' estimates accuracy from the first labels"
+        )
     if params.ensemble_head and ensemble is None:
-        note = "; ".join(filter(None, [note, f"no ensemble head: its calibration needs "
-                                             f">= {MIN_CALIBRATION} validation photos"]))
+        note = "; ".join(
+            filter(None, [note, f"no ensemble head: its calibration needs >= {MIN_CALIBRATION} validation photos"])
+        )
     return Estimate(metrics, source, note)

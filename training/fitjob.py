@@ -1,6 +1,7 @@
 """What the steps of a fit (training/train.py, training/fitfinetune.py) read and hand on: the job
 (`FitJob`: images, label indices, parameters, how to run), what a mode's training gives (`Kept`,
 `Estimate`, `Trained`), the `FitResult`, and the backbone a job asks for (`backbone_for`)."""
+
 from __future__ import annotations
 
 import copy
@@ -45,6 +46,7 @@ def silent(**fields) -> None:
 class FitJob:
     """What every step of a fit reads: the images, their label indices `y` (into `label_names`),
     the parameters, the images' names (for messages), and how it runs."""
+
     blobs: list
     y: np.ndarray
     label_names: list[str]
@@ -55,16 +57,16 @@ class FitJob:
     report: Callable = silent  # report(phase=, epoch=, epochs=, step=, steps=, eta_s=)
 
     @classmethod
-    def of(cls, blobs, labels, label_names, params, *, cache=None, progress=False, names=None,
-           report=None) -> FitJob:
+    def of(cls, blobs, labels, label_names, params, *, cache=None, progress=False, names=None, report=None) -> FitJob:
         """The job of fit's arguments; ParamError or ValueError where they do not fit together."""
         if len(set(label_names)) != len(label_names) or len(label_names) < 2:
             raise ParamError(f"need at least 2 distinct label names; got {label_names}")
         if len(blobs) != len(labels):
             raise ValueError(f"{len(blobs)} images but {len(labels)} labels")
         names = names or [f"image #{i}" for i in range(len(blobs))]
-        return cls(blobs, label_indices(labels, label_names), label_names, params, names, cache, progress,
-                   report or silent)
+        return cls(
+            blobs, label_indices(labels, label_names), label_names, params, names, cache, progress, report or silent
+        )
 
     def rows(self, index) -> tuple[list, list[str]]:
         """The images and names of the input rows `index`."""
@@ -78,6 +80,7 @@ Inputs = TypeVar("Inputs")  # what a mode trains on
 class Kept(Generic[Inputs]):
     """The labeled images that decoded: their input indices, their label indices, and what the
     mode trains on (head: their embeddings (N, F); finetune: the uint8 image tensor)."""
+
     index: np.ndarray
     y: np.ndarray
     inputs: Inputs
@@ -87,6 +90,7 @@ class Kept(Generic[Inputs]):
 class Estimate:
     """How well a classifier does, and measured how: FitResult's metrics, metrics_source and
     metrics_note."""
+
     metrics: dict = field(default_factory=dict)
     source: str = "none"
     note: str = ""
@@ -101,6 +105,7 @@ class Trained:
     """What one mode's training gives fit: the classifier, the input rows it trained on, its
     estimate, and the probabilities it was estimated from (head: out of fold, one row per kept
     image; finetune: the validation split's rows, `val_index` in input indices)."""
+
     classifier: Classifier
     keep: np.ndarray
     estimate: Estimate
@@ -119,11 +124,17 @@ def backbone_for(params: TrainParams, backbone=None):
     return PairBackbone(net, _single(params.second_model, True, None, {}, params.tta, second))
 
 
-def _single(model: str, pretrained: bool | None, image_size: int | None, kwargs: dict, tta: bool,
-            backbone: Backbone | None) -> Backbone:
+def _single(
+    model: str, pretrained: bool | None, image_size: int | None, kwargs: dict, tta: bool, backbone: Backbone | None
+) -> Backbone:
     pretrained = has_pretrained(model) if pretrained is None else pretrained
-    if (backbone is not None and backbone.name == model and backbone.weights == weights_tag(model, pretrained)
-            and image_size in (None, backbone.image_size) and backbone.kwargs == kwargs):
+    if (
+        backbone is not None
+        and backbone.name == model
+        and backbone.weights == weights_tag(model, pretrained)
+        and image_size in (None, backbone.image_size)
+        and backbone.kwargs == kwargs
+    ):
         if backbone.tta == tta:
             return backbone
         twin = copy.copy(backbone)  # the same network (shared, not copied), other features
@@ -137,6 +148,5 @@ def label_indices(labels, label_names, what="label") -> np.ndarray:
     index = {name: i for i, name in enumerate(label_names)}
     bad = sorted({lab for lab in labels if lab not in index})
     if bad:
-        raise ParamError(f"{what}(s) {', '.join(map(repr, bad))} not among the labels "
-                         f"{', '.join(label_names)}")
+        raise ParamError(f"{what}(s) {', '.join(map(repr, bad))} not among the labels {', '.join(label_names)}")
     return np.array([index[lab] for lab in labels], dtype=np.int64)

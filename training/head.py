@@ -4,6 +4,7 @@ Fitted with scikit-learn (standardise, then L2-regularised logistic regression),
 one (W, b) pair over *all* labels of the project, so the stored head is a plain linear layer.
 Labels with no example get a bias that makes their probability zero instead of breaking the fit.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -17,8 +18,16 @@ class TooFewLabels(ValueError):
     """Training needs examples of at least two labels."""
 
 
-def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, seed: int = 0,
-               sample_weight: np.ndarray | None = None, stats: tuple | None = None, init: tuple | None = None):
+def fit_linear(
+    X: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    C: float = 0.5,
+    seed: int = 0,
+    sample_weight: np.ndarray | None = None,
+    stats: tuple | None = None,
+    init: tuple | None = None,
+):
     """Fit on features X (N, F) and label indices y; returns W (n_classes, F), b (n_classes,).
     `sample_weight` weighs the rows (default 1 each); `stats` = (mean, scale) standardises with
     those instead of X's own; `init` = (W, b) of an earlier fit on the same labels starts the
@@ -28,9 +37,7 @@ def fit_linear(X: np.ndarray, y: np.ndarray, n_classes: int, C: float = 0.5, see
 
     present = np.unique(y)
     if len(present) < 2:
-        raise TooFewLabels(
-            f"need annotated examples of at least 2 labels to train; have {len(y)} of {len(present)}"
-        )
+        raise TooFewLabels(f"need annotated examples of at least 2 labels to train; have {len(y)} of {len(present)}")
     if stats is None:
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
@@ -67,8 +74,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
         return e / e.sum(axis=1, keepdims=True)
 
 
-def cross_val_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int = 0,
-                     folds: int = 5, fit=None) -> np.ndarray | None:
+def cross_val_logits(
+    X: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int = 0, folds: int = 5, fit=None
+) -> np.ndarray | None:
     """Out-of-fold logits for every example (honest metrics without giving up training data);
     None when there are too few examples for at least two folds. `fit(train_rows) -> (W, b)`, if
     given, fits a fold instead of fit_linear (the semi-supervised head)."""
@@ -88,8 +96,9 @@ def cross_val_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float, see
     return logits
 
 
-def leave_one_out_logits(X: np.ndarray, y: np.ndarray, n_classes: int, C: float,
-                         seed: int = 0, fit=None) -> np.ndarray | None:
+def leave_one_out_logits(
+    X: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int = 0, fit=None
+) -> np.ndarray | None:
     """Out-of-sample logits by leaving each example out in turn: the honest estimate for the first
     few labels, too few for k-fold cross-validation. An example whose label has no other example is
     predicted by a model that never saw that label (so it counts as wrong, as it would be). None

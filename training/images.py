@@ -1,4 +1,5 @@
 """The one image decoding path used everywhere: bytes in, RGB PIL image out, or one clear error."""
+
 from __future__ import annotations
 
 import hashlib
@@ -71,9 +72,7 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = MAX_PIXELS)
             img: Image.Image = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
-                raise ImageError(
-                    f"{name}: {width}x{height} pixels is over the {max_pixels}-pixel limit"
-                )
+                raise ImageError(f"{name}: {width}x{height} pixels is over the {max_pixels}-pixel limit")
             img.load()
     except ImageError:
         raise

@@ -11,6 +11,7 @@ so a memorised wrong label cannot vouch for itself. The rule, in the spirit of c
 
 `strength` = p_suggested - p_given, in (0, 1]; results are sorted strongest first.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -52,15 +53,24 @@ def label_errors_from_proba(proba, y, label_names) -> list[dict]:
     given_p = p[rows, y]
     sugg_p = p[rows, suggested]
     flagged = np.flatnonzero(has & (suggested != y) & (sugg_p > given_p))
-    out = [{"index": int(i), "given": label_names[y[i]], "suggested": label_names[suggested[i]],
-            "confidence": float(sugg_p[i]), "given_prob": float(given_p[i]),
-            "strength": float(min(1.0, sugg_p[i] - given_p[i]))} for i in flagged]
+    out = [
+        {
+            "index": int(i),
+            "given": label_names[y[i]],
+            "suggested": label_names[suggested[i]],
+            "confidence": float(sugg_p[i]),
+            "given_prob": float(given_p[i]),
+            "strength": float(min(1.0, sugg_p[i] - given_p[i])),
+        }
+        for i in flagged
+    ]
     out.sort(key=lambda r: (-r["strength"], r["index"]))
     return out
 
 
-def out_of_fold_proba(features, y, n_classes: int, *, head_c: float = 0.002, seed: int = 0,
-                      folds: int = 5) -> np.ndarray:
+def out_of_fold_proba(
+    features, y, n_classes: int, *, head_c: float = 0.002, seed: int = 0, folds: int = 5
+) -> np.ndarray:
     """Calibrated out-of-fold probabilities from the product's linear head (temperature fitted on
     the same out-of-fold logits; it sharpens the scores and never changes their order per row)."""
     logits = cross_val_logits(np.asarray(features, dtype=np.float32), y, n_classes, head_c, seed, folds)

@@ -6,6 +6,7 @@ names (`_blocks.N._expand_conv...`, one flat list of blocks). timm's `tf_efficie
 into stages. The mapping below is derived from timm's own stage layout, and `load_state_dict` is
 strict, so any missing, unexpected or mis-shaped tensor fails loudly.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,12 @@ _TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_b
 # efficientnet_pytorch block layer -> timm layer, for blocks without / with an expansion conv
 _DS_BLOCK = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
 _IR_BLOCK = {
-    "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-    "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3",
+    "_expand_conv": "conv_pw",
+    "_bn0": "bn1",
+    "_depthwise_conv": "conv_dw",
+    "_bn1": "bn2",
+    "_project_conv": "conv_pwl",
+    "_bn2": "bn3",
 }
 
 

@@ -1,5 +1,6 @@
 """Evaluation: accuracy, macro F1, per-class precision/recall/F1/support, confusion matrix,
 expected calibration error, and a confusion-matrix plot."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,8 +32,15 @@ def reliability_bins(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> l
     for lo, hi in zip(edges[:-1], edges[1:]):
         inside = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
         if inside.any():
-            out.append({"lo": round(float(lo), 4), "hi": round(float(hi), 4), "n": int(inside.sum()),
-                        "accuracy": float(correct[inside].mean()), "confidence": float(conf[inside].mean())})
+            out.append(
+                {
+                    "lo": round(float(lo), 4),
+                    "hi": round(float(hi), 4),
+                    "n": int(inside.sum()),
+                    "accuracy": float(correct[inside].mean()),
+                    "confidence": float(conf[inside].mean()),
+                }
+            )
     return out
 
 
@@ -47,9 +55,7 @@ def evaluate(y_true, proba: np.ndarray, labels: list[str]) -> dict:
         return {"n": 0, "labels": list(labels)}
     y_pred = proba.argmax(axis=1)
     everything = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=everything, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=everything, zero_division=0)
     present = [i for i in everything if support[i] > 0]
     return {
         "n": int(len(y_true)),
@@ -60,8 +66,12 @@ def evaluate(y_true, proba: np.ndarray, labels: list[str]) -> dict:
         "ece": expected_calibration_error(y_true, proba),
         "reliability": reliability_bins(y_true, proba),
         "per_class": {
-            labels[i]: {"precision": float(precision[i]), "recall": float(recall[i]),
-                        "f1": float(f1[i]), "support": int(support[i])}
+            labels[i]: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i in everything
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=everything).tolist(),
@@ -87,8 +97,15 @@ def plot_confusion(metrics: dict, path: str | Path, title: str | None = None) ->
     ax.set_ylabel("true")
     for i in range(len(labels)):
         for j in range(len(labels)):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center",
-                    color="white" if share[i, j] > 0.5 else "black", fontsize=9)
+            ax.text(
+                j,
+                i,
+                str(int(cm[i, j])),
+                ha="center",
+                va="center",
+                color="white" if share[i, j] > 0.5 else "black",
+                fontsize=9,
+            )
     acc = metrics.get("accuracy")
     heading = title or "confusion matrix"
     if acc is not None:

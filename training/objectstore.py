@@ -9,6 +9,7 @@ S3 has no rename, so training/storebucket.py makes a version visible by writing 
 and moves SERVING (one object, replaced whole) only after that. A reader lists versions by their
 manifests, so a version whose upload was cut off is never listed, loaded or served.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

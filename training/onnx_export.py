@@ -12,6 +12,7 @@ Files are written to a temporary name and moved into place in one step, so a rea
 half-written graph. A backbone's shared file, once there, is never replaced (the first export wins,
 so the sha256 recorded by every version that uses it stays true).
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,7 @@ def safe_name(backbone_id: str, image_size: int) -> str:
     return f"{re.sub(r'[^A-Za-z0-9._-]', '_', backbone_id)}-{image_size}.onnx"
 
 
-def export_features(module: torch.nn.Module, image_size: int, path: str | Path,
-                    replace: bool = True) -> Path:
+def export_features(module: torch.nn.Module, image_size: int, path: str | Path, replace: bool = True) -> Path:
     """Write `module` (images -> pooled features) as ONNX at `path`, atomically. With
     `replace=False` an existing file at `path` is kept (and the new export dropped)."""
     path = Path(path)
@@ -46,9 +46,17 @@ def export_features(module: torch.nn.Module, image_size: int, path: str | Path,
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(net, (example,), str(tmp), input_names=[INPUT], output_names=[OUTPUT],
-                              dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-                              opset_version=OPSET, dynamo=False, do_constant_folding=True)
+            torch.onnx.export(
+                net,
+                (example,),
+                str(tmp),
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+                do_constant_folding=True,
+            )
         if replace:
             os.replace(tmp, path)
         else:

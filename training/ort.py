@@ -3,6 +3,7 @@
 `image_size`, `num_features`, `spec()`. Wrapped in a classifier.Classifier it predicts exactly
 like the PyTorch one, and it reads and fills the same embedding cache under the same backbone id.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,7 @@ class OrtBackbone:
     engine = "onnx"
     device = "cpu"
 
-    def __init__(self, path: str | Path, spec: dict, backbone_id: str, threads: int | None = None,
-                 run_batch: int = 16):
+    def __init__(self, path: str | Path, spec: dict, backbone_id: str, threads: int | None = None, run_batch: int = 16):
         """`spec` is a Backbone.spec() (a manifest's "backbone"); `backbone_id` the Backbone.id of
         the network the graph was exported from (the embedding cache key). The session runs at
         most `run_batch` images at a time: on CPU that is as fast as 64 (measured) and keeps the
@@ -63,23 +63,47 @@ class OrtBackbone:
 
     def spec(self) -> dict:
         return {
-            "name": self.name, "weights": self.weights, "image_size": self.image_size,
-            "mean": list(self.mean), "std": list(self.std), "interpolation": self.interpolation,
-            "num_features": self.num_features, "kwargs": self.kwargs, "tta": self.tta,
+            "name": self.name,
+            "weights": self.weights,
+            "image_size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "num_features": self.num_features,
+            "kwargs": self.kwargs,
+            "tta": self.tta,
         }
 
     def forward_array(self, batch: np.ndarray) -> np.ndarray:
         """(n, 3, S, S) float32, already preprocessed -> (n, num_features) float32."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        parts = [self.session.run([OUTPUT], {INPUT: batch[s : s + self.run_batch]})[0]
-                 for s in range(0, len(batch), self.run_batch)]
+        parts = [
+            self.session.run([OUTPUT], {INPUT: batch[s : s + self.run_batch]})[0]
+            for s in range(0, len(batch), self.run_batch)
+        ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
-              names: list[str] | None = None, errors: dict | None = None) -> np.ndarray:
+    def embed(
+        self,
+        blobs: list[bytes],
+        cache=None,
+        batch_size: int = 64,
+        progress: bool = False,
+        names: list[str] | None = None,
+        errors: dict | None = None,
+    ) -> np.ndarray:
         """Pooled features (N, num_features), as Backbone.embed (same cache keys, same errors,
         the same flip averaging when the spec says `tta`)."""
         forward = flip_averaged(self.forward_array) if self.tta else self.forward_array
-        return embed_images(forward, self.preprocessing, self.id, self.num_features, blobs,
-                            cache=cache, batch_size=batch_size, progress=progress, names=names,
-                            errors=errors)
+        return embed_images(
+            forward,
+            self.preprocessing,
+            self.id,
+            self.num_features,
+            blobs,
+            cache=cache,
+            batch_size=batch_size,
+            progress=progress,
+            names=names,
+            errors=errors,
+        )

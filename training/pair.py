@@ -9,6 +9,7 @@ network keeps its own cache key) and `proba_from_features` work unchanged.
 
 Torch-free: the parts are either PyTorch `Backbone`s or ONNX Runtime `OrtBackbone`s.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,10 +39,25 @@ class PairBackbone:
     def device(self):
         return self.parts[0].device
 
-    def embed(self, blobs: list[bytes], cache=None, batch_size: int = 64, progress: bool = False,
-              names: list[str] | None = None, errors: dict | None = None, report=None) -> np.ndarray:
+    def embed(
+        self,
+        blobs: list[bytes],
+        cache=None,
+        batch_size: int = 64,
+        progress: bool = False,
+        names: list[str] | None = None,
+        errors: dict | None = None,
+        report=None,
+    ) -> np.ndarray:
         """(N, sum of the parts' num_features); a bad image is a NaN row (with `errors`) or raises,
         as with one backbone. `report`: progress of PyTorch parts (Backbone.embed)."""
         more = {} if report is None else {"report": report}
-        return np.concatenate([p.embed(blobs, cache=cache, batch_size=batch_size, progress=progress, names=names,
-                                       errors=errors, **more) for p in self.parts], axis=1)
+        return np.concatenate(
+            [
+                p.embed(
+                    blobs, cache=cache, batch_size=batch_size, progress=progress, names=names, errors=errors, **more
+                )
+                for p in self.parts
+            ],
+            axis=1,
+        )

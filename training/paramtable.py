@@ -1,5 +1,6 @@
 """The README's training-parameter table, made from TrainParams' fields and their help
 (`python -m training.paramtable`); tests/test_settings_declared.py checks that the README holds it."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,11 @@ def shown(value, unset: str) -> str:
 def default_cell(name: str, default) -> str:
     """The default, and the value each preset gives it where that differs."""
     unset = help_of(name)["unset"]
-    by_preset = [f"`{preset}`: {shown(recipe[name], unset)}" for preset, recipe in PRESETS.items()
-                 if name in recipe and recipe[name] != default]
+    by_preset = [
+        f"`{preset}`: {shown(recipe[name], unset)}"
+        for preset, recipe in PRESETS.items()
+        if name in recipe and recipe[name] != default
+    ]
     return shown(default, unset) + (f" ({'; '.join(by_preset)})" if by_preset else "")
 
 

@@ -3,6 +3,7 @@
 The PyTorch backbone and the ONNX Runtime backbone both call `Preprocessing.array`, so both engines
 feed their networks bit-identical inputs.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import Executor
@@ -13,8 +14,11 @@ from PIL import Image
 
 from .images import ImageError, decode_image
 
-RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
-            "nearest": Image.Resampling.NEAREST}
+RESAMPLE = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Preprocessing:
     def batch(self, blobs: list, names: list[str], pool: Executor) -> tuple[np.ndarray, list[int], dict]:
         """Decode and transform in `pool`. Returns the (n_good, 3, S, S) array, the indices it
         holds, and {index: error message} for images that failed to decode."""
+
         def one(i):
             try:
                 return self.array(decode_image(blobs[i], names[i])), None

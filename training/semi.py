@@ -8,6 +8,7 @@ result is the same plain linear layer (W, b) over the raw features as the superv
 bench/semi_supervised.py measured it ("Semi-supervised head" in bench/HISTORY.md; current figures: "`fast`: the
 default head" in bench/RESULTS.md).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,11 +38,11 @@ class Graph:
         nbr = np.zeros((n, k), dtype=np.int64)
         sim = np.zeros((n, k), dtype=np.float32)
         for start in range(0, n, CHUNK):
-            S = Z[start:start + CHUNK] @ Z.T
+            S = Z[start : start + CHUNK] @ Z.T
             S[np.arange(len(S)), np.arange(start, start + len(S))] = -np.inf  # not its own neighbour
             part = np.argpartition(-S, k - 1, axis=1)[:, :k]
-            nbr[start:start + len(S)] = part
-            sim[start:start + len(S)] = np.take_along_axis(S, part, axis=1)
+            nbr[start : start + len(S)] = part
+            sim[start : start + len(S)] = np.take_along_axis(S, part, axis=1)
         w = np.maximum(sim, 0.0) ** 3
         A = csr_matrix((w.ravel(), (np.repeat(np.arange(n), k), nbr.ravel())), shape=(n, n))
         A = A + A.T
@@ -63,8 +64,16 @@ class Graph:
         return F / np.maximum(F.sum(axis=1, keepdims=True), 1e-12)
 
 
-def fit_semi(X_all: np.ndarray, rows: np.ndarray, y: np.ndarray, n_classes: int, C: float, seed: int = 0,
-             graph: Graph | None = None, weight: float = WEIGHT):
+def fit_semi(
+    X_all: np.ndarray,
+    rows: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    C: float,
+    seed: int = 0,
+    graph: Graph | None = None,
+    weight: float = WEIGHT,
+):
     """W (n_classes, F), b from the labeled photos X_all[rows] (labels y) and every other row of
     X_all as an unlabeled photo. `graph` (over X_all) may be shared between fits on the same photos
     (cross-validation folds). Without unlabeled photos this is training.head.fit_linear."""
@@ -85,5 +94,13 @@ def fit_semi(X_all: np.ndarray, rows: np.ndarray, y: np.ndarray, n_classes: int,
     mean, scale = X_all.mean(axis=0), X_all.std(axis=0)
     scale[scale < 1e-6] = 1.0
     sample_weight = np.concatenate([np.ones(len(y)), np.full(len(others), float(weight))])
-    return fit_linear(np.vstack([XL, XU]), np.concatenate([y, pseudo]), n_classes, C, seed,
-                      sample_weight=sample_weight, stats=(mean, scale), init=(W, b))
+    return fit_linear(
+        np.vstack([XL, XU]),
+        np.concatenate([y, pseudo]),
+        n_classes,
+        C,
+        seed,
+        sample_weight=sample_weight,
+        stats=(mean, scale),
+        init=(W, b),
+    )

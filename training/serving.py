@@ -7,6 +7,7 @@
     engine="auto":  PyTorch when a CUDA GPU is usable, ONNX Runtime otherwise. Torch is only
                     imported to ask about CUDA when an NVIDIA device is present at all.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -53,8 +54,13 @@ def resolve(store: ModelStore, vid: str | None) -> str:
     return vid
 
 
-def load_onnx(store: ModelStore, vid: str | None = None, backbone: OrtBackbone | None = None,
-              threads: int | None = None, partners: list | None = None) -> Classifier:
+def load_onnx(
+    store: ModelStore,
+    vid: str | None = None,
+    backbone: OrtBackbone | None = None,
+    threads: int | None = None,
+    partners: list | None = None,
+) -> Classifier:
     """A version served by ONNX Runtime, torch-free. A given `backbone` (OrtBackbone), and for a
     version over several backbones the given `partners`, is reused when it runs the same graph
     file, so head versions of one backbone share one session."""
@@ -79,8 +85,14 @@ def _session(store: ModelStore, vid: str, record: dict, given: list, threads, pa
     return OrtBackbone(path, record["backbone"], record["backbone_id"], threads=threads)
 
 
-def load_classifier(store: ModelStore, vid: str | None = None, engine: str = "auto", device=None,
-                    backbone=None, partners: list | None = None) -> Classifier:
+def load_classifier(
+    store: ModelStore,
+    vid: str | None = None,
+    engine: str = "auto",
+    device=None,
+    backbone=None,
+    partners: list | None = None,
+) -> Classifier:
     """Load `vid` (default: the serving version) with the engine asked for (see module doc).
     `backbone` (and `partners`, the others of a two-backbone head): loaded backbones of the same
     engine to reuse for head versions."""
@@ -89,8 +101,12 @@ def load_classifier(store: ModelStore, vid: str | None = None, engine: str = "au
     if chosen == "onnx" and engine == "auto" and not store.manifest(vid).get("onnx"):
         chosen = "torch"  # an old version without a graph: PyTorch can still serve it
     if chosen == "onnx":
-        return load_onnx(store, vid, backbone if isinstance(backbone, OrtBackbone) else None,
-                         partners=[p for p in partners or [] if isinstance(p, OrtBackbone)])
+        return load_onnx(
+            store,
+            vid,
+            backbone if isinstance(backbone, OrtBackbone) else None,
+            partners=[p for p in partners or [] if isinstance(p, OrtBackbone)],
+        )
     clf = store.load(vid, backbone=None if isinstance(backbone, OrtBackbone) else backbone)
     if device is not None and str(clf.backbone.device) != str(device):
         import torch

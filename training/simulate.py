@@ -4,6 +4,7 @@ linear head after every batch, and measure held-out accuracy.
 `embed_folder` loads a class-per-folder tree through the embedding cache, so a rerun of a
 simulation (or of the benchmark) costs seconds instead of minutes.
 """
+
 from __future__ import annotations
 
 import sys
@@ -33,8 +34,9 @@ def embed_folder(root, cache_dir, limit: int | None = None, seed: int = 0, backb
         paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
     backbone = backbone or create_backbone("efficientnet_lite0")
     cache = EmbeddingCache(Path(cache_dir))
-    blobs = [read_image_file(p) for p in tqdm(paths, desc="reading", unit="img", file=sys.stderr,
-                                               disable=len(paths) < 500)]
+    blobs = [
+        read_image_file(p) for p in tqdm(paths, desc="reading", unit="img", file=sys.stderr, disable=len(paths) < 500)
+    ]
     errors: dict[int, str] = {}
     X = backbone.embed(blobs, cache=cache, progress=True, names=[str(p) for p in paths], errors=errors)
     good = [i for i in range(len(paths)) if i not in errors]
@@ -62,6 +64,7 @@ def project_head(unlabeled: int):
             XU = XU[np.sort(np.random.default_rng(seed).choice(len(XU), int(unlabeled), replace=False))]
         params = TrainParams(head_c=head_c, seed=seed, unlabeled=int(unlabeled))
         return unlabeled_head(XL, yL, n_classes, params, XU, lambda **_: None)(np.arange(len(yL)))
+
     return head
 
 
@@ -86,9 +89,22 @@ def first_batch(pool_X, pool_y, n: int, strategy: str, seed: int) -> list[int]:
     return chosen
 
 
-def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, initial: int = 60,
-             batch: int = 60, rounds: int = 8, seed: int = 0, head_c: float = 0.002,
-             auto_accept: float | None = None, head=None) -> list[dict]:
+def simulate(
+    pool_X,
+    pool_y,
+    test_X,
+    test_y,
+    label_names,
+    *,
+    strategy: str,
+    initial: int = 60,
+    batch: int = 60,
+    rounds: int = 8,
+    seed: int = 0,
+    head_c: float = 0.002,
+    auto_accept: float | None = None,
+    head=None,
+) -> list[dict]:
     """Reveal `initial` pool labels, then `rounds` batches of `batch` chosen by `strategy`,
     retraining the product's head (training.head.fit_linear) each time; `head`, if given, replaces
     it: head(X_labeled, y_labeled, X_unlabeled, n_classes, head_c, seed) -> (W, b), the unlabeled
@@ -110,8 +126,9 @@ def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, init
     if len(pool_X) != len(pool_y) or len(test_X) != len(test_y):
         raise ValueError("features and labels must have the same number of rows")
     if initial + rounds * batch > len(pool_y):
-        raise ValueError(f"initial + rounds * batch = {initial + rounds * batch} labels but the pool "
-                         f"holds only {len(pool_y)} photos")
+        raise ValueError(
+            f"initial + rounds * batch = {initial + rounds * batch} labels but the pool holds only {len(pool_y)} photos"
+        )
     n_classes = len(label_names)
     labeled = first_batch(pool_X, pool_y, int(initial), strategy, seed)
     history = []
@@ -127,8 +144,9 @@ def simulate(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, init
         if auto_accept is not None:
             from .autoaccept import measure
 
-            (rule,) = measure(pool_X[labeled], pool_y[labeled], test_X, test_y, n_classes, [auto_accept],
-                              head_c=head_c, seed=seed)
+            (rule,) = measure(
+                pool_X[labeled], pool_y[labeled], test_X, test_y, n_classes, [auto_accept], head_c=head_c, seed=seed
+            )
             history[-1].update(auto_coverage=rule["auto_coverage"], auto_precision=rule["auto_precision"])
         if r == rounds:
             break
@@ -143,20 +161,24 @@ def summarise(strategy: str, runs: list[list[dict]]) -> dict:
     rounds: list[dict] = []
     for step in zip(*runs):
         acc = np.array([s["accuracy"] for s in step])
-        rounds.append({"labels": int(step[0]["labels"]), "accuracy": float(acc.mean()),
-                       "spread": float(acc.std())})
+        rounds.append({"labels": int(step[0]["labels"]), "accuracy": float(acc.mean()), "spread": float(acc.std())})
         if "auto_coverage" in step[0]:
             precisions = [s["auto_precision"] for s in step if s["auto_precision"] is not None]
-            rounds[-1].update(auto_coverage=float(np.mean([s["auto_coverage"] for s in step])),
-                              auto_precision=float(np.mean(precisions)) if precisions else None)
+            rounds[-1].update(
+                auto_coverage=float(np.mean([s["auto_coverage"] for s in step])),
+                auto_precision=float(np.mean(precisions)) if precisions else None,
+            )
     return {"strategy": strategy, "rounds": rounds}
 
 
-def simulate_repeats(pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, repeats: int = 3,
-                     seed: int = 0, **kwargs) -> dict:
+def simulate_repeats(
+    pool_X, pool_y, test_X, test_y, label_names, *, strategy: str, repeats: int = 3, seed: int = 0, **kwargs
+) -> dict:
     """`simulate` with seeds seed .. seed + repeats - 1 on the same split; mean and spread per step."""
     if int(repeats) < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}")
-    runs = [simulate(pool_X, pool_y, test_X, test_y, label_names, strategy=strategy, seed=seed + i,
-                     **kwargs) for i in range(int(repeats))]
+    runs = [
+        simulate(pool_X, pool_y, test_X, test_y, label_names, strategy=strategy, seed=seed + i, **kwargs)
+        for i in range(int(repeats))
+    ]
     return summarise(strategy, runs)

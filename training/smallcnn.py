@@ -1,5 +1,6 @@
 """A small from-scratch CNN family whose width (`filters`) and filter size (`kernel_size`) are
 parameters, for users who want to tune exactly those instead of picking a zoo model."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -19,6 +19,7 @@ Shared by several machines: `ModelStore(cache_dir, remote=S3Objects("s3://bucket
 the same layout in a bucket, with the same guarantee (training/storebucket.py: claim the id, the
 manifest uploaded last); ROOT is then this machine's copy of the versions it has read.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -66,8 +67,18 @@ if TYPE_CHECKING:
     from .classifier import Classifier
     from .objectstore import S3Objects
 
-__all__ = ["CONFUSION", "FEATURES_ONNX", "MANIFEST", "SERVING", "WEIGHTS", "ModelStore", "StoreError",
-           "data_fingerprint", "file_sha256", "partners"]
+__all__ = [
+    "CONFUSION",
+    "FEATURES_ONNX",
+    "MANIFEST",
+    "SERVING",
+    "WEIGHTS",
+    "ModelStore",
+    "StoreError",
+    "data_fingerprint",
+    "file_sha256",
+    "partners",
+]
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +158,7 @@ class ModelStore:
         from safetensors import safe_open
 
         with safe_open(str(self.fetch(vid) / WEIGHTS), framework="numpy") as fh:
-            return (fh.get_tensor("head.weight").astype(np.float32),
-                    fh.get_tensor("head.bias").astype(np.float32))
+            return (fh.get_tensor("head.weight").astype(np.float32), fh.get_tensor("head.bias").astype(np.float32))
 
     def onnx_path(self, vid: str, verify: bool = True, partner: int | None = None) -> Path:
         """The ONNX graph that serves `vid` (StoreError if it has none, or if the file's sha256
@@ -182,8 +192,17 @@ class ModelStore:
         numbers = [int(n[1:]) for n in names if n.startswith("v") and n[1:].isdigit()]
         return f"v{max(numbers, default=0) + 1:04d}"
 
-    def publish(self, result, *, params, parent: str | None = None, data_fingerprint: str = "",
-                extra: dict | None = None, serve: bool = True, plot: bool = True) -> str:
+    def publish(
+        self,
+        result,
+        *,
+        params,
+        parent: str | None = None,
+        data_fingerprint: str = "",
+        extra: dict | None = None,
+        serve: bool = True,
+        plot: bool = True,
+    ) -> str:
         """Write a FitResult as a new version and (by default) make it the serving one.
         `plot=False` skips drawing confusion.png (~0.3 s) for callers that draw it on demand."""
         from .storepublish import write_version  # torch and the exporter: only where a version is written
@@ -191,8 +210,16 @@ class ModelStore:
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
         try:
-            manifest = write_version(self.root, tmp, result, params=params, parent=parent,
-                                     data_fingerprint=data_fingerprint, extra=extra, plot=plot)
+            manifest = write_version(
+                self.root,
+                tmp,
+                result,
+                params=params,
+                parent=parent,
+                data_fingerprint=data_fingerprint,
+                extra=extra,
+                plot=plot,
+            )
             vid = self._commit(tmp, manifest)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -269,8 +296,9 @@ class ModelStore:
             target = rollback_target(self.production_history())
             if target is None:
                 raise StoreError("no earlier production version to go back to")
-            return self._move_production(production_entry(self.manifest(target), by=by, via=via,
-                                                          previous=self.production(), rollback=True))
+            return self._move_production(
+                production_entry(self.manifest(target), by=by, via=via, previous=self.production(), rollback=True)
+            )
 
     def _move_production(self, entry: dict) -> dict:
         """PRODUCTION first (one rename, or one object), then the history with the entry appended: a

@@ -9,6 +9,7 @@ local directory once, complete (temp dir + rename), and read it there; SERVING (
 the version applications get, with its history beside it) is polled with a HEAD at most once every
 `poll` seconds, so every replica agrees within that time.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,11 @@ class StoreBucket:
 
     def listed(self) -> list[tuple[str, str]]:
         """(manifest key, version id) of every complete version in the bucket."""
-        return [(key, key.split("/")[1]) for key in self.objects.list("versions/")
-                if key.count("/") == 2 and key.endswith("/" + MANIFEST)]
+        return [
+            (key, key.split("/")[1])
+            for key in self.objects.list("versions/")
+            if key.count("/") == 2 and key.endswith("/" + MANIFEST)
+        ]
 
     def serving(self) -> str | None:
         vid = served_version(self.objects.get(SERVING))
@@ -130,4 +134,3 @@ class StoreBucket:
         """Replace a pointer object whole (every replica sees the old one or the new one)."""
         self.objects.put(name, data)
         self._stamps.pop(name, None)
-

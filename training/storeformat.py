@@ -13,6 +13,7 @@
     ROOT/PRODUCTION_HISTORY.json            [entry, ...]: every deploy and production rollback, oldest
                                             first (written after PRODUCTION: see `history_with`)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -104,10 +105,22 @@ def production_entry(manifest: dict, *, by: str, via: str, previous: str | None,
     """One move of PRODUCTION to the version of `manifest`: who (`by`), how (`via`: "cli", "model
     page", ...), when, from which version, and the version's metrics at that time."""
     metrics = manifest.get("metrics") or {}
-    return {"id": uuid.uuid4().hex, "version": manifest["version"], "at": datetime.now(UTC).isoformat(),
-            "by": by, "via": via, "previous": previous, "rollback": rollback,
-            "metrics": {"accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"),
-                        "ece": metrics.get("ece"), "n": metrics.get("n"), "source": manifest.get("metrics_source")}}
+    return {
+        "id": uuid.uuid4().hex,
+        "version": manifest["version"],
+        "at": datetime.now(UTC).isoformat(),
+        "by": by,
+        "via": via,
+        "previous": previous,
+        "rollback": rollback,
+        "metrics": {
+            "accuracy": metrics.get("accuracy"),
+            "macro_f1": metrics.get("macro_f1"),
+            "ece": metrics.get("ece"),
+            "n": metrics.get("n"),
+            "source": manifest.get("metrics_source"),
+        },
+    }
 
 
 def history_with(history: list[dict], pointer: dict | None) -> list[dict]:

@@ -5,6 +5,7 @@ and moves it into place in one step.
 
 Imports torch and the exporter: store.py imports this module inside publish() only.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 class Networks:
     """A version's backbones: the first (its own network when `with_backbone`: finetune), then the
     others of a version over several (a pair.PairBackbone), whose features follow the first's."""
+
     first: Backbone
     others: tuple
     with_backbone: bool
@@ -42,13 +44,15 @@ class Networks:
 class Graphs:
     """The ONNX graphs that serve a version: the first network's record and its others' (in order),
     {"path" (relative to ROOT), "sha256", "input", "output"} each; or, when export failed, why."""
+
     own: dict | None
     others: tuple
     error: str | None = None
 
 
-def write_version(root: Path, tmp: Path, result, *, params, parent: str | None, data_fingerprint: str,
-                  extra: dict | None, plot: bool) -> dict:
+def write_version(
+    root: Path, tmp: Path, result, *, params, parent: str | None, data_fingerprint: str, extra: dict | None, plot: bool
+) -> dict:
     """Write the FitResult `result` as a version's files into `tmp` (under `root`, the store) and
     return its manifest, less "version" and "created_at" (ModelStore.publish adds those)."""
     nets = Networks.of(result.classifier)
@@ -58,8 +62,7 @@ def write_version(root: Path, tmp: Path, result, *, params, parent: str | None, 
         warnings.warn(graphs.error, stacklevel=3)  # said at publish()'s caller
     if plot and result.metrics.get("confusion_matrix"):
         plot_confusion(result.metrics, tmp / CONFUSION)
-    return describe(result, nets, graphs, params=params, parent=parent, data_fingerprint=data_fingerprint,
-                    extra=extra)
+    return describe(result, nets, graphs, params=params, parent=parent, data_fingerprint=data_fingerprint, extra=extra)
 
 
 def write_weights(clf, nets: Networks, tmp: Path) -> None:
@@ -81,31 +84,45 @@ def export_graphs(root: Path, tmp: Path, nets: Networks) -> Graphs:
         else:
             first = onnx_export.ensure_backbone_onnx(root, nets.first)
         files = [first] + [onnx_export.ensure_backbone_onnx(root, other) for other in nets.others]
-        own, *others = [{"path": f.relative_to(root).as_posix(), "sha256": file_sha256(f),
-                         "input": INPUT, "output": OUTPUT} for f in files]
+        own, *others = [
+            {"path": f.relative_to(root).as_posix(), "sha256": file_sha256(f), "input": INPUT, "output": OUTPUT}
+            for f in files
+        ]
     except Exception as exc:  # noqa: BLE001 - any exporter failure
         return Graphs(None, (None,) * len(nets.others), f"ONNX export failed: {type(exc).__name__}: {exc}")
     return Graphs(own, tuple(others))
 
 
-def describe(result, nets: Networks, graphs: Graphs, *, params, parent: str | None, data_fingerprint: str,
-             extra: dict | None) -> dict:
+def describe(
+    result, nets: Networks, graphs: Graphs, *, params, parent: str | None, data_fingerprint: str, extra: dict | None
+) -> dict:
     """The manifest of the version (see training/storeformat.py), less its id and time."""
     clf, net = result.classifier, nets.first
     manifest = {
-        "labels": clf.labels, "mode": clf.mode, "backbone": net.spec(),
-        "backbone_id": net.id, "image_size": net.image_size,
-        "contains_backbone": nets.with_backbone, "params": params.to_dict(),
-        "metrics": result.metrics, "metrics_source": result.metrics_source,
+        "labels": clf.labels,
+        "mode": clf.mode,
+        "backbone": net.spec(),
+        "backbone_id": net.id,
+        "image_size": net.image_size,
+        "contains_backbone": nets.with_backbone,
+        "params": params.to_dict(),
+        "metrics": result.metrics,
+        "metrics_source": result.metrics_source,
         "metrics_note": getattr(result, "metrics_note", ""),
-        "n_train": result.n_train, "n_eval": result.n_eval,
-        "train_seconds": round(result.seconds, 3), "skipped": result.skipped,
-        "data_fingerprint": data_fingerprint, "parent": parent, "extra": extra or {},
+        "n_train": result.n_train,
+        "n_eval": result.n_eval,
+        "train_seconds": round(result.seconds, 3),
+        "skipped": result.skipped,
+        "data_fingerprint": data_fingerprint,
+        "parent": parent,
+        "extra": extra or {},
         "onnx": graphs.own,
     }
     if nets.others:  # their features follow the first network's (head.weight's columns)
-        manifest["partners"] = [{"backbone": o.spec(), "backbone_id": o.id, "onnx": graphs.own and r}
-                                for o, r in zip(nets.others, graphs.others)]
+        manifest["partners"] = [
+            {"backbone": o.spec(), "backbone_id": o.id, "onnx": graphs.own and r}
+            for o, r in zip(nets.others, graphs.others)
+        ]
     if graphs.error:
         manifest["onnx_error"] = graphs.error
     return manifest

@@ -2,6 +2,7 @@
 
 fit checks its arguments (training/fitjob.py: FitJob), trains in the mode asked for (head: here;
 finetune: training/fitfinetune.py), and then measures on a holdout when one is given."""
+
 from __future__ import annotations
 
 import time
@@ -23,17 +24,29 @@ from .semi import Graph, fit_semi
 class OutOfFold:
     """Logits of each labeled image by heads that never saw its label (None: too few labels for
     any), and how they were made (FitResult.metrics_source, metrics_note)."""
+
     logits: np.ndarray | None
     source: str
     note: str = ""
 
 
-def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: TrainParams, *,
-        cache=None, backbone: Backbone | None = None, progress: bool = False,
-        names: list[str] | None = None, eval_blobs: list[bytes] | None = None,
-        eval_labels: list[str] | None = None, report=None,
-        unlabeled_blobs: list[bytes] | None = None, unlabeled_features: np.ndarray | None = None,
-        partner_backbone: Backbone | None = None) -> FitResult:
+def fit(
+    blobs: list[bytes],
+    labels: list[str],
+    label_names: list[str],
+    params: TrainParams,
+    *,
+    cache=None,
+    backbone: Backbone | None = None,
+    progress: bool = False,
+    names: list[str] | None = None,
+    eval_blobs: list[bytes] | None = None,
+    eval_labels: list[str] | None = None,
+    report=None,
+    unlabeled_blobs: list[bytes] | None = None,
+    unlabeled_features: np.ndarray | None = None,
+    partner_backbone: Backbone | None = None,
+) -> FitResult:
     """Train a classifier over `label_names` from image bytes and their labels.
 
     Bad images are left out (listed in FitResult.skipped). Metrics come from `eval_*` when given,
@@ -46,8 +59,7 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
     `partner_backbone`: a loaded default head backbone to reuse for `ensemble_head` (ensemble.py).
     """
     start = time.perf_counter()
-    job = FitJob.of(blobs, labels, label_names, params, cache=cache, progress=progress, names=names,
-                    report=report)
+    job = FitJob.of(blobs, labels, label_names, params, cache=cache, progress=progress, names=names, report=report)
     backbone = backbone_for(params, backbone)
     errors: dict[int, str] = {}
     if params.mode == "head":
@@ -60,9 +72,20 @@ def fit(blobs: list[bytes], labels: list[str], label_names: list[str], params: T
             raise TypeError("fit: eval_blobs need their eval_labels")
         estimate = holdout(job, trained.classifier, eval_blobs, eval_labels)
     skipped = {job.names[i]: msg for i, msg in errors.items()}
-    return FitResult(trained.classifier, estimate.metrics, len(trained.keep), estimate.n,
-                     time.perf_counter() - start, estimate.source, skipped, trained.oof_proba,
-                     [int(i) for i in trained.keep], estimate.note, trained.val_index, trained.val_proba)
+    return FitResult(
+        trained.classifier,
+        estimate.metrics,
+        len(trained.keep),
+        estimate.n,
+        time.perf_counter() - start,
+        estimate.source,
+        skipped,
+        trained.oof_proba,
+        [int(i) for i in trained.keep],
+        estimate.note,
+        trained.val_index,
+        trained.val_proba,
+    )
 
 
 def fit_head(job: FitJob, backbone, errors: dict, unlabeled_blobs=None, unlabeled_features=None) -> Trained:
@@ -80,8 +103,9 @@ def fit_head(job: FitJob, backbone, errors: dict, unlabeled_blobs=None, unlabele
     W, b = head(np.arange(len(kept.index)))
     oof = out_of_fold(job, kept, head)
     if oof.logits is None:
-        return Trained(Classifier(backbone, W, b, job.label_names, mode="head"), kept.index,
-                       Estimate({}, oof.source, oof.note))
+        return Trained(
+            Classifier(backbone, W, b, job.label_names, mode="head"), kept.index, Estimate({}, oof.source, oof.note)
+        )
     temperature = fit_temperature(oof.logits, y)
     proba = softmax(oof.logits / temperature)
     metrics = {**evaluate(y, proba, job.label_names), "temperature": temperature}
@@ -92,8 +116,14 @@ def fit_head(job: FitJob, backbone, errors: dict, unlabeled_blobs=None, unlabele
 def embedded(job: FitJob, backbone, errors: dict) -> Kept[np.ndarray]:
     """The labeled images' embeddings, of the ones that decode (the others go to `errors`)."""
     job.report(phase="embedding", step=0, steps=len(job.blobs))
-    X = backbone.embed(job.blobs, cache=job.cache, progress=job.progress, names=job.names, errors=errors,
-                       report=lambda **f: job.report(phase="embedding", **f))
+    X = backbone.embed(
+        job.blobs,
+        cache=job.cache,
+        progress=job.progress,
+        names=job.names,
+        errors=errors,
+        report=lambda **f: job.report(phase="embedding", **f),
+    )
     keep = np.array([i for i in range(len(job.blobs)) if i not in errors], dtype=int)
     return Kept(keep, job.y[keep], X[keep])
 
@@ -106,8 +136,12 @@ def unlabeled_embeddings(job: FitJob, backbone, unlabeled_blobs=None, unlabeled_
         return unlabeled_features
     job.report(phase="embedding unlabeled photos")
     bad: dict[int, str] = {}
-    XU = backbone.embed(list(unlabeled_blobs[:n]), cache=job.cache, errors=bad,
-                        names=[f"unlabeled #{i}" for i in range(min(len(unlabeled_blobs), n))])
+    XU = backbone.embed(
+        list(unlabeled_blobs[:n]),
+        cache=job.cache,
+        errors=bad,
+        names=[f"unlabeled #{i}" for i in range(min(len(unlabeled_blobs), n))],
+    )
     return XU[[i for i in range(len(XU)) if i not in bad]]
 
 
@@ -139,7 +173,7 @@ def unlabeled_head(X, y, n_classes: int, params: TrainParams, XU, report):
     unlabeled embeddings XU when there are any, else the supervised training.head.fit_linear."""
     if XU is None or len(XU) == 0 or params.unlabeled == 0:
         return lambda rows: fit_linear(X[rows], y[rows], n_classes, params.head_c, params.seed)
-    XU = np.asarray(XU, dtype=np.float32)[:params.unlabeled]
+    XU = np.asarray(XU, dtype=np.float32)[: params.unlabeled]
     if XU.ndim != 2 or XU.shape[1] != X.shape[1]:
         raise ValueError(f"unlabeled features of shape {XU.shape} do not match the labeled ones {X.shape}")
     X_all = np.vstack([X, XU]).astype(np.float32)
@@ -150,5 +184,4 @@ def unlabeled_head(X, y, n_classes: int, params: TrainParams, XU, report):
 
 def _more(short: dict[str, int]) -> str:
     """'1 more label of sea, 1 more label of forest'"""
-    return ", ".join(f"{n} more label{'s' if n > 1 else ''} of {label}" for label, n in short.items()) \
-        or "more labels"
+    return ", ".join(f"{n} more label{'s' if n > 1 else ''} of {label}" for label, n in short.items()) or "more labels"

@@ -1,5 +1,6 @@
 """The images of a fine-tuning run (training/finetune.py): decoded once to uint8 at the network's
 size, augmented and normalised per batch; and the validation split of their labels."""
+
 from __future__ import annotations
 
 import copy

@@ -10,6 +10,7 @@ spot-check statistics built on it.
 Written by the refresh (one writer per project) and read by the webhook handler, which ignores
 the webhooks of the backend's own annotations, and by the model page.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,8 +68,15 @@ def check_status(checks: list[dict], target: float | None) -> dict:
     recent = checks[-WINDOW:]
     n = len(recent)
     correct = sum(1 for c in recent if c.get("predicted") == c.get("human"))
-    out: dict[str, Any] = {"checks": n, "correct": correct, "precision": (correct / n) if n else None, "target": target,
-           "p_value": None, "paused": False, "message": None}
+    out: dict[str, Any] = {
+        "checks": n,
+        "correct": correct,
+        "precision": (correct / n) if n else None,
+        "target": target,
+        "p_value": None,
+        "paused": False,
+        "message": None,
+    }
     if not n or target is None:
         return out
     from scipy.stats import binom
@@ -77,8 +85,10 @@ def check_status(checks: list[dict], target: float | None) -> dict:
     out["p_value"] = round(p, 5)
     if p < ALPHA:
         out["paused"] = True
-        out["message"] = (f"auto-accept paused: spot checks found {correct} of {n} right ({correct / n:.1%}), below "
-                          f"the {target:.1%} target beyond chance (one-sided binomial p = {p:.3g} < {ALPHA}); "
-                          "auto-accepted labels went back to review. It resumes by itself once newer spot "
-                          "checks agree with the target.")
+        out["message"] = (
+            f"auto-accept paused: spot checks found {correct} of {n} right ({correct / n:.1%}), below "
+            f"the {target:.1%} target beyond chance (one-sided binomial p = {p:.3g} < {ALPHA}); "
+            "auto-accepted labels went back to review. It resumes by itself once newer spot "
+            "checks agree with the target."
+        )
     return out

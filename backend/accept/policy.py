@@ -15,6 +15,7 @@ serving version is confident enough about become labels in Label Studio without 
    the threshold, another label, a spot check, paused, or auto-accept turned off) is deleted: the
    task is back in "Needs review". A task a person labeled too loses its auto-accepted label.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Context:
     """What a refresh needs to know before it predicts: the auto-accept user and its tasks."""
+
     params: TrainParams
     auto_user: int | None
     tasks: list[dict] = field(default_factory=list)  # tasks whose only annotations are auto-accepted
@@ -94,8 +96,9 @@ class AutoAccept:
                 ctx.stale += [a["id"] for a in mine[:-1]]
         return ctx
 
-    def apply(self, pid: str, ctx: Context, cfg, vid: str, manifest: dict, rows: list[dict], api,
-              new_tasks: bool = False) -> dict:
+    def apply(
+        self, pid: str, ctx: Context, cfg, vid: str, manifest: dict, rows: list[dict], api, new_tasks: bool = False
+    ) -> dict:
         """Decide for every predicted row (tasks without a human label), adjust the rows in place
         (spot checks marked and served first; accepted ones out of the label-error view), write and
         delete the auto-accepted annotations, and record the outcome. `new_tasks`: the rows are
@@ -118,8 +121,15 @@ class AutoAccept:
         answered = human_labels(manifest)
         for task, spot in list(data["spot_pending"].items()):
             if int(task) in answered:  # a person labeled a spot check: compare with what was predicted
-                data["checks"].append({"task": int(task), "predicted": spot["label"], "human": answered[int(task)],
-                                       "confidence": spot["confidence"], "version": spot["version"]})
+                data["checks"].append(
+                    {
+                        "task": int(task),
+                        "predicted": spot["label"],
+                        "human": answered[int(task)],
+                        "confidence": spot["confidence"],
+                        "version": spot["version"],
+                    }
+                )
                 del data["spot_pending"][task]
         status = check_status(data["checks"], target)
         threshold = rule.threshold if rule is not None else None
@@ -141,8 +151,12 @@ class AutoAccept:
             row["why"] = WHY_AUTO_ACCEPTED  # its note says so (never "possible label error")
             held = ctx.current.get(task)
             if held is not None and held[1] == label:
-                keep[task] = data["accepted"].get(str(task)) or {"annotation": held[0], "label": label,
-                                                                 "confidence": round(conf, 4), "version": vid}
+                keep[task] = data["accepted"].get(str(task)) or {
+                    "annotation": held[0],
+                    "label": label,
+                    "confidence": round(conf, 4),
+                    "version": vid,
+                }
             else:
                 create.append((task, label, conf))
         drop = list(ctx.stale) + [ann for task, (ann, _) in ctx.current.items() if task not in keep]
@@ -159,7 +173,9 @@ class AutoAccept:
 
         data["accepted"] = {str(t): v for t, v in keep.items()} | {
             str(t): {"annotation": a, "label": None, "confidence": None, "version": vid}
-            for t, (a, _) in ctx.current.items() if t not in keep}  # still listed while deleted
+            for t, (a, _) in ctx.current.items()
+            if t not in keep
+        }  # still listed while deleted
         self.store.save(pid, data)  # webhooks of the deletions below are recognised as ours
         errors = []
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix="auto-accept") as pool:
@@ -182,12 +198,18 @@ class AutoAccept:
         old = data["versions"].get(vid) or {}
         pool_size = len(rows) + (old.get("pool", 0) if new_tasks else 0)
         summary = {
-            "version": vid, "at": time.time(), "target": ctx.params.auto_accept, "spot_share": ctx.params.spot_check,
+            "version": vid,
+            "at": time.time(),
+            "target": ctx.params.auto_accept,
+            "spot_share": ctx.params.spot_check,
             "rule": rule.to_dict() if rule is not None else None,
-            "pool": pool_size, "accepted": len(accepted),
+            "pool": pool_size,
+            "accepted": len(accepted),
             "spot_checks": spots + (old.get("spot_checks", 0) if new_tasks else 0),
             "coverage": (len(accepted) / pool_size) if pool_size else 0.0,
-            "created": len(create), "removed": len(drop), "paused": status["paused"],
+            "created": len(create),
+            "removed": len(drop),
+            "paused": status["paused"],
         }
         data["versions"][vid] = summary
         data["status"] = status

@@ -1,15 +1,15 @@
 """What the read routes answer, each assembled from the `Backend` in one call. They block (manifests
 on disk, job records in Redis), so the routes run them in the thread pool, never on the event loop."""
+
 from __future__ import annotations
 
 from pathlib import Path
-
-from training.params import TrainParams
 
 from backend.errors import NotFound, RequestError, quoted
 from backend.jobs.runner import DONE, FAILED, QUEUED, RUNNING, SKIPPED
 from backend.ui.acceptsection import auto_accept_summary
 from backend.ui.metrics import metrics_page, version_summary
+from training.params import TrainParams
 
 # our job states -> the words Label Studio's MLBackendTrainJob understands
 LS_JOB_STATUS = {QUEUED: "queued", RUNNING: "started", DONE: "finished", SKIPPED: "finished", FAILED: "failed"}
@@ -46,7 +46,7 @@ def versions(backend, pid: str | None) -> dict:
     if pid is None:
         known = backend.projects.ids()
         if len(known) != 1:
-            raise RequestError("say which project: JSON body {\"project\": ...} or ?project=<id>", status=400)
+            raise RequestError('say which project: JSON body {"project": ...} or ?project=<id>', status=400)
         pid = known[0]
     manifests = backend.serving.versions(pid)
     return {
@@ -80,8 +80,11 @@ def confusion_png(backend, pid: str | None, vid: str) -> Path:
     if pid is None:
         owners = [p for p in backend.projects.ids() if any(mf["version"] == vid for mf in backend.serving.versions(p))]
         if len(owners) != 1:
-            raise (NotFound(f"no model version {quoted(vid)}") if not owners else RequestError(
-                f"several projects have a version {quoted(vid)}; add ?project=<id>", status=400))
+            raise (
+                NotFound(f"no model version {quoted(vid)}")
+                if not owners
+                else RequestError(f"several projects have a version {quoted(vid)}; add ?project=<id>", status=400)
+            )
         pid = owners[0]
     return backend.serving.confusion_png(pid, vid)
 

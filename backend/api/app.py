@@ -9,6 +9,7 @@ into the `Backend` on `app.state`, shape the answer):
 - deploy_routes.py: for applications (/classify, the production version, API keys, export zips);
 - ui/routes.py: the model page and its data.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,18 +19,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from backend.errors import RequestError, clipped
+from backend.api.deploy_routes import router as deploy_router
 from backend.api.guards import RequestGuard, check_listen
+from backend.api.keyguard import key_or_basic
 from backend.api.login import REALM, login_gate, redact_access_log
 from backend.api.login import router as login_router
-from lsclient import LabelStudioError
-from backend.api.deploy_routes import router as deploy_router
-from backend.api.keyguard import key_or_basic
 from backend.api.project_routes import router as project_router
 from backend.api.protocol_routes import router as protocol_router
+from backend.errors import RequestError, clipped
 from backend.service import Backend
 from backend.settings import Settings
 from backend.ui.routes import router as page_router
+from lsclient import LabelStudioError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _request_error(request: Request, exc: RequestError):
+async def _request_error(request: Request, exc: Exception):
+    assert isinstance(exc, RequestError)  # registered for RequestError only
     given = getattr(exc, "fields", None)
     if given:  # bad training parameters, field by field (paramcheck.py)
         fields = {str(k)[:100]: clipped(str(v)) for k, v in list(given.items())[:50]}
@@ -48,7 +50,7 @@ async def _request_error(request: Request, exc: RequestError):
     return _error(exc.status, clipped(str(exc)))
 
 
-async def _label_studio_error(request: Request, exc: LabelStudioError):
+async def _label_studio_error(request: Request, exc: Exception):
     log.warning("%s %s: %s", request.method, request.url.path, exc)
     return _error(502, clipped(f"Label Studio: {exc}"))
 

@@ -1,5 +1,6 @@
 """Request plumbing shared by the routes: the `Backend` of a request, project references, the JSON body
 reader and the webhook secret (the login is api/login.py's, Host and Origin api/guards.py's)."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,9 @@ import secrets
 
 from fastapi import Request
 
-from lsproto.project import WEBHOOK_SECRET_HEADER
-
 from backend.errors import RequestError
 from backend.projects.registry import project_id
+from lsproto.project import WEBHOOK_SECRET_HEADER
 
 DEFAULT_MAX_BODY = 64 * 2**20
 
@@ -47,8 +47,9 @@ async def json_object(request: Request, *, optional: bool = False) -> dict:
     if request.method in ("POST", "PUT", "PATCH"):
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != "application/json":
-            raise RequestError(f"send the body as JSON with Content-Type: application/json (got {kind or 'none'})",
-                               status=415)
+            raise RequestError(
+                f"send the body as JSON with Content-Type: application/json (got {kind or 'none'})", status=415
+            )
     raw = await read_body(request, getattr(request.app.state.settings, "max_body_bytes", DEFAULT_MAX_BODY))
     if not raw.strip():
         if optional:

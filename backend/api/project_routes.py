@@ -13,6 +13,7 @@ GET     /metrics[?project=id]                       every version's metrics (HTM
 The model page and its data are ui/routes.py's. Routes without a body are plain `def`: FastAPI runs
 them in its thread pool, so their disk and Redis reads never hold up the event loop.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request

@@ -14,6 +14,7 @@ answer JSON). Label Studio 1.23.2's side (label_studio/ml/api_connector.py, ml/m
 The routes with a body are `async` (the body is awaited); their call into the `Backend` blocks (disk,
 Redis, Label Studio), so it runs in the thread pool.
 """
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
@@ -39,8 +40,14 @@ async def setup(request: Request):
     data = await json_object(request)
     if "project" not in data or "schema" not in data:
         raise RequestError("setup needs 'project' and 'schema' (the labeling config)", status=400)
-    vid = await run_in_threadpool(backend_of(request).setup, data["project"], data["schema"],
-                                  data.get("hostname"), data.get("access_token"), data.get("extra_params"))
+    vid = await run_in_threadpool(
+        backend_of(request).setup,
+        data["project"],
+        data["schema"],
+        data.get("hostname"),
+        data.get("access_token"),
+        data.get("extra_params"),
+    )
     return {"model_version": vid}
 
 
@@ -49,8 +56,12 @@ async def predict(request: Request):
     data = await json_object(request)
     if not isinstance(data.get("tasks"), list):
         raise RequestError("predict needs 'tasks': a list of task objects", status=400)
-    results = await run_in_threadpool(backend_of(request).predictor.predict, data["tasks"],
-                                      project=data.get("project"), label_config=data.get("label_config"))
+    results = await run_in_threadpool(
+        backend_of(request).predictor.predict,
+        data["tasks"],
+        project=data.get("project"),
+        label_config=data.get("label_config"),
+    )
     return {"results": results}
 
 

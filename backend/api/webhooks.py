@@ -10,16 +10,21 @@ Studio sends one after every saved annotation when "start training on annotation
 and cannot be told from its "Start Training" button; the model page's "train now" and POST /train
 always train.
 """
-from __future__ import annotations
 
-from training.params import ParamError, TrainParams
+from __future__ import annotations
 
 from backend.errors import RequestError, quoted
 from backend.projects.registry import project_id
+from training.params import ParamError, TrainParams
 
 TRAIN_ACTIONS = {
-    "ANNOTATION_CREATED", "ANNOTATIONS_CREATED", "ANNOTATION_UPDATED",
-    "ANNOTATION_DELETED", "ANNOTATIONS_DELETED", "TASKS_DELETED", "START_TRAINING",
+    "ANNOTATION_CREATED",
+    "ANNOTATIONS_CREATED",
+    "ANNOTATION_UPDATED",
+    "ANNOTATION_DELETED",
+    "ANNOTATIONS_DELETED",
+    "TASKS_DELETED",
+    "START_TRAINING",
 }
 
 
@@ -39,7 +44,7 @@ def handle_webhook(service, action: str, body: dict) -> dict:
     label_config = body["project"].get("label_config") if isinstance(body.get("project"), dict) else None
     if not service.ensure_project(pid, label_config):
         return {"status": "ignored", "reason": f"project {pid} is not set up (no /setup yet)"}
-    if action == "TASKS_CREATED":
+    if action == "TASKS_CREATED" and isinstance(tasks, list):
         service.writer.submit(pid, tasks)
         return {"status": "scheduled", "predict_tasks": len(tasks)}
     if own_auto_accept(service, pid, action, body):

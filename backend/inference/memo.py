@@ -3,6 +3,7 @@
 The lock that guards the table is never held while a value is built (a network loaded from disk
 takes seconds): callers asking for the *same* key wait for the one build, every other key goes on.
 """
+
 from __future__ import annotations
 
 import threading

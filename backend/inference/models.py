@@ -15,6 +15,7 @@ Where the stores are (`TASVEER_STORE`): under each project's directory (default)
 (a directory several machines share), or `s3://bucket/prefix/<id>/`, whose versions are read into
 `cache_dir/<id>/` once each (training/objectstore.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,8 +44,9 @@ def _as_is(value: T) -> T:
 
 
 class Serving:
-    def __init__(self, projects_root: Path, engine: str = "auto", store: str | None = None,
-                 cache_dir: Path | None = None):
+    def __init__(
+        self, projects_root: Path, engine: str = "auto", store: str | None = None, cache_dir: Path | None = None
+    ):
         self.root = Path(projects_root)
         self.location = store
         self.cache_dir = Path(cache_dir) if cache_dir else self.root.parent / "cache" / "store"
@@ -88,10 +90,20 @@ class Serving:
 
         if params.second_model is not None:  # two shared networks, each also usable alone
             from training.pair import PairBackbone
-            return PairBackbone(self.backbone(dataclasses.replace(params, second_model=None)),
-                                self.backbone(TrainParams(model=params.second_model, tta=params.tta)))
-        key = (params.model, params.pretrained, params.image_size, params.filters, params.kernel_size, params.depth,
-               params.tta)
+
+            return PairBackbone(
+                self.backbone(dataclasses.replace(params, second_model=None)),
+                self.backbone(TrainParams(model=params.second_model, tta=params.tta)),
+            )
+        key = (
+            params.model,
+            params.pretrained,
+            params.image_size,
+            params.filters,
+            params.kernel_size,
+            params.depth,
+            params.tta,
+        )
         return self._backbones.get(key, lambda: backbone_for(params))
 
     def serving_version(self, project: str) -> str | None:
@@ -106,8 +118,9 @@ class Serving:
         try:
             vid = store.serving()
         except (OSError, ValueError, AttributeError) as exc:  # a corrupt SERVING pointer
-            log.error("project %s: the serving pointer is unreadable (%s); serving the newest good version",
-                      project, exc)
+            log.error(
+                "project %s: the serving pointer is unreadable (%s); serving the newest good version", project, exc
+            )
             vid = self._newest_good(project, store, bad=None)
         with self._lock:
             self._pointers[project] = (stamp, vid)
@@ -125,8 +138,13 @@ class Serving:
         try:
             return vid, self._classifiers.get((project, vid), lambda: self._load(project, store, vid))
         except Exception as exc:  # noqa: BLE001 - a corrupt manifest or weights file: fall back, say why
-            log.error("project %s: model version %s cannot be loaded (%s: %s); it is skipped",
-                      project, vid, type(exc).__name__, exc)
+            log.error(
+                "project %s: model version %s cannot be loaded (%s: %s); it is skipped",
+                project,
+                vid,
+                type(exc).__name__,
+                exc,
+            )
             good = self._newest_good(project, store, bad=vid)
             with self._lock:  # until the pointer moves again, requests go straight to the good one
                 known = self._pointers.get(project)
@@ -146,8 +164,13 @@ class Serving:
             try:
                 self._classifiers.get((project, vid), functools.partial(self._load, project, store, vid))
             except Exception as exc:  # noqa: BLE001
-                log.error("project %s: model version %s cannot be loaded either (%s: %s)",
-                          project, vid, type(exc).__name__, exc)
+                log.error(
+                    "project %s: model version %s cannot be loaded either (%s: %s)",
+                    project,
+                    vid,
+                    type(exc).__name__,
+                    exc,
+                )
                 continue
             log.warning("project %s: serving %s instead", project, vid)
             return vid
@@ -160,11 +183,15 @@ class Serving:
             # one session per graph and feature kind (with or without flip averaging); a head over
             # two backbones (`second_model`) shares both
             records = [manifest, *partners(manifest)]
-            keys = [("onnx", str(store.root / r["onnx"]["path"]), r.get("backbone_id")) for r in records] \
-                if shared and all(r.get("onnx") for r in records) else []
+            keys = (
+                [("onnx", str(store.root / r["onnx"]["path"]), r.get("backbone_id")) for r in records]
+                if shared and all(r.get("onnx") for r in records)
+                else []
+            )
             reuse = [self._backbones.peek(key) for key in keys]
-            classifier = load_classifier(store, vid, engine="onnx", backbone=reuse[0] if reuse else None,
-                                         partners=reuse[1:])
+            classifier = load_classifier(
+                store, vid, engine="onnx", backbone=reuse[0] if reuse else None, partners=reuse[1:]
+            )
             parts = getattr(classifier.backbone, "parts", (classifier.backbone,))
             for key, part in zip(keys, parts):  # later head versions reuse the sessions
                 self._backbones.get(key, functools.partial(_as_is, part))
@@ -176,8 +203,12 @@ class Serving:
                 except (ParamError, TypeError):
                     backbone = None  # load builds the one the manifest names
             classifier = load_classifier(store, vid, engine="torch", backbone=backbone)
-        log.info("project %s: serving model version %s with %s", project, vid,
-                 "ONNX Runtime" if getattr(classifier.backbone, "engine", "") == "onnx" else "PyTorch")
+        log.info(
+            "project %s: serving model version %s with %s",
+            project,
+            vid,
+            "ONNX Runtime" if getattr(classifier.backbone, "engine", "") == "onnx" else "PyTorch",
+        )
         return classifier
 
     # -- versions ------------------------------------------------------------------------------------

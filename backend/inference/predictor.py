@@ -7,6 +7,7 @@ uncertainty sampling treats every task alike) and model_version "INITIAL"; no im
 A task whose image cannot be fetched or decoded gets an error prediction (no result, the reason in
 `error`); the other tasks of the request are answered as usual.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -67,8 +68,9 @@ class Predictor:
                 todo.append((i, url))
 
         def download(chunk):
-            return self.fetcher.fetch_many([(names[i], url) for i, url in chunk], hostname=hostname, auth=auth,
-                                           project=pid)
+            return self.fetcher.fetch_many(
+                [(names[i], url) for i, url in chunk], hostname=hostname, auth=auth, project=pid
+            )
 
         # The next chunk downloads while the network works on this one (one decode + forward pass
         # per chunk, never per task): the CPU is not left idle while Label Studio serves files.
@@ -89,8 +91,9 @@ class Predictor:
                 if not good:
                     continue
                 errors: dict[int, str] = {}
-                proba = classifier.predict_proba([blob for _, blob in good], cache=self.embeddings,
-                                                 names=[names[i] for i, _ in good], errors=errors)
+                proba = classifier.predict_proba(
+                    [blob for _, blob in good], cache=self.embeddings, names=[names[i] for i, _ in good], errors=errors
+                )
                 scored = scored_predictions(cfg, vid, proba, columns, how)
                 for row, (i, _) in enumerate(good):
                     if row in errors or scored[row] is None:

@@ -8,6 +8,7 @@ its outcome as the last line of its output, one JSON object; its progress report
 come as lines before it and are reported on the parent's Job as they arrive. The serving process
 then picks the new version up from the store's SERVING pointer like any other publish.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,13 @@ class ProcessTrainer:
 
     def run(self, pid: str, job: Job) -> dict:
         env = {**os.environ, **self.settings.to_env(), "TASVEER_TRAIN_IN": "thread"}
-        proc = subprocess.Popen([sys.executable, "-m", "backend.workers.trainchild", pid, job.reason, job.id], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend.workers.trainchild", pid, job.reason, job.id],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         assert proc.stdout is not None  # (stdout=PIPE)
         timer = threading.Timer(self.timeout, proc.kill)
         timer.start()
@@ -42,11 +48,11 @@ class ProcessTrainer:
             for line in proc.stdout:
                 if line.startswith(PROGRESS):
                     try:
-                        job.report(**json.loads(line[len(PROGRESS):]))
+                        job.report(**json.loads(line[len(PROGRESS) :]))
                     except (ValueError, TypeError):
                         pass
                 elif line.startswith(OUTCOME):
-                    outcome = json.loads(line[len(OUTCOME):])
+                    outcome = json.loads(line[len(OUTCOME) :])
                 else:
                     tail.append(line.rstrip())
             proc.wait()

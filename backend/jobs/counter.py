@@ -5,6 +5,7 @@ One small JSON file per project (`projects/<id>/retrain.json`), so the count sur
 and is shared by every process of the backend; a lock keeps concurrent webhooks of one process
 from losing a count.
 """
+
 from __future__ import annotations
 
 import json

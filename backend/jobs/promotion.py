@@ -11,6 +11,7 @@ versions' own evaluations are compared (same data when only the parameters chang
 parameters are the same: then people corrected or removed labels, and their labels decide (a
 version trained without a label someone deleted as wrong must serve, even if it scores lower).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,8 +21,9 @@ from training.params import training_part
 MIN_NEW = 10
 
 
-def decide(serving: dict | None, serving_classifier, result, used, blobs, cache, margin: float,
-           params: dict | None = None) -> tuple[bool, str]:
+def decide(
+    serving: dict | None, serving_classifier, result, used, blobs, cache, margin: float, params: dict | None = None
+) -> tuple[bool, str]:
     """(serve?, why) for a new FitResult trained on `used` examples (their `blobs`) with `params`."""
     if serving is None:
         return True, "served: first version"
@@ -39,8 +41,9 @@ def decide(serving: dict | None, serving_classifier, result, used, blobs, cache,
         old_acc = float(np.mean([p == labels[t] for p, t in zip(old_pred, y)]))
         where = f"on the {len(fresh)} labels added since {serving['version']}"
     elif params is not None and training_part(serving.get("params")) == training_part(params):
-        return True, (f"served: same parameters as {serving['version']}, labels corrected or removed "
-                      f"({len(fresh)} new)")
+        return True, (
+            f"served: same parameters as {serving['version']}, labels corrected or removed ({len(fresh)} new)"
+        )
     else:
         new_acc = result.metrics.get("accuracy")
         old_acc = (serving.get("metrics") or {}).get("accuracy")
@@ -50,5 +53,6 @@ def decide(serving: dict | None, serving_classifier, result, used, blobs, cache,
         if new_acc is None:
             return False, f"candidate: not evaluated (too few labels); {serving['version']} keeps serving"
     verdict = "served" if new_acc >= old_acc - margin else "candidate"
-    return verdict == "served", (f"{verdict}: accuracy {new_acc:.3f} against {old_acc:.3f} of {serving['version']} "
-                                 f"{where} (margin {margin:g})")
+    return verdict == "served", (
+        f"{verdict}: accuracy {new_acc:.3f} against {old_acc:.3f} of {serving['version']} {where} (margin {margin:g})"
+    )

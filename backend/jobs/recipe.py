@@ -10,6 +10,7 @@ Where the request is recorded: in the job's `reason` (a suffix), which travels w
 runner (threads, a child process, RQ); when requests coalesce, an `accurate` reason is never
 replaced by a plain one (`merge_reason`).
 """
+
 from __future__ import annotations
 
 from training.params import TrainParams, with_preset
@@ -52,5 +53,9 @@ def choose(explicit: dict | None, reason: str | None, store, n_labels: int) -> t
         return params, "project", "the project's parameters"
     since = n_labels - last_accurate_labels(store.versions())
     if since >= every:
-        return with_preset(explicit, ACCURATE), ACCURATE, f"{since} labels since the last accurate training (every {every})"
+        return (
+            with_preset(explicit, ACCURATE),
+            ACCURATE,
+            f"{since} labels since the last accurate training (every {every})",
+        )
     return params, "project", f"{since} of {every} labels until the next accurate training"

@@ -23,6 +23,7 @@ cleanup (run by any live worker, see rqworker.py) then sees the job abandoned an
 frees the slot so the project is never stuck. A work horse that dies under a live worker (the OOM
 killer, the job's timeout) takes the same path through rqworker.TasveerWorker.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,8 +99,17 @@ class RedisJob(Job):
 class RQJobRunner:
     task = "backend.workers.rqtask.run_job"  # what a worker runs for a job: task(job_id, prefix)
 
-    def __init__(self, redis_url: str | None, prefix: str = "tasveer", setup_of=None, history: int = 200,
-                 retries: int = 2, timeout: int = 6 * 3600, task: str | None = None, connection=None):
+    def __init__(
+        self,
+        redis_url: str | None,
+        prefix: str = "tasveer",
+        setup_of=None,
+        history: int = 200,
+        retries: int = 2,
+        timeout: int = 6 * 3600,
+        task: str | None = None,
+        connection=None,
+    ):
         from rq import Queue
 
         self.task = task or self.task
@@ -127,8 +137,9 @@ class RQJobRunner:
     def submit(self, project: str, reason: str) -> Job:
         project = str(project)
         setup = json.dumps(self.setup_of(project))
-        job_id, start = self._submit(keys=[self._slot_key(project)],
-                                     args=[self.prefix, project, reason, time.time(), setup, self.history, TAG])
+        job_id, start = self._submit(
+            keys=[self._slot_key(project)], args=[self.prefix, project, reason, time.time(), setup, self.history, TAG]
+        )
         job_id = job_id.decode()
         if start:
             self._enqueue(job_id)
@@ -141,15 +152,29 @@ class RQJobRunner:
         from rq import Callback, Retry
 
         retry = Retry(max=self.retries) if self.retries > 0 else None
-        self.queue.enqueue(self.task, job_id, self.prefix, job_id=f"{self.prefix}-{job_id}",
-                           job_timeout=self.timeout, retry=retry, result_ttl=3600,
-                           failure_ttl=7 * 86400, on_failure=Callback("backend.jobs.redisrunner.on_abandoned"))
+        self.queue.enqueue(
+            self.task,
+            job_id,
+            self.prefix,
+            job_id=f"{self.prefix}-{job_id}",
+            job_timeout=self.timeout,
+            retry=retry,
+            result_ttl=3600,
+            failure_ttl=7 * 86400,
+            on_failure=Callback("backend.jobs.redisrunner.on_abandoned"),
+        )
 
     def finish(self, job: Job) -> None:
         """Record how `job` ended and hand its project's slot to the pending job (queued)."""
-        self.conn.hset(self._job_key(job.id), mapping={
-            "state": job.state, "finished_at": time.time(), "error": job.error or "",
-            "result": json.dumps(job.result, default=str)})
+        self.conn.hset(
+            self._job_key(job.id),
+            mapping={
+                "state": job.state,
+                "finished_at": time.time(),
+                "error": job.error or "",
+                "result": json.dumps(job.result, default=str),
+            },
+        )
         nxt = self._finish(keys=[self._slot_key(job.project)], args=[job.id])
         if nxt:
             self._enqueue(nxt.decode())
@@ -161,9 +186,15 @@ class RQJobRunner:
         raw = {k.decode(): v.decode() for k, v in self.conn.hgetall(self._job_key(str(job_id))).items()}
         if not raw.get("id"):
             return None
-        job = RedisJob(id=raw["id"], project=raw["project"], reason=raw.get("reason", ""),
-                       state=raw.get("state", QUEUED), requests=int(raw.get("requests") or 1),
-                       submitted_at=float(raw.get("submitted_at") or 0), error=raw.get("error") or None)
+        job = RedisJob(
+            id=raw["id"],
+            project=raw["project"],
+            reason=raw.get("reason", ""),
+            state=raw.get("state", QUEUED),
+            requests=int(raw.get("requests") or 1),
+            submitted_at=float(raw.get("submitted_at") or 0),
+            error=raw.get("error") or None,
+        )
         for name in ("started_at", "finished_at"):
             if raw.get(name):
                 setattr(job, name, float(raw[name]))
@@ -246,8 +277,10 @@ def on_abandoned(rq_job, connection, *exc_info) -> None:
     if job is None or job.state in (DONE, FAILED, SKIPPED):
         return
     if rq_job.retries_left:
-        connection.hset(runner._job_key(job_id),
-                        mapping={"state": QUEUED, "error": f"worker lost ({exc_info[0].__name__}); re-queued"})
+        connection.hset(
+            runner._job_key(job_id),
+            mapping={"state": QUEUED, "error": f"worker lost ({exc_info[0].__name__}); re-queued"},
+        )
         return
     job.state, job.error = FAILED, f"worker lost ({exc_info[0].__name__}); no retries left"
     runner.finish(job)

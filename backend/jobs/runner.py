@@ -11,6 +11,7 @@ pending job always covers the newest annotation, however long the burst.
 A job that raises is recorded as `failed` with its error (and logged); nothing is published, so
 the previously published version keeps serving.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -91,9 +92,14 @@ class _Slot:
 class JobRunner:
     """`submit(project, reason)` schedules `work(project, job)` in a thread; returns the Job."""
 
-    def __init__(self, work: Callable[[str, Job], Any], history: int = 200,
-                 on_submit: Callable[[str, str], None] | None = None,
-                 on_idle: Callable[[str], None] | None = None, min_interval: float = 0.0):
+    def __init__(
+        self,
+        work: Callable[[str, Job], Any],
+        history: int = 200,
+        on_submit: Callable[[str, str], None] | None = None,
+        on_idle: Callable[[str], None] | None = None,
+        min_interval: float = 0.0,
+    ):
         self._work = work
         # a project's next job starts no sooner than this many seconds after its last one started
         # (requests meanwhile merge into it): a burst of webhooks costs at most two trainings

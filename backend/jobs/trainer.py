@@ -6,6 +6,7 @@ images (disk cache), calls `training.train.fit`, and publishes atomically. A job
 parameters and labels equal the serving version's is skipped; a failed job publishes nothing and
 the previous version keeps serving.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Labelled:
     """A project's annotated examples whose image downloaded, and what the training needs of its set-up."""
+
     explicit_params: dict | None  # the project's own training parameters (what /setup or PUT params said)
     cfg: LabelConfig  # the labeling config
     api: LabelStudioClient  # the project's Label Studio client
@@ -53,6 +55,7 @@ class Labelled:
 @dataclass(frozen=True)
 class Plan:
     """What this job trains: the recipe's parameters, and the version it would replace."""
+
     params: TrainParams
     recipe: str  # "project" or recipe.ACCURATE
     recipe_reason: str
@@ -94,9 +97,15 @@ class Trainer:
         fitted = self._fit(pid, job, data, plan.params)
         promotion = self._decide_promotion(pid, job, data, plan, fitted)
         vid = self._publish(pid, job, store, data, plan, fitted, promotion)
-        answer = {"version": vid, "n_train": fitted.result.n_train, "serving": promotion.serve,
-                  "promotion": promotion.why, "recipe": plan.recipe, "trained": fitted.progress,
-                  "metrics": {k: fitted.result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")}}
+        answer = {
+            "version": vid,
+            "n_train": fitted.result.n_train,
+            "serving": promotion.serve,
+            "promotion": promotion.why,
+            "recipe": plan.recipe,
+            "trained": fitted.progress,
+            "metrics": {k: fitted.result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")},
+        }
         if promotion.serve:
             job.report(phase="writing predictions to Label Studio")
             answer.update(self._refresh(pid, vid))
@@ -115,8 +124,9 @@ class Trainer:
         if not examples:
             raise SkipJob(f"project {pid}: no usable annotations yet")
         job.report(phase="downloading images", step=0, steps=len(examples))
-        fetched = self.fetcher.fetch_many([(f"task {e.task_id}", e.image) for e in examples],
-                                          hostname=api.base_url, auth=api.auth, project=pid)
+        fetched = self.fetcher.fetch_many(
+            [(f"task {e.task_id}", e.image) for e in examples], hostname=api.base_url, auth=api.auth, project=pid
+        )
         used, blobs = [], []
         for example, got in zip(examples, fetched):
             if isinstance(got, FetchError):
@@ -140,9 +150,11 @@ class Trainer:
         parent = store.serving()
         if parent is not None:
             last = store.manifest(parent)
-            if (last.get("data_fingerprint") == data.fingerprint
-                    and training_part(last.get("params")) == training_part(params.to_dict())
-                    and list(last.get("labels") or []) == list(data.cfg.labels)):
+            if (
+                last.get("data_fingerprint") == data.fingerprint
+                and training_part(last.get("params")) == training_part(params.to_dict())
+                and list(last.get("labels") or []) == list(data.cfg.labels)
+            ):
                 raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
         return Plan(params, recipe, why, parent)
 
@@ -151,7 +163,9 @@ class Trainer:
         head, the unlabeled tasks' cached embeddings."""
         backbone = self.serving.backbone(params) if params.mode == "head" else None
         # an ensemble's head backbone is the default head's: shared with head-mode trainings
-        partner = self.serving.backbone(head_params(params)) if params.mode == "finetune" and params.ensemble_head else None
+        partner = (
+            self.serving.backbone(head_params(params)) if params.mode == "finetune" and params.ensemble_head else None
+        )
         trained = {}  # the training's last progress report, kept in the job's result
 
         def report(**fields):
@@ -166,9 +180,18 @@ class Trainer:
         if backbone is not None and params.unlabeled and not short:
             job.report(phase="reading unlabeled tasks")
             unlabeled = self.unlabeled_features(pid, data.api, data.cfg, backbone, params.unlabeled, params.seed)
-        result = fit(data.blobs, data.labels, names, params, cache=self.embeddings, backbone=backbone,
-                     names=[f"task {e.task_id}" for e in data.used], report=report, unlabeled_features=unlabeled,
-                     partner_backbone=partner)
+        result = fit(
+            data.blobs,
+            data.labels,
+            names,
+            params,
+            cache=self.embeddings,
+            backbone=backbone,
+            names=[f"task {e.task_id}" for e in data.used],
+            report=report,
+            unlabeled_features=unlabeled,
+            partner_backbone=partner,
+        )
         progress = {k: v for k, v in trained.items() if k in ("epoch", "epochs", "step", "steps")}
         return Fitted(result, 0 if unlabeled is None else len(unlabeled), progress)
 
@@ -177,29 +200,57 @@ class Trainer:
         job.report(phase="comparing with the serving version")
         store, parent = self.serving.store(pid), plan.parent
         _, serving_clf = self.serving.classifier(pid) if parent else (None, None)
-        serve, why = decide(store.manifest(parent) if parent else None, serving_clf, fitted.result, data.used,
-                            data.blobs, self.embeddings, plan.params.promotion_margin, plan.params.to_dict())
+        serve, why = decide(
+            store.manifest(parent) if parent else None,
+            serving_clf,
+            fitted.result,
+            data.used,
+            data.blobs,
+            self.embeddings,
+            plan.params.promotion_margin,
+            plan.params.to_dict(),
+        )
         return Promotion(serve, why)
 
-    def _publish(self, pid: str, job: Job, store, data: Labelled, plan: Plan, fitted: Fitted,
-                 promotion: Promotion) -> str:
+    def _publish(
+        self, pid: str, job: Job, store, data: Labelled, plan: Plan, fitted: Fitted, promotion: Promotion
+    ) -> str:
         """Publish the version (served or kept as a candidate); its id."""
         result = fitted.result
         extra = {
             "unlabeled": fitted.unlabeled,
-            "project": pid, "trigger": job.reason, "requests": job.requests, "job": job.id,
-            "tasks": [e.task_id for e in data.used], "annotations": [e.annotation_id for e in data.used],
+            "project": pid,
+            "trigger": job.reason,
+            "requests": job.requests,
+            "job": job.id,
+            "tasks": [e.task_id for e in data.used],
+            "annotations": [e.annotation_id for e in data.used],
             "skipped": data.notes + [f"{k}: {v}" for k, v in result.skipped.items()],
             "metrics_source": result.metrics_source,
-            "oof": out_of_fold(result, data.used), "recipe": plan.recipe, "recipe_reason": plan.recipe_reason,
+            "oof": out_of_fold(result, data.used),
+            "recipe": plan.recipe,
+            "recipe_reason": plan.recipe_reason,
             "promotion": promotion.why,
         }
         # confusion.png is drawn on demand (Serving.confusion_png): publishing stays fast
         job.report(phase="publishing")
-        vid = store.publish(result, params=plan.params, parent=plan.parent, data_fingerprint=data.fingerprint,
-                            extra=extra, plot=False, serve=promotion.serve)
-        log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, len(data.blobs), result.seconds,
-                 promotion.why)
+        vid = store.publish(
+            result,
+            params=plan.params,
+            parent=plan.parent,
+            data_fingerprint=data.fingerprint,
+            extra=extra,
+            plot=False,
+            serve=promotion.serve,
+        )
+        log.info(
+            "project %s: published %s (%d examples, %.1f s): %s",
+            pid,
+            vid,
+            len(data.blobs),
+            result.seconds,
+            promotion.why,
+        )
         return vid
 
     def _refresh(self, pid: str, vid: str) -> dict:
@@ -232,8 +283,10 @@ class Trainer:
             if len(digests) >= 4 * limit:  # enough candidates to choose from
                 break
         parts = getattr(backbone, "parts", (backbone,))  # a pair (`second_model`): both embeddings, side by side
-        found = [self.embeddings.get_many(digests, part.id, part.preprocessing.image_size) if digests else {}
-                 for part in parts]
+        found = [
+            self.embeddings.get_many(digests, part.id, part.preprocessing.image_size) if digests else {}
+            for part in parts
+        ]
         rows = [np.concatenate([f[d] for f in found]) for d in dict.fromkeys(digests) if all(d in f for f in found)]
         if not rows:
             return None
@@ -260,5 +313,8 @@ def out_of_fold(result, used) -> dict:
     if result.oof_proba is None:
         return {}
     kept = [used[i] for i in result.kept]
-    return {"tasks": [e.task_id for e in kept], "labels": [e.label for e in kept],
-            "proba": [[round(float(p), 5) for p in row] for row in result.oof_proba]}
+    return {
+        "tasks": [e.task_id for e in kept],
+        "labels": [e.label for e in kept],
+        "proba": [[round(float(p), 5) for p in row] for row in result.oof_proba],
+    }

@@ -1,5 +1,6 @@
 """Training parameters checked field by field, so a form can show each message next to its field.
 The rules are TrainParams' own (training/params.py, through projects.parse_extra_params)."""
+
 from __future__ import annotations
 
 from backend.errors import RequestError

@@ -1,5 +1,6 @@
 """What the backend knows of each Label Studio project: its labeling config, training parameters
 and connection (host + token), as `/setup` gave them; validated on the way in."""
+
 from __future__ import annotations
 
 import json
@@ -165,6 +166,8 @@ class Projects:
     def api(self, state: ProjectState | None) -> LabelStudioClient:
         hostname, token = self.connection(state)
         if not hostname:
-            raise RuntimeError(f"project {state.project if state else '?'}: no Label Studio URL "
-                               "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)")
+            raise RuntimeError(
+                f"project {state.project if state else '?'}: no Label Studio URL "
+                "(connect the backend in Label Studio, or set LABEL_STUDIO_URL)"
+            )
         return self._clients.get((hostname, token), lambda: open_client(self.auth(hostname, token)))

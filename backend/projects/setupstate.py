@@ -5,6 +5,7 @@ tells a recreated project from the old one: the old directory is moved aside to
 `<id>.replaced-<timestamp>` and the project starts fresh. The file holds the token Label Studio
 sent (needed to train after a restart), so it is written 0600.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """Auto-accept on the model page and as JSON (`GET /projects/{id}/auto-accept`): per version the
 threshold, coverage, estimated precision with its bound, the spot checks beside the target, and the
 human work saved (tasks that need no person)."""
+
 from __future__ import annotations
 
 import html
@@ -23,14 +24,24 @@ def auto_accept_summary(m, pid: str) -> dict:
     current = data["versions"].get(serving) or {}
     checks = data["status"] or {}
     return {
-        "project": pid, "enabled": params.auto_accept is not None, "target": params.auto_accept,
-        "spot_check": params.spot_check, "serving": serving, "auto_user": data["auto_user"],
-        "accepted": len(data["accepted"]), "pool": current.get("pool"),
+        "project": pid,
+        "enabled": params.auto_accept is not None,
+        "target": params.auto_accept,
+        "spot_check": params.spot_check,
+        "serving": serving,
+        "auto_user": data["auto_user"],
+        "accepted": len(data["accepted"]),
+        "pool": current.get("pool"),
         "human_work_saved": {"tasks": len(data["accepted"]), "share": current.get("coverage")},
-        "spot_checks": {"pending": len(data["spot_pending"]), "answered": checks.get("checks", 0),
-                        "correct": checks.get("correct", 0), "precision": checks.get("precision"),
-                        "p_value": checks.get("p_value")},
-        "paused": bool(checks.get("paused")), "message": checks.get("message"),
+        "spot_checks": {
+            "pending": len(data["spot_pending"]),
+            "answered": checks.get("checks", 0),
+            "correct": checks.get("correct", 0),
+            "precision": checks.get("precision"),
+            "p_value": checks.get("p_value"),
+        },
+        "paused": bool(checks.get("paused")),
+        "message": checks.get("message"),
         "versions": versions,
     }
 
@@ -58,13 +69,16 @@ def auto_accept_section(m, pid: str) -> str:
     parts.append(
         f"<p>human work saved: <b>{saved['tasks']}</b> tasks labeled without a person"
         f"{share}. "
-        f"Spot checks ({_pct(s['spot_check'])} of would-be-accepted tasks, tab \"Spot checks\"): "
+        f'Spot checks ({_pct(s["spot_check"])} of would-be-accepted tasks, tab "Spot checks"): '
         f"{spot['correct']} of {spot['answered']} right ({_pct(spot['precision'])}; target {_pct(s['target'])}), "
-        f"{spot['pending']} waiting for a person.</p>")
-    parts.append("<table><tr><th>version</th><th>target</th><th>threshold</th><th>labels above it</th>"
-                 "<th>their out-of-fold precision</th><th>estimated precision</th>"
-                 "<th title='estimated error times the calibration ratio bound (99 %)'>bound</th>"
-                 "<th>coverage</th><th>accepted</th><th>spot checks</th><th>paused</th></tr>")
+        f"{spot['pending']} waiting for a person.</p>"
+    )
+    parts.append(
+        "<table><tr><th>version</th><th>target</th><th>threshold</th><th>labels above it</th>"
+        "<th>their out-of-fold precision</th><th>estimated precision</th>"
+        "<th title='estimated error times the calibration ratio bound (99 %)'>bound</th>"
+        "<th>coverage</th><th>accepted</th><th>spot checks</th><th>paused</th></tr>"
+    )
     for v in reversed(s["versions"]):
         rule = v.get("rule") or {}
         threshold = rule.get("threshold")
@@ -76,6 +90,7 @@ def auto_accept_section(m, pid: str) -> str:
             f"<td>{_pct(rule.get('estimated_precision'))}</td><td>{_pct(rule.get('lower_bound'))}"
             f"{_ratio(rule.get('calibration_ratio'))}</td><td>{_pct(v.get('coverage'))}</td>"
             f"<td>{v.get('accepted', 0)} of {v.get('pool', 0)}</td><td>{v.get('spot_checks', 0)}</td>"
-            f"<td>{'yes' if v.get('paused') else 'no'}</td></tr>")
+            f"<td>{'yes' if v.get('paused') else 'no'}</td></tr>"
+        )
     parts.append("</table>")
     return "".join(parts)

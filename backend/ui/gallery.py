@@ -2,6 +2,7 @@
 predicted label and confidence, filtered and sorted in the page (static/page.js); each links to
 its task in Label Studio. Images come through the backend (`task_image`), so Label Studio's token
 stays with the backend and the browser never needs it."""
+
 from __future__ import annotations
 
 import io
@@ -46,13 +47,18 @@ def latest_batch(service, pid: str, n: int = BATCH) -> dict:
         label = result_label(result, cfg.from_name)
         confidence = result[0].get("score") if result and isinstance(result[0], dict) else None
         labeled = newest_label(task, cfg)
-        items.append({
-            "task": task["id"], "image": f"/projects/{pid}/tasks/{task['id']}/image",
-            "link": f"{public}/projects/{pid}/data?task={task['id']}",
-            "label": label, "confidence": confidence if vid != "INITIAL" else None,
-            "model_version": pred.get("model_version"), "labeled": labeled[1] if labeled else None,
-            "error": pred.get("error"),
-        })
+        items.append(
+            {
+                "task": task["id"],
+                "image": f"/projects/{pid}/tasks/{task['id']}/image",
+                "link": f"{public}/projects/{pid}/data?task={task['id']}",
+                "label": label,
+                "confidence": confidence if vid != "INITIAL" else None,
+                "model_version": pred.get("model_version"),
+                "labeled": labeled[1] if labeled else None,
+                "error": pred.get("error"),
+            }
+        )
     return {"project": pid, "model_version": vid, "labels": list(cfg.labels), "items": items}
 
 
@@ -92,23 +98,29 @@ def gallery_section(batch: dict | None, error: str | None = None) -> str:
     if not items:
         return head + "<p class='muted'>No tasks imported yet.</p>"
     options = "".join(f"<option value='{esc(lab)}'>{esc(lab)}</option>" for lab in batch["labels"])
-    out = [head, f"<p class='small muted'>the {len(items)} most recently imported tasks, predicted by "
-                 f"{esc(str(batch['model_version']))}</p>",
-           "<p><label>predicted label <select id='gallery-filter'>"
-           f"<option value=''>all</option>{options}</select></label> "
-           "<label>sort <select id='gallery-sort'>"
-           "<option value='uncertain'>least confident first</option>"
-           "<option value='confident'>most confident first</option>"
-           "<option value='newest'>newest first</option></select></label> "
-           "<span id='gallery-count' class='small muted'></span></p>",
-           "<div class='gallery' id='gallery'>"]
+    out = [
+        head,
+        f"<p class='small muted'>the {len(items)} most recently imported tasks, predicted by "
+        f"{esc(str(batch['model_version']))}</p>",
+        "<p><label>predicted label <select id='gallery-filter'>"
+        f"<option value=''>all</option>{options}</select></label> "
+        "<label>sort <select id='gallery-sort'>"
+        "<option value='uncertain'>least confident first</option>"
+        "<option value='confident'>most confident first</option>"
+        "<option value='newest'>newest first</option></select></label> "
+        "<span id='gallery-count' class='small muted'></span></p>",
+        "<div class='gallery' id='gallery'>",
+    ]
     for i, it in enumerate(items):
         conf = it["confidence"]
         width = 0 if conf is None else round(100 * conf)
         label = esc(it["label"] or "no prediction")
         conf_text = "&ndash;" if conf is None else f"{conf:.0%}"
-        labeled = (f"<div class='small'>labeled: {esc(it['labeled'])}</div>" if it["labeled"]
-                   else "<div class='small muted'>not labeled</div>")
+        labeled = (
+            f"<div class='small'>labeled: {esc(it['labeled'])}</div>"
+            if it["labeled"]
+            else "<div class='small muted'>not labeled</div>"
+        )
         title = esc(it["error"] or f"task {it['task']}")
         out.append(
             f"<a class='card' href='{esc(it['link'])}' target='_blank' rel='noopener' data-task='{it['task']}' "
@@ -116,7 +128,7 @@ def gallery_section(batch: dict | None, error: str | None = None) -> str:
             f"title='{title}'><img loading='lazy' src='{esc(it['image'])}' alt='task {it['task']}'>"
             f"<div class='lab'><span class='pred'>{label}</span><span class='cv'>{conf_text}</span></div>"
             f"<svg class='conf' width='100%' height='4' aria-hidden='true'><rect width='{width}%' height='4' rx='2' "
-            f"fill='{_colour(conf)}'/></svg>{labeled}</a>")
+            f"fill='{_colour(conf)}'/></svg>{labeled}</a>"
+        )
     out.append("</div>")
     return "".join(out)
-

@@ -2,6 +2,7 @@
 the model page and the metrics page. The pages run no inline script: their behaviour is
 static/page.js (served at SCRIPT_URL), their server-side data JSON blocks (`data_block`), and their
 one <style> element each is allowed by its hash (`style_sources`, api/guards.py's policy)."""
+
 from __future__ import annotations
 
 import base64
@@ -76,10 +77,12 @@ def seconds(value) -> str:
 def document(title: str, body: str, style: str = STYLE) -> str:
     """A page: its style inline (allowed by hash), its behaviour from SCRIPT_URL (in <head>, so its
     listeners are there before any button is), no inline script."""
-    return ("<!doctype html><html><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-            f"<title>{esc(title)}</title><style>{style}</style>"
-            f"<script src='{SCRIPT_URL}'></script></head><body>{body}</body></html>")
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+        f"<title>{esc(title)}</title><style>{style}</style>"
+        f"<script src='{SCRIPT_URL}'></script></head><body>{body}</body></html>"
+    )
 
 
 def style_sources() -> str:

@@ -1,6 +1,7 @@
 """The model page of one project, section by section. A new section is one entry of SECTIONS: a
 function of the PageContext returning HTML; what it does in the browser goes in static/page.js
 (wired by data-* attributes: the page's policy runs no inline script)."""
+
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,7 @@ from backend.ui import deploysection, gallery, params_form, training, versions
 from backend.ui.html import document, esc
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class PageContext:
@@ -30,8 +32,11 @@ class PageContext:
         production = service.production.shown(pid)
         rows = [versions.version_row(mf, serving, production) for mf in manifests]
         known = {mf.get("version") for mf in manifests}
-        chosen = selected if selected in known else (serving if serving in known else
-                                                     (manifests[-1]["version"] if manifests else None))
+        chosen = (
+            selected
+            if selected in known
+            else (serving if serving in known else (manifests[-1]["version"] if manifests else None))
+        )
         return cls(service, pid, chosen, manifests, serving, rows, production)
 
 
@@ -53,8 +58,9 @@ def _versions(ctx: PageContext) -> str:
 
 def _production(ctx: PageContext) -> str:
     service: Any = ctx.service
-    return deploysection.production_section(ctx.pid, ctx.production, service.production.history(ctx.pid),
-                                            service.api_keys.info(ctx.pid))
+    return deploysection.production_section(
+        ctx.pid, ctx.production, service.production.history(ctx.pid), service.api_keys.info(ctx.pid)
+    )
 
 
 def _selected(ctx: PageContext) -> str:
@@ -77,7 +83,9 @@ SECTIONS = [_training, _gallery, _production, _versions, _selected, _curve, _par
 def project_page(service, pid: str, selected: str | None = None) -> str:
     ctx = PageContext.load(service, pid, selected)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    body = [f"<nav class='small'><a href='/metrics'>all projects</a></nav><h1>tasveer · project {esc(pid)}</h1>"
-            f"<p>serving <b id='serving'>{esc(str(ctx.serving))}</b> <span class='muted small'>{esc(now)}</span></p>"]
+    body = [
+        f"<nav class='small'><a href='/metrics'>all projects</a></nav><h1>tasveer · project {esc(pid)}</h1>"
+        f"<p>serving <b id='serving'>{esc(str(ctx.serving))}</b> <span class='muted small'>{esc(now)}</span></p>"
+    ]
     body += [section(ctx) for section in SECTIONS]
     return document(f"tasveer · project {pid}", "".join(body))

@@ -12,6 +12,7 @@ POST /projects/{id}/deploy               "deploy to production" {"version": v} o
 GET  /static/page.js                     the pages' script (static/page.js; behind the login like the
                                          page itself, which the browser's script request carries)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,9 +61,15 @@ async def page_data(project: str, request: Request):
     pid = _known(s, _pid(project))
     ctx = await run_in_threadpool(PageContext.load, s, pid, request.query_params.get("version"))
     selected = next((m for m in ctx.manifests if m.get("version") == ctx.selected), None)
-    return {"project": pid, "serving": ctx.serving, "production": ctx.production, "versions": ctx.rows,
-            "selected": ctx.selected,
-            "selected_metrics": (selected or {}).get("metrics"), "selected_note": (selected or {}).get("metrics_note")}
+    return {
+        "project": pid,
+        "serving": ctx.serving,
+        "production": ctx.production,
+        "versions": ctx.rows,
+        "selected": ctx.selected,
+        "selected_metrics": (selected or {}).get("metrics"),
+        "selected_note": (selected or {}).get("metrics_note"),
+    }
 
 
 @router.get("/projects/{project}/batch")
@@ -76,8 +83,11 @@ async def task_image(project: str, task: str, request: Request):
     if not task.isdigit():
         raise RequestError(f"task id must be a number; got {quoted(task)}", status=400)
     data = await run_in_threadpool(gallery.task_image, _service(request), _pid(project), int(task))
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300",
-                                                            "X-Content-Type-Options": "nosniff"})
+    return Response(
+        data,
+        media_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/projects/{project}/training")
@@ -93,8 +103,9 @@ async def train_now(project: str, request: Request):
     reason = (given if isinstance(given, str) else "train now")[:100]
     preset = body.get("preset")
     if preset not in (None, "project", ACCURATE):
-        raise RequestError(f"preset must be {ACCURATE!r} (or absent: the project's parameters); got {quoted(preset)}",
-                           status=422)
+        raise RequestError(
+            f"preset must be {ACCURATE!r} (or absent: the project's parameters); got {quoted(preset)}", status=422
+        )
     reason = accurate_reason(reason) if preset == ACCURATE else reason.removesuffix(TAG)
     job = await run_in_threadpool(_service(request).train, _pid(project), reason)
     return {"job": job.id, "status": job.state, "project": job.project}
@@ -117,5 +128,6 @@ async def deploy_button(project: str, request: Request):
 @router.get(SCRIPT_URL)
 def page_script():
     """The one script of the backend's pages, read from the package (no inline script: api/guards.py's policy)."""
-    return Response(SCRIPT_FILE.read_bytes(), media_type="text/javascript; charset=utf-8",
-                    headers={"Cache-Control": "no-cache"})
+    return Response(
+        SCRIPT_FILE.read_bytes(), media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )

@@ -4,6 +4,7 @@
 `Trainer.run` as the in-process path; `jobs.redisrunner.execute` marks the job running, records how
 it ended and hands the project's slot on. An entry point: it imports the service, nothing imports it.
 """
+
 from __future__ import annotations
 
 from backend.jobs.redisrunner import RedisJob, RQJobRunner, execute

@@ -15,6 +15,7 @@ timeout) is handled by the worker itself, which re-queues the job while retries 
 not call the job's failure callback; `TasveerWorker` calls it (jobs.redisrunner.on_abandoned), so the job is
 marked queued or failed and, once the retries are spent, its project's slot is handed on.
 """
+
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,11 @@ def build_worker(settings: Settings, name: str | None = None) -> TasveerWorker:
     if not settings.redis_url:  # (main says so to the person starting it)
         raise ValueError("an RQ worker needs REDIS_URL")
     worker = TasveerWorker(
-        [f"{settings.queue_prefix}-train"], connection=connect_redis(settings.redis_url), name=name,
-        job_monitoring_interval=settings.rq_heartbeat, maintenance_interval=settings.rq_maintenance,
+        [f"{settings.queue_prefix}-train"],
+        connection=connect_redis(settings.redis_url),
+        name=name,
+        job_monitoring_interval=settings.rq_heartbeat,
+        maintenance_interval=settings.rq_maintenance,
         # the idle dequeue waits worker_ttl - 15 s: keep it short so cleanups run on time
         worker_ttl=15 + max(1, min(settings.rq_maintenance, 60)),
     )
@@ -72,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.redis_url:
         print("rqworker: set REDIS_URL (the Redis the API replicas queue their training jobs on)", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = sys.argv[1:] if argv is None else argv
     worker = build_worker(settings, name=args[0] if args else None)
     worker.work(with_scheduler=False, logging_level=settings.log_level.upper())

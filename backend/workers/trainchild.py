@@ -5,6 +5,7 @@ same `Backend` parts with in-process training, runs the one job, prints its prog
 then its outcome (one JSON object) as lines the parent reads. An entry point: it imports the
 service, nothing imports it.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,12 +29,16 @@ class _PrintingJob(Job):
 def main(argv: list[str] | None = None) -> int:
     pid, reason, job_id = (sys.argv[1:] if argv is None else argv)[:3]
     settings = Settings.from_env(train_in="thread")
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     service = Backend(settings, resume=False)  # the serving process owns the job queue
     try:
         assert service.trainer is not None  # (train_in="thread": it trains in this process)
-        outcome = {"state": "done", "result": service.trainer.run(pid, _PrintingJob(id=job_id, project=pid, reason=reason))}
+        outcome = {
+            "state": "done",
+            "result": service.trainer.run(pid, _PrintingJob(id=job_id, project=pid, reason=reason)),
+        }
     except SkipJob as exc:
         outcome = {"state": "skipped", "error": str(exc)}
     finally:
