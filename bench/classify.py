@@ -321,11 +321,11 @@ def table(f: dict) -> str:
         got, against = f[key][stat], f[base][stat]
         ratio, unit = got / against, "img/s" if stat == "img_s" else "ms"
         ok = None if target is None else ratio <= target[1] if target[0] == "<=" else ratio >= target[1]
-        cpu = (f[key]["cpu_ms_per_image"], f[base]["cpu_ms_per_image"])
+        cpu = (f[key]["cpu_ms_per_image"], f[base]["cpu_ms_per_image"]) if stat != "p99_ms" else None
         lines.append(
             f"| {what} | {got:.1f} {unit} | {against:.1f} {unit} | {ratio:.2f}x | "
             f"{f'{target[0]} {target[1]}x' if target else ''} | {verdict(ok)} | "
-            f"{cpu[0]:.1f} / {cpu[1]:.1f} ({cpu[0] / cpu[1]:.2f}x) |"
+            f"{f'{cpu[0]:.1f} / {cpu[1]:.1f} ({cpu[0] / cpu[1]:.2f}x)' if cpu else ''} |"
         )
     ok = f["server_errors"] == 0
     lines.append(f"| 5xx or unanswered requests | {f['server_errors']} | | | 0 | {verdict(ok)} | |")

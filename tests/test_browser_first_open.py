@@ -397,10 +397,11 @@ def label_all(page, up: Up, view_id: int, preds: dict[int, dict]) -> int:
 
 
 def model_page(page, up: Up, shots: Path) -> None:
-    """The model page, opened by the link `tasveer up` printed."""
+    """The model page, opened by the link `tasveer up` printed (its CSP forbids the eval that
+    wait_for_function needs: polled from here)."""
     link = re.search(r"model page\s*:\s*(\S+)", up.stdout.read_text()).group(1)
     page.goto(link)
     page.locator("#versions").wait_for()
-    page.wait_for_function("[...document.querySelectorAll('#gallery img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
+    poll(lambda: page.evaluate("[...document.querySelectorAll('#gallery img')].every(i => i.complete "
+                               "&& i.naturalWidth > 0)"), "the batch's photos on the model page", 60)
     shot(page, shots, "first-open-9-model-page.png", "labelstudio-5-model-page.png")
