@@ -5,6 +5,7 @@ ones in RESULTS.md (each section there names the full command). Exit code 1 if a
 
     .venv/bin/python bench/run_all.py [--only NAME ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,10 @@ def main() -> int:
         start = time.monotonic()
         proc = subprocess.run([sys.executable, str(path), "--quick"], cwd=HERE.parent)
         took = time.monotonic() - start
-        print(f"=== {path.name}: {'ok' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'} "
-              f"in {took:.0f} s", flush=True)
+        print(
+            f"=== {path.name}: {'ok' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'} in {took:.0f} s",
+            flush=True,
+        )
         if proc.returncode != 0:
             failed.append(path.name)
     print(f"{len(chosen) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))

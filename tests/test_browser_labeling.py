@@ -1,7 +1,8 @@
 """The Label Studio loop in a real headless Chromium, as a person uses it: a real `tasveer up` with 24
 photos labeled from folders (so a trained version exists), log in through the login form, drop 128
-photos into the import dialog, see them pre-annotated with the serving version's scores, "Label All
-Tasks" opens the most useful task (lowest score), fix its label with the keyboard (number hotkey,
+photos into the import dialog, see them pre-annotated by the serving version ("Needs review" in queue
+order, each row with its label and confidence), "Label All Tasks" opens the task Label Studio's
+uncertainty sampling picks (lowest score), fix its label with the keyboard (number hotkey,
 Ctrl+Enter), and the backend trains a new version that Label Studio follows.
 
 Screenshots go to $TASVEER_SCREENSHOT_DIR (or the test's tmp dir): browser-1-login.png ...
@@ -22,6 +23,7 @@ from playwright.sync_api import sync_playwright
 
 import scenes
 from lsfixture import REPO_ROOT, poll, tasveer_argv
+from lsproto.notes import NOTE_COLUMN, QUEUE, QUEUE_COLUMN, read_note
 from lssqlite import migrated_database
 from sync.netutil import free_port
 from sync.state import STATE_FILE
@@ -34,6 +36,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 WAIT = 180.0
 N_NEW = 128
 MS = 120_000  # Playwright timeouts (ms): two shared cores
+# the first screen's photos in the data manager have loaded
+THUMBNAILS = ("[...document.querySelectorAll('[data-testid=table-row] img')].slice(0, 10)"
+              ".every(i => i.complete && i.naturalWidth > 0)")
 
 
 class Up:
@@ -150,9 +155,13 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
                 new_ids = {t["id"] for t in up.tasks()} - old_ids
                 vid = up.model_version()
                 preds = [q for q in up.predictions() if q["task"] in new_ids and q["model_version"] == vid]
-                # the clusters are PATCHed after the predictions are written: wait for them too
+                # the clusters and notes are PATCHed after the predictions are written, then the notes
+                # copied into the task data: wait for all of it
+                data = {t["id"]: t["data"] for t in up.tasks() if t["id"] in new_ids}
                 return (vid, new_ids, preds) if len(new_ids) == N_NEW and {q["task"] for q in preds} == new_ids \
-                    and all(q.get("cluster") is not None for q in preds) else None
+                    and all(q.get("cluster") is not None for q in preds) \
+                    and all(data[q["task"]].get(QUEUE_COLUMN) == read_note(q["result"], QUEUE) for q in preds) \
+                    else None
             vid, new_ids, preds = up.wait(predicted, f"predictions of the serving version for {N_NEW} new tasks")
             assert vid == first_version
             per_task = {}
@@ -162,23 +171,28 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             assert not duplicated, f"tasks with more than one prediction of {vid}: {duplicated}"
             score = {t: min(q["score"] for q in qs) for t, qs in per_task.items()}
             lowest = min(score.values())
+            queue = {t: read_note(qs[0]["result"], QUEUE) for t, qs in per_task.items()}
             page.reload()
-            page.get_by_text(f"Tasks: {N_NEW} / {N_NEW + 24}").wait_for()  # "Most useful first": unlabeled
+            page.get_by_text(f"Tasks: {N_NEW} / {N_NEW + 24}").wait_for()  # "Needs review": unlabeled
             page.locator("[data-testid=table-row]").first.wait_for()
+            page.wait_for_function(THUMBNAILS)
             page.screenshot(path=shots / "browser-3-predicted.png")
             table = dm_table(page)
             assert "Prediction score" in table["head"], table["head"]
             col_id, col_score = table["head"].index("ID"), table["head"].index("Prediction score")
             first_row = table["rows"][0]
             top = int(first_row[col_id])
-            assert top in new_ids and score[top] == lowest, (first_row, lowest)  # the tab sorts by score
-            assert abs(float(first_row[col_score]) - lowest) < 0.0006, (first_row, lowest)
-            # the view names its hidden columns, so LS fills the others (lsproto/views.py HIDDEN)
+            assert top in new_ids and queue[top] == min(queue.values()), (first_row, queue)  # the tab's queue order
+            assert abs(float(first_row[col_score]) - score[top]) < 0.0006, (first_row, score[top])  # confidence
+            # the note column: the predicted label and its confidence as a percent
             predicted_label = per_task[top][0]["result"][0]["value"]["choices"][0]
-            assert predicted_label in first_row[table["head"].index("Prediction results")], first_row
+            col_note = next(i for i, h in enumerate(table["head"]) if h.startswith(NOTE_COLUMN))
+            confidence = per_task[top][0]["result"][0]["score"]
+            assert first_row[col_note].startswith(f"{predicted_label} · {100 * confidence:.1f}%"), first_row
             assert all(r[col_score] for r in table["rows"]), table["rows"]  # no empty score cell
 
-            # 4. "Label All Tasks" opens the most useful task: the lowest score of the serving version
+            # 4. "Label All Tasks" opens what Label Studio's uncertainty sampling picks: the lowest score
+            # (the least confident) of the serving version
             nexts = []  # every next_task answer: the first one is the sampling's choice
             page.on("response", lambda r: nexts.append(r) if "/api/dm/actions?id=next_task" in r.url else None)
             page.get_by_role("button", name="Label All Tasks").click()
@@ -194,7 +208,8 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             # prediction of the project's model_version, the cluster where this annotator has solved
             # the fewest tasks first, then the lowest score
             everything = up.predictions()
-            solved = Counter(max((q.get("cluster") for q in everything if q["task"] == t and q.get("cluster") is not None),
+            solved = Counter(max((q.get("cluster") for q in everything
+                                  if q["task"] == t and q.get("cluster") is not None),
                                  default=None) for t in {q["task"] for q in everything} - new_ids)
             cluster = {t: qs[0].get("cluster") for t, qs in per_task.items()}
             rank = {t: (solved.get(cluster[t], 0), score[t]) for t in score}
@@ -231,6 +246,7 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             page.goto(f"{url}/projects/{pid}/data")
             page.get_by_text(f"Tasks: {N_NEW - 1} / {N_NEW + 24}").wait_for()
             page.locator("[data-testid=table-row]").first.wait_for()
+            page.wait_for_function(THUMBNAILS)
             page.screenshot(path=shots / "browser-6-retrained.png")
             browser.close()
         print(f"served task {shown} (next_task answers {queues}), {predicted_label} -> {correction}, "
