@@ -1,7 +1,7 @@
 """The Label Studio ML backend: one FastAPI app over one `Backend` (service.py), grouped by job.
 
 - `api/`: HTTP only (the app and its routes, request guards, the OpenAPI schema, webhooks).
-- `inference/`: serving versions and `/predict` (loaded models, predictor, priority scores).
+- `inference/`: serving versions and `/predict` (loaded models, predictor, confidence scores and queue priorities).
 - `jobs/`: background training (the job runners: in-process, child process, RQ; the trainer,
   recipes, promotion, the annotation counter).
 - `writeback/`: what goes back to Label Studio (predictions of new tasks, refreshes after a publish).

@@ -93,9 +93,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         "--sampling",
         choices=sorted(SAMPLING),
         default="uncertainty",
-        help="which task 'Label All Tasks' serves next: uncertainty = the most useful "
-        "by the model (lowest prediction score, spread over clusters; default), "
-        "sequential = in data-manager order, uniform = at random",
+        help="which task 'Label All Tasks' serves next: uncertainty = the least confident "
+        "(lowest prediction score, spread over clusters; default), sequential = by task id, "
+        "uniform = at random ('Label tasks as displayed' in Needs review: the acquisition strategy's order)",
     )
     parser.add_argument("--images", metavar="DIR", help="import the images under DIR after start-up")
     parser.add_argument(

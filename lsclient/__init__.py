@@ -13,6 +13,7 @@ this package stays cheap (the backend's error handler and the CLI's `--help` imp
 No other module of tasveer calls Label Studio's API (aside from the PAT exchange in lsproto/tokens.py,
 which `LSAuth` does, and image downloads by backend/fetch.py, which fetch any URL).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -9,6 +9,7 @@
   made directly on the client raises the SDK's `ApiError` for one, as the SDK does.
 * Raw HTTP, for what the SDK lacks or does slower, is in raw.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ class LabelStudioClient(RawCalls, LabelStudio):
         self.base_url = auth.base_url
         self.timeout = timeout
         self.http = http_client(auth, timeout)
-        super().__init__(base_url=auth.base_url, api_key=SDK_KEY, httpx_client=self.http,
-                         timeout=timeout, max_retries=0)
+        super().__init__(
+            base_url=auth.base_url, api_key=SDK_KEY, httpx_client=self.http, timeout=timeout, max_retries=0
+        )
 
     def whoami(self):
         """The token's user (`.id`, `.email`, ...)."""
@@ -84,8 +86,7 @@ class LabelStudioClient(RawCalls, LabelStudio):
             raise LabelStudioError("POST /api/users/: Label Studio answered without a user id")
         return created.id
 
-    def create_annotation(self, project_id: int, task_id: int, result: list,
-                          completed_by: int | None = None) -> int:
+    def create_annotation(self, project_id: int, task_id: int, result: list, completed_by: int | None = None) -> int:
         """A submitted annotation of `task_id`, in the name of `completed_by` (else of the token's
         user, exactly like a submit in the labeling UI); its id. Label Studio must answer 201 with
         the annotation as asked for."""
@@ -99,8 +100,10 @@ class LabelStudioClient(RawCalls, LabelStudio):
         if resp.status_code != 201 or ann.id is None:
             raise LabelStudioError(f"{what}: HTTP {resp.status_code}, annotation id {ann.id}", status=resp.status_code)
         if completed_by is not None and ann.completed_by != completed_by:
-            raise LabelStudioError(f"{what}: annotation {ann.id} was stored as user {ann.completed_by}, "
-                                   f"not {completed_by}", status=resp.status_code)
+            raise LabelStudioError(
+                f"{what}: annotation {ann.id} was stored as user {ann.completed_by}, not {completed_by}",
+                status=resp.status_code,
+            )
         return ann.id
 
     def delete_annotation(self, annotation_id: int) -> None:
@@ -144,7 +147,7 @@ class LabelStudioClient(RawCalls, LabelStudio):
         result has an item the labeling config lacks: see `set_clusters_and_notes`."""
         created = 0
         for start in range(0, len(predictions), chunk):
-            part = predictions[start:start + chunk]
+            part = predictions[start : start + chunk]
             with sdk_call(f"POST /api/projects/{project_id}/import/predictions"):
                 # the SDK sends plain dicts as given (JSON); its annotation names only its pydantic model
                 answer = self.projects.import_predictions(id=project_id, request=part)  # type: ignore[arg-type]
@@ -156,12 +159,12 @@ class LabelStudioClient(RawCalls, LabelStudio):
         where it differs: `extras` = {task id: {"cluster": int or None, "notes": [result items]}}
         (it drops `cluster`, and refuses the note items of lsproto/notes.py: a PATCH does not check
         a result against the config in 1.23.2). Returns how many were patched."""
-        todo = []
+        todo: list[tuple[int, dict]] = []
         for pred in self.project_predictions(project_id):
-            extra = extras.get(pred.get("task")) if pred.get("model_version") == version else None
+            extra = extras.get(pred["task"]) if pred.get("model_version") == version and "task" in pred else None
             if extra is None:
                 continue
-            fields = {}
+            fields: dict = {}
             if extra.get("cluster") is not None and pred.get("cluster") != extra["cluster"]:
                 fields["cluster"] = int(extra["cluster"])
             result = without_notes(pred.get("result")) + list(extra.get("notes") or [])
@@ -185,13 +188,19 @@ class LabelStudioClient(RawCalls, LabelStudio):
         fails on an empty selection)."""
         if task_ids is not None and not task_ids:
             return
-        selected = {"all": True, "excluded": []} if task_ids is None else {
-            "all": False, "included": [int(t) for t in task_ids]}
+        selected = (
+            {"all": True, "excluded": []}
+            if task_ids is None
+            else {"all": False, "included": [int(t) for t in task_ids]}
+        )
         for tag in (NOTE, QUEUE):
             with sdk_call(f"POST /api/dm/actions?id=cache_labels&project={project_id}"):
-                self.actions.create(id="cache_labels", project=project_id, selected_items=selected,
-                                    request_options={"timeout_in_seconds": timeout,
-                                                     "additional_body_parameters": cache_request(tag)})
+                self.actions.create(
+                    id="cache_labels",
+                    project=project_id,
+                    selected_items=selected,
+                    request_options={"timeout_in_seconds": timeout, "additional_body_parameters": cache_request(tag)},
+                )
 
     def set_extra_params(self, project_id: int, params: dict) -> int:
         """Write `params` into the extra params of the project's tasveer ML backend connection(s),
@@ -203,8 +212,11 @@ class LabelStudioClient(RawCalls, LabelStudio):
             # LS 1.23.2 health-checks and sets up on every PATCH and fails (500) without url and project,
             # and with only the fields sent: a backend behind a login needs its basic auth named (a blank
             # password keeps the stored one)
-            auth = ({"auth_method": "BASIC_AUTH", "basic_auth_user": ml.basic_auth_user, "basic_auth_pass": ""}
-                    if str(getattr(ml.auth_method, "value", ml.auth_method)) == "BASIC_AUTH" else {})
+            auth = (
+                {"auth_method": "BASIC_AUTH", "basic_auth_user": ml.basic_auth_user, "basic_auth_pass": ""}
+                if str(getattr(ml.auth_method, "value", ml.auth_method)) == "BASIC_AUTH"
+                else {}
+            )
             with sdk_call(f"PATCH /api/ml/{ml.id}"):
                 self.ml.update(id=ml.id, url=ml.url, project=project_id, extra_params=params, **auth)
         return len(mine)
@@ -218,10 +230,12 @@ class LabelStudioClient(RawCalls, LabelStudio):
         """Run a Data Manager action (e.g. "retrieve_tasks_predictions") on `task_ids`, once
         (the caller keeps its own deadline and asks again)."""
         with sdk_call(f"POST /api/dm/actions?id={action}&project={project_id}"):
-            self.actions.create(id=action, project=project_id,
-                                selected_items={"all": False, "included": [int(t) for t in task_ids]},
-                                request_options={"timeout_in_seconds": timeout,
-                                                 "additional_headers": {SEND_ONCE: "1"}})
+            self.actions.create(
+                id=action,
+                project=project_id,
+                selected_items={"all": False, "included": [int(t) for t in task_ids]},
+                request_options={"timeout_in_seconds": timeout, "additional_headers": {SEND_ONCE: "1"}},
+            )
 
     def annotated_examples(self, project_id: int, config: LabelConfig) -> tuple[list[Example], list[str]]:
         """One example per task: its newest usable annotation by a person (auto-accepted labels are

@@ -1,4 +1,5 @@
 """The one error every Label Studio call of `lsclient` raises (cheap to import: no SDK, no HTTP)."""
+
 from __future__ import annotations
 
 

@@ -13,6 +13,7 @@ the SDK's calls.
   `{"task_ids": [...]}`, the tasks in the order of the files.
 * `GET /health`.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,39 +41,73 @@ class RawCalls:
         """One request to `<base_url><path>`; a status outside `ok` is a LabelStudioError."""
         resp = self.http.request(method, f"{self.base_url}{path}", **kwargs)
         if resp.status_code not in ok:
-            raise LabelStudioError(f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}",
-                                   status=resp.status_code)
+            raise LabelStudioError(
+                f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}", status=resp.status_code
+            )
         return resp
 
     def health(self, timeout: float = 10.0) -> int:
         """The status of `GET /health` (any answer: Label Studio is reachable), tried once and
         without the token. The SDK has no health call."""
-        return self.raw("GET", "/health", ok=range(100, 600), auth=None, timeout=timeout,
-                        headers={SEND_ONCE: "1"}).status_code
+        return self.raw(
+            "GET", "/health", ok=range(100, 600), auth=None, timeout=timeout, headers={SEND_ONCE: "1"}
+        ).status_code
 
     # The task list stays raw: the SDK's `tasks.list` pager parses every task, with its
     # annotations and predictions, into pydantic models (training and every refresh list all of a
     # project's tasks) and pages by its own rules, where LS answers 404 past the last page.
-    def iter_tasks(self, project_id: int, page_size: int = 100, annotated_only: bool = False,
-                   unlabeled_only: bool = False, annotator: int | None = None) -> Iterator[dict]:
+    def iter_tasks(
+        self,
+        project_id: int,
+        page_size: int = 100,
+        annotated_only: bool = False,
+        unlabeled_only: bool = False,
+        annotator: int | None = None,
+    ) -> Iterator[dict]:
         """Every task of the project (or only those with / without annotations, or with one by
         the user `annotator`) with its annotations, page by page."""
         page, seen = 1, 0
         params = {"project": project_id, "fields": "all", "page_size": page_size}
         if annotated_only or unlabeled_only:
-            params["query"] = json.dumps({"filters": {"conjunction": "and", "items": [{
-                "filter": "filter:tasks:total_annotations", "operator": "greater" if annotated_only else "equal",
-                "type": "Number", "value": 0}]}})
+            params["query"] = json.dumps(
+                {
+                    "filters": {
+                        "conjunction": "and",
+                        "items": [
+                            {
+                                "filter": "filter:tasks:total_annotations",
+                                "operator": "greater" if annotated_only else "equal",
+                                "type": "Number",
+                                "value": 0,
+                            }
+                        ],
+                    }
+                }
+            )
         elif annotator is not None:
-            params["query"] = json.dumps({"filters": {"conjunction": "and", "items": [{
-                "filter": "filter:tasks:annotators", "operator": "contains", "type": "List", "value": annotator}]}})
+            params["query"] = json.dumps(
+                {
+                    "filters": {
+                        "conjunction": "and",
+                        "items": [
+                            {
+                                "filter": "filter:tasks:annotators",
+                                "operator": "contains",
+                                "type": "List",
+                                "value": annotator,
+                            }
+                        ],
+                    }
+                }
+            )
         while True:
             resp = self.raw("GET", "/api/tasks", ok=(200, 404), params={**params, "page": page})
             if resp.status_code == 404:
                 if page > 1:  # past the last page
                     return
-                raise LabelStudioError(f"GET /api/tasks?project={project_id}&page={page}: HTTP 404 "
-                                       f"{resp.text[:200]}", status=404)
+                raise LabelStudioError(
+                    f"GET /api/tasks?project={project_id}&page={page}: HTTP 404 {resp.text[:200]}", status=404
+                )
             body = resp.json()
             tasks = _tasks_of(body)
             yield from tasks
@@ -85,8 +120,11 @@ class RawCalls:
     def latest_tasks(self, project_id: int, n: int) -> list[dict]:
         """The `n` most recently imported tasks (highest ids first), with annotations and predictions."""
         query = json.dumps({"ordering": ["-tasks:id"]})
-        resp = self.raw("GET", "/api/tasks", params={
-            "project": project_id, "fields": "all", "page": 1, "page_size": n, "query": query})
+        resp = self.raw(
+            "GET",
+            "/api/tasks",
+            params={"project": project_id, "fields": "all", "page": 1, "page_size": n, "query": query},
+        )
         return sorted(_tasks_of(resp.json()), key=lambda t: -int(t.get("id", 0)))[:n]
 
     def project_task(self, project_id: int, task_id: int) -> dict | None:
@@ -94,8 +132,11 @@ class RawCalls:
         list: GET /api/tasks/<id> (the SDK's `tasks.get`) makes Label Studio ask the backend for a
         prediction."""
         query = json.dumps({"selectedItems": {"all": False, "included": [int(task_id)]}})
-        resp = self.raw("GET", "/api/tasks", params={
-            "project": project_id, "fields": "all", "page": 1, "page_size": 1, "query": query})
+        resp = self.raw(
+            "GET",
+            "/api/tasks",
+            params={"project": project_id, "fields": "all", "page": 1, "page_size": 1, "query": query},
+        )
         return next((t for t in _tasks_of(resp.json()) if t.get("id") == int(task_id)), None)
 
     def project_predictions(self, project_id: int) -> list[dict]:
@@ -112,8 +153,9 @@ class RawCalls:
         return body if isinstance(body, dict) else {}
 
     def delete_model_version(self, project_id: int, version: str) -> None:
-        self.raw("DELETE", f"/api/projects/{project_id}/model-versions/", ok=(200, 204),
-                 json={"model_version": version})
+        self.raw(
+            "DELETE", f"/api/projects/{project_id}/model-versions/", ok=(200, 204), json={"model_version": version}
+        )
 
     def import_files(self, project_id: int, files: Sequence[Path], timeout: float = 300.0) -> list[int]:
         """Upload image files as tasks in one multipart request, like LS's import dialog, and return
@@ -121,16 +163,26 @@ class RawCalls:
         task data only, not files. Sent once: LS may have created the tasks when an answer is lost."""
         handles = [open(p, "rb") for p in files]
         try:
-            parts = [(f"file{i}", (p.name, fh, mimetypes.guess_type(p.name)[0] or "application/octet-stream"))
-                     for i, (p, fh) in enumerate(zip(files, handles))]
-            resp = self.raw("POST", f"/api/projects/{project_id}/import", ok=(201,),
-                            params={"return_task_ids": "true"}, files=parts, timeout=timeout,
-                            headers={SEND_ONCE: "1"})
+            parts = [
+                (f"file{i}", (p.name, fh, mimetypes.guess_type(p.name)[0] or "application/octet-stream"))
+                for i, (p, fh) in enumerate(zip(files, handles))
+            ]
+            resp = self.raw(
+                "POST",
+                f"/api/projects/{project_id}/import",
+                ok=(201,),
+                params={"return_task_ids": "true"},
+                files=parts,
+                timeout=timeout,
+                headers={SEND_ONCE: "1"},
+            )
         finally:
             for fh in handles:
                 fh.close()
         task_ids = resp.json().get("task_ids") or []
         if len(task_ids) != len(files):
-            raise LabelStudioError(f"POST /api/projects/{project_id}/import: {len(files)} files "
-                                   f"but Label Studio created {len(task_ids)} tasks")
+            raise LabelStudioError(
+                f"POST /api/projects/{project_id}/import: {len(files)} files "
+                f"but Label Studio created {len(task_ids)} tasks"
+            )
         return list(task_ids)

@@ -14,6 +14,7 @@
 The SDK's calls and `lsclient`'s raw ones share one `httpx.Client` built by `http_client`, so both
 get the same rules.
 """
+
 from __future__ import annotations
 
 import logging
@@ -84,8 +85,9 @@ class RetryingTransport(httpx.BaseTransport):
                 continue
             if response.status_code >= 500 and wait is not None:
                 response.close()
-                log.warning("%s %s: HTTP %s, retrying in %.1f s", request.method, request.url.path,
-                            response.status_code, wait)
+                log.warning(
+                    "%s %s: HTTP %s, retrying in %.1f s", request.method, request.url.path, response.status_code, wait
+                )
                 time.sleep(wait)
                 continue
             return response
@@ -98,5 +100,9 @@ class RetryingTransport(httpx.BaseTransport):
 def http_client(auth: LSAuth, timeout: float) -> httpx.Client:
     """One connection pool for one Label Studio and token (thread-safe; redirects followed, as the
     SDK's own client and `requests` do)."""
-    return httpx.Client(auth=TokenAuth(auth), transport=RetryingTransport(httpx.HTTPTransport()),
-                        timeout=httpx.Timeout(timeout), follow_redirects=True)
+    return httpx.Client(
+        auth=TokenAuth(auth),
+        transport=RetryingTransport(httpx.HTTPTransport()),
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=True,
+    )

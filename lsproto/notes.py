@@ -18,6 +18,7 @@ also sets the prediction's `cluster`. Label Studio's data-manager action `cache_
 predictions, control tag NOTE or QUEUE, no counters) then copies their text into
 `data.cache_predictions_<tag>` of every task in one request per field.
 """
+
 from __future__ import annotations
 
 NOTE = "model"  # from_name of the readable note
@@ -61,8 +62,9 @@ def note_items(to_name: str, text: str, priority: float | None) -> list[dict]:
     """The result items that carry a task's note (and its order key, where it has a place in a queue)."""
     items = [{"from_name": NOTE, "to_name": to_name, "type": "textarea", "value": {"text": [text]}}]
     if priority is not None:
-        items.append({"from_name": QUEUE, "to_name": to_name, "type": "textarea",
-                      "value": {"text": [queue_key(priority)]}})
+        items.append(
+            {"from_name": QUEUE, "to_name": to_name, "type": "textarea", "value": {"text": [queue_key(priority)]}}
+        )
     return items
 
 

@@ -5,6 +5,7 @@ A *result* is the list Label Studio stores in an annotation's or a prediction's 
 `{"result", "score", "model_version"}` (plus `cluster` and `task` where they apply): the ML
 backend's answer to `/predict` and the rows of `POST /api/projects/<id>/import/predictions`.
 """
+
 from __future__ import annotations
 
 from .config import LabelConfig
@@ -14,8 +15,7 @@ def choice_result(from_name: str, to_name: str, label: str) -> list[dict]:
     return [{"from_name": from_name, "to_name": to_name, "type": "choices", "value": {"choices": [label]}}]
 
 
-def prediction(cfg: LabelConfig, label: str, score: float, model_version: str,
-               cluster: int | None = None) -> dict:
+def prediction(cfg: LabelConfig, label: str, score: float, model_version: str, cluster: int | None = None) -> dict:
     """One prediction; `score` is clipped to [0, 1] (Label Studio shows it as the prediction's
     confidence, and sorts and samples by it: lsproto/notes.py `confidence_score`)."""
     out = {

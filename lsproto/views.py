@@ -13,6 +13,7 @@ by plain task fields only: a tab ordered or filtered by `predictions_score` fail
   trained on). Only a suspected label error gets a note ("possible label error") and an order key,
   below `SUSPECT_BELOW`: the stronger the suspicion, the lower (`label_check_score`).
 """
+
 from __future__ import annotations
 
 from .notes import NOTE_COLUMN, QUEUE_COLUMN, WHY_LABEL_ERROR
@@ -48,31 +49,57 @@ QUEUE_FIELD = f"tasks:data.{QUEUE_COLUMN}"
 # Every task column of Label Studio 1.23.2 (GET /api/dm/columns) besides the task data's own (the
 # image stays shown: it is not named). A tab shows the columns it does not hide; naming them also
 # makes Label Studio compute only those (data_manager/managers.py get_fields_for_evaluation).
-COLUMNS = ["tasks:id", "tasks:inner_id", "tasks:completed_at", "tasks:total_annotations",
-           "tasks:cancelled_annotations", "tasks:total_predictions", "tasks:annotators",
-           "tasks:annotations_results", "tasks:annotations_ids", "tasks:predictions_score",
-           "tasks:predictions_model_versions", "tasks:predictions_results", "tasks:file_upload",
-           "tasks:storage_filename", "tasks:created_at", "tasks:updated_at", "tasks:updated_by",
-           "tasks:avg_lead_time", "tasks:draft_exists", NOTE_FIELD, QUEUE_FIELD]
+COLUMNS = [
+    "tasks:id",
+    "tasks:inner_id",
+    "tasks:completed_at",
+    "tasks:total_annotations",
+    "tasks:cancelled_annotations",
+    "tasks:total_predictions",
+    "tasks:annotators",
+    "tasks:annotations_results",
+    "tasks:annotations_ids",
+    "tasks:predictions_score",
+    "tasks:predictions_model_versions",
+    "tasks:predictions_results",
+    "tasks:file_upload",
+    "tasks:storage_filename",
+    "tasks:created_at",
+    "tasks:updated_at",
+    "tasks:updated_by",
+    "tasks:avg_lead_time",
+    "tasks:draft_exists",
+    NOTE_FIELD,
+    QUEUE_FIELD,
+]
 
 
 def _tab(title: str, filters: list[dict], ordering: str, shown: list[str]) -> dict:
     """A tab's `data` as POST /api/dm/views takes it: the photo, the note and `shown`, nothing else."""
     hidden = [c for c in COLUMNS if c not in ["tasks:id", NOTE_FIELD, *shown]]
-    return {"title": title, "filters": {"conjunction": "and", "items": filters}, "ordering": [ordering],
-            "hiddenColumns": {"explore": hidden, "labeling": hidden}, "columnsWidth": {NOTE_FIELD: 320}}
+    return {
+        "title": title,
+        "filters": {"conjunction": "and", "items": filters},
+        "ordering": [ordering],
+        "hiddenColumns": {"explore": hidden, "labeling": hidden},
+        "columnsWidth": {NOTE_FIELD: 320},
+    }
 
 
 # title -> the view's `data`
 VIEWS = {
     # what is left for people: no annotation at all (an auto-accepted task has one), spot checks
     # first, then the most useful; sortable by the confidence ("Prediction score")
-    NEEDS_REVIEW: _tab(NEEDS_REVIEW, [_number("total_annotations", "equal", 0)], QUEUE_FIELD,
-                       ["tasks:predictions_score"]),
+    NEEDS_REVIEW: _tab(
+        NEEDS_REVIEW, [_number("total_annotations", "equal", 0)], QUEUE_FIELD, ["tasks:predictions_score"]
+    ),
     # annotated tasks whose label check suspects the label, strongest suspicion first
-    LABEL_ERRORS: _tab(LABEL_ERRORS, [_number("total_annotations", "greater", 0),
-                                      _contains(NOTE_FIELD[len("tasks:"):], "String", WHY_LABEL_ERROR)],
-                       QUEUE_FIELD, ["tasks:predictions_score", "tasks:annotations_results"]),
+    LABEL_ERRORS: _tab(
+        LABEL_ERRORS,
+        [_number("total_annotations", "greater", 0), _contains(NOTE_FIELD[len("tasks:") :], "String", WHY_LABEL_ERROR)],
+        QUEUE_FIELD,
+        ["tasks:predictions_score", "tasks:annotations_results"],
+    ),
 }
 
 
@@ -83,10 +110,17 @@ def views(auto_user_id: int | None = None) -> dict[str, dict]:
 
     out = dict(VIEWS)
     if auto_user_id is not None:
-        out[AUTO_ACCEPTED] = _tab(AUTO_ACCEPTED, [_contains("annotators", "List", int(auto_user_id))],
-                                  "-tasks:completed_at", ["tasks:predictions_score", "tasks:completed_at"])
+        out[AUTO_ACCEPTED] = _tab(
+            AUTO_ACCEPTED,
+            [_contains("annotators", "List", int(auto_user_id))],
+            "-tasks:completed_at",
+            ["tasks:predictions_score", "tasks:completed_at"],
+        )
         # would-be-accepted tasks left to people, open and done (the prediction's result is marked)
-        out[SPOT_CHECKS] = _tab(SPOT_CHECKS, [_contains("predictions_results", "String", SPOT_CHECK)],
-                                "tasks:total_annotations", ["tasks:predictions_score", "tasks:total_annotations",
-                                                            "tasks:annotations_results"])
+        out[SPOT_CHECKS] = _tab(
+            SPOT_CHECKS,
+            [_contains("predictions_results", "String", SPOT_CHECK)],
+            "tasks:total_annotations",
+            ["tasks:predictions_score", "tasks:total_annotations", "tasks:annotations_results"],
+        )
     return out

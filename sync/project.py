@@ -1,4 +1,5 @@
 """Label Studio project set-up: label config, idempotent project, ML backend connection, webhook check."""
+
 from __future__ import annotations
 
 import base64
@@ -15,8 +16,7 @@ DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 # model_version, the lowest prediction score (tasveer's: the confidence) first, spread over prediction
 # clusters; "Label tasks as displayed" in the "Needs review" tab serves the tab's order, the project's
 # acquisition strategy (lsproto/views.py).
-SAMPLING = {"sequential": "Sequential sampling", "uniform": "Uniform sampling",
-            "uncertainty": "Uncertainty sampling"}
+SAMPLING = {"sequential": "Sequential sampling", "uniform": "Uniform sampling", "uncertainty": "Uncertainty sampling"}
 
 
 class ProjectSetupError(RuntimeError):
@@ -41,8 +41,9 @@ def find_project(client, title: str):
     return None
 
 
-def ensure_project(client, title: str, labels: Iterable[str], *, update_config: bool = True,
-                   sampling: str = "uncertainty"):
+def ensure_project(
+    client, title: str, labels: Iterable[str], *, update_config: bool = True, sampling: str = "uncertainty"
+):
     """The project called `title`, created if missing. An existing one is reused (its id stays);
     its label config is replaced when the labels differ and `update_config` is set. Its sampling
     is set to `sampling` (a key of SAMPLING)."""
@@ -86,9 +87,18 @@ def _same_url(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, interactive: bool = False,
-                    timeout: float = 100.0, model_version: str | None = None,
-                    connect_wait: float = 30.0, basic_auth: tuple[str, str] | None = None):
+def connect_backend(
+    client,
+    project,
+    url: str,
+    *,
+    title: str = BACKEND_TITLE,
+    interactive: bool = False,
+    timeout: float = 100.0,
+    model_version: str | None = None,
+    connect_wait: float = 30.0,
+    basic_auth: tuple[str, str] | None = None,
+):
     """Create or update the project's ML backend connection to `url`.
 
     * "start training on annotation submission" ON (project `min_annotations_to_start_training=1`,
@@ -109,7 +119,9 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
     """
     auth: dict[str, Any] = (
         {"auth_method": "BASIC_AUTH", "basic_auth_user": basic_auth[0], "basic_auth_pass": basic_auth[1]}
-        if basic_auth else {})
+        if basic_auth
+        else {}
+    )
     project_id = project.id if hasattr(project, "id") else int(project)
     existing = list(client.ml.list(project=project_id))
     backend = None
@@ -119,12 +131,14 @@ def connect_backend(client, project, url: str, *, title: str = BACKEND_TITLE, in
         else:
             client.ml.delete(id=ml.id)  # another URL: its webhook would point elsewhere
     if backend is None:
-        backend = _create_backend(client, project_id, url.rstrip("/"), title=title,
-                                  is_interactive=interactive, timeout=timeout, **auth)
+        backend = _create_backend(
+            client, project_id, url.rstrip("/"), title=title, is_interactive=interactive, timeout=timeout, **auth
+        )
     elif backend.is_interactive != interactive or backend.title != title or auth:
         # LS 1.23.2 validates a PATCH by calling the backend with the fields sent only: name its url too
-        backend = client.ml.update(id=backend.id, url=backend.url, project=project_id, is_interactive=interactive,
-                                   title=title, **auth)
+        backend = client.ml.update(
+            id=backend.id, url=backend.url, project=project_id, is_interactive=interactive, title=title, **auth
+        )
     settings: dict[str, Any] = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
     if model_version is not None:
         settings["model_version"] = model_version

@@ -1,6 +1,7 @@
 """Create (or correct) tasveer's data-manager tabs in a project: see lsproto.views for what they show.
 The auto-accept tabs are made once the auto-accept user exists (the backend creates it when a
 project turns auto-accept on, and makes the tabs itself then)."""
+
 from __future__ import annotations
 
 from lsclient import LabelStudioError

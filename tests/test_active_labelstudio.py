@@ -7,6 +7,7 @@ confident; injected wrong labels show up in the "Possible label errors" view; no
 another version is left behind.
 
 The tests build on each other in file order (one project, on the session's shared backend)."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -53,9 +54,13 @@ def served_as_displayed(view_id: int) -> dict:
     """The task "Label tasks as displayed" opens in a tab: the data manager's next_task action with
     the tab's filters and ordering in the body, as the Label Studio frontend sends them."""
     data = get(f"/api/dm/views/{view_id}/")["data"]
-    r = requests.post(f"{WORLD.ls.url}/api/dm/actions", params={"id": "next_task", "project": WORLD.project},
-                      json={"filters": data["filters"], "ordering": data["ordering"]}, headers=WORLD.ls.headers,
-                      timeout=60)
+    r = requests.post(
+        f"{WORLD.ls.url}/api/dm/actions",
+        params={"id": "next_task", "project": WORLD.project},
+        json={"filters": data["filters"], "ordering": data["ordering"]},
+        headers=WORLD.ls.headers,
+        timeout=60,
+    )
     r.raise_for_status()
     return r.json()
 
@@ -104,8 +109,9 @@ def test_1_labels_train_a_version_whose_predictions_drive_label_studio(world, tm
         folder = tree / wrong.get(i, label)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / path.name).symlink_to(path)
-    result = import_images(client, project.id, [tree], labels_from_folders=True, wait=False, progress=False,
-                           log=lambda m: None)
+    result = import_images(
+        client, project.id, [tree], labels_from_folders=True, wait=False, progress=False, log=lambda m: None
+    )
     assert len(result.annotation_ids) == 30
     wrong_names = {paths[i].name for i in wrong}
     tasks = get("/api/tasks/", project=project.id, page_size=100)["tasks"]  # uploads keep "<prefix>-<name>"
@@ -116,15 +122,22 @@ def test_1_labels_train_a_version_whose_predictions_drive_label_studio(world, tm
 
     # 40 unlabeled photos: predicted by the serving version on TASKS_CREATED
     new_paths, _ = scenes.sample(14, seed=6, classes=CLASSES, skip=20)
-    imported = import_images(client, project.id, new_paths[:40], wait=True, timeout=WAIT, progress=False,
-                             log=lambda m: None)
+    imported = import_images(
+        client, project.id, new_paths[:40], wait=True, timeout=WAIT, progress=False, log=lambda m: None
+    )
     assert imported.predictions.complete, imported.predictions.errors
     world.unlabeled = set(imported.task_ids)
 
     # clusters are patched onto the predictions right after they are written
-    preds = wait_until(lambda: (lambda ps: ps if set(ps) == world.unlabeled and all(
-        p.get("cluster") is not None for p in ps.values()) else None)(
-        {p["task"]: p for p in project_predictions() if p["task"] in world.unlabeled}), "clustered predictions", 60)
+    preds = wait_until(
+        lambda: (
+            lambda ps: (
+                ps if set(ps) == world.unlabeled and all(p.get("cluster") is not None for p in ps.values()) else None
+            )
+        )({p["task"]: p for p in project_predictions() if p["task"] in world.unlabeled}),
+        "clustered predictions",
+        60,
+    )
     for p in preds.values():
         assert p["model_version"] == world.vid, p
         confidence = p["result"][0]["score"]
@@ -141,9 +154,15 @@ def test_2_the_needs_review_tab_serves_the_lowest_queue_key_first(world):
     preds = [p for p in project_predictions() if p["task"] in world.unlabeled]
     lowest = min(preds, key=queue_key)  # the bench's ordering: the strategy's priority
     # the queue keys reach the tasks' data (the field the tab orders by) after the predictions
-    wait_until(lambda: all(QUEUE_COLUMN in t["data"] for t in get("/api/tasks/", project=world.project,
-                                                                    page_size=100)["tasks"]
-                           if t["id"] in world.unlabeled), "queue keys in the task data", 60)
+    wait_until(
+        lambda: all(
+            QUEUE_COLUMN in t["data"]
+            for t in get("/api/tasks/", project=world.project, page_size=100)["tasks"]
+            if t["id"] in world.unlabeled
+        ),
+        "queue keys in the task data",
+        60,
+    )
     # "Label All Tasks": Label Studio's uncertainty sampling, the lowest score (the least confident)
     least_confident = min(preds, key=lambda p: p["score"])
     served_all = get(f"/api/projects/{world.project}/next/")
@@ -163,26 +182,36 @@ def test_3_injected_wrong_labels_are_in_the_label_errors_view(world):
     assert flagged, "no task in the label-errors view"
     found = world.injected & set(flagged)
     assert len(found) >= 2, (world.injected, flagged)
-    assert set(flagged[:len(world.injected) + 2]) & world.injected  # the injected ones rank near the top
-    scores = {p["task"]: queue_key(p) for p in project_predictions() if p["model_version"] == world.vid
-              and read_note(p["result"], QUEUE) is not None}
+    assert set(flagged[: len(world.injected) + 2]) & world.injected  # the injected ones rank near the top
+    scores = {
+        p["task"]: queue_key(p)
+        for p in project_predictions()
+        if p["model_version"] == world.vid and read_note(p["result"], QUEUE) is not None
+    }
     assert all(scores[t] < SUSPECT_BELOW for t in flagged)
 
 
 def test_4_a_correction_publishes_a_version_and_rollback_moves_label_studio_back(world):
     task = min(world.unlabeled)
-    r = requests.post(f"{world.ls.url}/api/tasks/{task}/annotations/", headers=world.ls.headers, timeout=60,
-                      json={"result": choice_result("choice", "image", "forest"), "project": world.project})
+    r = requests.post(
+        f"{world.ls.url}/api/tasks/{task}/annotations/",
+        headers=world.ls.headers,
+        timeout=60,
+        json={"result": choice_result("choice", "image", "forest"), "project": world.project},
+    )
     assert r.status_code == 201, r.text
     info = wait_until(lambda: settled(vid_not=world.vid), "version after the correction")
     new = info["model_version"]
     assert list(get(f"/api/projects/{world.project}/model-versions/")) == [new]  # no old version piles up
 
-    r = requests.post(f"{world.backend.url}/projects/{world.project}/rollback", json={"version": world.vid},
-                      timeout=30)
+    r = requests.post(f"{world.backend.url}/projects/{world.project}/rollback", json={"version": world.vid}, timeout=30)
     assert r.status_code == 200, r.text
-    wait_until(lambda: get(f"/api/projects/{world.project}")["model_version"] == world.vid
-               and list(get(f"/api/projects/{world.project}/model-versions/")) == [world.vid],
-               "Label Studio back on the rolled-back version")
+    wait_until(
+        lambda: (
+            get(f"/api/projects/{world.project}")["model_version"] == world.vid
+            and list(get(f"/api/projects/{world.project}/model-versions/")) == [world.vid]
+        ),
+        "Label Studio back on the rolled-back version",
+    )
     preds = [p for p in project_predictions() if p["task"] in world.unlabeled - {task}]
     assert preds and all(p["model_version"] == world.vid for p in preds)

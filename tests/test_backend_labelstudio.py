@@ -3,6 +3,7 @@ and /setup, webhooks from LS, background training on real annotations, predictio
 personal access tokens, deletion, failure and restart. A few dozen real images, head mode.
 
 The tests in this module build on each other in file order (one project, one backend)."""
+
 from __future__ import annotations
 
 import time
@@ -12,6 +13,7 @@ import pytest
 import requests
 
 from backend.settings import Settings
+from lsproto.notes import without_notes
 from test_backend_helpers import (
     CLASSES,
     CONFIG,
@@ -27,9 +29,11 @@ pytestmark = pytest.mark.labelstudio
 
 # -- Label Studio helpers ----------------------------------------------------------------------------
 
+
 def create_project(ls, title: str) -> int:
-    r = requests.post(f"{ls.url}/api/projects", json={"title": title, "label_config": CONFIG},
-                      headers=ls.headers, timeout=30)
+    r = requests.post(
+        f"{ls.url}/api/projects", json={"title": title, "label_config": CONFIG}, headers=ls.headers, timeout=30
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
@@ -40,7 +44,8 @@ def upload(ls, project: int, files: list[tuple[str, bytes]]) -> list[dict]:
     r = requests.post(
         f"{ls.url}/api/projects/{project}/import",
         files=[(f"file{i}", (name, data, "image/jpeg")) for i, (name, data) in enumerate(files)],
-        headers=ls.headers, timeout=60,
+        headers=ls.headers,
+        timeout=60,
     )
     assert r.status_code == 201, r.text
     assert r.json()["task_count"] == len(files), r.text
@@ -48,8 +53,12 @@ def upload(ls, project: int, files: list[tuple[str, bytes]]) -> list[dict]:
 
 
 def list_tasks(ls, project: int) -> list[dict]:
-    r = requests.get(f"{ls.url}/api/tasks", params={"project": project, "fields": "all", "page_size": 1000},
-                     headers=ls.headers, timeout=30)
+    r = requests.get(
+        f"{ls.url}/api/tasks",
+        params={"project": project, "fields": "all", "page_size": 1000},
+        headers=ls.headers,
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     return r.json()["tasks"]
 
@@ -57,9 +66,11 @@ def list_tasks(ls, project: int) -> list[dict]:
 def annotate(ls, task_id: int, label: str) -> int:
     r = requests.post(
         f"{ls.url}/api/tasks/{task_id}/annotations",
-        json={"result": [{"from_name": "choice", "to_name": "image", "type": "choices",
-                          "value": {"choices": [label]}}]},
-        headers=ls.headers, timeout=30,
+        json={
+            "result": [{"from_name": "choice", "to_name": "image", "type": "choices", "value": {"choices": [label]}}]
+        },
+        headers=ls.headers,
+        timeout=30,
     )
     assert r.status_code == 201, r.text
     return r.json()["id"]
@@ -74,8 +85,9 @@ def project_uid(ls, project: int) -> str:
 
 
 def connect(ls, project: int, url: str) -> dict:
-    r = requests.post(f"{ls.url}/api/ml", json={"url": url, "project": project, "title": "tasveer"},
-                      headers=ls.headers, timeout=60)
+    r = requests.post(
+        f"{ls.url}/api/ml", json={"url": url, "project": project, "title": "tasveer"}, headers=ls.headers, timeout=60
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -91,17 +103,22 @@ def personal_access_token(ls) -> str:
         return r.json()["token"]
     s = requests.Session()
     s.get(f"{ls.url}/user/login", timeout=30)
-    r = s.post(f"{ls.url}/user/login", timeout=30,
-               data={"email": ls.username, "password": ls.password, "csrfmiddlewaretoken": s.cookies.get("csrftoken")},
-               headers={"Referer": f"{ls.url}/user/login"})
+    r = s.post(
+        f"{ls.url}/user/login",
+        timeout=30,
+        data={"email": ls.username, "password": ls.password, "csrfmiddlewaretoken": s.cookies.get("csrftoken")},
+        headers={"Referer": f"{ls.url}/user/login"},
+    )
     assert r.status_code == 200, r.status_code
-    r = s.post(f"{ls.url}/api/token/", timeout=30,
-               headers={"X-CSRFToken": s.cookies.get("csrftoken", ""), "Referer": ls.url})
+    r = s.post(
+        f"{ls.url}/api/token/", timeout=30, headers={"X-CSRFToken": s.cookies.get("csrftoken", ""), "Referer": ls.url}
+    )
     assert r.status_code == 201, r.text
     return r.json()["token"]
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
+
 
 class World:
     """What the ordered tests share: the LS project, its tasks, the backend (replaced on restart)."""
@@ -128,6 +145,7 @@ def world(label_studio, shared_data, tmp_path_factory):
 
 
 # -- tests, in order -----------------------------------------------------------------------------------
+
 
 def test_connecting_in_label_studio_sets_up_the_project(world):
     ls = world.ls
@@ -178,8 +196,9 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
         assert after.started_at >= before.finished_at
     # the last job trained, or found the data already trained on by the one before it (a pending
     # job can start after a running one that listed the same annotations): nothing failed
-    assert jobs[-1].state == "done" or (jobs[-1].state == "skipped" and "unchanged" in jobs[-1].error), \
-        jobs[-1].to_dict()
+    assert jobs[-1].state == "done" or (jobs[-1].state == "skipped" and "unchanged" in jobs[-1].error), jobs[
+        -1
+    ].to_dict()
     assert all(j.state in ("done", "skipped") for j in jobs), [j.to_dict() for j in jobs]
     vid = [j for j in jobs if j.state == "done"][-1].result["version"]
     manifest = backend.service.serving.store(str(world.project)).manifest(vid)
@@ -193,8 +212,13 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
 
 def test_label_studio_retrieves_predictions(world):
     ls = world.ls
-    r = requests.post(f"{ls.url}/api/dm/actions", params={"id": "retrieve_tasks_predictions", "project": world.project},
-                      json={"selectedItems": {"all": True, "excluded": []}}, headers=ls.headers, timeout=120)
+    r = requests.post(
+        f"{ls.url}/api/dm/actions",
+        params={"id": "retrieve_tasks_predictions", "project": world.project},
+        json={"selectedItems": {"all": True, "excluded": []}},
+        headers=ls.headers,
+        timeout=120,
+    )
     assert r.status_code == 200, r.text
     tasks = list_tasks(ls, world.project)
     labels = dict(world.tasks)
@@ -202,7 +226,7 @@ def test_label_studio_retrieves_predictions(world):
     for task in tasks:
         preds = [p for p in task["predictions"] if p["model_version"] == world.vid]
         assert len(preds) == 1, (task["id"], task["predictions"])
-        (item,) = preds[0]["result"]
+        (item,) = without_notes(preds[0]["result"])  # besides the task list's note (lsproto/notes.py)
         assert item["from_name"] == "choice" and item["to_name"] == "image" and item["type"] == "choices"
         assert item["value"]["choices"][0] in CLASSES and 0 < preds[0]["score"] <= 1
         correct += item["value"]["choices"][0] == labels[task["id"]]
@@ -214,13 +238,18 @@ def test_label_studio_retrieves_predictions(world):
 def test_corrupt_task_data_is_a_per_task_error(world):
     ls, backend = world.ls, world.backend
     good = scene_files(1, offset=10)[0][1]
-    new = upload(ls, world.project, [("broken.jpg", b"\xff\xd8\xff\xe0 definitely not a photo"),
-                                     (good.name, good.read_bytes())])
-    wait_for(lambda: not backend.service.writer.records() or backend.service.writer.records()[-1].get("finished_at"),
-             timeout=60, what="TASKS_CREATED predictions")
+    new = upload(
+        ls, world.project, [("broken.jpg", b"\xff\xd8\xff\xe0 definitely not a photo"), (good.name, good.read_bytes())]
+    )
+    wait_for(
+        lambda: not backend.service.writer.records() or backend.service.writer.records()[-1].get("finished_at"),
+        timeout=60,
+        what="TASKS_CREATED predictions",
+    )
     new = sorted(new, key=lambda t: t["id"])
-    r = post_json(f"{backend.url}/predict", {"tasks": new, "project": project_uid(ls, world.project),
-                                             "label_config": CONFIG})
+    r = post_json(
+        f"{backend.url}/predict", {"tasks": new, "project": project_uid(ls, world.project), "label_config": CONFIG}
+    )
     assert r.status_code == 200
     results = {t["id"]: res for t, res in zip(new, r.json()["results"])}
     broken = next(t["id"] for t in new if t["data"]["image"].endswith("broken.jpg"))
@@ -235,8 +264,13 @@ def test_new_tasks_get_predictions_without_a_click(world):
     files = scene_files(1, offset=12, classes=["forest", "sea"])
     before = len(backend.service.writer.records())
     new = upload(ls, world.project, [(p.name, p.read_bytes()) for _, p in files])  # LS sends TASKS_CREATED
-    wait_for(lambda: len(backend.service.writer.records()) > before and backend.service.writer.records()[-1].get("finished_at"),
-             timeout=60, what="background predictions of TASKS_CREATED")
+    wait_for(
+        lambda: (
+            len(backend.service.writer.records()) > before and backend.service.writer.records()[-1].get("finished_at")
+        ),
+        timeout=60,
+        what="background predictions of TASKS_CREATED",
+    )
     record = backend.service.writer.records()[-1]
     assert record["state"] == "done" and record["written"] == 2, record
     tasks = {t["id"]: t for t in list_tasks(ls, world.project)}
@@ -267,8 +301,12 @@ def test_failed_training_keeps_the_previous_version_serving(world):
     ls, backend = world.ls, world.backend
     uid = project_uid(ls, world.project)
     dead = f"http://127.0.0.1:{free_port()}"  # Label Studio "moved": the job cannot list annotations
-    assert post_json(f"{backend.url}/setup", {"project": uid, "schema": CONFIG, "hostname": dead,
-                                              "access_token": ls.token}).status_code == 200
+    assert (
+        post_json(
+            f"{backend.url}/setup", {"project": uid, "schema": CONFIG, "hostname": dead, "access_token": ls.token}
+        ).status_code
+        == 200
+    )
     r = post_json(f"{backend.url}/webhook", {"action": "START_TRAINING", "project": {"id": world.project}})
     assert r.json()["status"] == "scheduled"
     assert backend.service.jobs.wait_idle(str(world.project), timeout=60)
@@ -277,7 +315,9 @@ def test_failed_training_keeps_the_previous_version_serving(world):
     status = requests.get(f"{backend.url}/projects/{world.project}/jobs", timeout=30).json()
     assert status["jobs"][-1]["state"] == "failed" and status["model_version"] == world.vid
     # Label Studio's next /setup restores the connection; the old version still serves
-    r = post_json(f"{backend.url}/setup", {"project": uid, "schema": CONFIG, "hostname": ls.url, "access_token": ls.token})
+    r = post_json(
+        f"{backend.url}/setup", {"project": uid, "schema": CONFIG, "hostname": ls.url, "access_token": ls.token}
+    )
     assert r.json() == {"model_version": world.vid}
     task = next(t for t in list_tasks(ls, world.project) if t["id"] == world.tasks[0][0])
     r = post_json(f"{backend.url}/predict", {"tasks": [task], "project": uid, "label_config": CONFIG})
@@ -288,12 +328,18 @@ def test_restarted_backend_serves_newest_version_without_retraining(world):
     ls = world.ls
     world.backend.stop()
     world.backend = backend = BackendThread(Settings(data_dir=world.data_dir)).start()
-    r = requests.patch(f"{ls.url}/api/ml/{world.ml['id']}", json={"url": backend.url, "project": world.project}, headers=ls.headers, timeout=60)
+    r = requests.patch(
+        f"{ls.url}/api/ml/{world.ml['id']}",
+        json={"url": backend.url, "project": world.project},
+        headers=ls.headers,
+        timeout=60,
+    )
     assert r.status_code == 200, r.text  # LS re-runs /health and /setup against the new address
     assert r.json()["model_version"] == world.vid
     tasks = [t for t in list_tasks(ls, world.project) if t["id"] in dict(world.tasks)][:6]
-    r = post_json(f"{backend.url}/predict", {"tasks": tasks, "project": project_uid(ls, world.project),
-                                             "label_config": CONFIG})
+    r = post_json(
+        f"{backend.url}/predict", {"tasks": tasks, "project": project_uid(ls, world.project), "label_config": CONFIG}
+    )
     assert [res["model_version"] for res in r.json()["results"]] == [world.vid] * 6
     assert backend.service.jobs.jobs() == []  # nothing retrained
     assert backend.service.fetcher.downloads == 0  # images came from the disk cache
@@ -312,8 +358,10 @@ def test_personal_access_token_is_exchanged_and_refreshed(label_studio, shared_d
         annotate(ls, t["id"], by_name[t["data"]["image"].rsplit("/", 1)[1].split("-", 1)[1]])
     with BackendThread(Settings(data_dir=tmp_path / "pat")) as backend:
         uid = project_uid(ls, project)
-        r = post_json(f"{backend.url}/setup", {"project": uid, "schema": CONFIG, "hostname": ls.url,
-                                               "access_token": pat, "extra_params": None})
+        r = post_json(
+            f"{backend.url}/setup",
+            {"project": uid, "schema": CONFIG, "hostname": ls.url, "access_token": pat, "extra_params": None},
+        )
         assert r.status_code == 200
         r = post_json(f"{backend.url}/webhook", {"action": "START_TRAINING", "project": {"id": project}})
         assert r.json()["status"] == "scheduled"
@@ -340,11 +388,21 @@ def test_python_m_backend_serves_the_protocol(label_studio, start_backend):
     r = requests.get(f"{backend.url}/health", timeout=10)
     assert r.status_code == 200 and r.json()["status"] == "UP"
     started = time.monotonic()
-    r = post_json(f"{backend.url}/setup", {"project": "99.1", "schema": CONFIG, "hostname": label_studio.url,
-                                           "access_token": label_studio.token, "extra_params": None})
+    r = post_json(
+        f"{backend.url}/setup",
+        {
+            "project": "99.1",
+            "schema": CONFIG,
+            "hostname": label_studio.url,
+            "access_token": label_studio.token,
+            "extra_params": None,
+        },
+    )
     assert r.status_code == 200 and r.json() == {"model_version": "INITIAL"}
     assert time.monotonic() - started < 3  # Label Studio gives /setup 3 s
     assert (backend.data_dir / "projects" / "99" / "state.json").exists()
-    r = post_json(f"{backend.url}/predict", {"tasks": [{"id": 1, "data": {"image": "/data/upload/x.jpg"}}],
-                                             "project": "99.1", "label_config": CONFIG})
+    r = post_json(
+        f"{backend.url}/predict",
+        {"tasks": [{"id": 1, "data": {"image": "/data/upload/x.jpg"}}], "project": "99.1", "label_config": CONFIG},
+    )
     assert r.json()["results"][0]["model_version"] == "INITIAL"

@@ -2,176 +2,61 @@
 word: a plain `tasveer up` with nothing imported, log in, open the project in every tab tasveer
 makes (no error), import 128 photos through the import dialog, then in "Needs review" the photos
 with their predicted label, confidence and why, in the order of the project's strategy; the labeling
-view shows the same confidence; two keyboard corrections train a version; the same checks hold
-for it, and "Label All Tasks" serves by Label Studio's uncertainty sampling.
+view shows the same confidence; "Label All Tasks" and "Label tasks as displayed" serve the first
+medoid; keyboard labels (corrections among them) train a version, and the same checks hold for it.
 
 Screenshots go to $TASVEER_SCREENSHOT_DIR (or the test's tmp dir): first-open-*.png; the ones the
 README shows are written to docs/img/labelstudio-*.png as well (kept current by this test). Needs
 Debian's chromium and the playwright package: a missing one fails."""
+
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import signal
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import sync_playwright
 
 import scenes
-from config.env import SECRET_USER
-from lsfixture import REPO_ROOT, poll, tasveer_argv
-from lsproto.notes import NOTE_COLUMN, QUEUE, QUEUE_COLUMN, WHY_FIRST_BATCH, WHY_UNCERTAIN, read_note
-from lsproto.views import NEEDS_REVIEW, views
-from sync.netutil import free_port
-from sync.state import STATE_FILE
+from lsfixture import poll
+from lsproto.notes import NOTE_COLUMN, QUEUE, WHY_FIRST_BATCH, WHY_UNCERTAIN, read_note
+from lsproto.views import AUTO_ACCEPTED, LABEL_ERRORS, NEEDS_REVIEW, SPOT_CHECKS, views
+from upbrowser import CHROMIUM, FLAGS, MS, ROWS_JS, SCREEN, Up, no_error, open_tab, shot, start_up, stop_up
 
 pytestmark = pytest.mark.labelstudio
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
-SCREEN = {"width": 1440, "height": 900}
-WAIT = 300.0
 N_NEW = 128
-MS = 120_000  # Playwright timeouts (ms): two shared cores
-DOCS_IMG = REPO_ROOT / "docs" / "img"
-ERRORS = ("Runtime error", "Cannot resolve keyword", "Something went wrong", "Server error")
-
-# the cells of the data manager's rows: texts by column title, and where the photo is
-ROWS_JS = """() => {
-    const text = c => c.innerText.split('\\n')[0].trim();
-    const head = [...document.querySelectorAll('.lsf-table-head .lsf-table__cell')].map(text);
-    const bottom = innerHeight - 40;  // the footer with the task counts covers the last 40 px
-    const rows = [...document.querySelectorAll('[data-testid=table-row]')].map(r => {
-        const cells = [...r.querySelectorAll('.lsf-table__cell')];
-        const img = r.querySelector('img'), box = img && img.getBoundingClientRect();
-        const seen = img && img.complete && img.naturalWidth > 0 && box.top >= 0 && (box.top + box.bottom) / 2 < bottom;
-        const right = Math.max(...cells.map(c => c.getBoundingClientRect().right));
-        return {cells: cells.map(c => c.innerText.trim()), right, photo: !!seen};
-    });
-    return {head, width: innerWidth, rows};
-}"""
 
 
-class Up:
-    """A running `tasveer up`: its state file, API helpers, and log tails for failure messages."""
-
-    def __init__(self, data_dir: Path, stdout: Path):
-        self.data_dir, self.stdout = data_dir, stdout
-        self.state: dict = {}
-        self.annotated: dict[int, str] = {}  # task -> the label a correction gave it
-
-    def logs(self, n: int = 40) -> str:
-        out = []
-        for name in ("backend/backend.log", "labelstudio/label-studio.log"):
-            path = self.data_dir / name
-            lines = path.read_text(errors="replace").splitlines()[-n:] if path.exists() else ["(missing)"]
-            out.append(f"--- tail of {path}\n" + "\n".join(line[:300] for line in lines))
-        out.append(f"--- tasveer up output\n{self.stdout.read_text(errors='replace')[-3000:]}")
-        return "\n".join(out)
-
-    def wait(self, check, what: str, timeout: float = WAIT, interval: float = 1.0):
-        return poll(check, what, timeout, interval, lambda: "\n" + self.logs())
-
-    def get(self, path: str, **params):
-        r = requests.get(f"{self.state['url']}{path}", params=params, timeout=60,
-                         headers={"Authorization": f"Token {self.state['token']}"})
-        r.raise_for_status()
-        return r.json()
-
-    def backend(self, path: str, **params):
-        r = requests.get(f"{self.state['backend_url']}{path}", params=params, timeout=60,
-                         auth=(SECRET_USER, self.state["backend_secret"]))
-        r.raise_for_status()
-        return r.json()
-
-    @property
-    def pid(self) -> int:
-        return self.state["project_id"]
-
-    def model_version(self) -> str:
-        return self.get(f"/api/projects/{self.pid}")["model_version"]
-
-    def tasks(self) -> list[dict]:
-        # the project's task list, NOT /api/tasks: that one makes Label Studio predict tasks itself
-        return self.get(f"/api/projects/{self.pid}/tasks/", page_size=10_000)
-
-    def predictions(self, version: str) -> dict[int, dict]:
-        data = self.get("/api/predictions/", project=self.pid)
-        return {p["task"]: p for p in (data.get("results", data) if isinstance(data, dict) else data)
-                if p["model_version"] == version}
-
-    def views(self) -> dict[str, int]:
-        return {v["data"]["title"]: v["id"] for v in self.get("/api/dm/views/", project=self.pid)}
-
-    def settled(self, not_version: str | None = None) -> str | None:
-        """The backend idle on a trained version (not `not_version`) that Label Studio follows."""
-        info = self.backend("/versions", project=self.pid)
-        idle = info["jobs"]["running"] is None and info["jobs"]["pending"] is None
-        vid = info["model_version"]
-        if idle and vid not in (None, "INITIAL", not_version) and self.model_version() == vid:
-            return vid
-        return None
-
-    def noted(self, version: str, why: str, ids: set[int]) -> dict[int, dict] | None:
-        """Predictions of `version` for every task of `ids` whose note (`why`) and queue key reached
-        the task data (the last step of a write-back), by task; else None."""
-        preds = self.predictions(version)
-        if set(preds) < ids:
-            return None
-        tasks = {t["id"]: t for t in self.tasks() if t["id"] in ids}
-        ok = all(why in (tasks[t]["data"].get(NOTE_COLUMN) or "") and tasks[t]["data"].get(QUEUE_COLUMN)
-                 == read_note(preds[t]["result"], QUEUE) for t in ids)
-        return {t: preds[t] for t in ids} if ok else None
-
-
-def shot(page, shots: Path, name: str, readme: str | None = None) -> None:
-    """A screenshot into `shots`, and into docs/img as `readme` when the README shows it."""
-    page.screenshot(path=shots / name)
-    if readme:
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shots / name, DOCS_IMG / readme)
-
-
-def no_error(page, where: str) -> None:
-    text = page.evaluate("document.body.innerText")
-    found = [e for e in ERRORS if e in text]
-    assert not found, f"{where}: {found} on the page:\n{text[:1500]}"
-    assert not page.locator("[role=dialog]:visible, .ant-modal:visible").count(), f"{where}: a dialog:\n{text[:1500]}"
-
-
-def open_tab(page, up: Up, view_id: int) -> None:
-    page.goto(f"{up.state['url']}/projects/{up.pid}/data?tab={view_id}")
-    page.get_by_text(re.compile(r"Tasks: \d+ / \d+")).first.wait_for()
-    page.wait_for_timeout(1500)  # a late error modal would show by now
-
-
-def first_open(page, up: Up, shots: Path) -> None:
-    """Log in, then every tab tasveer makes (the auto-accept ones too) opens without an error."""
+def first_open(page, up: Up, shots: Path):
+    """Log in; the new project opens on "Needs review" without an error, and so does every tab
+    tasveer makes (the auto-accept ones too, made here as auto-accept makes them). Returns the
+    client that made them."""
     page.goto(f"{up.state['url']}/user/login/")
     page.fill("input[name=email]", up.state["username"])
     page.fill("input[name=password]", up.state["password"])
     page.locator("button[type=submit]").click()
     page.wait_for_url(lambda u: "/user/login" not in u)
+    page.goto(f"{up.state['url']}/projects/{up.pid}")
+    page.get_by_text(re.compile(r"Tasks: \d+ / \d+")).first.wait_for()
+    page.wait_for_timeout(1500)  # a late error modal would show by now
+    no_error(page, "the new project")
+    assert "Tasks: 0 / 0" in page.evaluate("document.body.innerText")
+    assert set(up.views()) == {NEEDS_REVIEW, LABEL_ERRORS}  # what `tasveer up` made
+    shot(page, shots, "first-open-1-empty.png", "labelstudio-1-empty.png")
     from lsclient import open_client
     from lsproto.tokens import LSAuth
 
     client = open_client(LSAuth(up.state["url"], up.state["token"]))
-    tabs = client.ensure_views(up.pid, views(client.auto_user(create=True)))  # as auto-accept makes them
+    tabs = client.ensure_views(up.pid, views(client.auto_user(create=True)))
     assert set(tabs) == set(up.views()) and len(tabs) == 4, tabs
     for title, view_id in tabs.items():
         open_tab(page, up, view_id)
         no_error(page, f"the empty project's tab {title!r}")
         assert up.get("/api/tasks", view=view_id, project=up.pid)["total"] == 0
-    open_tab(page, up, tabs[NEEDS_REVIEW])
-    assert "Tasks: 0 / 0" in page.evaluate("document.body.innerText")
-    shot(page, shots, "first-open-1-empty.png", "labelstudio-1-empty.png")
+    return client
 
 
 def import_photos(page, up: Up, shots: Path, files: list[Path]) -> None:
@@ -191,8 +76,10 @@ def check_task_list(page, up: Up, view_id: int, preds: dict[int, dict]) -> int:
     order. Returns the first row's task id."""
     open_tab(page, up, view_id)
     page.locator("[data-testid=table-row] img").first.wait_for()
-    page.wait_for_function("[...document.querySelectorAll('[data-testid=table-row] img')].slice(0, 10)"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=table-row] img')].slice(0, 10)"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     no_error(page, "Needs review")
     table = page.evaluate(ROWS_JS)
     head = table["head"]
@@ -227,7 +114,7 @@ def check_labeling_view(page, up: Up, view_id: int, task: int, pred: dict) -> No
 
 
 def label_as_displayed(page, up: Up, view_id: int) -> dict:
-    """"Label tasks as displayed" from the tab: the task Label Studio serves (its next_task answer)."""
+    """ "Label tasks as displayed" from the tab: the task Label Studio serves (its next_task answer)."""
     open_tab(page, up, view_id)
     with page.expect_response(lambda r: "/api/dm/actions?id=next_task" in r.url and r.ok) as served:
         page.get_by_role("button", name="Toggle open").click()
@@ -247,36 +134,11 @@ def submit(page, task: int, label: str) -> None:
     """Ctrl+Enter submits the chosen label: Label Studio stores it (201)."""
     checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
     assert checked == [label], (checked, label)
-    with page.expect_response(lambda r: f"/api/tasks/{task}/annotations" in r.url
-                              and r.request.method == "POST") as submitted:
+    with page.expect_response(
+        lambda r: f"/api/tasks/{task}/annotations" in r.url and r.request.method == "POST"
+    ) as submitted:
         page.keyboard.press("Control+Enter")
     assert submitted.value.status == 201, submitted.value.text()
-
-
-def start_up(tmp_path: Path) -> tuple[Up, subprocess.Popen]:
-    """A plain `tasveer up` (the README's `make up`, on free ports): nothing imported."""
-    data_dir = tmp_path / "var"
-    up = Up(data_dir, tmp_path / "up.out")
-    argv = tasveer_argv("up") + ["--data-dir", str(data_dir), "--port", str(free_port()),
-                                 "--backend-port", str(free_port())]
-    with open(up.stdout, "w") as out:
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-    up.wait(lambda: "press Ctrl-C" in up.stdout.read_text() or proc.poll() is not None,
-            "'press Ctrl-C' from tasveer up", timeout=400)
-    assert proc.poll() is None, f"tasveer up exited with {proc.returncode}\n{up.logs()}"
-    up.state = json.loads((data_dir / STATE_FILE).read_text())
-    return up, proc
-
-
-def stop_up(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_a_new_user_from_plain_up_to_a_trained_version(tmp_path):
@@ -291,8 +153,8 @@ def test_a_new_user_from_plain_up_to_a_trained_version(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = browser.new_page(viewport=SCREEN)
             page.set_default_timeout(MS)
-            first_open(page, up, shots)
-            cold_start(page, up, shots, photos, truth)
+            client = first_open(page, up, shots)
+            cold_start(page, up, shots, photos, truth, client)
             trained(page, up, shots)
             model_page(page, up, shots)
             browser.close()
@@ -302,7 +164,7 @@ def test_a_new_user_from_plain_up_to_a_trained_version(tmp_path):
         stop_up(proc)
 
 
-def cold_start(page, up: Up, shots: Path, photos: list[Path], truth: dict[str, str]) -> None:
+def cold_start(page, up: Up, shots: Path, photos: list[Path], truth: dict[str, str], client) -> None:
     """The import, its cold-start predictions (representative first batch) in the list and the
     labeling view, and the first photos labeled with the keyboard from "Label tasks as displayed"."""
     tabs = up.views()
@@ -312,11 +174,13 @@ def cold_start(page, up: Up, shots: Path, photos: list[Path], truth: dict[str, s
     assert len(ids) == N_NEW
     preds = up.wait(lambda: up.noted("INITIAL", WHY_FIRST_BATCH, ids), f"cold-start notes of {N_NEW} tasks")
     assert up.model_version() == "INITIAL"
-    first = check_task_list(page, up, tabs[NEEDS_REVIEW], preds)
-    shot(page, shots, "first-open-3-cold-start.png")
     for title, view_id in tabs.items():  # every tab once more, now with tasks
         open_tab(page, up, view_id)
         no_error(page, f"the tab {title!r} after the import")
+    for title in (AUTO_ACCEPTED, SPOT_CHECKS):  # from here on what a plain `tasveer up` shows
+        client.views.delete(id=tabs.pop(title))
+    first = check_task_list(page, up, tabs[NEEDS_REVIEW], preds)
+    shot(page, shots, "first-open-3-cold-start.png")
     check_labeling_view(page, up, tabs[NEEDS_REVIEW], first, preds[first])
     shot(page, shots, "first-open-4-cold-labeling.png")
     # equal confidences (1/C): the tie-break serves the first medoid first here too
@@ -326,8 +190,9 @@ def cold_start(page, up: Up, shots: Path, photos: list[Path], truth: dict[str, s
     label_in_order(page, up, shots, first, preds, truth)
 
 
-def label_in_order(page, up: Up, shots: Path, task: int, preds: dict[int, dict], truth: dict[str, str],
-                   n: int = 8) -> None:
+def label_in_order(
+    page, up: Up, shots: Path, task: int, preds: dict[int, dict], truth: dict[str, str], n: int = 8
+) -> None:
     """The stream of "Label tasks as displayed" on from `task`, which shows its prediction: each
     photo gets its true label with the keyboard (a correction where the pre-selected label is
     another), then the stream serves the tab's next row (a version trained meanwhile reorders it)."""
@@ -379,7 +244,7 @@ def trained(page, up: Up, shots: Path) -> None:
 
 
 def label_all(page, up: Up, view_id: int, preds: dict[int, dict]) -> int:
-    """"Label All Tasks": Label Studio's uncertainty sampling (projects/functions/next_task.py):
+    """ "Label All Tasks": Label Studio's uncertainty sampling (projects/functions/next_task.py):
     among tasks with a prediction of the project's model_version, the cluster where this annotator
     solved the fewest first, then the lowest score (the least confident)."""
     open_tab(page, up, view_id)
@@ -389,8 +254,10 @@ def label_all(page, up: Up, view_id: int, preds: dict[int, dict]) -> int:
     task = served.value.json()["id"]
     everything = up.get("/api/predictions/", project=up.pid)
     everything = everything.get("results", everything) if isinstance(everything, dict) else everything
-    solved = Counter(max((q.get("cluster") for q in everything if q["task"] == t and q.get("cluster") is not None),
-                         default=None) for t in up.annotated)
+    solved = Counter(
+        max((q.get("cluster") for q in everything if q["task"] == t and q.get("cluster") is not None), default=None)
+        for t in up.annotated
+    )
     rank = {t: (solved.get(p.get("cluster"), 0), p["score"]) for t, p in preds.items()}
     assert rank[task] == min(rank.values()), (task, rank[task], min(rank.values()), dict(solved))
     return task
@@ -402,6 +269,11 @@ def model_page(page, up: Up, shots: Path) -> None:
     link = re.search(r"model page\s*:\s*(\S+)", up.stdout.read_text()).group(1)
     page.goto(link)
     page.locator("#versions").wait_for()
-    poll(lambda: page.evaluate("[...document.querySelectorAll('#gallery img')].every(i => i.complete "
-                               "&& i.naturalWidth > 0)"), "the batch's photos on the model page", 60)
+    poll(
+        lambda: page.evaluate(
+            "[...document.querySelectorAll('#gallery img')].every(i => i.complete && i.naturalWidth > 0)"
+        ),
+        "the batch's photos on the model page",
+        60,
+    )
     shot(page, shots, "first-open-9-model-page.png", "labelstudio-5-model-page.png")

@@ -7,6 +7,7 @@ Ctrl+Enter), and the backend trains a new version that Label Studio follows.
 
 Screenshots go to $TASVEER_SCREENSHOT_DIR (or the test's tmp dir): browser-1-login.png ...
 browser-6-retrained.png. Needs Debian's chromium and the playwright package: a missing one fails."""
+
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ import requests
 from playwright.sync_api import sync_playwright
 
 import scenes
+from config.env import SECRET_USER
 from lsfixture import REPO_ROOT, poll, tasveer_argv
 from lsproto.notes import NOTE_COLUMN, QUEUE, QUEUE_COLUMN, read_note
 from lssqlite import migrated_database
@@ -31,14 +33,22 @@ from sync.state import STATE_FILE
 pytestmark = pytest.mark.labelstudio
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WAIT = 180.0
 N_NEW = 128
 MS = 120_000  # Playwright timeouts (ms): two shared cores
 # the first screen's photos in the data manager have loaded
-THUMBNAILS = ("[...document.querySelectorAll('[data-testid=table-row] img')].slice(0, 10)"
-              ".every(i => i.complete && i.naturalWidth > 0)")
+THUMBNAILS = (
+    "[...document.querySelectorAll('[data-testid=table-row] img')].slice(0, 10)"
+    ".every(i => i.complete && i.naturalWidth > 0)"
+)
 
 
 class Up:
@@ -61,8 +71,11 @@ class Up:
         return poll(check, what, timeout, interval, lambda: "\n" + self.logs())
 
     def get(self, path: str, base: str | None = None, **params):
-        headers = {"Authorization": f"Token {self.state['token']}"}
-        r = requests.get(f"{base or self.state['url']}{path}", params=params, headers=headers, timeout=60)
+        if base is None:  # Label Studio: its token
+            base, headers, auth = self.state["url"], {"Authorization": f"Token {self.state['token']}"}, None
+        else:  # the backend: the login `tasveer up` made (its secret, sent only to the backend)
+            headers, auth = {}, (SECRET_USER, self.state["backend_secret"])
+        r = requests.get(f"{base}{path}", params=params, headers=headers, auth=auth, timeout=60)
         r.raise_for_status()
         return r.json()
 
@@ -111,15 +124,29 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
     # the loop, not Label Studio's cold start (test_up starts from nothing)
     migrated_database(data_dir / "labelstudio")
     up = Up(data_dir, tmp_path / "up.out")
-    argv = tasveer_argv("up") + ["--data-dir", str(data_dir), "--port", str(free_port()), "--backend-port",
-                                 str(free_port()), "--labels", ",".join(scenes.CLASSES), "--images", str(tree),
-                                 "--labels-from-folders"]
+    argv = tasveer_argv("up") + [
+        "--data-dir",
+        str(data_dir),
+        "--port",
+        str(free_port()),
+        "--backend-port",
+        str(free_port()),
+        "--labels",
+        ",".join(scenes.CLASSES),
+        "--images",
+        str(tree),
+        "--labels-from-folders",
+    ]
     with open(up.stdout, "w") as out:
-        proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
     try:
-        up.wait(lambda: "press Ctrl-C" in up.stdout.read_text() or proc.poll() is not None,
-                "'press Ctrl-C' from tasveer up", timeout=400)
+        up.wait(
+            lambda: "press Ctrl-C" in up.stdout.read_text() or proc.poll() is not None,
+            "'press Ctrl-C' from tasveer up",
+            timeout=400,
+        )
         assert proc.poll() is None, f"tasveer up exited with {proc.returncode}\n{up.logs()}"
         up.state = json.loads((data_dir / STATE_FILE).read_text())
         pid, url = up.state["project_id"], up.state["url"]
@@ -158,10 +185,15 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
                 # the clusters and notes are PATCHed after the predictions are written, then the notes
                 # copied into the task data: wait for all of it
                 data = {t["id"]: t["data"] for t in up.tasks() if t["id"] in new_ids}
-                return (vid, new_ids, preds) if len(new_ids) == N_NEW and {q["task"] for q in preds} == new_ids \
-                    and all(q.get("cluster") is not None for q in preds) \
-                    and all(data[q["task"]].get(QUEUE_COLUMN) == read_note(q["result"], QUEUE) for q in preds) \
+                return (
+                    (vid, new_ids, preds)
+                    if len(new_ids) == N_NEW
+                    and {q["task"] for q in preds} == new_ids
+                    and all(q.get("cluster") is not None for q in preds)
+                    and all(data[q["task"]].get(QUEUE_COLUMN) == read_note(q["result"], QUEUE) for q in preds)
                     else None
+                )
+
             vid, new_ids, preds = up.wait(predicted, f"predictions of the serving version for {N_NEW} new tasks")
             assert vid == first_version
             per_task = {}
@@ -208,9 +240,13 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             # prediction of the project's model_version, the cluster where this annotator has solved
             # the fewest tasks first, then the lowest score
             everything = up.predictions()
-            solved = Counter(max((q.get("cluster") for q in everything
-                                  if q["task"] == t and q.get("cluster") is not None),
-                                 default=None) for t in {q["task"] for q in everything} - new_ids)
+            solved = Counter(
+                max(
+                    (q.get("cluster") for q in everything if q["task"] == t and q.get("cluster") is not None),
+                    default=None,
+                )
+                for t in {q["task"] for q in everything} - new_ids
+            )
             cluster = {t: qs[0].get("cluster") for t, qs in per_task.items()}
             rank = {t: (solved.get(cluster[t], 0), score[t]) for t in score}
             best = min(rank.values())
@@ -218,7 +254,8 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
                 f"served task {shown} (cluster {cluster.get(shown)}, score {score.get(shown)}, queue "
                 f"{served.get('queue')!r}); expected (solved in its cluster, score) {best} on "
                 f"{sorted(t for t in rank if rank[t] == best)}; lowest score {lowest}; "
-                f"solved per cluster {dict(solved)}")
+                f"solved per cluster {dict(solved)}"
+            )
             predicted_label = per_task[shown][0]["result"][0]["value"]["choices"][0]
             checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
             assert checked == [predicted_label], (checked, predicted_label)
@@ -230,18 +267,21 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             checked = [e.get_attribute("name") for e in page.locator("input.ant-checkbox-input:checked").all()]
             page.screenshot(path=shots / "browser-5-corrected.png")
             assert checked == [correction], (checked, correction)
-            with page.expect_response(lambda r: f"/api/tasks/{shown}/annotations" in r.url
-                                      and r.request.method == "POST") as submitted:
+            with page.expect_response(
+                lambda r: f"/api/tasks/{shown}/annotations" in r.url and r.request.method == "POST"
+            ) as submitted:
                 page.keyboard.press("Control+Enter")
             assert submitted.value.status == 201, submitted.value.text()
             me = up.get("/api/current-user/whoami")
             annotations = up.get(f"/api/tasks/{shown}/annotations/")
-            assert [(a["completed_by"], a["was_cancelled"], a["result"][0]["value"]["choices"]) for a in annotations] \
-                == [(me["id"], False, [correction])], annotations
+            assert [
+                (a["completed_by"], a["was_cancelled"], a["result"][0]["value"]["choices"]) for a in annotations
+            ] == [(me["id"], False, [correction])], annotations
 
             # 6. the submission trains a new version; Label Studio's project follows it
-            new_version = up.wait(lambda: up.backend_settled(not_version=first_version),
-                                  "new version after the correction")
+            new_version = up.wait(
+                lambda: up.backend_settled(not_version=first_version), "new version after the correction"
+            )
             assert up.model_version() == new_version
             page.goto(f"{url}/projects/{pid}/data")
             page.get_by_text(f"Tasks: {N_NEW - 1} / {N_NEW + 24}").wait_for()
@@ -249,8 +289,10 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             page.wait_for_function(THUMBNAILS)
             page.screenshot(path=shots / "browser-6-retrained.png")
             browser.close()
-        print(f"served task {shown} (next_task answers {queues}), {predicted_label} -> {correction}, "
-              f"{first_version} -> {new_version}; screenshots in {shots}")
+        print(
+            f"served task {shown} (next_task answers {queues}), {predicted_label} -> {correction}, "
+            f"{first_version} -> {new_version}; screenshots in {shots}"
+        )
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=90) == 0, up.logs()

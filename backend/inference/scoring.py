@@ -7,6 +7,7 @@ item's own `score` is the confidence as well. The priority itself (lower = more 
 next) goes with each `Scored` row: the write-back puts it in the tasks' queue field, which orders
 the "Needs review" tab (lsproto/views.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,9 @@ def label_columns(cfg: LabelConfig, model_labels: list[str]) -> list[tuple[str, 
     return [(label, model_labels.index(label)) for label in cfg.labels if label in model_labels]
 
 
-def score_rows(cfg: LabelConfig, version: str, proba: np.ndarray, columns: list[tuple[str, int]],
-               strategy: str, clusters=None) -> list[Scored | None]:
+def score_rows(
+    cfg: LabelConfig, version: str, proba: np.ndarray, columns: list[tuple[str, int]], strategy: str, clusters=None
+) -> list[Scored | None]:
     """One `Scored` per row of `proba` (N, model labels); None for a row that is not finite."""
     sub = proba[:, [c for _, c in columns]].astype(np.float64)
     finite = np.all(np.isfinite(sub), axis=1)
@@ -48,14 +50,16 @@ def score_rows(cfg: LabelConfig, version: str, proba: np.ndarray, columns: list[
         best = int(np.argmax(good[k]))
         cluster = None if clusters is None else int(clusters[row])
         confidence = round(float(good[k, best]), 4)
-        pred = prediction(cfg, columns[best][0], confidence_score(confidence, float(ranks[k])), version,
-                          cluster=cluster)
+        pred = prediction(
+            cfg, columns[best][0], confidence_score(confidence, float(ranks[k])), version, cluster=cluster
+        )
         pred["result"][0]["score"] = confidence
         out[row] = Scored(pred, columns[best][0], confidence, float(ranks[k]))
     return out
 
 
-def scored_predictions(cfg: LabelConfig, version: str, proba: np.ndarray, columns: list[tuple[str, int]],
-                       strategy: str, clusters=None) -> list[dict | None]:
+def scored_predictions(
+    cfg: LabelConfig, version: str, proba: np.ndarray, columns: list[tuple[str, int]], strategy: str, clusters=None
+) -> list[dict | None]:
     """One prediction per row of `proba` (N, model labels); None for a row that is not finite."""
     return [None if s is None else s.prediction for s in score_rows(cfg, version, proba, columns, strategy, clusters)]

@@ -8,6 +8,7 @@ manager shows a label, a confidence and a place in the queue for every new task 
 pressing "Retrieve predictions". A rollback's refresh runs here too.
 One run at a time per process; the newest 100 runs are kept as records for the jobs page and tests.
 """
+
 from __future__ import annotations
 
 import logging
@@ -82,8 +83,16 @@ class PredictionWriter:
             auto = self.refresher.auto.prepare(pid, state, api, listing=False)
             if auto is not None:  # confident new tasks without a label are auto-accepted at once
                 open_ids = {t["id"] for t in api.iter_tasks(int(pid), unlabeled_only=True)}
-                self.refresher.auto.apply(pid, auto, cfg, vid, self.refresher.serving.manifest(pid, vid),
-                                          [r for r in rows if r["task"] in open_ids], api, new_tasks=True)
+                self.refresher.auto.apply(
+                    pid,
+                    auto,
+                    cfg,
+                    vid,
+                    self.refresher.serving.manifest(pid, vid),
+                    [r for r in rows if r["task"] in open_ids],
+                    api,
+                    new_tasks=True,
+                )
         elif self.embed_cold and pretrained_features(state):  # cold start: medoids of the new photos first
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.cold_predictions(state, cfg, tasks, api)

@@ -19,6 +19,7 @@
 Head versions re-predict from cached embeddings (a linear head per task); only images never seen
 before are downloaded and embedded.
 """
+
 from __future__ import annotations
 
 import logging
@@ -139,9 +140,16 @@ class Refresher:
             for old in removed:
                 api.delete_model_version(int(pid), old)
             api.cache_notes(int(pid))  # every task: a stale note of an older version goes too
-        report = {"version": vid, "predicted": len(rows), "checked": len(checks), "written": written,
-                  "suspects": sum(1 for r in checks if r.get("why")), "errors": errors[:20],
-                  "removed_versions": removed, "seconds": round(time.perf_counter() - start, 2)}
+        report = {
+            "version": vid,
+            "predicted": len(rows),
+            "checked": len(checks),
+            "written": written,
+            "suspects": sum(1 for r in checks if r.get("why")),
+            "errors": errors[:20],
+            "removed_versions": removed,
+            "seconds": round(time.perf_counter() - start, 2),
+        }
         if accepted is not None:
             report["auto_accept"] = accepted
         log.info("project %s: refreshed predictions of %s: %s", pid, vid, report)
@@ -158,8 +166,11 @@ class Refresher:
         how = strategy(state)
         why = WHY_RANDOM if how == "random" else WHY_UNCERTAIN
         scored = score_rows(cfg, vid, proba, columns, how, clusters=groups)
-        rows = [{"task": t["id"], **s.prediction, "why": why, "priority": s.priority}
-                for t, s in zip(kept, scored) if s is not None]
+        rows = [
+            {"task": t["id"], **s.prediction, "why": why, "priority": s.priority}
+            for t, s in zip(kept, scored)
+            if s is not None
+        ]
         return rows, errors
 
     def cold_predictions(self, state, cfg, tasks, api) -> tuple[list[dict], list[str]]:
@@ -178,9 +189,14 @@ class Refresher:
         confidence = 1.0 / len(cfg.labels)  # exactly what /predict answers at the cold start
         for position, i in enumerate(order):
             rank = position / len(order)
-            row = {"task": kept[i]["id"], **prediction(cfg, cfg.labels[0], confidence_score(confidence, rank),
-                                                        INITIAL_VERSION, cluster=int(groups[i])),
-                   "why": WHY_FIRST_BATCH, "priority": rank}
+            row = {
+                "task": kept[i]["id"],
+                **prediction(
+                    cfg, cfg.labels[0], confidence_score(confidence, rank), INITIAL_VERSION, cluster=int(groups[i])
+                ),
+                "why": WHY_FIRST_BATCH,
+                "priority": rank,
+            }
             row["result"][0]["score"] = round(confidence, 4)
             rows.append(row)
         return rows, errors
@@ -189,7 +205,7 @@ class Refresher:
         """(features, the tasks they belong to, errors) for `tasks`, CHUNK images at a time."""
         feats, kept, errors = [], [], []
         for start in range(0, len(tasks), CHUNK):
-            chunk = tasks[start:start + CHUNK]
+            chunk = tasks[start : start + CHUNK]
             names = [f"task {t.get('id')}" for t in chunk]
             items = [(n, (t.get("data") or {}).get(cfg.data_key)) for n, t in zip(names, chunk)]
             fetched = self.fetcher.fetch_many(items, hostname=api.base_url, auth=api.auth, project=project)
@@ -198,8 +214,9 @@ class Refresher:
             if not good:
                 continue
             bad: dict[int, str] = {}
-            x = backbone.embed([b for _, _, b in good], cache=self.embeddings, names=[n for _, n, _ in good],
-                               errors=bad)
+            x = backbone.embed(
+                [b for _, _, b in good], cache=self.embeddings, names=[n for _, n, _ in good], errors=bad
+            )
             errors += list(bad.values())
             for k, (task, _, _) in enumerate(good):
                 if k not in bad:
@@ -221,7 +238,7 @@ class Refresher:
         columns = label_columns(cfg, labels)
         rows = []
         for i, task_id in enumerate(oof["tasks"]):
-            scored = score_rows(cfg, vid, proba[i:i + 1], columns, "margin")[0]
+            scored = score_rows(cfg, vid, proba[i : i + 1], columns, "margin")[0]
             if scored is None:
                 continue
             row = {"task": task_id, **scored.prediction}

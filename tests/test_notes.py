@@ -1,0 +1,178 @@
+"""What a person sees in Label Studio (lsproto/notes.py, lsproto/views.py): a prediction's score is
+the calibrated confidence, the queue key and a readable note reach the task data in bulk, and every
+tab opens on a project without tasks (no tab orders or filters by `predictions_score`, which Label
+Studio 1.23.2 cannot resolve there)."""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import pytest
+import requests
+
+from backend.inference.scoring import score_rows
+from backend.writeback.refresh import extras_of
+from lsproto.config import build_label_config, parse_label_config
+from lsproto.notes import (
+    NOTE,
+    NOTE_COLUMN,
+    QUEUE,
+    QUEUE_COLUMN,
+    TIE_BREAK,
+    WHY_UNCERTAIN,
+    confidence_score,
+    note_items,
+    note_text,
+    queue_key,
+    read_note,
+    without_notes,
+)
+from lsproto.results import choice_result, prediction
+from lsproto.views import COLUMNS, NEEDS_REVIEW, views
+from sync.project import ensure_project
+
+CLASSES = ["forest", "sea", "street"]
+
+
+def test_the_score_is_the_confidence_and_ties_follow_the_priority():
+    assert confidence_score(0.8765, 0.3) == pytest.approx(0.8765, abs=2 * TIE_BREAK)
+    assert f"{100 * confidence_score(0.8765, 1.0):.2f}" == "87.65"  # what the labeling view prints
+    ranks = [confidence_score(1 / 6, p) for p in (0.0, 0.25, 0.5, 1.0)]
+    assert ranks == sorted(ranks) and len(set(ranks)) == 4  # the more useful, the lower
+    assert all(r < 1 / 6 for r in ranks)  # below an answer /predict gives at the same confidence
+    assert confidence_score(0.0, 0.0) == 0.0 and confidence_score(1.3, 0.5) <= 1.0
+
+
+def test_queue_keys_sort_as_text_like_numbers():
+    values = [0.0, 0.000001, 0.0123, 0.1, 0.5, 0.99, 1.0, 1.7, -0.2]
+    keys = [queue_key(v) for v in values]
+    assert len({len(k) for k in keys}) == 1
+    assert sorted(keys) == [queue_key(v) for v in sorted(values)]
+
+
+def test_note_items_travel_with_the_result_and_come_off_again():
+    result = choice_result("choice", "image", "sea") + note_items("image", note_text("sea", 0.875, WHY_UNCERTAIN), 0.02)
+    assert read_note(result) == "sea · 87.5% · uncertain"
+    assert read_note(result, QUEUE) == "0.020000"
+    assert without_notes(result) == choice_result("choice", "image", "sea")
+    assert [i["from_name"] for i in note_items("image", "x", None)] == [NOTE]
+
+
+def test_scored_rows_carry_confidence_and_priority():
+    cfg = parse_label_config(build_label_config(CLASSES))
+    proba = np.array([[0.5, 0.45, 0.05], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5], [np.nan, 0.5, 0.5]])
+    rows = score_rows(cfg, "v0001", proba, [(c, i) for i, c in enumerate(CLASSES)], "margin")
+    assert rows[3] is None
+    first, second, third = rows[:3]
+    assert (first.label, first.confidence, first.priority) == ("forest", 0.5, pytest.approx(0.05))
+    assert first.prediction["result"][0]["score"] == 0.5
+    assert abs(first.prediction["score"] - 0.5) <= 2 * TIE_BREAK
+    assert second.priority > third.priority > first.priority  # margin: 0.85, 0.2, 0.05
+    # the least confident (third, 0.5 = first's 0.5) is not the most useful by margin: the queue decides
+    assert third.prediction["score"] > first.prediction["score"]
+
+
+def test_extras_carry_the_cluster_and_the_note_of_a_row_with_a_why():
+    cfg = parse_label_config(build_label_config(CLASSES))
+    row = {"task": 7, **prediction(cfg, "sea", 0.8, "v0001", cluster=3), "why": WHY_UNCERTAIN, "priority": 0.25}
+    row["result"][0]["score"] = 0.8
+    plain = {"task": 8, **prediction(cfg, "sea", 0.9, "v0001")}
+    extras = extras_of([row, plain])
+    assert extras[7]["cluster"] == 3
+    assert read_note(extras[7]["notes"]) == "sea · 80.0% · uncertain"
+    assert read_note(extras[7]["notes"], QUEUE) == "0.250000"
+    assert extras[8] == {"cluster": None, "notes": []}  # a PATCH would only take a stale note away
+
+
+def test_no_tab_needs_a_task_to_order_or_filter():
+    for title, data in views(5).items():
+        used = data["ordering"] + [f["filter"] for f in data["filters"]["items"]]
+        assert not any("predictions_score" in u for u in used), (title, used)
+        hidden = data["hiddenColumns"]["explore"]
+        assert "tasks:id" not in hidden and f"tasks:data.{NOTE_COLUMN}" not in hidden, title
+        assert f"tasks:data.{QUEUE_COLUMN}" in hidden and set(hidden) <= set(COLUMNS), title
+    assert views()[NEEDS_REVIEW]["ordering"] == [f"tasks:data.{QUEUE_COLUMN}"]
+    assert "tasks:predictions_score" not in views()[NEEDS_REVIEW]["hiddenColumns"]["explore"]  # sortable
+
+
+@pytest.fixture
+def postgres_label_studio(tmp_path):
+    """Label Studio on PostgreSQL (as docker-compose runs it): JSON fields are jsonb there."""
+    from lsfixture import LabelStudioInstance
+    from pgls import drop_database, fresh_database, pg_env
+    from sync.labelstudio import LabelStudioServer
+    from sync.netutil import free_port
+
+    name = fresh_database(tmp_path / "template")
+    server = LabelStudioServer(
+        tmp_path / "ls",
+        free_port(),
+        username="admin@tasveer.test",
+        password="tasveer-test-password",
+        token="test" + secrets.token_hex(16),
+        extra_env=pg_env(name),
+    )
+    try:
+        server.start()
+        yield LabelStudioInstance(server.url, server.token, server.username, server.password, server.data_dir, server)
+    finally:
+        server.stop()
+        drop_database(name)
+
+
+@pytest.mark.labelstudio
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_tabs_open_empty_and_notes_reach_the_task_data(database, request):
+    label_studio = request.getfixturevalue("label_studio" if database == "sqlite" else "postgres_label_studio")
+    client = label_studio.client()
+    project = ensure_project(client, "notes-and-tabs", CLASSES)
+    tabs = client.ensure_views(project.id, views(client.auto_user(create=True)))
+
+    def listed(view: int) -> requests.Response:
+        return requests.get(
+            f"{label_studio.url}/api/tasks",
+            params={"view": view, "project": project.id},
+            headers=label_studio.headers,
+            timeout=60,
+        )
+
+    for title, view in tabs.items():  # no "Cannot resolve keyword 'predictions_score'" (500)
+        r = listed(view)
+        assert r.status_code == 200 and r.json()["total"] == 0, (title, r.status_code, r.text[:300])
+    client.cache_notes(project.id, [])  # nothing to copy: no request (the action fails on none)
+
+    body = [{"image": f"http://127.0.0.1:9/{i}.jpg"} for i in range(3)]
+    r = requests.post(
+        f"{label_studio.url}/api/projects/{project.id}/import",
+        json=body,
+        params={"return_task_ids": "true"},
+        headers=label_studio.headers,
+        timeout=60,
+    )
+    ids = r.json()["task_ids"]
+    cfg = parse_label_config(project.label_config)
+    rows = []
+    for task, (label, conf, prio) in zip(ids, [("sea", 0.9, 0.6), ("forest", 0.5, 0.1), ("street", 0.7, 0.3)]):
+        row = {
+            "task": task,
+            **prediction(cfg, label, confidence_score(conf, prio), "v0001", cluster=1),
+            "why": WHY_UNCERTAIN,
+            "priority": prio,
+        }
+        row["result"][0]["score"] = conf
+        rows.append(row)
+    assert client.import_predictions(project.id, rows) == 3
+    assert client.set_clusters_and_notes(project.id, "v0001", extras_of(rows)) == 3
+    assert client.set_clusters_and_notes(project.id, "v0001", extras_of(rows)) == 0  # nothing differs now
+    client.cache_notes(project.id)
+    tasks = listed(tabs[NEEDS_REVIEW]).json()["tasks"]
+    assert [t["id"] for t in tasks] == [ids[1], ids[2], ids[0]]  # queue order, not confidence
+    assert [t["data"][NOTE_COLUMN] for t in tasks] == [
+        "forest · 50.0% · uncertain",
+        "street · 70.0% · uncertain",
+        "sea · 90.0% · uncertain",
+    ]
+    assert [t["data"][QUEUE_COLUMN] for t in tasks] == ["0.100000", "0.300000", "0.600000"]
+    for title, view in tabs.items():
+        assert listed(view).status_code == 200, title
