@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.spec import Rule, Var
+from config.jobvariables import JOB_VARIABLES, RULES
+from config.spec import Var
 
 MIB = 2**20
 
@@ -21,11 +22,7 @@ READERS = {
     "cli": "the `tasveer` commands",
     "label-studio": "Label Studio itself (`tasveer up` sets these for the one it starts)",
 }
-BACKEND = ("api", "workers")
-
-
-def _queue_prefix_ok(value: str) -> bool:
-    return all(c.isalnum() or c in "-_" for c in value)
+BACKEND = ("api", "workers")  # as config/jobvariables.py
 
 
 def _host_name_ok(value: str) -> bool:
@@ -199,88 +196,7 @@ VARIABLES = (
         field="engine",
         choices=("auto", "onnx", "torch"),
     ),
-    Var(
-        "TASVEER_TRAIN_IN",
-        "choice",
-        "thread",
-        "`thread`: trainings run in the API process; `process`: each "
-        "in a `python -m backend.workers.trainchild` child, and the API never imports torch (it serves with "
-        "ONNX Runtime)",
-        ("api",),
-        field="train_in",
-        choices=("thread", "process"),
-    ),
-    Var(
-        "REDIS_URL",
-        "text",
-        None,
-        "set: training jobs go to RQ workers over this Redis "
-        "(`python -m backend.workers.rqworker`), their status shared by every API replica, and the API never "
-        "trains",
-        BACKEND,
-        field="redis_url",
-        valid=(
-            lambda url: url.startswith(("redis://", "rediss://", "unix://")),
-            "must be a redis://, rediss:// or unix:// URL",
-        ),
-    ),
-    Var(
-        "TASVEER_QUEUE_PREFIX",
-        "text",
-        "tasveer",
-        "the Redis key prefix and RQ queue (`<prefix>-train`) of the jobs",
-        BACKEND,
-        field="queue_prefix",
-        valid=(_queue_prefix_ok, "may hold letters, digits, - and _ only"),
-    ),
-    Var(
-        "TASVEER_RQ_HEARTBEAT",
-        "int",
-        10,
-        "seconds: a worker heartbeats its running job this often",
-        ("workers",),
-        field="rq_heartbeat",
-        lo=1,
-    ),
-    Var(
-        "TASVEER_RQ_GRACE",
-        "int",
-        30,
-        "seconds: a job unheard of for heartbeat + grace is abandoned and re-queued",
-        ("workers",),
-        field="rq_grace",
-        lo=1,
-    ),
-    Var(
-        "TASVEER_RQ_MAINTENANCE",
-        "int",
-        30,
-        "seconds: how often a worker looks for abandoned jobs",
-        ("workers",),
-        field="rq_maintenance",
-        lo=1,
-    ),
-    Var(
-        "TASVEER_STORE",
-        "text",
-        None,
-        "the model stores: a directory (`<dir>/<id>/`, e.g. on a shared volume) or "
-        "`s3://bucket/prefix` (`<prefix>/<id>/`, boto3; endpoint and keys from the usual `AWS_*` variables); "
-        "versions are read into `<data dir>/cache/store/`",
-        BACKEND,
-        field="store",
-        default_text="`<data dir>/projects/<id>/models`",
-    ),
-    Var(
-        "TASVEER_TRAIN_MIN_INTERVAL",
-        "float",
-        10.0,
-        "seconds: a project's next training starts no sooner than "
-        "this after its last one started (webhooks meanwhile coalesce into it)",
-        ("api",),
-        field="train_min_interval",
-        lo=0,
-    ),
+    *JOB_VARIABLES,
     Var(
         "TASVEER_BACKEND_URL",
         "text",
@@ -339,32 +255,5 @@ VARIABLES = (
     ),
 )
 
-_ONLY_RQ = "only the RQ workers and their queue use it; set REDIS_URL too, or unset it"
-RULES = (
-    Rule(
-        "TASVEER_TRAIN_MIN_INTERVAL",
-        "REDIS_URL",
-        True,
-        "the RQ workers start a project's next training as soon as its last one ends (no minimum interval); "
-        "unset one of them",
-    ),
-    Rule(
-        "TASVEER_TRAIN_IN",
-        "REDIS_URL",
-        True,
-        "with REDIS_URL the RQ workers train and the API never does; unset TASVEER_TRAIN_IN",
-    ),
-    Rule(
-        "TASVEER_WORKERS",
-        "REDIS_URL",
-        False,
-        "each worker process would keep its own training jobs, so webhooks reaching different workers would "
-        "not coalesce and a project's job status would depend on the worker that answers; set REDIS_URL "
-        "(one shared queue) or keep TASVEER_WORKERS=1",
-        when=lambda workers: workers > 1,
-    ),
-    Rule("TASVEER_QUEUE_PREFIX", "REDIS_URL", False, _ONLY_RQ),
-    Rule("TASVEER_RQ_HEARTBEAT", "REDIS_URL", False, _ONLY_RQ),
-    Rule("TASVEER_RQ_GRACE", "REDIS_URL", False, _ONLY_RQ),
-    Rule("TASVEER_RQ_MAINTENANCE", "REDIS_URL", False, _ONLY_RQ),
-)
+
+__all__ = ["READERS", "RULES", "VARIABLES"]

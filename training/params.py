@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backbone_names import FROM_SCRATCH, LITE
+from .paramchecks import ParamError, check_bool, check_num, check_str
 
 MODES = ("head", "finetune")
 # acquisition strategies (training/acquisition.py implements them; kept here so validating a
@@ -56,10 +56,6 @@ def _help(default, label: str, text: str, unset: str = "none"):
 def help_of(name: str) -> dict:
     """{"label", "help", "unset"} of the parameter `name`."""
     return dict(TrainParams.__dataclass_fields__[name].metadata)
-
-
-class ParamError(ValueError):
-    """A hyperparameter with a bad name or value; the message names it and says what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -195,7 +191,7 @@ class TrainParams:
     depth: int = _help(4, "depth", "smallcnn only: number of stages")
 
     def __post_init__(self) -> None:
-        _check_str(self, "model", self.model)
+        check_str(self, "model", self.model)
         if self.mode not in MODES:
             raise ParamError(f"mode must be one of {', '.join(MODES)}; got {self.mode!r}")
         if self.acquisition not in ACQUISITIONS:
@@ -203,35 +199,35 @@ class TrainParams:
         if self.preset is not None and self.preset not in PRESETS:
             raise ParamError(f"preset must be one of {', '.join(PRESETS)}; got {self.preset!r}")
         if self.pretrained is not None:
-            _check_bool(self, "pretrained")
-        _check_bool(self, "augment")
-        _check_bool(self, "tta")
-        _check_bool(self, "ensemble_head")
-        _check_num(self, "lr", float, lo=0, lo_open=True, hi=10)
-        _check_num(self, "epochs", int, lo=1, hi=1000)
-        _check_num(self, "batch_size", int, lo=1, hi=4096)
+            check_bool(self, "pretrained")
+        check_bool(self, "augment")
+        check_bool(self, "tta")
+        check_bool(self, "ensemble_head")
+        check_num(self, "lr", float, lo=0, lo_open=True, hi=10)
+        check_num(self, "epochs", int, lo=1, hi=1000)
+        check_num(self, "batch_size", int, lo=1, hi=4096)
         if self.image_size is not None:
-            _check_num(self, "image_size", int, lo=32, hi=1024)
-        _check_num(self, "weight_decay", float, lo=0, hi=10)
-        _check_num(self, "seed", int, lo=0, hi=2**32 - 1)
-        _check_num(self, "val_fraction", float, lo=0, hi=0.5)
-        _check_num(self, "label_smoothing", float, lo=0, hi=0.5)
-        _check_num(self, "patience", int, lo=1, hi=1000)
-        _check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
-        _check_num(self, "unlabeled", int, lo=0, hi=100000)
-        _check_num(self, "promotion_margin", float, lo=0, hi=1)
-        _check_num(self, "retrain_every", int, lo=1, hi=100000)
-        _check_num(self, "accurate_every", int, lo=0, hi=1000000)
+            check_num(self, "image_size", int, lo=32, hi=1024)
+        check_num(self, "weight_decay", float, lo=0, hi=10)
+        check_num(self, "seed", int, lo=0, hi=2**32 - 1)
+        check_num(self, "val_fraction", float, lo=0, hi=0.5)
+        check_num(self, "label_smoothing", float, lo=0, hi=0.5)
+        check_num(self, "patience", int, lo=1, hi=1000)
+        check_num(self, "head_c", float, lo=0, lo_open=True, hi=1e6)
+        check_num(self, "unlabeled", int, lo=0, hi=100000)
+        check_num(self, "promotion_margin", float, lo=0, hi=1)
+        check_num(self, "retrain_every", int, lo=1, hi=100000)
+        check_num(self, "accurate_every", int, lo=0, hi=1000000)
         if self.auto_accept is not None:
-            _check_num(self, "auto_accept", float, lo=0.5, hi=0.999)
-        _check_num(self, "spot_check", float, lo=0, hi=0.5)
-        _check_num(self, "filters", int, lo=1, hi=1024)
-        _check_num(self, "kernel_size", int, lo=1, hi=15)
+            check_num(self, "auto_accept", float, lo=0.5, hi=0.999)
+        check_num(self, "spot_check", float, lo=0, hi=0.5)
+        check_num(self, "filters", int, lo=1, hi=1024)
+        check_num(self, "kernel_size", int, lo=1, hi=15)
         if self.kernel_size % 2 == 0:
             raise ParamError(f"kernel_size must be odd (so padding keeps the size); got {self.kernel_size}")
-        _check_num(self, "depth", int, lo=1, hi=8)
+        check_num(self, "depth", int, lo=1, hi=8)
         if self.second_model is not None:
-            _check_str(self, "second_model", self.second_model)
+            check_str(self, "second_model", self.second_model)
             if self.second_model == self.model or self.mode != "head":
                 raise ParamError(
                     f"second_model must name another backbone than model ({self.model!r}), for mode "
@@ -287,35 +283,3 @@ def with_preset(values: dict | None, preset: str) -> TrainParams:
     if preset not in PRESETS:
         raise ParamError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
     return TrainParams.from_dict({**(values or {}), **PRESETS[preset], "preset": preset})
-
-
-def _check_str(params, name, value):
-    if not isinstance(value, str) or not value.strip():
-        raise ParamError(f"{name} must be a non-empty string; got {value!r}")
-
-
-def _check_bool(params, name):
-    value = getattr(params, name)
-    if not isinstance(value, bool):
-        raise ParamError(f"{name} must be true or false; got {value!r}")
-
-
-def _check_num(params, name, kind, lo=None, hi=None, lo_open=False):
-    value = getattr(params, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParamError(f"{name} must be a number; got {value!r}")
-    if kind is int:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ParamError(f"{name} must be a whole number; got {value!r}")
-            object.__setattr__(params, name, int(value))
-            value = int(value)
-    else:
-        if not math.isfinite(value):
-            raise ParamError(f"{name} must be a finite number; got {value!r}")
-        object.__setattr__(params, name, float(value))
-    too_low = lo is not None and (value <= lo if lo_open else value < lo)
-    too_high = hi is not None and value > hi
-    if too_low or too_high:
-        lower = f"> {lo}" if lo_open else f">= {lo}"
-        raise ParamError(f"{name} must be {lower} and <= {hi}; got {value!r}")
