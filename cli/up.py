@@ -7,17 +7,22 @@ Idempotent on one data dir: the admin user, password and legacy token live in
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.api.logintoken import TOKEN_PARAM, link_token, page_link
-from config.env import basic_auth, is_set, read
+from cli.upsetup import (  # noqa: F401 - backend_credentials: also read by tests
+    UpProblem,
+    backend_credentials,
+    load_or_create_state,
+    print_status,
+    public_hosts,
+    with_secret,
+)
+from config.env import is_set, read
 from lsclient import LabelStudioError
 from sync.backendproc import BackendError, BackendServer
 from sync.connection import ConnectionProblem, make_client
@@ -33,37 +38,11 @@ from sync.project import (
     parse_labels,
     secure_webhook,
     verify_webhook,
-    webhook_actions,
 )
-from sync.state import UpState, load_state, save_state
+from sync.state import UpState, save_state
 from sync.views import ViewError, ensure_views
 
 DEFAULT_TITLE = "tasveer"
-
-
-def backend_credentials(env=None) -> tuple[tuple[str, str] | None, str | None]:
-    """(basic auth, webhook secret) the backend will require: the TASVEER_BASIC_AUTH_USER/_PASSWORD
-    (else the TASVEER_SECRET login) and TASVEER_WEBHOOK_SECRET of this environment, which the backend
-    child inherits."""
-    return basic_auth(env), read("TASVEER_WEBHOOK_SECRET", env)
-
-
-def with_secret(secret: str) -> dict[str, str]:
-    """This environment with the backend's secret: what the backend child gets and clients send."""
-    return {**os.environ, "TASVEER_SECRET": secret}
-
-
-def public_hosts(host: str) -> tuple[str, ...]:
-    """The names the backend answers to besides loopback and `host`: TASVEER_PUBLIC_HOSTS, and this
-    machine's names when it listens on every address."""
-    names = tuple(read("TASVEER_PUBLIC_HOSTS"))
-    if host in ("0.0.0.0", "::", ""):
-        names += tuple(dict.fromkeys(n.lower() for n in (socket.gethostname(), socket.getfqdn()) if n))
-    return names
-
-
-class UpProblem(RuntimeError):
-    """An expected start-up failure (printed without a traceback)."""
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -122,27 +101,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _load_or_create_state(data_dir: Path, username: str | None, password: str | None) -> UpState:
-    state = load_state(data_dir)
-    if state is None:
-        state = UpState()
-        if username:
-            state.username = username
-        if password:
-            state.password = password
-    else:
-        # Label Studio creates its admin only once; another login would silently not exist
-        if username and username != state.username:
-            raise UpProblem(
-                f"{data_dir} was set up for user {state.username}; omit --username or use another --data-dir"
-            )
-        if password and password != state.password:
-            raise UpProblem(f"{data_dir} was set up with another password; omit --password or use another --data-dir")
-    if "@" not in state.username:
-        raise UpProblem(f"--username must be an email address (Label Studio logs in by email): {state.username!r}")
-    return state
-
-
 class _Stop(Exception):
     pass
 
@@ -157,7 +115,7 @@ def run(args) -> int:
     data_dir = Path(args.data_dir).resolve()
     try:
         labels = parse_labels(args.labels)
-        state = _load_or_create_state(data_dir, args.username, args.password)
+        state = load_or_create_state(data_dir, args.username, args.password)
         if is_set("TASVEER_SECRET"):  # the environment's secret wins, and the state records it for the CLI
             state.backend_secret = read("TASVEER_SECRET")
     except (ValueError, UpProblem) as exc:
@@ -176,7 +134,7 @@ def run(args) -> int:
         save_state(data_dir, state)
         if args.images and not _import_and_wait(args, wiring):
             return 1
-        _print_status(
+        print_status(
             servers.ls, servers.backend, state, wiring.project, wiring.ml, wiring.hook, wiring.views, args.sampling
         )
         if args.check:
@@ -322,23 +280,3 @@ def _shut_down(servers: Servers, previous: dict) -> None:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-def _print_status(ls, backend, state, project, ml, hook, views, sampling) -> None:
-    lines = [
-        f"Label Studio : {ls.url}  (log {ls.log_path})",
-        f"login        : {state.username} / {state.password}",
-        f"API token    : {state.token}   (Authorization: Token <token>)",
-        f"project      : {project.title} (id {project.id})  {ls.url}/projects/{project.id}",
-        f"ML backend   : {backend.url}  state {ml.state}  (log {backend.log_path})",
-        f"webhook      : {hook.url}  actions {webhook_actions(hook)}",
-        f"labeling     : {sampling} sampling; views: "
-        + ", ".join(f"{title} ({ls.url}/projects/{project.id}/data?tab={vid})" for title, vid in views.items()),
-        f"model page   : {page_link(backend.url, project.id, state.backend_secret)}  (opens it logged in: "
-        "keep the link private)",
-        f"model metrics: {backend.url}/metrics?{TOKEN_PARAM}={link_token(state.backend_secret)}  (versions, accuracy, "
-        "confusion matrix, rollback)",
-        "backend login: user tasveer, password: backend_secret in the state file (Label Studio sends it)",
-        f"state file   : {Path(ls.data_dir).parent / 'tasveer-up.json'}",
-    ]
-    print("\n".join(lines), flush=True)
