@@ -39,7 +39,7 @@ from backend.inference.exportzip import Exports
 from backend.inference.models import Serving
 from backend.inference.predictor import Predictor
 from backend.inference.production import Production
-from backend.jobs.counter import AnnotationCounter
+from backend.jobs.counter import TRAINING_OWED, AnnotationCounter
 from backend.jobs.runner import Job, JobRunner, JobTrainer, Runner
 from backend.projects.apikeys import ApiKeys
 from backend.projects.registry import Projects
@@ -51,8 +51,6 @@ from training.cache import EmbeddingCache
 from training.params import SERVING_ONLY
 
 log = logging.getLogger(__name__)
-
-TRAINING_OWED = "TRAINING_OWED"  # projects/<id>/TRAINING_OWED: a training was asked for and has not run
 
 
 class Backend:

@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import httpx
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from label_studio_sdk.types import View
@@ -32,8 +34,9 @@ from lsproto.views import RENAMED
 
 from .errors import LabelStudioError
 from .raw import RawCalls
-from .transport import SEND_ONCE, http_client
+from .transport import SEND_ONCE, RetryingTransport, http_client
 
+MISSING_TASK = re.compile(r"task ID (\d+) not found")  # LS's 400 for a deleted task
 SDK_KEY = "tasveer-token-auth"  # what the SDK is given as api_key: never sent (TokenAuth replaces it)
 
 
@@ -62,10 +65,16 @@ class LabelStudioClient(RawCalls, LabelStudio):
         self.auth = auth
         self.base_url = auth.base_url
         self.timeout = timeout
-        self.http = http_client(auth, timeout)
+        self.transport = RetryingTransport(httpx.HTTPTransport())
+        self.http = http_client(auth, timeout, self.transport)
         super().__init__(
             base_url=auth.base_url, api_key=SDK_KEY, httpx_client=self.http, timeout=timeout, max_retries=0
         )
+
+    @property
+    def requests_sent(self) -> int:
+        """How many requests this client has sent to Label Studio (retries included)."""
+        return self.transport.sent
 
     def whoami(self):
         """The token's user (`.id`, `.email`, ...)."""
@@ -143,43 +152,72 @@ class LabelStudioClient(RawCalls, LabelStudio):
 
     def import_predictions(self, project_id: int, predictions: list[dict], chunk: int = 500) -> int:
         """Write predictions (`{"task", "result", "score", "model_version"}`, lsproto/results.py)
-        in chunks; returns how many LS created. LS drops `cluster` here, and the whole prediction when its
-        result has an item the labeling config lacks: see `set_clusters_and_notes`."""
+        in chunks; returns how many Label Studio created. LS drops `cluster` here. With the flag
+        `fflag_fix_back_4620_..._short` (on in every Label Studio tasveer starts, docs/labelstudio.md)
+        LS checks and recounts only the chunk's tasks and keeps a result as given (the note items of
+        lsproto/notes.py included); a task deleted meanwhile makes it refuse the chunk (400 naming
+        the task), so that task is left out and the chunk sent again."""
         created = 0
         for start in range(0, len(predictions), chunk):
-            part = predictions[start : start + chunk]
-            with sdk_call(f"POST /api/projects/{project_id}/import/predictions"):
-                # the SDK sends plain dicts as given (JSON); its annotation names only its pydantic model
-                answer = self.projects.import_predictions(id=project_id, request=part)  # type: ignore[arg-type]
-            created += answer.created if isinstance(answer.created, int) else len(part)
+            created += self._import_chunk(project_id, predictions[start : start + chunk])
         return created
 
-    def set_clusters_and_notes(self, project_id: int, version: str, extras: dict[int, dict], workers: int = 4) -> int:
-        """Give the predictions of `version` what import/predictions cannot carry, one PATCH each
-        where it differs: `extras` = {task id: {"cluster": int or None, "notes": [result items]}}
-        (it drops `cluster`, and refuses the note items of lsproto/notes.py: a PATCH does not check
-        a result against the config in 1.23.2). Returns how many were patched."""
-        todo: list[tuple[int, dict]] = []
-        for pred in self.project_predictions(project_id):
-            extra = extras.get(pred["task"]) if pred.get("model_version") == version and "task" in pred else None
-            if extra is None:
+    def _import_chunk(self, project_id: int, part: list[dict]) -> int:
+        what = f"POST /api/projects/{project_id}/import/predictions"
+        while part:
+            try:
+                with sdk_call(what):
+                    # the SDK sends plain dicts as given (JSON); its annotation names only its pydantic model
+                    answer = self.projects.import_predictions(id=project_id, request=part)  # type: ignore[arg-type]
+            except LabelStudioError as exc:
+                gone = {int(t) for t in MISSING_TASK.findall(str(exc))}
+                kept = [p for p in part if p.get("task") not in gone]
+                if exc.status != 400 or not gone or len(kept) == len(part):
+                    raise
+                part = kept  # tasks deleted since they were listed: the rest still go in
                 continue
-            fields: dict = {}
-            if extra.get("cluster") is not None and pred.get("cluster") != extra["cluster"]:
-                fields["cluster"] = int(extra["cluster"])
-            result = without_notes(pred.get("result")) + list(extra.get("notes") or [])
+            return answer.created if isinstance(answer.created, int) else len(part)
+        return 0
+
+    def delete_task_predictions(self, project_id: int, task_ids: Sequence[int], *, timeout: float = 600.0) -> None:
+        """Delete every prediction of `task_ids` (Label Studio's data-manager action
+        `delete_tasks_predictions`: one request, counters recounted for those tasks only)."""
+        if not task_ids:
+            return
+        with sdk_call(f"POST /api/dm/actions?id=delete_tasks_predictions&project={project_id}"):
+            self.actions.create(
+                id="delete_tasks_predictions",
+                project=project_id,
+                selected_items={"all": False, "included": [int(t) for t in task_ids]},
+                request_options={"timeout_in_seconds": timeout},
+            )
+
+    def patch_notes(self, project_id: int, version: str, notes: dict[int, list], workers: int = 4) -> int:
+        """The fallback for a Label Studio without the import flag, which drops a prediction whose
+        result has an item its config lacks: put the note items (`notes` = {task: items}) onto
+        the predictions of `version`, one PATCH each (a PATCH does not check the result). Lists
+        the project's predictions. Returns how many were patched."""
+        todo: list[tuple[int, list]] = []
+        for pred in self.project_predictions(project_id):
+            items = notes.get(pred.get("task")) if pred.get("model_version") == version else None
+            if items is None:
+                continue
+            result = without_notes(pred.get("result")) + list(items)
             if result != (pred.get("result") or []):
-                fields["result"] = result
-            if fields:
-                todo.append((pred["id"], fields))
+                todo.append((pred["id"], result))
 
         def patch(item):
             with sdk_call(f"PATCH /api/predictions/{item[0]}/"):
-                self.predictions.update(id=item[0], **item[1])
+                self.predictions.update(id=item[0], result=item[1])
 
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clusters") as pool:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notes") as pool:
             list(pool.map(patch, todo))
         return len(todo)
+
+    def task_count(self, project_id: int) -> int:
+        """How many tasks the project has (Label Studio's `task_number`)."""
+        with sdk_call(f"GET /api/projects/{project_id}/"):
+            return int(self.projects.get(id=project_id).task_number or 0)
 
     def cache_notes(self, project_id: int, task_ids: Sequence[int] | None = None, *, timeout: float = 600.0) -> None:
         """Copy the note items of the tasks' predictions into their data fields (lsproto/notes.py),

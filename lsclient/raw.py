@@ -7,6 +7,8 @@ the SDK's calls.
   -> `{"total": N, "tasks": [...]}` with each task's `annotations` (deleted tasks and annotations
   are simply absent); LS answers 404 past the last page.
 * `GET /api/predictions/?project=<id>` -> every prediction of the project (a plain list).
+* `GET /api/tasks?project=<id>&query={"filters": total_predictions > 0, "selectedItems": {"all":
+  false, "included": [ids]}}` -> those of the ids that have a prediction (`predicted_among`).
 * `GET /api/projects/<id>/model-versions/` -> `{version: prediction count}`; `DELETE` the same with
   `{"model_version": v}` deletes that version's predictions.
 * `POST /api/projects/<id>/import?return_task_ids=true` with image files (multipart) -> 201
@@ -66,7 +68,6 @@ class RawCalls:
     ) -> Iterator[dict]:
         """Every task of the project (or only those with / without annotations, or with one by
         the user `annotator`) with its annotations, page by page."""
-        page, seen = 1, 0
         params = {"project": project_id, "fields": "all", "page_size": page_size}
         if annotated_only or unlabeled_only:
             params["query"] = json.dumps(
@@ -100,6 +101,23 @@ class RawCalls:
                     }
                 }
             )
+        return self._pages(project_id, params)
+
+    def tasks_after(self, project_id: int, task_id: int, page_size: int = 500) -> Iterator[dict]:
+        """The project's tasks with an id above `task_id` (Label Studio's ids only grow: the tasks
+        created since), without their annotations, page by page."""
+        query = {
+            "filters": {
+                "conjunction": "and",
+                "items": [{"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": task_id}],
+            },
+            "ordering": ["tasks:id"],
+        }
+        params = {"project": project_id, "fields": "task_only", "page_size": page_size, "query": json.dumps(query)}
+        return self._pages(project_id, params)
+
+    def _pages(self, project_id: int, params: dict) -> Iterator[dict]:
+        page, seen, page_size = 1, 0, int(params["page_size"])
         while True:
             resp = self.raw("GET", "/api/tasks", ok=(200, 404), params={**params, "page": page})
             if resp.status_code == 404:
@@ -186,3 +204,39 @@ class RawCalls:
                 f"but Label Studio created {len(task_ids)} tasks"
             )
         return list(task_ids)
+
+    # Raw, like the task list above: which of some tasks have predictions, asked of those tasks
+    # only. The SDK's `predictions.list` lists a whole project (or one task per request), so a
+    # poll over it grows with the project; this asks the data manager for `task_ids` filtered on
+    # LS's stored `total_predictions` counter (one page, the ids in the query: ~10 characters each
+    # in the URL, so callers chunk them). Without `fields=all` LS sends no annotation or prediction
+    # bodies; it never asks the ML backend here (the project's `evaluate_predictions_automatically`
+    # is off, sync/project.py).
+    def predicted_among(self, project_id: int, task_ids: Sequence[int]) -> set[int]:
+        """The ids of `task_ids` (tasks of the project) that have at least one prediction."""
+        ids = sorted({int(t) for t in task_ids})
+        if not ids:  # an empty `included` list would select every task of the project
+            return set()
+        query = json.dumps(
+            {
+                "filters": {
+                    "conjunction": "and",
+                    "items": [
+                        {
+                            "filter": "filter:tasks:total_predictions",
+                            "operator": "greater",
+                            "type": "Number",
+                            "value": 0,
+                        }
+                    ],
+                },
+                "selectedItems": {"all": False, "included": ids},
+            },
+            separators=(",", ":"),
+        )
+        params = {"project": project_id, "page": 1, "page_size": len(ids), "resolve_uri": "false", "query": query}
+        resp = self.raw("GET", "/api/tasks", ok=(200, 404), params=params)
+        if resp.status_code == 404:  # LS's answer for an empty first page
+            return set()
+        wanted = set(ids)
+        return {int(t["id"]) for t in _tasks_of(resp.json()) if t.get("id") in wanted}

@@ -12,12 +12,14 @@
   When Label Studio stays unreachable the failure is a `LabelStudioError` naming the call.
 
 The SDK's calls and `lsclient`'s raw ones share one `httpx.Client` built by `http_client`, so both
-get the same rules.
+get the same rules, and one count of the requests sent (`RetryingTransport.sent`: what a refresh
+or a training reports as the Label Studio requests it cost).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import httpx
@@ -70,12 +72,16 @@ class RetryingTransport(httpx.BaseTransport):
     def __init__(self, inner: httpx.BaseTransport, waits: tuple[float, ...] = RETRY_WAITS):
         self.inner = inner
         self.waits = waits
+        self.sent = 0  # requests that reached the wire, retries included (what Label Studio served)
+        self._count = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.headers.pop(SEND_ONCE, None):  # remembered for a second send after a 401
             request.extensions[SEND_ONCE] = True
         waits = () if request.extensions.get(SEND_ONCE) else self.waits
         for wait in (*waits, None):
+            with self._count:
+                self.sent += 1
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:
@@ -97,12 +103,12 @@ class RetryingTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-def http_client(auth: LSAuth, timeout: float) -> httpx.Client:
+def http_client(auth: LSAuth, timeout: float, transport: RetryingTransport | None = None) -> httpx.Client:
     """One connection pool for one Label Studio and token (thread-safe; redirects followed, as the
     SDK's own client and `requests` do)."""
     return httpx.Client(
         auth=TokenAuth(auth),
-        transport=RetryingTransport(httpx.HTTPTransport()),
+        transport=transport or RetryingTransport(httpx.HTTPTransport()),
         timeout=httpx.Timeout(timeout),
         follow_redirects=True,
     )

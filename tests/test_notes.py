@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from backend.inference.scoring import score_rows
-from backend.writeback.refresh import extras_of
+from backend.writeback.lswrite import notes_of, with_notes, write_rows
 from lsproto.config import build_label_config, parse_label_config
 from lsproto.notes import (
     NOTE,
@@ -73,16 +73,17 @@ def test_scored_rows_carry_confidence_and_priority():
     assert third.prediction["score"] > first.prediction["score"]
 
 
-def test_extras_carry_the_cluster_and_the_note_of_a_row_with_a_why():
+def test_a_row_with_a_why_carries_its_note_inside_its_result():
     cfg = parse_label_config(build_label_config(CLASSES))
     row = {"task": 7, **prediction(cfg, "sea", 0.8, "v0001", cluster=3), "why": WHY_UNCERTAIN, "priority": 0.25}
     row["result"][0]["score"] = 0.8
     plain = {"task": 8, **prediction(cfg, "sea", 0.9, "v0001")}
-    extras = extras_of([row, plain])
-    assert extras[7]["cluster"] == 3
-    assert read_note(extras[7]["notes"]) == "sea · 80.0% · uncertain"
-    assert read_note(extras[7]["notes"], QUEUE) == "0.250000"
-    assert extras[8] == {"cluster": None, "notes": []}  # a PATCH would only take a stale note away
+    assert read_note(notes_of(row)) == "sea · 80.0% · uncertain"
+    assert read_note(notes_of(row), QUEUE) == "0.250000"
+    sent = with_notes(row)
+    assert set(sent) == {"task", "result", "score", "model_version"}  # no cluster, why or priority
+    assert sent["result"][0] == row["result"][0] and read_note(sent["result"]) == "sea · 80.0% · uncertain"
+    assert notes_of(plain) == [] and with_notes(plain)["result"] == plain["result"]
 
 
 def test_no_tab_needs_a_task_to_order_or_filter():
@@ -162,10 +163,11 @@ def test_tabs_open_empty_and_notes_reach_the_task_data(database, request):
         }
         row["result"][0]["score"] = conf
         rows.append(row)
-    assert client.import_predictions(project.id, rows) == 3
-    assert client.set_clusters_and_notes(project.id, "v0001", extras_of(rows)) == 3
-    assert client.set_clusters_and_notes(project.id, "v0001", extras_of(rows)) == 0  # nothing differs now
-    client.cache_notes(project.id)
+    assert write_rows(client, project.id, rows) == 3  # notes inside the import: no PATCH
+    assert write_rows(client, project.id, rows) == 3  # again: each task still has one prediction
+    stored = client.project_predictions(project.id)
+    assert sorted(p["task"] for p in stored) == sorted(ids)
+    assert all(read_note(p["result"]) for p in stored)
     tasks = listed(tabs[NEEDS_REVIEW]).json()["tasks"]
     assert [t["id"] for t in tasks] == [ids[1], ids[2], ids[0]]  # queue order, not confidence
     assert [t["data"][NOTE_COLUMN] for t in tasks] == [

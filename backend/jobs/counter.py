@@ -1,5 +1,6 @@
 """How many annotation changes a project has had since its last training was scheduled, for the
-`retrain_every` parameter ("retrain after every N new annotations").
+`retrain_every` parameter ("retrain after every N new annotations"); when a training was last asked
+for (`training_asked_at`).
 
 One small JSON file per project (`projects/<id>/retrain.json`), so the count survives a restart
 and is shared by every process of the backend; a lock keeps concurrent webhooks of one process
@@ -47,3 +48,16 @@ class AnnotationCounter:
 
     def _write(self, pid: str, value: int) -> None:
         write_json_atomic(self._path(pid), {"since_training": value})
+
+
+TRAINING_OWED = "TRAINING_OWED"  # projects/<id>/TRAINING_OWED: a training was asked for and has not run
+
+
+def training_asked_at(projects_root: Path, pid: str) -> float:
+    """When a training of the project was last asked for and has not run yet (0.0 when none is
+    owed): a refresh stops writing the rest once this is newer than its own job's start. Written
+    by the in-process runner's `on_submit` (service.py), visible to a child trainer of the machine."""
+    try:
+        return float(json.loads((Path(projects_root) / str(pid) / TRAINING_OWED).read_text()).get("at", 0.0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0.0

@@ -19,9 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from backend.fetch import FetchError
+from backend.jobs.counter import training_asked_at
 from backend.jobs.promotion import decide
 from backend.jobs.recipe import ACCURATE, choose
 from backend.jobs.runner import Job, SkipJob
+from backend.jobs.unlabeled import unlabeled_features
+from backend.writeback.refresh import out_of_fold
+from backend.writeback.taskindex import TaskIndex
 from training.embedder import blob_key
 from training.ensemble import head_params
 from training.head import labels_short_of_cv
@@ -50,6 +54,7 @@ class Labelled:
     labels: list  # their labels
     notes: list  # why other annotated tasks were left out
     fingerprint: str  # the digest of the images and labels (training.store.data_fingerprint)
+    sent_before: int  # the client's Label Studio requests before this job's first one
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,10 @@ class Trainer:
             "trained": fitted.progress,
             "metrics": {k: fitted.result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")},
         }
+        answer["ls_requests"] = {"training": data.api.requests_sent - data.sent_before}
         if promotion.serve:
             job.report(phase="writing predictions to Label Studio")
-            answer.update(self._refresh(pid, vid))
+            answer.update(self._refresh(pid, vid, job))
         return answer
 
     def _read_labelled(self, pid: str, job: Job) -> Labelled:
@@ -120,6 +126,7 @@ class Trainer:
         cfg = self.projects.config(state.label_config)
         job.report(phase="listing annotations")
         api = self.projects.api(state)
+        sent_before = api.requests_sent
         examples, notes = api.annotated_examples(int(pid), cfg)
         if not examples:
             raise SkipJob(f"project {pid}: no usable annotations yet")
@@ -138,7 +145,7 @@ class Trainer:
         if len(set(labels)) < 2:
             raise SkipJob(f"project {pid}: need annotated images of at least 2 labels (have {sorted(set(labels))})")
         fingerprint = data_fingerprint([blob_key(b) for b in blobs], labels)  # the digest fetched with them
-        return Labelled(state.params, cfg, api, used, blobs, labels, notes, fingerprint)
+        return Labelled(state.params, cfg, api, used, blobs, labels, notes, fingerprint, sent_before)
 
     def _choose_recipe(self, pid: str, job: Job, data: Labelled, store) -> Plan:
         """The parameters this job trains with (recipe.py); SkipJob when the serving version already
@@ -179,7 +186,17 @@ class Trainer:
         short = labels_short_of_cv(np.array([names.index(x) for x in data.labels if x in names], dtype=int), names)
         if backbone is not None and params.unlabeled and not short:
             job.report(phase="reading unlabeled tasks")
-            unlabeled = self.unlabeled_features(pid, data.api, data.cfg, backbone, params.unlabeled, params.seed)
+            unlabeled = unlabeled_features(
+                TaskIndex(self.projects.root / pid),
+                data.api,
+                int(pid),
+                data.cfg.data_key,
+                self.embeddings,
+                backbone,
+                [e.task_id for e in data.used],
+                params.unlabeled,
+                params.seed,
+            )
         result = fit(
             data.blobs,
             data.labels,
@@ -253,47 +270,18 @@ class Trainer:
         )
         return vid
 
-    def _refresh(self, pid: str, vid: str) -> dict:
-        """Every task's prediction in Label Studio from the new serving version: {"refresh": ...}, or
-        {"refresh_error": ...} (the version is published either way; Label Studio's copy catches up
-        on the next one)."""
+    def _refresh(self, pid: str, vid: str, job: Job) -> dict:
+        """The new serving version's predictions in Label Studio (the head, then the rest until a
+        newer training is asked for): {"refresh": ...}, or {"refresh_error": ...} (the version is
+        published either way; Label Studio's copy catches up on the next one)."""
+        started = job.started_at or 0.0
         try:
-            return {"refresh": self.refresher.refresh(pid)}
+            return {
+                "refresh": self.refresher.refresh(pid, lambda: training_asked_at(self.projects.root, pid) > started)
+            }
         except Exception as exc:
             log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
             return {"refresh_error": f"{type(exc).__name__}: {exc}"}
-
-    def unlabeled_features(self, pid: str, api, cfg, backbone, limit: int, seed: int = 0):
-        """Embeddings of up to `limit` of the project's unlabeled tasks (a seeded random choice when
-        there are more), for the semi-supervised head (training/semi.py). Only tasks whose image is
-        in the image cache and whose embedding by `backbone` is in the embedding cache count, i.e.
-        tasks already predicted (every task is, after each publish and before the first training):
-        nothing is downloaded or embedded here. None when there are none."""
-        digests = []
-        for task in api.iter_tasks(int(pid), unlabeled_only=True):
-            raw = (task.get("data") or {}).get(cfg.data_key)
-            if not isinstance(raw, str):
-                continue
-            try:
-                digest = self.fetcher.cache.digest(self.fetcher.resolve(raw, api.base_url, project=pid))
-            except FetchError:
-                continue
-            if digest:
-                digests.append(digest)
-            if len(digests) >= 4 * limit:  # enough candidates to choose from
-                break
-        parts = getattr(backbone, "parts", (backbone,))  # a pair (`second_model`): both embeddings, side by side
-        found = [
-            self.embeddings.get_many(digests, part.id, part.preprocessing.image_size) if digests else {}
-            for part in parts
-        ]
-        rows = [np.concatenate([f[d] for f in found]) for d in dict.fromkeys(digests) if all(d in f for f in found)]
-        if not rows:
-            return None
-        if len(rows) > limit:
-            pick = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
-            rows = [rows[i] for i in pick]
-        return np.stack(rows)
 
 
 @contextmanager
@@ -306,15 +294,3 @@ def project_lock(path: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def out_of_fold(result, used) -> dict:
-    """The out-of-fold probabilities of the tasks trained on, for label checks (see refresh.py)."""
-    if result.oof_proba is None:
-        return {}
-    kept = [used[i] for i in result.kept]
-    return {
-        "tasks": [e.task_id for e in kept],
-        "labels": [e.label for e in kept],
-        "proba": [[round(float(p), 5) for p in row] for row in result.oof_proba],
-    }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 from backend.jobs.childtrainer import OUTCOME, PROGRESS
 from backend.jobs.runner import Job, SkipJob
@@ -37,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         assert service.trainer is not None  # (train_in="thread": it trains in this process)
         outcome = {
             "state": "done",
-            "result": service.trainer.run(pid, _PrintingJob(id=job_id, project=pid, reason=reason)),
+            "result": service.trainer.run(
+                pid, _PrintingJob(id=job_id, project=pid, reason=reason, started_at=time.time())
+            ),
         }
     except SkipJob as exc:
         outcome = {"state": "skipped", "error": str(exc)}

@@ -1,11 +1,11 @@
 """Predict tasks in the background and write the predictions into Label Studio.
 
 Label Studio's TASKS_CREATED webhook (an upload in the import dialog, an API import) names the new
-tasks; the backend answers the webhook at once and predicts them here (scored and clustered like
-refresh.py does after a publish), then stores the predictions with
-`POST /api/projects/<id>/import/predictions` with their clusters and notes (refresh.py), so the data
-manager shows a label, a confidence and a place in the queue for every new task without anybody
-pressing "Retrieve predictions". A rollback's refresh runs here too.
+tasks; the backend answers the webhook at once and predicts them here (scored like refresh.py does
+after a publish; the tasks join the task index), then writes the predictions with their notes in
+bulk (lswrite.py: four requests per batch, whatever the project's size), so the data manager shows a
+label, a confidence and a place in the queue for every new task without anybody pressing "Retrieve
+predictions". A rollback's refresh runs here too.
 One run at a time per process; the newest 100 runs are kept as records for the jobs page and tests.
 """
 
@@ -18,7 +18,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from backend.inference.models import INITIAL_VERSION
-from backend.writeback.refresh import pretrained_features, write_extras
+from backend.writeback.lswrite import write_rows
+from backend.writeback.refresh import pretrained_features
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class PredictionWriter:
         api = self.projects.api(state)
         vid, classifier = self.refresher.serving.classifier(pid)
         tasks = [t for t in tasks if isinstance(t, dict) and isinstance(t.get("id"), int)]
-        if classifier is not None:  # scored and clustered like a refresh, for this batch
+        if classifier is not None:  # scored like a refresh, for this batch
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
             auto = self.refresher.auto.prepare(pid, state, api, listing=False)
@@ -101,9 +102,7 @@ class PredictionWriter:
             results = self.predictor.predict(tasks, project=pid, label_config=state.label_config)
             rows = [{"task": t["id"], **r} for t, r in zip(tasks, results) if r.get("result")]
             errors = [r["error"] for r in results if "error" in r]
-        written = api.import_predictions(int(pid), rows)
+        written = write_rows(api, int(pid), rows)
         if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
             api.set_model_version(int(pid), vid)
-        write_extras(api, int(pid), vid, rows)
-        api.cache_notes(int(pid), sorted({r["task"] for r in rows}))
         return {"written": written, "errors": len(errors), "error_messages": errors[:10]}

@@ -1,46 +1,47 @@
-"""Keep Label Studio's picture of a project current after every publish and rollback.
+"""Keep Label Studio's picture of a project current after every publish and rollback, at a cost
+bounded by what a person is served next, not by the project's size.
 
-1. every unlabeled task gets a prediction of the serving version whose score is the calibrated
-   confidence of its label (backend/inference/scoring.py), a note (label, confidence, why) and the
-   priority of the project's acquisition strategy as its queue key (lsproto/notes.py), and a
-   `cluster` from k-means over the tasks' embeddings;
-2. every annotated task the version was trained on gets a label check from out-of-fold
-   probabilities; a suspected label error gets the note "possible label error" and a queue key
-   below 0.5, strongest lowest (lsproto/views.py);
-3. the project's `model_version` moves to the serving version (score column and sampling count only
-   its predictions);
-4. predictions of every other version are deleted: a project keeps one prediction per task, of
-   the serving version (a rollback writes the older version's predictions again);
-5. auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
-   auto-accept user, spot checks are marked, labels the version would no longer give are removed;
-6. the notes and queue keys are copied into every task's data (`cache_notes`, two requests), which
-   the tabs show and order by.
+1. The project's tasks come from the task index (taskindex.py: one request when no task was added),
+   their embeddings from the embedding cache (features.py): a head version re-predicts every
+   unlabeled task locally, as a matrix product; only images never seen before are downloaded.
+2. Every unlabeled task gets a row: the calibrated confidence of its label as the score
+   (backend/inference/scoring.py), a note (label, confidence, why) and the priority of the project's
+   acquisition strategy as its queue key (lsproto/notes.py). Every annotated task the version was
+   trained on gets a label check from out-of-fold probabilities; a suspected label error gets the
+   note "possible label error" and a queue key below 0.5, strongest lowest (lsproto/views.py).
+3. **The head** (the HEAD most useful unlabeled tasks and the label checks) is written first
+   (lswrite.py: four requests), then the project's `model_version` moves to the version: Label
+   Studio's sampling only serves tasks with a prediction of that version, so from then on it serves
+   the new version's most useful photos. A correction costs this, whatever the project's size.
+4. **The rest** follows in chunks of SETTLE_CHUNK, most useful first, and stops as soon as a newer
+   training is asked for or another version serves (`superseded`): the next version's refresh
+   starts from its own head, so while people label the head is always current, and once they
+   pause every task gets the newest answer. A complete pass then deletes the predictions of other
+   versions that are left (a project keeps one prediction per task, of the serving version).
+5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
+   auto-accept user, spot checks are marked, labels the version would no longer give are removed.
 
-Head versions re-predict from cached embeddings (a linear head per task); only images never seen
-before are downloaded and embedded.
+No `cluster` is written: Label Studio's uncertainty sampling serves the user's least-solved cluster
+before the lowest score, which would override the strategy's order (docs/labelstudio.md).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from backend.accept.policy import AutoAccept
-from backend.fetch import FetchError
 from backend.inference.models import INITIAL_VERSION
 from backend.inference.predictor import strategy
 from backend.inference.scoring import label_columns, score_rows
-from lsproto.notes import (
-    WHY_FIRST_BATCH,
-    WHY_LABEL_ERROR,
-    WHY_RANDOM,
-    WHY_UNCERTAIN,
-    confidence_score,
-    note_items,
-    note_text,
-)
+from backend.writeback.features import TaskFeatures
+from backend.writeback.lswrite import write_rows
+from backend.writeback.taskindex import TaskIndex, catch_up
+from lsproto.notes import WHY_FIRST_BATCH, WHY_LABEL_ERROR, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
 from lsproto.results import prediction
 from lsproto.views import label_check_score
 from training.acquisition import clusters as kmeans_clusters
@@ -50,30 +51,8 @@ from training.params import TrainParams
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256  # images fetched and embedded at a time (bytes are dropped after embedding)
-
-
-def extras_of(rows: list[dict]) -> dict[int, dict]:
-    """task -> what its prediction should carry besides what import/predictions writes: the cluster,
-    and the note items of a row with a `why` (its `priority`, where it has one, is the queue key);
-    none for a row without (a PATCH then only takes away a stale note)."""
-    out = {}
-    for row in rows:
-        notes = []
-        if row.get("why"):
-            item = row["result"][0]
-            text = note_text(item["value"]["choices"][0], item.get("score", row["score"]), row["why"])
-            notes = note_items(item["to_name"], text, row.get("priority"))
-        out[row["task"]] = {"cluster": row.get("cluster"), "notes": notes}
-    return out
-
-
-def write_extras(api, project_id: int, vid: str, rows: list[dict]) -> int:
-    """Clusters and notes onto the predictions of `vid` just written (one PATCH per changed one)."""
-    extras = extras_of(rows)
-    if not any(e["cluster"] is not None or e["notes"] for e in extras.values()):
-        return 0  # nothing to add (a cold start without features): not even the listing
-    return api.set_clusters_and_notes(project_id, vid, extras)
+HEAD = 200  # unlabeled tasks written first: what Label Studio serves next
+SETTLE_CHUNK = 1000  # then the rest, this many per write, most useful first
 
 
 def medoids_first(features: np.ndarray, groups: np.ndarray) -> list[int]:
@@ -106,15 +85,28 @@ def n_clusters(n: int) -> int:
     return max(1, min(20, int(np.sqrt(n / 2))))
 
 
+@dataclass(frozen=True)
+class Written:
+    head: int  # predictions written with the head (label checks included)
+    settled: int  # predictions of the rest written after it
+    complete: bool  # every row written (not superseded)
+    head_requests: int  # Label Studio requests until the head was served (index, auto-accept, head)
+    rest_requests: int  # those of the rest
+
+
 class Refresher:
     def __init__(self, projects, serving, fetcher, embeddings):
         self.projects = projects
         self.serving = serving
         self.fetcher = fetcher
-        self.embeddings = embeddings
+        self.features = TaskFeatures(fetcher, embeddings)
         self.auto = AutoAccept(projects.root)
 
-    def refresh(self, pid: str) -> dict:
+    def index(self, pid: str) -> TaskIndex:
+        return TaskIndex(self.projects.root / str(pid))
+
+    def refresh(self, pid: str, superseded: Callable[[], bool] | None = None) -> dict:
+        """Write the serving version's predictions (head first, then the rest until `superseded`)."""
         start = time.perf_counter()
         state = self.projects.state(pid)
         vid, classifier = self.serving.classifier(pid)
@@ -122,29 +114,20 @@ class Refresher:
             return {"skipped": "no version serves yet"}
         cfg = self.projects.config(state.label_config)
         api = self.projects.api(state)
-        tasks = list(api.iter_tasks(int(pid), unlabeled_only=True))
-        auto = self.auto.prepare(pid, state, api)
-        if auto is not None:  # tasks labeled only by auto-accept are judged again, like unlabeled ones
-            tasks += auto.tasks
-        rows, errors = self.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
-        accepted = None
-        if auto is not None:
-            accepted = self.auto.apply(pid, auto, cfg, vid, self.serving.manifest(pid, vid), rows, api)
+        sent = api.requests_sent
+        rows, errors, accepted = self._rows(pid, state, cfg, vid, classifier, api)
         checks = self.label_checks(pid, vid, cfg)
-        written = api.import_predictions(int(pid), rows + checks)
-        removed = []
-        if written:  # LS takes a model_version only once predictions of it exist
-            api.set_model_version(int(pid), vid)
-            write_extras(api, int(pid), vid, rows + checks)
-            removed = [v for v in api.model_versions(int(pid)) if v != vid]
-            for old in removed:
-                api.delete_model_version(int(pid), old)
-            api.cache_notes(int(pid))  # every task: a stale note of an older version goes too
+        stop = superseded or (lambda: False)
+        written = self._write(api, int(pid), vid, rows, checks, lambda: stop() or self._replaced(pid, vid), sent)
+        removed = self._drop_other_versions(api, int(pid), vid) if written.complete and written.head else []
         report = {
             "version": vid,
             "predicted": len(rows),
             "checked": len(checks),
-            "written": written,
+            "written": written.head + written.settled,
+            "head": written.head,
+            "complete": written.complete,
+            "ls_requests": {"head": written.head_requests, "rest": written.rest_requests},
             "suspects": sum(1 for r in checks if r.get("why")),
             "errors": errors[:20],
             "removed_versions": removed,
@@ -155,23 +138,78 @@ class Refresher:
         log.info("project %s: refreshed predictions of %s: %s", pid, vid, report)
         return report
 
+    def _replaced(self, pid: str, vid: str) -> bool:
+        return self.serving.serving_version(pid) != vid
+
+    def _rows(self, pid, state, cfg, vid, classifier, api) -> tuple[list[dict], list[str], dict | None]:
+        """The unlabeled tasks' rows, most useful first; errors; what auto-accept did (or None)."""
+        index = self.index(pid)
+        catch_up(index, api, int(pid), cfg.data_key)
+        trained = (self.serving.manifest(pid, vid).get("extra") or {}).get("tasks") or []
+        tasks = index.tasks(exclude=trained)
+        rows, errors = self.indexed_predictions(state, cfg, vid, classifier, tasks, api, index)
+        accepted = None
+        auto = self.auto.prepare(pid, state, api)
+        if auto is not None:  # tasks labeled only by auto-accept are judged again, like unlabeled ones;
+            # a task a person labeled since the version's training is not (Label Studio's list says
+            # which are open: the one listing a refresh makes, and only where auto-accept is used)
+            open_ids = {t["id"] for t in api.iter_tasks(int(pid), unlabeled_only=True)} | {t["id"] for t in auto.tasks}
+            judged = [r for r in rows if r["task"] in open_ids]
+            accepted = self.auto.apply(pid, auto, cfg, vid, self.serving.manifest(pid, vid), judged, api)
+        rows.sort(key=lambda r: r.get("priority", 1.0))
+        return rows, errors, accepted
+
+    def _write(self, api, project_id: int, vid: str, rows, checks, superseded, sent: int) -> Written:
+        head = write_rows(api, project_id, rows[:HEAD] + checks)
+        if head:  # LS takes a model_version only once predictions of it exist
+            api.set_model_version(project_id, vid)
+        served = api.requests_sent
+        settled, complete = 0, True
+        for start in range(HEAD, len(rows), SETTLE_CHUNK):
+            if superseded():
+                complete = False
+                break
+            settled += write_rows(api, project_id, rows[start : start + SETTLE_CHUNK])
+        return Written(head, settled, complete, served - sent, api.requests_sent - served)
+
+    def _drop_other_versions(self, api, project_id: int, vid: str) -> list[str]:
+        """After a complete pass: the predictions of other versions that are left go (tasks the
+        version did not predict); their tasks' notes are cleared with them."""
+        removed = [v for v in api.model_versions(project_id) if v != vid]
+        for old in removed:
+            api.delete_model_version(project_id, old)
+        if removed:
+            api.cache_notes(project_id)
+        return removed
+
+    def indexed_predictions(self, state, cfg, vid, classifier, tasks, api, index) -> tuple[list[dict], list[str]]:
+        """Rows for indexed tasks (cached embeddings; the others fetched and embedded)."""
+        backbone = classifier.backbone
+        features, ids, errors = self.features.of_indexed(backbone, cfg.data_key, tasks, api, state.project, index)
+        return self._scored(state, cfg, vid, classifier, features, ids), errors
+
     def unlabeled_predictions(self, state, cfg, vid, classifier, tasks, api) -> tuple[list[dict], list[str]]:
-        """Prediction rows for `tasks` (with `task` ids) and the errors of the tasks left out."""
+        """Rows for task dicts (new tasks: fetched and embedded, then indexed) and the errors of the
+        tasks left out."""
+        index = self.index(state.project)
+        features, kept, errors = self.features.embed(
+            classifier.backbone, cfg.data_key, tasks, api, state.project, index
+        )
+        return self._scored(state, cfg, vid, classifier, features, [int(t["id"]) for t in kept]), errors
+
+    def _scored(self, state, cfg, vid, classifier, features, ids: list[int]) -> list[dict]:
         columns = label_columns(cfg, classifier.labels)
-        features, kept, errors = self._embed(classifier.backbone, cfg, tasks, api, state.project)
-        if not kept or not columns:
-            return [], errors
+        if not ids or not columns:
+            return []
         proba = classifier.proba_from_features(features)
-        groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
         how = strategy(state)
         why = WHY_RANDOM if how == "random" else WHY_UNCERTAIN
-        scored = score_rows(cfg, vid, proba, columns, how, clusters=groups)
-        rows = [
-            {"task": t["id"], **s.prediction, "why": why, "priority": s.priority}
-            for t, s in zip(kept, scored)
+        scored = score_rows(cfg, vid, proba, columns, how)
+        return [
+            {"task": task_id, **s.prediction, "why": why, "priority": s.priority}
+            for task_id, s in zip(ids, scored)
             if s is not None
         ]
-        return rows, errors
 
     def cold_predictions(self, state, cfg, tasks, api) -> tuple[list[dict], list[str]]:
         """Before the first training: the INITIAL answer (the first label, confidence 1/C: no idea)
@@ -180,7 +218,8 @@ class Refresher:
         batch that covers the photos, better than a random one. The equal scores' tie-break follows
         the same order, so "Label All Tasks" serves it too."""
         backbone = self.serving.backbone(TrainParams.from_dict(state.params or None))
-        features, kept, errors = self._embed(backbone, cfg, tasks, api, state.project)
+        index = self.index(state.project)
+        features, kept, errors = self.features.embed(backbone, cfg.data_key, tasks, api, state.project, index)
         if not kept:
             return [], errors
         groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
@@ -191,38 +230,13 @@ class Refresher:
             rank = position / len(order)
             row = {
                 "task": kept[i]["id"],
-                **prediction(
-                    cfg, cfg.labels[0], confidence_score(confidence, rank), INITIAL_VERSION, cluster=int(groups[i])
-                ),
+                **prediction(cfg, cfg.labels[0], confidence_score(confidence, rank), INITIAL_VERSION),
                 "why": WHY_FIRST_BATCH,
                 "priority": rank,
             }
             row["result"][0]["score"] = round(confidence, 4)
             rows.append(row)
         return rows, errors
-
-    def _embed(self, backbone, cfg, tasks, api, project=None):
-        """(features, the tasks they belong to, errors) for `tasks`, CHUNK images at a time."""
-        feats, kept, errors = [], [], []
-        for start in range(0, len(tasks), CHUNK):
-            chunk = tasks[start : start + CHUNK]
-            names = [f"task {t.get('id')}" for t in chunk]
-            items = [(n, (t.get("data") or {}).get(cfg.data_key)) for n, t in zip(names, chunk)]
-            fetched = self.fetcher.fetch_many(items, hostname=api.base_url, auth=api.auth, project=project)
-            good = [(t, n, b) for t, n, b in zip(chunk, names, fetched) if not isinstance(b, FetchError)]
-            errors += [str(b) for b in fetched if isinstance(b, FetchError)]
-            if not good:
-                continue
-            bad: dict[int, str] = {}
-            x = backbone.embed(
-                [b for _, _, b in good], cache=self.embeddings, names=[n for _, n, _ in good], errors=bad
-            )
-            errors += list(bad.values())
-            for k, (task, _, _) in enumerate(good):
-                if k not in bad:
-                    feats.append(x[k])
-                    kept.append(task)
-        return (np.stack(feats) if feats else np.zeros((0, 0))), kept, errors
 
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
         """Rows for the annotated tasks this version has out-of-fold probabilities of; a suspected
@@ -247,3 +261,15 @@ class Refresher:
                 row["priority"] = label_check_score(suspects[i], float(proba[i, given[i]]))
             rows.append(row)
         return rows
+
+
+def out_of_fold(result, used) -> dict:
+    """The out-of-fold probabilities of the tasks trained on, for label checks (`Refresher.label_checks`)."""
+    if result.oof_proba is None:
+        return {}
+    kept = [used[i] for i in result.kept]
+    return {
+        "tasks": [e.task_id for e in kept],
+        "labels": [e.label for e in kept],
+        "proba": [[round(float(p), 5) for p in row] for row in result.oof_proba],
+    }
