@@ -27,16 +27,21 @@ def fail(message: str) -> int:
 
 
 def register(subparsers) -> None:
-    from training.acquisition import DEFAULT_STRATEGY, STRATEGIES
-    from training.params import TrainParams
-
-    default = TrainParams()
     p = subparsers.add_parser(
         VERB,
         help="replay active learning on labelled photos and report accuracy per round",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_photos(p)
+    _add_rounds(p)
+    _add_head(p)
+    _add_output(p)
+    p.set_defaults(func=run)
+
+
+def _add_photos(p: argparse.ArgumentParser) -> None:
+    """Where the photos come from and where embeddings are cached."""
     p.add_argument(
         "--pool", required=True, type=Path, help="class-per-folder tree whose labels are revealed batch by batch"
     )
@@ -47,6 +52,18 @@ def register(subparsers) -> None:
         help="class-per-folder tree to measure accuracy on (default: hold out 20%% of "
         "every class of --pool, chosen by --seed)",
     )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)",
+    )
+
+
+def _add_rounds(p: argparse.ArgumentParser) -> None:
+    """Which photos are revealed, how many, how often and under which seeds."""
+    from training.acquisition import DEFAULT_STRATEGY, STRATEGIES
+
     p.add_argument(
         "--strategy",
         default=DEFAULT_STRATEGY,
@@ -60,12 +77,19 @@ def register(subparsers) -> None:
     )
     p.add_argument("--batch", type=int, default=60, help="labels revealed per round (default 60)")
     p.add_argument("--rounds", type=int, default=8, help="number of rounds (default 8)")
-    p.add_argument(
-        "--mode", default="head", help="training mode; only 'head' (linear head on cached embeddings) is supported"
-    )
     p.add_argument("--seed", type=int, default=0, help="first random seed (default 0)")
     p.add_argument(
         "--repeats", type=int, default=1, help="run with seeds SEED .. SEED+K-1 and report mean and spread (default 1)"
+    )
+
+
+def _add_head(p: argparse.ArgumentParser) -> None:
+    """The head retrained every round: a project's defaults unless changed."""
+    from training.params import TrainParams
+
+    default = TrainParams()
+    p.add_argument(
+        "--mode", default="head", help="training mode; only 'head' (linear head on cached embeddings) is supported"
     )
     p.add_argument(
         "--model",
@@ -85,12 +109,10 @@ def register(subparsers) -> None:
         help=f"at most this many not-yet-labeled pool photos join each fit as unlabeled tasks "
         f"(semi-supervised, as in a project; default {default.unlabeled}; 0 = labels only)",
     )
-    p.add_argument(
-        "--cache",
-        type=Path,
-        default=None,
-        help="embedding cache directory (default $TASVEER_CACHE or ~/.cache/tasveer)",
-    )
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    """What is reported besides accuracy, and in which form."""
     p.add_argument(
         "--auto-accept",
         type=float,
@@ -104,7 +126,6 @@ def register(subparsers) -> None:
         action="store_true",
         help='print one JSON object {"strategy", "rounds": [{"labels", "accuracy", "spread"}]}',
     )
-    p.set_defaults(func=run)
 
 
 def _check(args) -> str | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from cli.common import add_json_and_cache, default_cache, fail, read_images
-from training.params import MODES, PRESETS, help_of
+from training.params import MODES, PRESETS, TrainParams, help_of
 
 # CLI flags that are training parameters of the same name
 PARAM_FLAGS = ("preset", "mode", "model", "lr", "epochs", "image_size", "batch_size", "seed", "tta")
@@ -43,51 +44,91 @@ def _help(name: str) -> str:
     return help_of(name)["help"].replace("%", "%%")
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What `train` fits on: the parameters and the photos (paths, label names, class names)."""
+
+    params: TrainParams
+    paths: list[Path]
+    labels: list[str]
+    classes: list[str]
+
+
 def run(args) -> int:
     from training.cache import EmbeddingCache
-    from training.data import balanced_sample, list_folder
     from training.head import TooFewLabels
-    from training.images import content_hash
-    from training.params import ParamError, TrainParams
-    from training.store import ModelStore, data_fingerprint
+    from training.params import ParamError
     from training.train import fit
+
+    inputs = _read_inputs(args)
+    if isinstance(inputs, str):
+        return fail("train", inputs)
+    params = inputs.params
+    blobs, _ = read_images(inputs.paths)
+    print(
+        f"training {params.mode} / {params.model} on {len(inputs.paths)} images, {len(inputs.classes)} classes",
+        file=sys.stderr,
+    )
+    try:
+        result = fit(
+            blobs,
+            inputs.labels,
+            inputs.classes,
+            params,
+            cache=EmbeddingCache(args.cache or default_cache()),
+            progress=True,
+            names=[str(p) for p in inputs.paths],
+        )
+    except (TooFewLabels, ParamError, ValueError) as exc:
+        return fail("train", str(exc))
+    vid = _publish(args, inputs, blobs, result)
+    _report(args, vid, params, result)
+    return 0
+
+
+def _read_inputs(args) -> _Inputs | str:
+    """The parameters (--params, then the flags) and the photos of --data (--limit of them);
+    a string says why they cannot be had."""
+    from training.data import balanced_sample, list_folder
+    from training.params import ParamError
 
     try:
         values = json.loads(args.params) if args.params else {}
     except json.JSONDecodeError as exc:
-        return fail("train", f"--params is not valid JSON: {exc}")
+        return f"--params is not valid JSON: {exc}"
     if not isinstance(values, dict):
-        return fail("train", "--params must be a JSON object")
+        return "--params must be a JSON object"
     values.update({k: getattr(args, k) for k in PARAM_FLAGS if getattr(args, k) is not None})
     try:
         params = TrainParams.from_dict(values)
         paths, labels, classes = list_folder(args.data)
     except (ParamError, ValueError, FileNotFoundError) as exc:
-        return fail("train", str(exc))
+        return str(exc)
     if args.limit is not None:
         if args.limit < 2:
-            return fail("train", "--limit must be at least 2")
+            return "--limit must be at least 2"
         keep = balanced_sample(labels, args.limit, params.seed)
         paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
-    blobs, _ = read_images(paths)
-    print(f"training {params.mode} / {params.model} on {len(paths)} images, {len(classes)} classes", file=sys.stderr)
-    try:
-        result = fit(
-            blobs,
-            labels,
-            classes,
-            params,
-            cache=EmbeddingCache(args.cache or default_cache()),
-            progress=True,
-            names=[str(p) for p in paths],
-        )
-    except (TooFewLabels, ParamError, ValueError) as exc:
-        return fail("train", str(exc))
+    return _Inputs(params, paths, labels, classes)
+
+
+def _publish(args, inputs: _Inputs, blobs: list[bytes], result) -> str:
+    """Publish the fitted version to --out (parent: the version it served); returns its id."""
+    from training.images import content_hash
+    from training.store import ModelStore, data_fingerprint
+
     store = ModelStore(args.out)
-    fingerprint = data_fingerprint([content_hash(b) for b in blobs], labels)
-    vid = store.publish(
-        result, params=params, parent=store.serving(), data_fingerprint=fingerprint, extra={"source": str(args.data)}
+    fingerprint = data_fingerprint([content_hash(b) for b in blobs], inputs.labels)
+    return store.publish(
+        result,
+        params=inputs.params,
+        parent=store.serving(),
+        data_fingerprint=fingerprint,
+        extra={"source": str(args.data)},
     )
+
+
+def _report(args, vid: str, params: TrainParams, result) -> None:
     summary = {
         "version": vid,
         "store": str(args.out),
@@ -102,10 +143,9 @@ def run(args) -> int:
     }
     if args.json:
         print(json.dumps(summary))
-        return 0
+        return
     acc = summary["accuracy"]
     acc_text = f"{acc:.1%} ({result.metrics_source})" if acc is not None else "n/a (too few examples)"
     print(f"published {vid} to {args.out}: {result.n_train} images in {result.seconds:.1f}s, accuracy {acc_text}")
     for why in result.skipped.values():
         print(f"  skipped {why}")
-    return 0

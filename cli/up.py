@@ -20,6 +20,7 @@ from cli.upsetup import (  # noqa: F401 - backend_credentials: also read by test
     load_or_create_state,
     print_status,
     public_hosts,
+    ready_database,
     with_secret,
 )
 from config.env import is_set, read
@@ -28,6 +29,7 @@ from sync.backendproc import BackendError, BackendServer
 from sync.connection import ConnectionProblem, make_client
 from sync.importer import ImportProblem, import_images
 from sync.labelstudio import LabelStudioServer, LabelStudioStartError
+from sync.lsdatabase import SQLITE, DatabaseProblem
 from sync.project import (
     DEFAULT_LABELS,
     SAMPLING,
@@ -50,7 +52,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "up",
         help="start Label Studio and the ML backend, wired together",
         description=(
-            "Start Label Studio (SQLite, data under DATA_DIR/labelstudio) and the tasveer ML backend "
+            "Start Label Studio (SQLite or PostgreSQL, see --database; uploads under DATA_DIR/labelstudio) and "
+            "the tasveer ML backend "
             "(data under DATA_DIR/backend) as child processes on 127.0.0.1, create the admin user and "
             "API token (kept in DATA_DIR/tasveer-up.json and reused), create or reuse the project, "
             "connect the backend with 'start training on annotation submission' on, check that Label "
@@ -75,6 +78,13 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="which task 'Label All Tasks' serves next: uncertainty = the least confident "
         "(lowest prediction score, spread over clusters; default), sequential = by task id, "
         "uniform = at random ('Label tasks as displayed' in Needs review: the acquisition strategy's order)",
+    )
+    parser.add_argument(
+        "--database",
+        metavar="DB",
+        help="Label Studio's database: sqlite (default), postgres (127.0.0.1:5432, user postgres, database "
+        "tasveer_<data dir>, made if missing) or postgresql://user[:password]@host[:port]/name; "
+        "DATA_DIR keeps its choice",
     )
     parser.add_argument("--images", metavar="DIR", help="import the images under DIR after start-up")
     parser.add_argument(
@@ -115,12 +125,17 @@ def run(args) -> int:
     data_dir = Path(args.data_dir).resolve()
     try:
         labels = parse_labels(args.labels)
-        state = load_or_create_state(data_dir, args.username, args.password)
+        state = load_or_create_state(data_dir, args.username, args.password, args.database)
         if is_set("TASVEER_SECRET"):  # the environment's secret wins, and the state records it for the CLI
             state.backend_secret = read("TASVEER_SECRET")
     except (ValueError, UpProblem) as exc:
         _err(str(exc))
         return 2
+    try:
+        ready_database(state)
+    except DatabaseProblem as exc:
+        _err(str(exc))
+        return 1
     save_state(data_dir, state)
     servers = _servers(args, data_dir, state)
     # SIGINT too: a shell starts background jobs with SIGINT ignored, where Python would not raise
@@ -200,6 +215,7 @@ def _servers(args, data_dir: Path, state: UpState) -> Servers:
         host=args.host,
         backend_hosts=(args.host,),
         startup_timeout=args.timeout,
+        database=state.database or SQLITE,
     )
     # a login always: the secret (Label Studio's connection and webhook send it, the printed links
     # carry a token made from it); /health stays open for probes unless TASVEER_OPEN_HEALTH says

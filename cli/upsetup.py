@@ -1,5 +1,5 @@
 """`tasveer up`'s set-up pieces: the credentials and names the backend gets, the state file's
-user, and the status it prints (cli/up.py runs the stack)."""
+user and database, and the status it prints (cli/up.py runs the stack)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from backend.api.logintoken import TOKEN_PARAM, link_token, page_link
 from config.env import basic_auth, read
+from sync.lsdatabase import SQLITE, DatabaseProblem, describe, ensure_database, resolve, same_database
 from sync.project import webhook_actions
 from sync.state import UpState, load_state
 
@@ -38,15 +39,19 @@ def public_hosts(host: str) -> tuple[str, ...]:
     return names
 
 
-def load_or_create_state(data_dir: Path, username: str | None, password: str | None) -> UpState:
+def load_or_create_state(
+    data_dir: Path, username: str | None, password: str | None, database: str | None = None
+) -> UpState:
+    """The data dir's state (made on first use); `database`: `--database` (None: the data dir's own)."""
     state = load_state(data_dir)
     if state is None:
-        state = UpState()
+        state = UpState(database=choose_database(data_dir, None, database))
         if username:
             state.username = username
         if password:
             state.password = password
     else:
+        state.database = choose_database(data_dir, state.database or SQLITE, database)
         # Label Studio creates its admin only once; another login would silently not exist
         if username and username != state.username:
             raise UpProblem(
@@ -59,9 +64,43 @@ def load_or_create_state(data_dir: Path, username: str | None, password: str | N
     return state
 
 
+def choose_database(data_dir: Path, current: str | None, requested: str | None) -> str:
+    """Label Studio's database for this run: a new data dir takes `requested` (default SQLite); an
+    existing one keeps `current`, since its users, projects and tasks live there (the URL's
+    credentials may change, the server and database may not)."""
+    try:
+        wanted = resolve(requested, data_dir) if requested else None
+    except DatabaseProblem as exc:
+        raise UpProblem(str(exc)) from None
+    if current is None:
+        return wanted or SQLITE
+    if wanted is None:
+        return current
+    if not same_database(current, wanted):
+        ls_dir = data_dir / "labelstudio"
+        raise UpProblem(
+            f"{data_dir} keeps Label Studio's data in {describe(current, ls_dir)}; it cannot switch to "
+            f"{describe(wanted, ls_dir)}: omit --database or use another --data-dir"
+        )
+    return wanted
+
+
+def ready_database(state: UpState) -> None:
+    """Label Studio's PostgreSQL database reachable, made when missing (sync/lsdatabase.py raises
+    DatabaseProblem, naming host:port, when not); nothing to do for SQLite."""
+    choice = state.database or SQLITE
+    if ensure_database(choice):
+        print(
+            f"created {describe(choice, Path())}: Label Studio's first start on it runs its "
+            "migrations (about a minute; see --timeout)",
+            flush=True,
+        )
+
+
 def print_status(ls, backend, state, project, ml, hook, views, sampling) -> None:
     lines = [
         f"Label Studio : {ls.url}  (log {ls.log_path})",
+        f"database     : {describe(ls.database, ls.data_dir)}",
         f"login        : {state.username} / {state.password}",
         f"API token    : {state.token}   (Authorization: Token <token>)",
         f"project      : {project.title} (id {project.id})  {ls.url}/projects/{project.id}",

@@ -249,8 +249,8 @@ VARIABLES = (
         "LABEL_STUDIO_DJANGO_DB",
         "text",
         None,
-        "Label Studio's database; `tasveer up` removes it (and "
-        "`DATABASE_URL`) so that its Label Studio stays on SQLite",
+        "Label Studio's database; `tasveer up` removes it (and `DATABASE_URL`, Label Studio's "
+        "`POSTGRE_*`) and sets `DJANGO_DB` and `POSTGRE_*` from its `--database` (default SQLite)",
         ("label-studio",),
     ),
 )

@@ -199,7 +199,7 @@ class LabelStudioClient(RawCalls, LabelStudio):
         the project's predictions. Returns how many were patched."""
         todo: list[tuple[int, list]] = []
         for pred in self.project_predictions(project_id):
-            items = notes.get(pred.get("task")) if pred.get("model_version") == version else None
+            items = notes.get(int(pred.get("task") or 0)) if pred.get("model_version") == version else None
             if items is None:
                 continue
             result = without_notes(pred.get("result")) + list(items)

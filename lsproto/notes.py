@@ -12,11 +12,11 @@ where it is) and the order the tabs serve (the acquisition priority) live in two
 
 How they get there (Label Studio 1.23.2, docs/labelstudio.md "What the data manager shows"): the
 prediction's result carries two textarea items under `from_name` NOTE and QUEUE (`note_items`). The
-labeling view drops items of a control its config lacks (nothing shows), and
-`POST /api/projects/<id>/import/predictions` would refuse them, so they are added with the PATCH that
-also sets the prediction's `cluster`. Label Studio's data-manager action `cache_labels` (source
-predictions, control tag NOTE or QUEUE, no counters) then copies their text into
-`data.cache_predictions_<tag>` of every task in one request per field.
+labeling view drops items of a control its config lacks (nothing shows); the import of predictions
+keeps them with the flag `fflag_fix_back_4620_..._short` (on in every Label Studio tasveer starts;
+without it they are PATCHed on: backend/writeback/lswrite.py). Label Studio's data-manager action
+`cache_labels` (source predictions, control tag NOTE or QUEUE, no counters) then copies their text
+into `data.cache_predictions_<tag>` of the tasks written, one request per field.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Run a Label Studio 1.23.2 server as a child process (SQLite, loopback) and wait for it.
+"""Run a Label Studio 1.23.2 server as a child process (loopback; SQLite in its data dir, or the
+PostgreSQL database of a `database` URL: sync/lsdatabase.py) and wait for it.
 
 Environment it gets (verified in LS's source, see docs/labelstudio.md):
 
@@ -12,6 +13,10 @@ Environment it gets (verified in LS's source, see docs/labelstudio.md):
 * SSRF protection stays ON; `USE_DEFAULT_BANNED_SUBNETS=false` and
   `USER_ADDITIONAL_BANNED_SUBNETS` = every range except the backend's subnet, so the webhook LS
   creates for the backend passes validation while everything else stays blocked.
+* `fflag_fix_back_4620_memory_efficient_predictions_import_08012025_short=true` (`FAST_PREDICTION_IMPORT`):
+  `POST /api/projects/<id>/import/predictions` looks up and recounts only the tasks it writes
+  predictions for, instead of every task of the project per request (docs/labelstudio.md "Feature
+  flags tasveer turns on").
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ from pathlib import Path
 
 from lsclient import LabelStudioError, open_client
 from lsproto.tokens import LSAuth
+from sync.lsdatabase import SQLITE, ls_environment
 from sync.netutil import banned_subnets, port_in_use, subnet_of_host, wait_http_ok
 from sync.process import ChildProcess, ManagedServer
 
 MAX_FILES_PER_UPLOAD = 1000
+# LS 1.23.2 data_import/api.py ImportPredictionsAPI: batch-wise import, counters of the written tasks only;
+# an environment variable of the flag's name wins over LS's flag file (core/feature_flags/base.py flag_set)
+FAST_PREDICTION_IMPORT = "fflag_fix_back_4620_memory_efficient_predictions_import_08012025_short"
 
 
 def policy_env(allowed_subnets) -> dict[str, str]:
@@ -43,6 +52,7 @@ def policy_env(allowed_subnets) -> dict[str, str]:
         "SSRF_PROTECTION_ENABLED": "true",
         "USE_DEFAULT_BANNED_SUBNETS": "false",
         "USER_ADDITIONAL_BANNED_SUBNETS": ",".join(banned_subnets(sorted(allowed_subnets))),
+        FAST_PREDICTION_IMPORT: "true",
     }
 
 
@@ -85,6 +95,7 @@ class LabelStudioServer(ManagedServer):
         backend_hosts: tuple[str, ...] = ("127.0.0.1",),
         startup_timeout: float = 180.0,
         extra_env: dict[str, str] | None = None,
+        database: str = SQLITE,
     ):
         if len(token) <= 5:
             raise ValueError("Label Studio ignores user tokens of 5 characters or fewer")
@@ -97,6 +108,7 @@ class LabelStudioServer(ManagedServer):
         self.backend_hosts = backend_hosts
         self.startup_timeout = startup_timeout
         self.extra_env = dict(extra_env or {})
+        self.database = database  # `sqlite` or a postgresql:// URL (sync/lsdatabase.py)
         self.log_path = self.data_dir / "label-studio.log"
         self._child: ChildProcess | None = None
 
@@ -111,7 +123,12 @@ class LabelStudioServer(ManagedServer):
 
     def environment(self) -> dict[str, str]:
         allowed = sorted({subnet_of_host(h) for h in self.backend_hosts})
-        env = dict(os.environ)
+        # an inherited database setting (a URL, LS's Postgres variables) must not move LS elsewhere
+        env = ls_environment(dict(os.environ), self.database)
+        policy = policy_env(allowed)
+        for key in policy:  # LS reads LABEL_STUDIO_<name> and HEARTEX_<name> before <name> (get_env)
+            env.pop(f"LABEL_STUDIO_{key}", None)
+            env.pop(f"HEARTEX_{key}", None)
         env.update(
             {
                 "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir),
@@ -120,12 +137,9 @@ class LabelStudioServer(ManagedServer):
                 "LABEL_STUDIO_USER_TOKEN": self.token,
                 "LABEL_STUDIO_HOST": self.url,
                 "PYTHONUNBUFFERED": "1",
-                **policy_env(allowed),
+                **policy,
             }
         )
-        # a database URL or a Postgres setting inherited from the caller would move LS off SQLite
-        for key in ("DJANGO_DB", "LABEL_STUDIO_DJANGO_DB", "DATABASE_URL"):
-            env.pop(key, None)
         env.update(self.extra_env)
         return env
 

@@ -117,36 +117,55 @@ def connect_backend(
       `secure_webhook`.
     Returns the ML backend object as LS reports it after connecting (state "CO" = connected).
     """
-    auth: dict[str, Any] = (
-        {"auth_method": "BASIC_AUTH", "basic_auth_user": basic_auth[0], "basic_auth_pass": basic_auth[1]}
-        if basic_auth
-        else {}
-    )
+    auth = _auth_fields(basic_auth)
     project_id = project.id if hasattr(project, "id") else int(project)
-    existing = list(client.ml.list(project=project_id))
+    backend = _ensure_backend(client, project_id, url, title=title, interactive=interactive, timeout=timeout, auth=auth)
+    _apply_project_settings(client, project_id, url, model_version)
+    return _wait_connected(client, backend, url, connect_wait)
+
+
+def _auth_fields(basic_auth: tuple[str, str] | None) -> dict[str, Any]:
+    if not basic_auth:
+        return {}
+    return {"auth_method": "BASIC_AUTH", "basic_auth_user": basic_auth[0], "basic_auth_pass": basic_auth[1]}
+
+
+def _ensure_backend(
+    client, project_id: int, url: str, *, title: str, interactive: bool, timeout: float, auth: dict[str, Any]
+):
+    """The project's one ML backend at `url`: others are deleted, a missing one is created, a
+    kept one is updated when its title, interactivity or credentials are to change."""
     backend = None
-    for ml in existing:
+    for ml in list(client.ml.list(project=project_id)):
         if _same_url(ml.url, url) and backend is None:
             backend = ml
         else:
             client.ml.delete(id=ml.id)  # another URL: its webhook would point elsewhere
     if backend is None:
-        backend = _create_backend(
+        return _create_backend(
             client, project_id, url.rstrip("/"), title=title, is_interactive=interactive, timeout=timeout, **auth
         )
-    elif backend.is_interactive != interactive or backend.title != title or auth:
+    if backend.is_interactive != interactive or backend.title != title or auth:
         # LS 1.23.2 validates a PATCH by calling the backend with the fields sent only: name its url too
         backend = client.ml.update(
             id=backend.id, url=backend.url, project=project_id, is_interactive=interactive, title=title, **auth
         )
+    return backend
+
+
+def _apply_project_settings(client, project_id: int, url: str, model_version: str | None) -> None:
+    """Training on submission, PREDICTION_SETTINGS, the model_version asked for and the page link."""
     settings: dict[str, Any] = dict(PREDICTION_SETTINGS, min_annotations_to_start_training=1)
     if model_version is not None:
         settings["model_version"] = model_version
     current = client.projects.get(id=project_id).description
     settings["description"] = with_page_link(current, url, project_id)
     client.projects.update(id=project_id, **settings)
-    # GET /api/ml/<id> makes LS run the backend's /health + /setup and store the state; a backend
-    # that is still loading may miss LS's 3 s /setup timeout once, so ask again for a while
+
+
+def _wait_connected(client, backend, url: str, connect_wait: float):
+    """GET /api/ml/<id> makes LS run the backend's /health + /setup and store the state; a backend
+    that is still loading may miss LS's 3 s /setup timeout once, so ask again for a while."""
     deadline = time.monotonic() + connect_wait
     while True:
         backend = client.ml.get(id=backend.id)

@@ -25,6 +25,9 @@ class UpState:
     backend_url: str | None = None
     project_id: int | None = None
     project_title: str | None = None
+    # Label Studio's database: `sqlite` or a postgresql:// URL (sync/lsdatabase.py); None in a state
+    # file written before `--database` existed, which means SQLite
+    database: str | None = None
 
 
 def state_path(data_dir: str | os.PathLike) -> Path:

@@ -10,94 +10,27 @@ browser-6-retrained.png. Needs Debian's chromium and the playwright package: a m
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import sync_playwright
 
 import scenes
-from config.env import SECRET_USER
-from lsfixture import REPO_ROOT, poll, tasveer_argv
 from lsproto.notes import NOTE_COLUMN, QUEUE, QUEUE_COLUMN, read_note
-from lssqlite import migrated_database
-from sync.netutil import free_port
-from sync.state import STATE_FILE
+from upbrowser import CHROMIUM, FLAGS, MS, start_up, stop_up
 
 pytestmark = pytest.mark.labelstudio
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WAIT = 180.0
 N_NEW = 128
-MS = 120_000  # Playwright timeouts (ms): two shared cores
 # the first screen's photos in the data manager have loaded
 THUMBNAILS = (
     "[...document.querySelectorAll('[data-testid=table-row] img')].slice(0, 10)"
     ".every(i => i.complete && i.naturalWidth > 0)"
 )
-
-
-class Up:
-    """A running `tasveer up`: its state file, API helpers, and log tails for failure messages."""
-
-    def __init__(self, data_dir: Path, stdout: Path):
-        self.data_dir, self.stdout = data_dir, stdout
-        self.state: dict = {}
-
-    def logs(self, n: int = 40) -> str:
-        out = []
-        for name in ("backend/backend.log", "labelstudio/label-studio.log"):
-            path = self.data_dir / name
-            lines = path.read_text(errors="replace").splitlines()[-n:] if path.exists() else ["(missing)"]
-            out.append(f"--- tail of {path}\n" + "\n".join(line[:300] for line in lines))
-        out.append(f"--- tasveer up output\n{self.stdout.read_text(errors='replace')[-3000:]}")
-        return "\n".join(out)
-
-    def wait(self, check, what: str, timeout: float = WAIT, interval: float = 1.0):
-        return poll(check, what, timeout, interval, lambda: "\n" + self.logs())
-
-    def get(self, path: str, base: str | None = None, **params):
-        if base is None:  # Label Studio: its token
-            base, headers, auth = self.state["url"], {"Authorization": f"Token {self.state['token']}"}, None
-        else:  # the backend: the login `tasveer up` made (its secret, sent only to the backend)
-            headers, auth = {}, (SECRET_USER, self.state["backend_secret"])
-        r = requests.get(f"{base}{path}", params=params, headers=headers, auth=auth, timeout=60)
-        r.raise_for_status()
-        return r.json()
-
-    def model_version(self) -> str:
-        return self.get(f"/api/projects/{self.state['project_id']}")["model_version"]
-
-    def tasks(self) -> list[dict]:
-        # the project's task list, NOT /api/tasks: that one makes Label Studio predict tasks itself
-        return self.get(f"/api/projects/{self.state['project_id']}/tasks/", page_size=10_000)
-
-    def predictions(self) -> list[dict]:
-        data = self.get("/api/predictions/", project=self.state["project_id"])
-        return data.get("results", data) if isinstance(data, dict) else data
-
-    def backend_settled(self, not_version: str | None = None) -> str | None:
-        """The backend idle on a trained version (not `not_version`) that Label Studio follows."""
-        info = self.get("/versions", base=self.state["backend_url"], project=self.state["project_id"])
-        idle = info["jobs"]["running"] is None and info["jobs"]["pending"] is None
-        vid = info["model_version"]
-        if idle and vid not in (None, "INITIAL", not_version) and self.model_version() == vid:
-            return vid
-        return None
 
 
 def dm_table(page) -> dict:
@@ -119,38 +52,14 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
         (tree / label).mkdir(parents=True, exist_ok=True)
         (tree / label / path.name).symlink_to(path)
 
-    data_dir = tmp_path / "var"
-    # a new data dir, but Label Studio's database already migrated (lssqlite.py): this test is about
-    # the loop, not Label Studio's cold start (test_up starts from nothing)
-    migrated_database(data_dir / "labelstudio")
-    up = Up(data_dir, tmp_path / "up.out")
-    argv = tasveer_argv("up") + [
-        "--data-dir",
-        str(data_dir),
-        "--port",
-        str(free_port()),
-        "--backend-port",
-        str(free_port()),
-        "--labels",
-        ",".join(scenes.CLASSES),
-        "--images",
-        str(tree),
-        "--labels-from-folders",
-    ]
-    with open(up.stdout, "w") as out:
-        proc = subprocess.Popen(
-            argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True
-        )
+    # Label Studio's database already migrated: this test is about the loop, not Label Studio's cold
+    # start (test_up starts from nothing)
+    up, proc = start_up(
+        tmp_path, "--labels", ",".join(scenes.CLASSES), "--images", str(tree), "--labels-from-folders", migrated=True
+    )
     try:
-        up.wait(
-            lambda: "press Ctrl-C" in up.stdout.read_text() or proc.poll() is not None,
-            "'press Ctrl-C' from tasveer up",
-            timeout=400,
-        )
-        assert proc.poll() is None, f"tasveer up exited with {proc.returncode}\n{up.logs()}"
-        up.state = json.loads((data_dir / STATE_FILE).read_text())
-        pid, url = up.state["project_id"], up.state["url"]
-        first_version = up.wait(up.backend_settled, "trained version followed by Label Studio")
+        pid, url = up.pid, up.state["url"]
+        first_version = up.wait(up.settled, "trained version followed by Label Studio")
         old_ids = {t["id"] for t in up.tasks()}
         assert len(old_ids) == 24
 
@@ -181,15 +90,14 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             def predicted():
                 new_ids = {t["id"] for t in up.tasks()} - old_ids
                 vid = up.model_version()
-                preds = [q for q in up.predictions() if q["task"] in new_ids and q["model_version"] == vid]
-                # the clusters and notes are PATCHed after the predictions are written, then the notes
-                # copied into the task data: wait for all of it
+                preds = [q for q in up.all_predictions() if q["task"] in new_ids and q["model_version"] == vid]
+                # the notes travel inside the predictions, then are copied into the task data: wait for both
                 data = {t["id"]: t["data"] for t in up.tasks() if t["id"] in new_ids}
                 return (
                     (vid, new_ids, preds)
                     if len(new_ids) == N_NEW
                     and {q["task"] for q in preds} == new_ids
-                    and all(q.get("cluster") is not None for q in preds)
+                    and all(q.get("cluster") is None for q in preds)  # none written: sampling follows the score
                     and all(data[q["task"]].get(QUEUE_COLUMN) == read_note(q["result"], QUEUE) for q in preds)
                     else None
                 )
@@ -239,7 +147,7 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             # Label Studio's uncertainty sampling (projects/functions/next_task.py): among tasks with a
             # prediction of the project's model_version, the cluster where this annotator has solved
             # the fewest tasks first, then the lowest score
-            everything = up.predictions()
+            everything = up.all_predictions()
             solved = Counter(
                 max(
                     (q.get("cluster") for q in everything if q["task"] == t and q.get("cluster") is not None),
@@ -279,9 +187,7 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
             ] == [(me["id"], False, [correction])], annotations
 
             # 6. the submission trains a new version; Label Studio's project follows it
-            new_version = up.wait(
-                lambda: up.backend_settled(not_version=first_version), "new version after the correction"
-            )
+            new_version = up.wait(lambda: up.settled(not_version=first_version), "new version after the correction")
             assert up.model_version() == new_version
             page.goto(f"{url}/projects/{pid}/data")
             page.get_by_text(f"Tasks: {N_NEW - 1} / {N_NEW + 24}").wait_for()
@@ -298,10 +204,4 @@ def test_label_studio_loop_in_a_real_browser(tmp_path):
         assert proc.wait(timeout=90) == 0, up.logs()
         assert "stopping" in up.stdout.read_text()
     finally:
-        if proc.poll() is None:  # a failed step: let `tasveer up` stop its children, then make sure
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_up(proc)  # a failed step: let `tasveer up` stop its children, then make sure

@@ -18,6 +18,7 @@ import requests
 from config.env import SECRET_USER
 from lsfixture import REPO_ROOT, poll, tasveer_argv
 from lsproto.notes import NOTE_COLUMN, QUEUE, QUEUE_COLUMN, read_note
+from lssqlite import migrated_database
 from sync.netutil import free_port
 from sync.state import STATE_FILE
 
@@ -103,13 +104,13 @@ class Up:
         # the project's task list, NOT /api/tasks: that one makes Label Studio predict tasks itself
         return self.get(f"/api/projects/{self.pid}/tasks/", page_size=10_000)
 
-    def predictions(self, version: str) -> dict[int, dict]:
+    def all_predictions(self) -> list[dict]:
+        """Every prediction of the project, of every version (a task may have several)."""
         data = self.get("/api/predictions/", project=self.pid)
-        return {
-            p["task"]: p
-            for p in (data.get("results", data) if isinstance(data, dict) else data)
-            if p["model_version"] == version
-        }
+        return data.get("results", data) if isinstance(data, dict) else data
+
+    def predictions(self, version: str) -> dict[int, dict]:
+        return {p["task"]: p for p in self.all_predictions() if p["model_version"] == version}
 
     def views(self) -> dict[str, int]:
         return {v["data"]["title"]: v["id"] for v in self.get("/api/dm/views/", project=self.pid)}
@@ -159,9 +160,14 @@ def open_tab(page, up: Up, view_id: int) -> None:
     page.wait_for_timeout(1500)  # a late error modal would show by now
 
 
-def start_up(tmp_path: Path) -> tuple[Up, subprocess.Popen]:
-    """A plain `tasveer up` (the README's `make up`, on free ports): nothing imported."""
+def start_up(tmp_path: Path, *args: str, migrated: bool = False) -> tuple[Up, subprocess.Popen]:
+    """A plain `tasveer up` (the README's `make up`, on free ports): nothing imported, unless
+    `args` (more `tasveer up` arguments) say so. `migrated`: Label Studio's database comes
+    already migrated (lssqlite.py), for tests about the loop rather than its cold start. A
+    `tasveer up` that does not come up is stopped."""
     data_dir = tmp_path / "var"
+    if migrated:
+        migrated_database(data_dir / "labelstudio")
     up = Up(data_dir, tmp_path / "up.out")
     argv = tasveer_argv("up") + [
         "--data-dir",
@@ -170,18 +176,23 @@ def start_up(tmp_path: Path) -> tuple[Up, subprocess.Popen]:
         str(free_port()),
         "--backend-port",
         str(free_port()),
+        *args,
     ]
     with open(up.stdout, "w") as out:
         proc = subprocess.Popen(
             argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True
         )
-    up.wait(
-        lambda: "press Ctrl-C" in up.stdout.read_text() or proc.poll() is not None,
-        "'press Ctrl-C' from tasveer up",
-        timeout=400,
-    )
-    assert proc.poll() is None, f"tasveer up exited with {proc.returncode}\n{up.logs()}"
-    up.state = json.loads((data_dir / STATE_FILE).read_text())
+    try:
+        up.wait(
+            lambda: "press Ctrl-C" in up.stdout.read_text() or proc.poll() is not None,
+            "'press Ctrl-C' from tasveer up",
+            timeout=400,
+        )
+        assert proc.poll() is None, f"tasveer up exited with {proc.returncode}\n{up.logs()}"
+        up.state = json.loads((data_dir / STATE_FILE).read_text())
+    except BaseException:
+        stop_up(proc)
+        raise
     return up, proc
 
 

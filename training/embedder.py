@@ -91,11 +91,7 @@ def embed_images(
                     raise ImageError(message)
                 errors[idx[j]] = message
             if good:
-                feats = forward(arr)
-                fresh = {}
-                for j, vec in zip(good, feats):
-                    out[idx[j]] = vec
-                    fresh[hashes[idx[j]]] = vec
+                fresh = _run_batch(forward, arr, [idx[j] for j in good], hashes, out)
                 if cache is not None:
                     cache.put_many(fresh, feature_id, size)
             bar.update(len(idx))
@@ -104,6 +100,18 @@ def embed_images(
     bar.close()
     _copy_repeats(out, todo, hashes, first_of, errors)
     return out
+
+
+def _run_batch(
+    forward: Callable[[np.ndarray], np.ndarray], arr: np.ndarray, rows: list[int], hashes: list[str], out: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Run the decoded batch `arr` (one image per entry of `rows`) through `forward` into those
+    rows of `out`; the new features by content hash, for the cache."""
+    fresh = {}
+    for row, vec in zip(rows, forward(arr)):
+        out[row] = vec
+        fresh[hashes[row]] = vec
+    return fresh
 
 
 def _from_cache(out: np.ndarray, hashes: list[str], cache, feature_id: str, size: int) -> list[int]:

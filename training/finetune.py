@@ -4,7 +4,6 @@ early stopping on a validation split; CUDA with mixed precision when present."""
 from __future__ import annotations
 
 import copy
-import math
 import sys
 import time
 import uuid
@@ -20,6 +19,7 @@ from .backbones import Backbone
 from .head import fit_linear
 from .params import TrainParams
 from .tuneimages import augment, normalise, validation_split
+from .tuneoptim import Optimiser, Precision, make_optimiser
 
 
 class _Net(nn.Module):
@@ -76,9 +76,8 @@ def finetune(
     gen = torch.Generator().manual_seed(params.seed)
     train_idx, val_idx = validation_split(y, params.val_fraction, params.seed)
     net = _start_net(backbone, images, y, train_idx, n_classes, params, features)
-    run = _Run(
-        net, backbone, images, y, params, _optimiser(net, params, len(train_idx)), _Precision.on(backbone.device), gen
-    )
+    optimiser, precision = make_optimiser(net, params, len(train_idx)), Precision.on(backbone.device)
+    run = _Run(net, backbone, images, y, params, optimiser, precision, gen)
     _train(run, train_idx, val_idx, _Tracker(run.optimiser.total, params.epochs, progress, report))
     tta = bool(getattr(backbone, "tta", False))
     val_proba = _predict(run, val_idx, tta) if len(val_idx) else np.zeros((0, n_classes), np.float32)
@@ -128,49 +127,6 @@ def _start_net(
 
 
 @dataclass(frozen=True, eq=False)
-class _Optimiser:
-    """AdamW and its learning-rate schedule over `total` steps."""
-
-    optim: torch.optim.Optimizer
-    sched: torch.optim.lr_scheduler.LambdaLR
-    total: int
-
-
-def _optimiser(net: nn.Module, params, n_train: int) -> _Optimiser:
-    """AdamW; the learning rate warms up linearly (a tenth of the steps, one epoch at most), then
-    decays along a cosine."""
-    optim = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
-    steps_per_epoch = max(1, math.ceil(n_train / params.batch_size))
-    total = steps_per_epoch * params.epochs
-    warmup = min(steps_per_epoch, max(1, total // 10))
-
-    def schedule(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    return _Optimiser(optim, torch.optim.lr_scheduler.LambdaLR(optim, schedule), total)
-
-
-@dataclass(frozen=True, eq=False)
-class _Precision:
-    """Mixed precision on CUDA (bfloat16 where supported, else float16 with a gradient scaler)."""
-
-    enabled: bool
-    dtype: torch.dtype
-    scaler: torch.amp.GradScaler
-
-    @classmethod
-    def on(cls, device: torch.device) -> _Precision:
-        use_amp = device.type == "cuda"
-        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-        return cls(use_amp, amp_dtype, torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16))
-
-    def autocast(self, device: torch.device):
-        return torch.autocast(device.type, dtype=self.dtype, enabled=self.enabled)
-
-
-@dataclass(frozen=True, eq=False)
 class _Run:
     """One fine-tuning run: the network being trained, the backbone it came from, the uint8 images
     and their labels, the parameters, the optimiser, the precision and the random generator."""
@@ -180,8 +136,8 @@ class _Run:
     images: torch.Tensor
     y: np.ndarray
     params: TrainParams
-    optimiser: _Optimiser
-    precision: _Precision
+    optimiser: Optimiser
+    precision: Precision
     gen: torch.Generator
 
 

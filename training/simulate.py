@@ -8,6 +8,7 @@ simulation (or of the benchmark) costs seconds instead of minutes.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,7 @@ def simulate(
     (a target accuracy) also the share of test photos the auto-accept rule takes and their realised
     accuracy ("auto_coverage", "auto_precision"; training/autoaccept.py)."""
     from .acquisition import check_strategy, select
-    from .head import fit_linear, softmax
+    from .head import softmax
 
     check_strategy(strategy)
     for name, v in (("initial", initial), ("batch", batch)):
@@ -121,39 +122,81 @@ def simulate(
             raise ValueError(f"{name} must be at least 1; got {v}")
     if int(rounds) < 0:
         raise ValueError(f"rounds must not be negative; got {rounds}")
-    pool_X, test_X = np.asarray(pool_X, dtype=np.float32), np.asarray(test_X, dtype=np.float32)
-    pool_y, test_y = np.asarray(pool_y, dtype=np.int64), np.asarray(test_y, dtype=np.int64)
-    if len(pool_X) != len(pool_y) or len(test_X) != len(test_y):
-        raise ValueError("features and labels must have the same number of rows")
-    if initial + rounds * batch > len(pool_y):
+    data = _Photos.of(pool_X, pool_y, test_X, test_y)
+    if initial + rounds * batch > len(data.pool_y):
         raise ValueError(
-            f"initial + rounds * batch = {initial + rounds * batch} labels but the pool holds only {len(pool_y)} photos"
+            f"initial + rounds * batch = {initial + rounds * batch} labels but the pool holds only "
+            f"{len(data.pool_y)} photos"
         )
     n_classes = len(label_names)
-    labeled = first_batch(pool_X, pool_y, int(initial), strategy, seed)
+    labeled = first_batch(data.pool_X, data.pool_y, int(initial), strategy, seed)
     history = []
     for r in range(int(rounds) + 1):
-        mask = np.ones(len(pool_y), dtype=bool)
+        mask = np.ones(len(data.pool_y), dtype=bool)
         mask[labeled] = False
         unlabeled = np.flatnonzero(mask)
-        if head is None:
-            W, b = fit_linear(pool_X[labeled], pool_y[labeled], n_classes, head_c, seed)
-        else:
-            W, b = head(pool_X[labeled], pool_y[labeled], pool_X[unlabeled], n_classes, head_c, seed)
-        history.append({"labels": len(labeled), "accuracy": accuracy(W, b, test_X, test_y)})
-        if auto_accept is not None:
-            from .autoaccept import measure
-
-            (rule,) = measure(
-                pool_X[labeled], pool_y[labeled], test_X, test_y, n_classes, [auto_accept], head_c=head_c, seed=seed
-            )
-            history[-1].update(auto_coverage=rule["auto_coverage"], auto_precision=rule["auto_precision"])
+        W, b = _fit(data, labeled, unlabeled, n_classes, head, head_c, seed)
+        history.append(_score(data, labeled, W, b, n_classes, head_c=head_c, seed=seed, auto_accept=auto_accept))
         if r == rounds:
             break
-        proba = softmax(pool_X[unlabeled] @ W.T + b)
-        picks = select(proba, batch, strategy, features=pool_X[unlabeled], seed=seed * 1000 + r)
+        proba = softmax(data.pool_X[unlabeled] @ W.T + b)
+        picks = select(proba, batch, strategy, features=data.pool_X[unlabeled], seed=seed * 1000 + r)
         labeled.extend(int(unlabeled[i]) for i in picks)
     return history
+
+
+@dataclass(frozen=True)
+class _Photos:
+    """A simulation's embeddings and labels: the pool (labels revealed) and the test photos."""
+
+    pool_X: np.ndarray
+    pool_y: np.ndarray
+    test_X: np.ndarray
+    test_y: np.ndarray
+
+    @classmethod
+    def of(cls, pool_X, pool_y, test_X, test_y) -> _Photos:
+        photos = cls(
+            np.asarray(pool_X, dtype=np.float32),
+            np.asarray(pool_y, dtype=np.int64),
+            np.asarray(test_X, dtype=np.float32),
+            np.asarray(test_y, dtype=np.int64),
+        )
+        if len(photos.pool_X) != len(photos.pool_y) or len(photos.test_X) != len(photos.test_y):
+            raise ValueError("features and labels must have the same number of rows")
+        return photos
+
+
+def _fit(data: _Photos, labeled: list[int], unlabeled, n_classes: int, head, head_c: float, seed: int):
+    """(W, b) of the head on the labels revealed so far (`head`, if given, also sees the rest)."""
+    from .head import fit_linear
+
+    XL, yL = data.pool_X[labeled], data.pool_y[labeled]
+    if head is None:
+        return fit_linear(XL, yL, n_classes, head_c, seed)
+    return head(XL, yL, data.pool_X[unlabeled], n_classes, head_c, seed)
+
+
+def _score(
+    data: _Photos, labeled: list[int], W, b, n_classes: int, *, head_c: float, seed: int, auto_accept: float | None
+) -> dict:
+    """One step of the history: labels revealed, test accuracy, and the auto-accept figures if asked."""
+    step = {"labels": len(labeled), "accuracy": accuracy(W, b, data.test_X, data.test_y)}
+    if auto_accept is not None:
+        from .autoaccept import measure
+
+        (rule,) = measure(
+            data.pool_X[labeled],
+            data.pool_y[labeled],
+            data.test_X,
+            data.test_y,
+            n_classes,
+            [auto_accept],
+            head_c=head_c,
+            seed=seed,
+        )
+        step.update(auto_coverage=rule["auto_coverage"], auto_precision=rule["auto_precision"])
+    return step
 
 
 def summarise(strategy: str, runs: list[list[dict]]) -> dict:

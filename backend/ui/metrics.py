@@ -98,68 +98,96 @@ def _project_section(m, pid: str) -> list[str]:
             "label with score 1/C until the first annotations of two labels arrive.</p>"
         )
     if summaries:
-        parts.append(f"<div class='row'><div><h3>accuracy by version</h3>{accuracy_chart(summaries, serving)}</div>")
         current = next((mf for mf in manifests if mf.get("version") == serving), None)
         metrics = (current or {}).get("metrics") or {}
-        if metrics.get("confusion_matrix"):
-            src = f"/projects/{esc(pid)}/versions/{esc(serving)}/confusion.png"
-            parts.append(
-                f"<div><h3>{esc(serving)}: confusion matrix</h3>"
-                f"<img src='{src}' alt='confusion matrix' width='420'></div>"
-            )
-        parts.append("</div>")
-        parts.append(
-            "<h3>versions</h3><table><tr><th>version</th><th>created</th><th>mode</th>"
-            "<th>examples</th><th>accuracy</th><th>macro F1</th><th>evaluated by</th>"
-            "<th>trigger</th><th></th></tr>"
-        )
-        for mf, s in zip(reversed(manifests), reversed(summaries)):
-            is_serving = s["version"] == serving
-            trigger = (mf.get("extra") or {}).get("trigger")
-            candidate = str(s.get("promotion") or "").startswith("candidate")
-            label = "promote" if candidate else "serve this"
-            button = (
-                "serving"
-                if is_serving
-                else f"<button data-action='serve' data-project='{esc(pid)}' "
-                f"data-version='{esc(str(s['version']))}'>{label}</button>"
-                + (f" <span class='muted' title='{esc(s['promotion'])}'>candidate</span>" if candidate else "")
-            )
-            parts.append(
-                f"<tr{' class=serving' if is_serving else ''}><td>{esc(str(s['version']))}</td>"
-                f"<td>{_fmt((s['created_at'] or '')[:19].replace('T', ' '))}</td><td>{_fmt(s['mode'])}</td>"
-                f"<td>{_fmt(s['n_train'])}</td><td>{_fmt(s['accuracy'], True)}</td>"
-                f"<td>{_fmt(s['macro_f1'], True)}</td><td>{_fmt(s['metrics_source'])}</td>"
-                f"<td>{_fmt(trigger)}</td><td>{button}</td></tr>"
-            )
-        parts.append("</table>")
-        if metrics.get("per_class"):
-            parts.append(
-                f"<h3>{esc(serving)}: per class</h3><table><tr><th>label</th><th>precision</th>"
-                "<th>recall</th><th>F1</th><th>support</th></tr>"
-            )
-            for label, row in metrics["per_class"].items():
-                parts.append(
-                    f"<tr><td>{esc(label)}</td><td>{_fmt(row.get('precision'))}</td>"
-                    f"<td>{_fmt(row.get('recall'))}</td><td>{_fmt(row.get('f1'))}</td>"
-                    f"<td>{_fmt(row.get('support'))}</td></tr>"
-                )
-            parts.append("</table>")
+        parts += _chart_row(pid, serving, summaries, metrics)
+        parts += _version_table(pid, serving, manifests, summaries)
+        parts += _per_class_table(serving, metrics)
     parts.append(auto_accept_section(m, pid))
-    jobs = m.jobs.jobs(pid)[-10:]
-    if jobs:
+    parts += _jobs_table(m.jobs.jobs(pid)[-10:])
+    return parts
+
+
+def _chart_row(pid: str, serving: str, summaries: list[dict], metrics: dict) -> list[str]:
+    """Accuracy by version beside the serving version's confusion matrix (when it has one)."""
+    parts = [f"<div class='row'><div><h3>accuracy by version</h3>{accuracy_chart(summaries, serving)}</div>"]
+    if metrics.get("confusion_matrix"):
+        src = f"/projects/{esc(pid)}/versions/{esc(serving)}/confusion.png"
         parts.append(
-            "<h3>training jobs</h3><table><tr><th>job</th><th>state</th><th>trigger</th>"
-            "<th>requests</th><th>seconds</th><th>result / error</th></tr>"
+            f"<div><h3>{esc(serving)}: confusion matrix</h3><img src='{src}' alt='confusion matrix' width='420'></div>"
         )
-        for job in reversed(jobs):
-            took = (job.finished_at - job.started_at) if job.finished_at and job.started_at else None
-            outcome = job.error or ((job.result or {}).get("version") if isinstance(job.result, dict) else None)
-            parts.append(
-                f"<tr><td>{esc(job.id)}</td><td>{esc(job.state)}</td><td>{esc(job.reason)}</td>"
-                f"<td>{job.requests}</td><td>{_fmt(took)}</td><td>{_fmt(outcome)}</td></tr>"
-            )
-        parts.append("</table>")
+    parts.append("</div>")
+    return parts
+
+
+def _serve_button(pid: str, summary: dict, is_serving: bool) -> str:
+    if is_serving:
+        return "serving"
+    candidate = str(summary.get("promotion") or "").startswith("candidate")
+    label = "promote" if candidate else "serve this"
+    button = (
+        f"<button data-action='serve' data-project='{esc(pid)}' "
+        f"data-version='{esc(str(summary['version']))}'>{label}</button>"
+    )
+    if candidate:
+        button += f" <span class='muted' title='{esc(summary['promotion'])}'>candidate</span>"
+    return button
+
+
+def _version_table(pid: str, serving: str, manifests: list[dict], summaries: list[dict]) -> list[str]:
+    """Every version, newest first, with a button to serve (or promote) each but the serving one."""
+    parts = [
+        "<h3>versions</h3><table><tr><th>version</th><th>created</th><th>mode</th>"
+        "<th>examples</th><th>accuracy</th><th>macro F1</th><th>evaluated by</th>"
+        "<th>trigger</th><th></th></tr>"
+    ]
+    for mf, s in zip(reversed(manifests), reversed(summaries)):
+        is_serving = s["version"] == serving
+        trigger = (mf.get("extra") or {}).get("trigger")
+        parts.append(
+            f"<tr{' class=serving' if is_serving else ''}><td>{esc(str(s['version']))}</td>"
+            f"<td>{_fmt((s['created_at'] or '')[:19].replace('T', ' '))}</td><td>{_fmt(s['mode'])}</td>"
+            f"<td>{_fmt(s['n_train'])}</td><td>{_fmt(s['accuracy'], True)}</td>"
+            f"<td>{_fmt(s['macro_f1'], True)}</td><td>{_fmt(s['metrics_source'])}</td>"
+            f"<td>{_fmt(trigger)}</td><td>{_serve_button(pid, s, is_serving)}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+def _per_class_table(serving: str, metrics: dict) -> list[str]:
+    if not metrics.get("per_class"):
+        return []
+    parts = [
+        f"<h3>{esc(serving)}: per class</h3><table><tr><th>label</th><th>precision</th>"
+        "<th>recall</th><th>F1</th><th>support</th></tr>"
+    ]
+    for label, row in metrics["per_class"].items():
+        parts.append(
+            f"<tr><td>{esc(label)}</td><td>{_fmt(row.get('precision'))}</td>"
+            f"<td>{_fmt(row.get('recall'))}</td><td>{_fmt(row.get('f1'))}</td>"
+            f"<td>{_fmt(row.get('support'))}</td></tr>"
+        )
+    parts.append("</table>")
+    return parts
+
+
+def _jobs_table(jobs: list) -> list[str]:
+    """The given training jobs, newest first."""
+    if not jobs:
+        return []
+    parts = [
+        "<h3>training jobs</h3><table><tr><th>job</th><th>state</th><th>trigger</th>"
+        "<th>requests</th><th>seconds</th><th>result / error</th></tr>"
+    ]
+    for job in reversed(jobs):
+        took = (job.finished_at - job.started_at) if job.finished_at and job.started_at else None
+        outcome = job.error or ((job.result or {}).get("version") if isinstance(job.result, dict) else None)
+        parts.append(
+            f"<tr><td>{esc(job.id)}</td><td>{esc(job.state)}</td><td>{esc(job.reason)}</td>"
+            f"<td>{job.requests}</td><td>{_fmt(took)}</td><td>{_fmt(outcome)}</td></tr>"
+        )
+    parts.append("</table>")
     return parts
 
 

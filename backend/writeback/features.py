@@ -40,7 +40,7 @@ class TaskFeatures:
         miss = [t.as_task(data_key) for t in tasks if t.digest not in cached]
         x_new, kept, errors = self.embed(backbone, data_key, miss, api, project, index)
         ids = [t.id for t in hit] + [int(t["id"]) for t in kept]
-        parts = [np.stack([cached[t.digest] for t in hit])] if hit else []
+        parts = [np.stack([cached[str(t.digest)] for t in hit])] if hit else []
         if len(kept):
             parts.append(x_new)
         return (np.concatenate(parts) if parts else np.zeros((0, 0))), ids, errors

@@ -83,7 +83,10 @@ class PredictionWriter:
             rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
             auto = self.refresher.auto.prepare(pid, state, api, listing=False)
             if auto is not None:  # confident new tasks without a label are auto-accepted at once
-                open_ids = {t["id"] for t in api.iter_tasks(int(pid), unlabeled_only=True)}
+                # (a task labeled since it was created, e.g. by --labels-from-folders, is not judged:
+                # the annotated tasks are listed, as many as the labels, not the project's size)
+                labeled = {t["id"] for t in api.iter_tasks(int(pid), annotated_only=True)}
+                open_ids = {r["task"] for r in rows} - labeled
                 self.refresher.auto.apply(
                     pid,
                     auto,

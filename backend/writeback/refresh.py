@@ -151,9 +151,10 @@ class Refresher:
         accepted = None
         auto = self.auto.prepare(pid, state, api)
         if auto is not None:  # tasks labeled only by auto-accept are judged again, like unlabeled ones;
-            # a task a person labeled since the version's training is not (Label Studio's list says
-            # which are open: the one listing a refresh makes, and only where auto-accept is used)
-            open_ids = {t["id"] for t in api.iter_tasks(int(pid), unlabeled_only=True)} | {t["id"] for t in auto.tasks}
+            # a task a person labeled since the version's training is not (the annotated tasks are
+            # listed, as many as the labels, and only where auto-accept is used)
+            labeled = {t["id"] for t in api.iter_tasks(int(pid), annotated_only=True)}
+            open_ids = ({r["task"] for r in rows} - labeled) | {t["id"] for t in auto.tasks}
             judged = [r for r in rows if r["task"] in open_ids]
             accepted = self.auto.apply(pid, auto, cfg, vid, self.serving.manifest(pid, vid), judged, api)
         rows.sort(key=lambda r: r.get("priority", 1.0))
