@@ -8,7 +8,8 @@ the SDK's calls.
   are simply absent); LS answers 404 past the last page.
 * `GET /api/predictions/?project=<id>` -> every prediction of the project (a plain list).
 * `GET /api/tasks?project=<id>&query={"filters": total_predictions > 0, "selectedItems": {"all":
-  false, "included": [ids]}}` -> those of the ids that have a prediction (`predicted_among`).
+  false, "included": [ids]}, "ordering": ["-tasks:id"]}` -> those of the ids that have a
+  prediction, highest id first, and their count (`predicted_among`).
 * `GET /api/projects/<id>/model-versions/` -> `{version: prediction count}`; `DELETE` the same with
   `{"model_version": v}` deletes that version's predictions.
 * `POST /api/projects/<id>/import?return_task_ids=true` with image files (multipart) -> 201
@@ -208,35 +209,42 @@ class RawCalls:
     # Raw, like the task list above: which of some tasks have predictions, asked of those tasks
     # only. The SDK's `predictions.list` lists a whole project (or one task per request), so a
     # poll over it grows with the project; this asks the data manager for `task_ids` filtered on
-    # LS's stored `total_predictions` counter (one page, the ids in the query: ~10 characters each
-    # in the URL, so callers chunk them). Without `fields=all` LS sends no annotation or prediction
-    # bodies; it never asks the ML backend here (the project's `evaluate_predictions_automatically`
-    # is off, sync/project.py).
+    # LS's stored `total_predictions` counter (the ids go in the URL, ~6 characters each: callers
+    # chunk them). It never makes LS ask the ML backend (the project's
+    # `evaluate_predictions_automatically` is off, sync/project.py).
     def predicted_among(self, project_id: int, task_ids: Sequence[int]) -> set[int]:
-        """The ids of `task_ids` (tasks of the project) that have at least one prediction."""
+        """The ids of `task_ids` (tasks of the project) that have at least one prediction.
+
+        LS serializes every task it returns (~5 ms each), so the first request returns one: the
+        highest predicted id and the count. When the count is that of the ids up to it (the
+        predicted ones are the oldest, as the backend writes them in upload order) that is the
+        answer; otherwise a second request lists the predicted ones."""
         ids = sorted({int(t) for t in task_ids})
         if not ids:  # an empty `included` list would select every task of the project
             return set()
-        query = json.dumps(
-            {
-                "filters": {
-                    "conjunction": "and",
-                    "items": [
-                        {
-                            "filter": "filter:tasks:total_predictions",
-                            "operator": "greater",
-                            "type": "Number",
-                            "value": 0,
-                        }
-                    ],
-                },
-                "selectedItems": {"all": False, "included": ids},
-            },
-            separators=(",", ":"),
-        )
-        params = {"project": project_id, "page": 1, "page_size": len(ids), "resolve_uri": "false", "query": query}
-        resp = self.raw("GET", "/api/tasks", ok=(200, 404), params=params)
-        if resp.status_code == 404:  # LS's answer for an empty first page
+        body = self._predicted_page(project_id, ids, 1)
+        total, tasks = int(body.get("total") or 0), _tasks_of(body)
+        if not total or not tasks:
             return set()
+        below = [t for t in ids if t <= int(tasks[0]["id"])]
+        if total == len(below):
+            return set(below)
         wanted = set(ids)
-        return {int(t["id"]) for t in _tasks_of(resp.json()) if t.get("id") in wanted}
+        return {t["id"] for t in _tasks_of(self._predicted_page(project_id, ids, len(ids))) if t.get("id") in wanted}
+
+    def _predicted_page(self, project_id: int, ids: list[int], page_size: int) -> dict:
+        item = {"filter": "filter:tasks:total_predictions", "operator": "greater", "type": "Number", "value": 0}
+        query = {
+            "filters": {"conjunction": "and", "items": [item]},
+            "selectedItems": {"all": False, "included": ids},
+            "ordering": ["-tasks:id"],
+        }
+        params = {
+            "project": project_id,
+            "page": 1,
+            "page_size": page_size,
+            "resolve_uri": "false",
+            "query": json.dumps(query, separators=(",", ":")),
+        }
+        resp = self.raw("GET", "/api/tasks", ok=(200, 404), params=params)
+        return resp.json() if resp.status_code == 200 else {}  # 404: LS's answer for no page

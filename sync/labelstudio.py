@@ -21,9 +21,12 @@ Environment it gets (verified in LS's source, see docs/labelstudio.md):
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from lsclient import LabelStudioError, open_client
@@ -31,6 +34,9 @@ from lsproto.tokens import LSAuth
 from sync.lsdatabase import SQLITE, ls_environment
 from sync.netutil import banned_subnets, port_in_use, subnet_of_host, wait_http_ok
 from sync.process import ChildProcess, ManagedServer
+
+log = logging.getLogger(__name__)
+SQLITE_FILE = "label_studio.sqlite3"  # in the data dir (LS's DATABASE_NAME default)
 
 MAX_FILES_PER_UPLOAD = 1000
 # LS 1.23.2 data_import/api.py ImportPredictionsAPI: batch-wise import, counters of the written tasks only;
@@ -162,6 +168,7 @@ class LabelStudioServer(ManagedServer):
         if port_in_use(self.port, self.host):
             raise LabelStudioStartError(f"port {self.port} on {self.host} is already in use; pick another --port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_ahead_log()
         self._child = ChildProcess("label-studio", self.argv(), self.environment(), self.log_path)
         self._child.start()
 
@@ -182,7 +189,22 @@ class LabelStudioServer(ManagedServer):
                 f"Label Studio {reason} (url {self.url}, log {self.log_path}). Last log lines:\n{tail}"
             )
         self._check_token()
+        self._write_ahead_log()  # a new data dir: its database exists now
         return self
+
+    def _write_ahead_log(self) -> None:
+        """Put Label Studio's SQLite database in WAL mode (kept in the file): a reader (`/next`, the
+        data manager) never waits for a writer (the backend's prediction writes), and a writer waits
+        only for another writer. Label Studio leaves SQLite in its default rollback journal, where
+        every write blocks every read and `/next` failed with "database is locked" during writes."""
+        path = self.data_dir / SQLITE_FILE
+        if self.database != SQLITE or not path.exists():
+            return
+        try:
+            with closing(sqlite3.connect(path, timeout=30)) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:  # a locked or read-only file: LS still works, only slower
+            log.warning("Label Studio's database %s stays in its journal mode: %s", path, exc)
 
     def _check_token(self) -> None:
         """The legacy token must authenticate; if the data dir was made with another token it won't."""

@@ -131,7 +131,7 @@ def test_1_labels_train_a_version_whose_predictions_drive_label_studio(world, tm
     # the predictions arrive with their notes inside (one import request per batch, no PATCH)
     preds = wait_until(
         lambda: (
-            lambda ps: (ps if set(ps) == world.unlabeled and all(read_note(p["result"]) for p in ps.values()) else None)
+            lambda ps: ps if set(ps) == world.unlabeled and all(read_note(p["result"]) for p in ps.values()) else None
         )({p["task"]: p for p in project_predictions() if p["task"] in world.unlabeled}),
         "predictions with notes",
         60,

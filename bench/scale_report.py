@@ -1,0 +1,108 @@
+"""bench/scale.py's figures per N: the printed table and the plot against N (docs/img/scale.png)."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from pathlib import Path
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def _max(values):
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def figures(run: dict) -> dict:
+    """The per-N figures the table prints and the plot draws."""
+    imp, model, corr = run["import"], run["model"], run["corrections"]
+    publish = [c["publish_s"] for c in corr]
+    serves = [c["next_serves_s"] for c in corr]
+    lat = run["latency"]
+    return {
+        "N": run["n"],
+        "import s": imp["seconds"],
+        "import photos/s": imp["photos_per_s"],
+        "backend write-back photos/s": (imp.get("writeback") or {}).get("tasks_per_s"),
+        "model photos/s": model["photos_per_s"],
+        "import / model time": round(imp["seconds"] / model["seconds_for_n"], 1),
+        "publish s p50": _median(publish),
+        "publish s max": _max(publish),
+        "/next serves it s p50": _median(serves),
+        "/next serves it s max": _max(serves),
+        "LS requests / correction (LS log)": round(run["ls_requests_corrections"] / max(1, len(corr)), 1),
+        "LS requests / correction (backend)": round(run["backend_ls_requests_corrections"] / max(1, len(corr)), 1),
+        "/next p50 ms": lat["next"]["all"]["p50_ms"],
+        "/next p95 ms": lat["next"]["all"]["p95_ms"],
+        "page p50 ms": lat["page"]["all"]["p50_ms"],
+        "page p95 ms": lat["page"]["all"]["p95_ms"],
+        "backend RSS MB": run["rss_peak_mb"].get("backend"),
+        "LS RSS MB": run["rss_peak_mb"].get("labelstudio"),
+        "tasks without prediction": imp["without_prediction"],
+        "corrections not trained on": sum(1 for c in corr if c["version"] is None),
+    }
+
+
+def table(runs: list[dict]) -> str:
+    rows = [figures(r) for r in runs]
+    if not rows:
+        return "(no runs)"
+    width = max(len(k) for k in rows[0])
+    lines = [f"{'':<{width}}  " + "  ".join(f"{r['N']:>10}" for r in rows)]
+    for key in list(rows[0])[1:]:
+        lines.append(f"{key:<{width}}  " + "  ".join(f"{_cell(r[key]):>10}" for r in rows))
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
+
+
+PANELS = [
+    ("photos per second", ["import photos/s", "backend write-back photos/s", "model photos/s"]),
+    ("seconds after a correction", ["publish s p50", "/next serves it s p50"]),
+    ("latency (ms)", ["/next p50 ms", "/next p95 ms", "page p50 ms", "page p95 ms"]),
+    (
+        "Label Studio requests per correction",
+        ["LS requests / correction (LS log)", "LS requests / correction (backend)"],
+    ),
+    ("peak RSS (MB)", ["backend RSS MB", "LS RSS MB"]),
+]
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Each figure against N (log x), one panel per kind; nothing without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot", file=sys.stderr)
+        return
+    rows = sorted((figures(r) for r in runs), key=lambda f: f["N"])
+    xs = [f["N"] for f in rows]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    axes = axes.ravel()
+    axes[-1].axis("off")
+    for ax, (title, keys) in zip(axes, PANELS):
+        top = 0.0
+        for key in keys:
+            ys = [float("nan") if f[key] is None else float(f[key]) for f in rows]
+            ax.plot(xs, ys, marker="o", label=key)
+            top = max([top, *(y for y in ys if y == y)])
+        ax.set_xscale("log")
+        ax.set_ylim(0, top * 1.5 or 1)  # room above for the legend
+        ax.set_xlabel("photos imported (N)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"bench/scale.py: per N photos imported ({runs[0]['database']})", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
