@@ -162,6 +162,7 @@ class Trainer:
                 and training_part(last.get("params")) == training_part(params.to_dict())
                 and list(last.get("labels") or []) == list(data.cfg.labels)
             ):
+                self.refresher.resume(pid, self._newer_training(pid, job))  # its refresh may have been cut short
                 raise SkipJob(f"project {pid}: annotations unchanged since version {parent}")
         return Plan(params, recipe, why, parent)
 
@@ -270,15 +271,17 @@ class Trainer:
         )
         return vid
 
+    def _newer_training(self, pid: str, job: Job):
+        """Whether a training was asked for after this job started (its refresh then stops writing)."""
+        started = job.started_at or 0.0
+        return lambda: training_asked_at(self.projects.root, pid) > started
+
     def _refresh(self, pid: str, vid: str, job: Job) -> dict:
         """The new serving version's predictions in Label Studio (the head, then the rest until a
         newer training is asked for): {"refresh": ...}, or {"refresh_error": ...} (the version is
         published either way; Label Studio's copy catches up on the next one)."""
-        started = job.started_at or 0.0
         try:
-            return {
-                "refresh": self.refresher.refresh(pid, lambda: training_asked_at(self.projects.root, pid) > started)
-            }
+            return {"refresh": self.refresher.refresh(pid, self._newer_training(pid, job))}
         except Exception as exc:
             log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
             return {"refresh_error": f"{type(exc).__name__}: {exc}"}

@@ -27,10 +27,12 @@ before the lowest score, which would override the strategy's order (docs/labelst
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -46,12 +48,14 @@ from lsproto.results import prediction
 from lsproto.views import label_check_score
 from training.acquisition import clusters as kmeans_clusters
 from training.acquisition import standardise
+from training.atomic import write_json_atomic
 from training.labelerrors import label_errors_from_proba
 from training.params import TrainParams
 
 log = logging.getLogger(__name__)
 
 HEAD = 200  # unlabeled tasks written first: what Label Studio serves next
+RECORD = "refresh.json"  # projects/<id>/: the last refresh's version and whether it wrote every task
 SETTLE_CHUNK = 1000  # then the rest, this many per write, most useful first
 
 
@@ -135,8 +139,24 @@ class Refresher:
         }
         if accepted is not None:
             report["auto_accept"] = accepted
+        write_json_atomic(self._record(pid), {"version": vid, "complete": written.complete}, fsync=False)
         log.info("project %s: refreshed predictions of %s: %s", pid, vid, report)
         return report
+
+    def resume(self, pid: str, superseded: Callable[[], bool] | None = None) -> dict | None:
+        """Finish the serving version's refresh when its last one was cut short (a training asked
+        for that then had nothing new to learn); None when there is nothing to finish."""
+        vid = self.serving.serving_version(pid)
+        try:
+            last = json.loads(self._record(pid).read_text())
+        except (OSError, ValueError):
+            return None
+        if vid is None or last.get("version") != vid or last.get("complete", True):
+            return None
+        return self.refresh(pid, superseded)
+
+    def _record(self, pid: str) -> Path:
+        return self.projects.root / str(pid) / RECORD
 
     def _replaced(self, pid: str, vid: str) -> bool:
         return self.serving.serving_version(pid) != vid
