@@ -111,23 +111,19 @@ def test_graph_spreads_labels_to_neighbours():
 
 
 class _Api:
-    base_url = "http://ls"
+    """Label Studio as the task index sees it: as many tasks as it holds (so nothing is listed).
+    A stand-in: what is tested is the local read; tests/test_scale_labelstudio.py runs it for real."""
 
-    def iter_tasks(self, project_id, unlabeled_only=False):
-        assert unlabeled_only
-        yield from ({"id": i, "data": {"image": f"/data/{i}.jpg"}} for i in range(6))
-        yield {"id": 99, "data": {}}  # no image
+    def __init__(self, index):
+        self.index = index
 
+    def task_count(self, project_id):
+        return self.index.count()
 
-class _Fetcher:
-    class cache:
-        @staticmethod
-        def digest(url):
-            return None if url.endswith("/1.jpg") else "h" + url.rsplit("/", 1)[1][0]
+    def tasks_after(self, project_id, task_id):
+        raise AssertionError("nothing to list: the index holds every task")
 
-    @staticmethod
-    def resolve(raw, hostname, project=None):
-        return hostname + raw
+    iter_tasks = tasks_after
 
 
 class _Embeddings:
@@ -155,22 +151,24 @@ class _Pair:  # training.pair.PairBackbone's `parts`, all the trainer reads of i
     parts = (_Backbone(), _Second())
 
 
-class _Cfg:
-    data_key = "image"
+def test_trainer_reads_only_cached_embeddings_of_unlabeled_tasks(tmp_path):
+    from backend.jobs.unlabeled import unlabeled_features
+    from backend.writeback.taskindex import IndexedTask, TaskIndex
 
+    index = TaskIndex(tmp_path)
+    # task 1's image was never fetched (no digest), task 3's never embedded, task 6 is labeled
+    index.add(IndexedTask(i, f"/data/{i}.jpg", None if i == 1 else f"h{i}") for i in range(7))
 
-def test_trainer_reads_only_cached_embeddings_of_unlabeled_tasks():
-    from backend.jobs.trainer import Trainer
+    def read(backbone, limit):
+        return unlabeled_features(index, _Api(index), 7, "image", _Embeddings(), backbone, [6], limit)
 
-    trainer = Trainer(projects=None, serving=None, fetcher=_Fetcher(), embeddings=_Embeddings(), refresher=None)
-    got = trainer.unlabeled_features("7", _Api(), _Cfg(), _Backbone(), limit=10)
-    # task 1's image was never fetched, task 3's never embedded: neither is fetched nor embedded now
+    got = read(_Backbone(), 10)
     assert got.shape == (4, 4) and got[:, 0].tolist() == [0, 2, 4, 5]
-    some = trainer.unlabeled_features("7", _Api(), _Cfg(), _Backbone(), limit=2)
-    assert some.shape == (2, 4) and set(some[:, 0]) <= {0, 2, 4, 5}
+    some = read(_Backbone(), 2)
+    assert some.shape[0] <= 2 and set(some[:, 0]) <= {0, 2, 4, 5}
     # a head over two backbones (`second_model`): both networks' embeddings side by side, only of
     # tasks both have embedded (task 4: only the first network)
-    both = trainer.unlabeled_features("7", _Api(), _Cfg(), _Pair(), limit=10)
+    both = read(_Pair(), 10)
     assert both.shape == (3, 8) and both[:, 0].tolist() == [0, 2, 5] and (both[:, 4] == 10 * both[:, 0]).all()
 
 

@@ -4,7 +4,9 @@ A row is `{"task", "result", "score", "model_version"}` plus, where it has a pla
 `why` (the note: label, confidence, why) and `priority` (the queue key), lsproto/notes.py. For a
 batch of rows, whatever its size, Label Studio gets four requests:
 
-1. `delete_tasks_predictions` on the batch's tasks (a task keeps one prediction: the newest);
+1. `delete_tasks_predictions` on the batch's tasks (a task keeps one prediction: the newest, and
+   `cache_labels` joins the notes of every prediction of a task; Label Studio counts each deleted
+   prediction's task again, three queries per prediction);
 2. `import/predictions` with the note items inside each result (flag `fflag_fix_back_4620_..._short`,
    on in every Label Studio tasveer starts: it checks and recounts only the batch's tasks and keeps
    the result as given);
@@ -45,14 +47,23 @@ def with_notes(row: dict) -> dict:
     return out
 
 
-def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True) -> int:
+def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True, written=None) -> int:
     """Make `rows` the predictions of their tasks (`replace`: delete what the tasks had first) and
-    copy their notes into the tasks' data. Returns how many predictions Label Studio created."""
+    copy their notes into the tasks' data; `written()` is called once the predictions are in,
+    before the notes. Returns how many predictions Label Studio created."""
     if not rows:
         return 0
     task_ids = sorted({int(r["task"]) for r in rows})
     if replace:
         api.delete_task_predictions(project_id, task_ids)
+    created = _import(api, project_id, rows)
+    if created and written is not None:
+        written()
+    api.cache_notes(project_id, task_ids)
+    return created
+
+
+def _import(api, project_id: int, rows: list[dict]) -> int:
     noted = [r for r in rows if r.get("why")]
     try:
         created = api.import_predictions(project_id, [with_notes(r) for r in rows])
@@ -70,5 +81,4 @@ def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True) 
             by_version.setdefault(r["model_version"], {})[int(r["task"])] = notes_of(r)
         for version, notes in by_version.items():
             api.patch_notes(project_id, version, notes)
-    api.cache_notes(project_id, task_ids)
     return created

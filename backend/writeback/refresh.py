@@ -9,12 +9,14 @@ bounded by what a person is served next, not by the project's size.
    acquisition strategy as its queue key (lsproto/notes.py). Every annotated task the version was
    trained on gets a label check from out-of-fold probabilities; a suspected label error gets the
    note "possible label error" and a queue key below 0.5, strongest lowest (lsproto/views.py).
-3. **The head** (the HEAD most useful unlabeled tasks and the label checks) is written first
-   (lswrite.py: four requests), then the project's `model_version` moves to the version: Label
-   Studio's sampling only serves tasks with a prediction of that version, so from then on it serves
-   the new version's most useful photos. A correction costs this, whatever the project's size.
-4. **The rest** follows in chunks of SETTLE_CHUNK, most useful first, and stops as soon as a newer
-   training is asked for or another version serves (`superseded`): the next version's refresh
+3. **The head** (the HEAD most useful unlabeled tasks) is written first (lswrite.py: their older
+   predictions deleted, the new ones imported), then the project's `model_version` moves to the
+   version, then their notes follow: Label Studio's sampling only serves tasks with a prediction of
+   that version, so from then on it serves the new version's most useful photos. A correction
+   costs this, whatever the project's size. (Small: deleting costs Label Studio three queries per
+   prediction, holding SQLite's one write lock.)
+4. **The rest**, the label checks first, follows in chunks of SETTLE_CHUNK, most useful first, and
+   stops as soon as a newer training is asked for or another version serves (`superseded`): the next version's refresh
    starts from its own head, so while people label the head is always current, and once they
    pause every task gets the newest answer. A complete pass then deletes the predictions of other
    versions that are left (a project keeps one prediction per task, of the serving version).
@@ -54,9 +56,11 @@ from training.params import TrainParams
 
 log = logging.getLogger(__name__)
 
-HEAD = 200  # unlabeled tasks written first: what Label Studio serves next
+HEAD = 100  # unlabeled tasks written first: what Label Studio serves next
 RECORD = "refresh.json"  # projects/<id>/: the last refresh's version and whether it wrote every task
-SETTLE_CHUNK = 1000  # then the rest, this many per write, most useful first
+SETTLE_CHUNK = 250  # then the rest, this many per write, most useful first (a write holds LS's
+# SQLite for about a second: its delete costs three queries per prediction)
+SETTLE_PAUSE = 0.5  # seconds between two writes of the rest
 
 
 def medoids_first(features: np.ndarray, groups: np.ndarray) -> list[int]:
@@ -91,7 +95,7 @@ def n_clusters(n: int) -> int:
 
 @dataclass(frozen=True)
 class Written:
-    head: int  # predictions written with the head (label checks included)
+    head: int  # predictions written with the head
     settled: int  # predictions of the rest written after it
     complete: bool  # every row written (not superseded)
     head_requests: int  # Label Studio requests until the head was served (index, auto-accept, head)
@@ -123,7 +127,11 @@ class Refresher:
         checks = self.label_checks(pid, vid, cfg)
         stop = superseded or (lambda: False)
         written = self._write(api, int(pid), vid, rows, checks, lambda: stop() or self._replaced(pid, vid), sent)
-        removed = self._drop_other_versions(api, int(pid), vid) if written.complete and written.head else []
+        removed = (
+            self._drop_other_versions(api, int(pid), vid)
+            if written.complete and (written.head or written.settled)
+            else []
+        )
         report = {
             "version": vid,
             "predicted": len(rows),
@@ -181,16 +189,18 @@ class Refresher:
         return rows, errors, accepted
 
     def _write(self, api, project_id: int, vid: str, rows, checks, superseded, sent: int) -> Written:
-        head = write_rows(api, project_id, rows[:HEAD] + checks)
-        if head:  # LS takes a model_version only once predictions of it exist
-            api.set_model_version(project_id, vid)
+        head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
         served = api.requests_sent
         settled, complete = 0, True
-        for start in range(HEAD, len(rows), SETTLE_CHUNK):
+        rest = checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
+        for start in range(0, len(rest), SETTLE_CHUNK):
             if superseded():
                 complete = False
                 break
-            settled += write_rows(api, project_id, rows[start : start + SETTLE_CHUNK])
+            settled += write_rows(api, project_id, rest[start : start + SETTLE_CHUNK])
+            time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
+        if not head and settled:  # no unlabeled task: the label checks carry the version
+            api.set_model_version(project_id, vid)
         return Written(head, settled, complete, served - sent, api.requests_sent - served)
 
     def _drop_other_versions(self, api, project_id: int, vid: str) -> list[str]:
