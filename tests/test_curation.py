@@ -1,0 +1,132 @@
+"""Duplicates, unusual photos and similar-photo search (training/duplicates.py, unusual.py,
+neighbours.py) on real shared photos embedded by the default backbone, with mirror images, crops, a
+byte copy and noise images made at run time (tests/derived.py)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from derived import near_duplicate, out_of_domain
+from scenes import sample
+from training import neighbours
+from training.backbones import create_backbone
+from training.cache import EmbeddingCache
+from training.duplicates import DuplicateFinder
+from training.images import content_hash
+from training.layout import thumbnail
+from training.neighbours import NeighbourIndex, exact_search, normalise, pairs_above
+from training.params import TrainParams
+from training.unusual import unusual_ranking
+
+N_NEAR, N_NOISE = 10, 5
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory, shared_data):
+    """ids, bytes, labels (None for made images), {near duplicate: its original}, noise ids, vectors."""
+    paths, labels = sample(34, seed=3)  # 204 photos
+    ids = [f"{lab}/{p.name}" for p, lab in zip(paths, labels)]
+    blobs = [p.read_bytes() for p in paths]
+    labels = list(labels)
+    rng = random.Random(0)
+    originals = {}
+    for i, row in enumerate(rng.sample(range(len(paths)), N_NEAR + 1)):
+        if i == N_NEAR:  # one byte copy
+            made, name = bytes(blobs[row]), f"copy-of-{ids[row]}"
+        else:
+            kind = ("flip", "crop")[i % 2]
+            made, name = near_duplicate(blobs[row], kind, rng), f"{kind}-of-{ids[row]}"
+        originals[name] = ids[row]
+        ids.append(name), blobs.append(made), labels.append(None)
+    noise = [f"noise-{i}" for i in range(N_NOISE)]
+    for name in noise:
+        ids.append(name), blobs.append(out_of_domain("noise", rng)), labels.append(None)
+    cache = EmbeddingCache(tmp_path_factory.mktemp("curation-cache"))
+    vectors = create_backbone(TrainParams().model).embed(blobs, cache=cache)
+    return ids, blobs, labels, originals, noise, vectors
+
+
+def finder_of(collection, parts: int = 1) -> tuple[DuplicateFinder, list]:
+    ids, blobs, _, _, _, vectors = collection
+    finder = DuplicateFinder(vectors.shape[1])
+    hashes = [content_hash(b) for b in blobs]
+    thumbs = [thumbnail(b) for b in blobs]
+    order = list(range(len(ids)))
+    random.Random(parts).shuffle(order)
+    joined = []
+    for chunk in np.array_split(np.array(order), parts):
+        chunk = chunk.tolist()
+        joined.append(
+            finder.add([ids[i] for i in chunk], vectors[chunk], [hashes[i] for i in chunk], [thumbs[i] for i in chunk])
+        )
+    return finder, joined
+
+
+def test_injected_duplicates_group_with_their_originals(collection):
+    originals = collection[3]
+    finder, _ = finder_of(collection)
+    grouped = {g.ids: g for g in finder.groups()}
+    for made, original in originals.items():
+        group = finder.group_of(made)
+        assert group is not None and original in group.ids, made
+        assert group.exact == made.startswith("copy-of-")
+    # the injected pairs are found, and hardly anything else: at most a couple of the data set's own
+    assert sum(len(g) - 1 for g in grouped) <= len(originals) + 2
+
+
+def test_incremental_add_gives_the_same_groups_as_all_at_once(collection):
+    whole, _ = finder_of(collection)
+    parts, joined = finder_of(collection, parts=4)
+    assert {frozenset(g.ids) for g in whole.groups()} == {frozenset(g.ids) for g in parts.groups()}
+    # each add reports the groups its photos are in now; the last report of a group is the whole group
+    last = {}
+    for report in joined:
+        for group in report:
+            for photo in group.ids:
+                last[photo] = frozenset(group.ids)
+    assert set(last.values()) == {frozenset(g.ids) for g in whole.groups()}
+
+
+def test_noise_images_rank_first_among_the_unusual(collection):
+    ids, _, labels, _, noise, vectors = collection
+    ranking = unusual_ranking(vectors, labels)
+    assert set(noise) <= {ids[i] for i in ranking.order[: N_NOISE + 3]}
+    assert ranking.known is not None and (ranking.score >= ranking.rest).all()
+
+
+@pytest.mark.parametrize("exact_limit", [float("inf"), 0], ids=["brute-force", "index-when-installed"])
+def test_neighbours_of_a_photo_include_its_flip(collection, exact_limit):
+    ids, _, _, originals, _, vectors = collection
+    index = NeighbourIndex(vectors.shape[1], exact_limit=exact_limit)
+    index.add(ids[:100], vectors[:100])
+    index.add(ids[100:], vectors[100:])  # incremental
+    row = {name: i for i, name in enumerate(ids)}
+    flips = [name for name in originals if name.startswith("flip-of-")]
+    for flip in flips:
+        found = [name for name, _ in index.search(vectors[row[originals[flip]]], 5)[0]]
+        assert found[0] == originals[flip] and flip in found, (flip, found)
+
+
+def test_chunked_search_matches_a_full_sort(monkeypatch):
+    rng = np.random.default_rng(0)
+    base, queries = normalise(rng.standard_normal((300, 16))), normalise(rng.standard_normal((40, 16)))
+    monkeypatch.setattr(neighbours, "CHUNK_CELLS", 1000)  # several chunks of 3 queries
+    pos, sims = exact_search(queries, base, 7)
+    full = queries @ base.T
+    assert (pos == np.argsort(-full, axis=1)[:, :7]).all()
+    assert np.allclose(sims, np.sort(full, axis=1)[:, ::-1][:, :7])
+    pairs = {(a, b) for a, b, _ in pairs_above(queries, base, 0.5)}
+    assert pairs == set(zip(*np.nonzero(full >= 0.5)))
+
+
+def test_byte_copies_group_without_vectors_and_ids_are_unique():
+    finder = DuplicateFinder(4)
+    nan = np.full((2, 4), np.nan, dtype=np.float32)
+    assert finder.add(["a", "b"], nan, ["h1", "h2"]) == []
+    joined = finder.add(["c"], np.full((1, 4), np.nan, dtype=np.float32), ["h1"])
+    assert [(g.ids, g.exact) for g in joined] == [(("a", "c"), True)]
+    with pytest.raises(ValueError, match="added twice"):
+        finder.add(["a"], np.ones((1, 4), dtype=np.float32), ["h3"])
