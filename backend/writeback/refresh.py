@@ -127,11 +127,10 @@ class Refresher:
         checks = self.label_checks(pid, vid, cfg)
         stop = superseded or (lambda: False)
         written = self._write(api, int(pid), vid, rows, checks, lambda: stop() or self._replaced(pid, vid), sent)
-        removed = (
-            self._drop_other_versions(api, int(pid), vid)
-            if written.complete and (written.head or written.settled)
-            else []
-        )
+        removed = []
+        if written.complete and (written.head or written.settled):
+            others = {t.id for t in self.index(pid).tasks()} - {int(r["task"]) for r in rows + checks}
+            removed = self._drop_other_versions(api, int(pid), vid, sorted(others))
         report = {
             "version": vid,
             "predicted": len(rows),
@@ -203,14 +202,16 @@ class Refresher:
             api.set_model_version(project_id, vid)
         return Written(head, settled, complete, served - sent, api.requests_sent - served)
 
-    def _drop_other_versions(self, api, project_id: int, vid: str) -> list[str]:
-        """After a complete pass: the predictions of other versions that are left go (tasks the
-        version did not predict); their tasks' notes are cleared with them."""
+    def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int]) -> list[str]:
+        """After a complete pass: the predictions of other versions that are left go (on `others`,
+        the tasks this pass did not write: labeled since the version's training); those tasks'
+        notes are cleared with them (as many as the labels, not the project: `cache_labels` over
+        every task holds Label Studio for a minute at 10,000 tasks)."""
         removed = [v for v in api.model_versions(project_id) if v != vid]
         for old in removed:
             api.delete_model_version(project_id, old)
         if removed:
-            api.cache_notes(project_id)
+            api.cache_notes(project_id, others)
         return removed
 
     def indexed_predictions(self, state, cfg, vid, classifier, tasks, api, index) -> tuple[list[dict], list[str]]:
