@@ -18,8 +18,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from backend.inference.models import INITIAL_VERSION
+from backend.writeback.coldstart import pretrained_features
 from backend.writeback.lswrite import write_rows
-from backend.writeback.refresh import pretrained_features
 
 log = logging.getLogger(__name__)
 

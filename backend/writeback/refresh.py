@@ -42,6 +42,7 @@ from backend.accept.policy import AutoAccept
 from backend.inference.models import INITIAL_VERSION
 from backend.inference.predictor import strategy
 from backend.inference.scoring import label_columns, score_rows
+from backend.writeback.coldstart import medoids_first, n_clusters
 from backend.writeback.features import TaskFeatures
 from backend.writeback.lswrite import write_rows
 from backend.writeback.taskindex import TaskIndex, catch_up
@@ -49,7 +50,6 @@ from lsproto.notes import WHY_FIRST_BATCH, WHY_LABEL_ERROR, WHY_RANDOM, WHY_UNCE
 from lsproto.results import prediction
 from lsproto.views import label_check_score
 from training.acquisition import clusters as kmeans_clusters
-from training.acquisition import standardise
 from training.atomic import write_json_atomic
 from training.labelerrors import label_errors_from_proba
 from training.params import TrainParams
@@ -61,36 +61,6 @@ RECORD = "refresh.json"  # projects/<id>/: the last refresh's version and whethe
 SETTLE_CHUNK = 250  # then the rest, this many per write, most useful first (a write holds LS's
 # SQLite for about a second: its delete costs three queries per prediction)
 SETTLE_PAUSE = 0.5  # seconds between two writes of the rest
-
-
-def medoids_first(features: np.ndarray, groups: np.ndarray) -> list[int]:
-    """Row indices in serving order: each cluster's members by distance to its centre (standardised
-    features), taken round-robin over the clusters, biggest cluster first."""
-    xs = standardise(features)
-    queues = []
-    for g in np.unique(groups):
-        members = np.flatnonzero(groups == g)
-        d = ((xs[members] - xs[members].mean(axis=0)) ** 2).sum(axis=1)
-        queues.append(list(members[np.argsort(d, kind="stable")]))
-    queues.sort(key=len, reverse=True)
-    order = []
-    for depth in range(max(len(q) for q in queues)):
-        order += [int(q[depth]) for q in queues if depth < len(q)]
-    return order
-
-
-def pretrained_features(state) -> bool:
-    """Whether the project's backbone has pretrained weights (so its features mean something
-    before any training)."""
-    try:
-        params = TrainParams.from_dict(state.params or None)
-    except ValueError:
-        return False
-    return params.pretrained is not False and params.model != "smallcnn"
-
-
-def n_clusters(n: int) -> int:
-    return max(1, min(20, int(np.sqrt(n / 2))))
 
 
 @dataclass(frozen=True)
