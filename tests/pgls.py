@@ -17,6 +17,7 @@ import re
 import secrets
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from runtag import TAG, orphaned, tag
@@ -95,3 +96,27 @@ def fresh_database(scratch: Path) -> str:
 def drop_database(name: str) -> None:
     with _admin() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def label_studio_on_postgres(work: Path):
+    """A Label Studio on a fresh copy of the template database (as docker-compose runs it: JSON
+    fields are jsonb there), stopped and its database dropped on leaving the block."""
+    from sync.labelstudio import LabelStudioServer
+    from sync.netutil import free_port
+
+    name = fresh_database(work / "template")
+    server = LabelStudioServer(
+        work / "ls",
+        free_port(),
+        username="admin@tasveer.test",
+        password="tasveer-test-password",
+        token="test" + secrets.token_hex(16),
+        extra_env=pg_env(name),
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        drop_database(name)

@@ -11,7 +11,6 @@ re-queued and the other worker publishes the version, which both API processes t
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 
@@ -20,11 +19,11 @@ import requests
 import yaml
 
 from lsfixture import REPO_ROOT, poll, scene_dir
-from pgls import drop_database, fresh_database, pg_env
+from pgls import label_studio_on_postgres
 from rqfix import REDIS, kill_worker, redis_prefix, stop_worker  # noqa: F401 (fixture)
 from s3fixture import moto_s3  # noqa: F401 (fixture)
 from sync.backendproc import BackendServer
-from sync.labelstudio import LabelStudioServer, env_file
+from sync.labelstudio import env_file
 from sync.netutil import free_port
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
@@ -87,21 +86,8 @@ def _ls_storage(ls, pid: int, bucket: str, endpoint: str, keys: dict) -> int:
 
 @pytest.fixture
 def postgres_label_studio(tmp_path):
-    name = fresh_database(tmp_path / "template")
-    server = LabelStudioServer(
-        tmp_path / "ls",
-        free_port(),
-        username="admin@tasveer.test",
-        password="tasveer-test-password",
-        token="test" + secrets.token_hex(16),
-        extra_env=pg_env(name),
-    )
-    try:
-        server.start()
+    with label_studio_on_postgres(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
-        drop_database(name)
 
 
 def _storage_uri(url: str) -> str:

@@ -5,8 +5,6 @@ Studio 1.23.2 cannot resolve there)."""
 
 from __future__ import annotations
 
-import secrets
-
 import numpy as np
 import pytest
 import requests
@@ -101,25 +99,10 @@ def test_no_tab_needs_a_task_to_order_or_filter():
 def postgres_label_studio(tmp_path):
     """Label Studio on PostgreSQL (as docker-compose runs it): JSON fields are jsonb there."""
     from lsfixture import LabelStudioInstance
-    from pgls import drop_database, fresh_database, pg_env
-    from sync.labelstudio import LabelStudioServer
-    from sync.netutil import free_port
+    from pgls import label_studio_on_postgres
 
-    name = fresh_database(tmp_path / "template")
-    server = LabelStudioServer(
-        tmp_path / "ls",
-        free_port(),
-        username="admin@tasveer.test",
-        password="tasveer-test-password",
-        token="test" + secrets.token_hex(16),
-        extra_env=pg_env(name),
-    )
-    try:
-        server.start()
+    with label_studio_on_postgres(tmp_path) as server:
         yield LabelStudioInstance(server.url, server.token, server.username, server.password, server.data_dir, server)
-    finally:
-        server.stop()
-        drop_database(name)
 
 
 @pytest.mark.labelstudio
