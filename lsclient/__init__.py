@@ -1,9 +1,15 @@
 """The one Label Studio client of tasveer, used by backend/ and sync/ alike (imports lsproto only).
 
-* `client.py`: `LabelStudioClient`, the label-studio-sdk 2.1.2 client plus tasveer's operations
-  (views, the auto-accept user, annotations, predictions, project settings, training examples).
-* `raw.py`: the raw HTTP calls, each where the SDK lacks the call or would be slower (task pages,
-  the predictions list, model versions, the file upload, health).
+* `client.py`: `LabelStudioClient`, the label-studio-sdk 2.1.2 client plus tasveer's operations,
+  which it inherits from one mixin per job:
+  * `people.py`: whoami, the organization's members, the auto-accept user, annotations;
+  * `views.py`: tasveer's data-manager tabs, the tab of a selection of task ids;
+  * `predictions.py`: import and delete predictions, their note items (patch, `cache_labels`);
+  * `projects.py`: task count, model version, the ML backend's extra params, data-manager actions;
+  * `examples.py`: `Example` and the training examples of a project;
+  * `raw.py`: the raw HTTP calls, each where the SDK lacks the call or would be slower (task pages,
+    the predictions list, model versions, the file upload, health).
+* `sdkcall.py`: `sdk_call`, which turns an SDK call's HTTP error into a `LabelStudioError`.
 * `transport.py`: the token's header and its renewal after a 401 (lsproto.tokens.LSAuth), retries
   with backoff.
 * `errors.py`: `LabelStudioError`, what every failed call raises.
