@@ -65,6 +65,13 @@ class BlobCache:
             return None
         return Digested(data, digest)
 
+    def read(self, digest: str) -> bytes | None:
+        """The bytes stored under `digest` (whatever URL brought them), or None."""
+        try:
+            return self._path(digest).read_bytes()
+        except OSError:
+            return None
+
     def digest(self, url: str) -> str | None:
         """The sha256 of the bytes cached for `url` (not read nor checked), or None."""
         row = self._conn().execute("SELECT hash FROM urls WHERE url=?", (url,)).fetchone()

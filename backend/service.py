@@ -19,6 +19,7 @@
 | `trainer` + `jobs` | jobs/trainer.py, jobs/runner.py | the training job, run in the background, coalesced (below) |
 | `refresher` | writeback/refresh.py | after a publish or rollback: every task's prediction in Label Studio current |
 | `writer` | writeback/newtasks.py | predictions of new tasks written back to Label Studio |
+| `curator` | collection/curator.py | duplicate groups and unusual photos, updated by the two write-backs |
 
 Trainings run in this process's threads; in a child process each with `TASVEER_TRAIN_IN=process`
 (jobs/childtrainer.py, workers/trainchild.py); on RQ workers with `REDIS_URL` (jobs/redisrunner.py,
@@ -32,6 +33,8 @@ import time
 from pathlib import Path
 
 from backend.blobcache import BlobCache
+from backend.collection.snapshot import Snapshots
+from backend.collection.uploadcheck import UploadChecks
 from backend.errors import RequestError
 from backend.fetch import ImageFetcher
 from backend.inference.classify import Classify
@@ -77,6 +80,9 @@ class Backend:
         self.api_keys = ApiKeys(self.projects.root)
         self.exports = Exports(self.serving, data_dir / "cache" / "exports")
         self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
+        self.curator = self.refresher.curator  # duplicate groups, unusual photos (backend/collection/curator.py)
+        self.snapshots = Snapshots(self)  # the collection's vectors, labels, predictions (backend/collection/)
+        self.upload_checks = UploadChecks(self)  # tasveer import --skip-duplicates
         self.trainer: JobTrainer | None  # None: RQ workers train
         self.jobs: Runner
         if settings.redis_url:  # RQ workers train (rqworker.py); torch stays out of this process
@@ -106,6 +112,7 @@ class Backend:
             self.refresher,
             embed_cold=settings.train_in == "thread" and not settings.redis_url,
         )
+        self.refresher.after_refresh = self.writer.collection  # queued on the write-back thread
         if resume and self.trainer is not None:  # (RQ keeps its queue in Redis)
             self.resume_trainings()
 

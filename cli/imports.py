@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cli.backendapi import BackendAPIError
+from cli.importcheck import duplicate_screen
 from config.env import read
 from lsclient import LabelStudioError
 from sync.connection import ConnectionProblem, make_client
@@ -56,6 +58,17 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for all predictions (default: 300)"
     )
+    parser.add_argument(
+        "--skip-duplicates",
+        action="store_true",
+        help="leave out photos that are exact or near duplicates of a photo in the project or earlier in "
+        "this upload (asked of the ML backend before uploading; says how many)",
+    )
+    parser.add_argument(
+        "--backend",
+        default=None,
+        help="ML backend URL for --skip-duplicates (default: $TASVEER_BACKEND_URL or the `tasveer up` state)",
+    )
     parser.add_argument("--no-wait", action="store_true", help="do not wait for predictions")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -78,6 +91,7 @@ def run(args) -> int:
         return 2
     try:
         client = make_client(url, token)
+        screen = duplicate_screen(args, project_id, not args.quiet) if args.skip_duplicates else None
         result = import_images(
             client,
             project_id,
@@ -87,8 +101,9 @@ def run(args) -> int:
             timeout=args.timeout,
             progress=not args.quiet,
             log=lambda m: print(m, file=sys.stderr),
+            screen=screen,
         )
-    except (ConnectionProblem, ImportProblem) as exc:
+    except (ConnectionProblem, ImportProblem, BackendAPIError) as exc:
         err(str(exc))
         return 2
     except LabelStudioError as exc:
@@ -96,7 +111,7 @@ def run(args) -> int:
         return 2
     print(
         f"imported {len(result.task_ids)} images into project {project_id} ({url}/projects/{project_id}); "
-        f"skipped {len(result.skipped)}"
+        f"skipped {len(result.skipped)}" + (f"; left out {_duplicates(result)}" if args.skip_duplicates else "")
     )
     report = result.predictions
     if report is None:
@@ -113,3 +128,9 @@ def run(args) -> int:
     for reason in dict.fromkeys(reasons):
         err(f"reason: {reason}")
     return 1
+
+
+def _duplicates(result) -> str:
+    exact = sum(1 for _, why in result.duplicates if why.startswith("exact"))
+    n = len(result.duplicates)
+    return f"{n} duplicate{'s' if n != 1 else ''} ({exact} exact, {n - exact} near)"

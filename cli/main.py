@@ -22,6 +22,7 @@ COMMANDS = {
     "retrain": ("cli.retrain", "train a project's model now (its parameters, or the accurate preset)"),
     "simulate": ("cli.simulate", "replay active learning on a class-per-folder tree (accuracy per round)"),
     "label-errors": ("cli.label_errors", "rank suspected wrong labels in a class-per-folder tree"),
+    "similar": ("cli.similar", "a task's most similar photos in its project (label, prediction, confidence)"),
     "export": ("cli.export", "write a model version as one ONNX graph (+ labels, model card)"),
 }
 

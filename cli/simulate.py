@@ -114,6 +114,15 @@ def _add_head(p: argparse.ArgumentParser) -> None:
 def _add_output(p: argparse.ArgumentParser) -> None:
     """What is reported besides accuracy, and in which form."""
     p.add_argument(
+        "--duplicates",
+        choices=("count", "skip"),
+        default=None,
+        help="find near-duplicate groups in --pool (as a project does) and count, per round, the photos "
+        "served although a duplicate was labeled before ('count'), or never serve them: one label per "
+        "group, the others labeled like it for free ('skip', as tasveer's queue and 'label these like "
+        "this one' do)",
+    )
+    p.add_argument(
         "--auto-accept",
         type=float,
         default=None,
@@ -158,6 +167,7 @@ def run(args) -> int:
     if problem:
         return fail(problem)
     from training.data import stratified_split
+    from training.dupserving import pool_groups
     from training.params import ParamError, TrainParams
     from training.simulate import embed_folder, project_head, simulate_repeats
     from training.train import backbone_for
@@ -168,15 +178,17 @@ def run(args) -> int:
     except (ParamError, ValueError) as exc:
         return fail(str(exc))
     try:
-        X, y, names, _ = embed_folder(args.pool, cache, backbone=backbone)
+        X, y, names, paths = embed_folder(args.pool, cache, backbone=backbone)
         if args.test is None:
             rest, held = stratified_split(y.tolist(), 0.2, args.seed)
             pool_X, pool_y, test_X, test_y = X[rest], y[rest], X[held], y[held]
+            paths = [paths[i] for i in rest]
         else:
             pool_X, pool_y = X, y
             test_X, test_y, test_names, _ = embed_folder(args.test, cache, backbone=backbone)
             if test_names != names:
                 return fail(f"--test classes {test_names} differ from --pool classes {names}")
+        groups = pool_groups(pool_X, paths) if args.duplicates else None
         result = simulate_repeats(
             pool_X,
             pool_y,
@@ -192,23 +204,37 @@ def run(args) -> int:
             head_c=args.head_c,
             auto_accept=args.auto_accept,
             head=project_head(args.unlabeled),
+            groups=groups,
+            skip_duplicates=args.duplicates == "skip",
         )
     except (OSError, ValueError) as exc:
         return fail(str(exc))
+    if groups is not None:
+        result["duplicate_groups"] = len(groups)
     if args.json:
         print(json.dumps(result))
         return 0
+    _print_table(args, result, len(pool_y), len(test_y), groups)
+    return 0
+
+
+def _print_table(args, result: dict, n_pool: int, n_test: int, groups) -> None:
+    """The readable answer: one row per round."""
     print(
-        f"strategy {result['strategy']}: pool {len(pool_y)}, test {len(test_y)}, "
+        f"strategy {result['strategy']}: pool {n_pool}, test {n_test}, "
         f"{args.repeats} seed(s); head on {args.model}, C {args.head_c}, "
         f"{f'up to {args.unlabeled} unlabeled photos' if args.unlabeled else 'labels only'}"
     )
     auto = args.auto_accept is not None
-    print(f"{'labels':>7}  {'accuracy':>8}  {'spread':>6}" + ("  auto-accepted  their accuracy" if auto else ""))
+    dups = groups is not None
+    if groups is not None:
+        how = "never served: one label per group" if args.duplicates == "skip" else "served like any photo"
+        print(f"{len(groups)} near-duplicate groups in the pool ({sum(map(len, groups))} photos), {how}")
+    head = f"{'labels':>7}  {'accuracy':>8}  {'spread':>6}" + ("  duplicates served" if dups else "")
+    print(head + ("  auto-accepted  their accuracy" if auto else ""))
     for r in result["rounds"]:
-        extra = ""
+        extra = f"  {r['duplicates_served']:>17.1f}" if dups else ""
         if auto:
             prec = r["auto_precision"]
-            extra = f"  {r['auto_coverage']:>13.1%}  {(f'{prec:.1%}' if prec is not None else '-'):>14}"
+            extra += f"  {r['auto_coverage']:>13.1%}  {(f'{prec:.1%}' if prec is not None else '-'):>14}"
         print(f"{r['labels']:>7}  {r['accuracy']:>8.1%}  {r['spread']:>6.1%}{extra}")
-    return 0

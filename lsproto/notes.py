@@ -17,6 +17,18 @@ keeps them with the flag `fflag_fix_back_4620_..._short` (on in every Label Stud
 without it they are PATCHed on: backend/writeback/lswrite.py). Label Studio's data-manager action
 `cache_labels` (source predictions, control tag NOTE or QUEUE, no counters) then copies their text
 into `data.cache_predictions_<tag>` of the tasks written, one request per field.
+
+Two more fields say where a photo stands in the collection (backend/collection/lsmarks.py), carried
+the same way by items under GROUP and UNUSUAL, but copied (`cache_labels`) only onto the tasks whose
+mark changed since it was last copied: a write whose marks are unchanged costs no request for them.
+
+* `cache_predictions_group`: "group 000123 · 3 photos · near" (`group_mark`): the smallest task id of
+  the task's duplicate group (so a tab ordered by it lists each group's members together), its size;
+* `cache_predictions_unusual`: "007.3 · far from every class" (`unusual_mark`): how unusual, fixed
+  width so that text order is number order, and which of the two parts made it so.
+
+A duplicate that waits behind another member of its group has a priority above 1 (`after_queue`):
+it comes after every other task of the queue, and its note says "duplicate of #<task id>".
 """
 
 from __future__ import annotations
@@ -25,6 +37,11 @@ NOTE = "model"  # from_name of the readable note
 QUEUE = "queue"  # from_name of the order key
 NOTE_COLUMN = f"cache_predictions_{NOTE}"  # the task data key Label Studio's cache_labels writes
 QUEUE_COLUMN = f"cache_predictions_{QUEUE}"
+GROUP = "group"  # from_name of the duplicate group's mark
+UNUSUAL = "unusual"  # from_name of the unusual photo's mark
+GROUP_COLUMN = f"cache_predictions_{GROUP}"
+UNUSUAL_COLUMN = f"cache_predictions_{UNUSUAL}"
+ITEM_TAGS = (NOTE, QUEUE, GROUP, UNUSUAL)  # every textarea item tasveer puts into a prediction
 
 # why a photo is where it is
 WHY_UNCERTAIN = "uncertain"
@@ -33,6 +50,7 @@ WHY_FIRST_BATCH = "representative first batch"
 WHY_SPOT_CHECK = "spot check"
 WHY_LABEL_ERROR = "possible label error"
 WHY_AUTO_ACCEPTED = "auto-accepted"
+WHY_DUPLICATE = "duplicate of #{}"  # .format(the task id served instead)
 
 # Far below what Label Studio prints (a score as a percent with 2 decimals, the data manager's
 # column with 3): ties of the printed confidence are broken by the priority, so the cold start's
@@ -50,8 +68,33 @@ def confidence_score(confidence: float, priority: float = 0.0) -> float:
 
 
 def queue_key(priority: float) -> str:
-    """The order key of a priority in [0, 1]: fixed width, so text order is number order."""
-    return f"{min(1.0, max(0.0, float(priority))):.6f}"
+    """The order key of a priority in [0, 2] (above 1: after the queue, `after_queue`): fixed
+    width, so text order is number order."""
+    return f"{min(2.0, max(0.0, float(priority))):.6f}"
+
+
+def after_queue(priority: float) -> float:
+    """The priority of a task that waits until the rest of the queue is done (a duplicate of a
+    task served instead): in (1, 1.5], keeping the order of the priorities among such tasks."""
+    return 1.0 + 0.5 * min(1.0, max(0.0, float(priority)))
+
+
+def group_mark(group_id: int, size: int, exact: bool) -> str:
+    return f"group {int(group_id):06d} · {int(size)} photos · {'exact' if exact else 'near'}"
+
+
+def unusual_mark(score: float, known_class: bool) -> str:
+    where = "far from every class" if known_class else "far from the rest"
+    return f"{min(999.9, max(0.0, float(score))):05.1f} · {where}"
+
+
+def mark_items(to_name: str, group: str | None, unusual: str | None) -> list[dict]:
+    """The result items that carry a task's collection marks (none for a mark of None)."""
+    return [
+        {"from_name": tag, "to_name": to_name, "type": "textarea", "value": {"text": [text]}}
+        for tag, text in ((GROUP, group), (UNUSUAL, unusual))
+        if text
+    ]
 
 
 def note_text(label: str, confidence: float, why: str) -> str:
@@ -69,8 +112,8 @@ def note_items(to_name: str, text: str, priority: float | None) -> list[dict]:
 
 
 def without_notes(result) -> list:
-    """A result with the note items taken out."""
-    return [item for item in result or [] if not (isinstance(item, dict) and item.get("from_name") in (NOTE, QUEUE))]
+    """A result with the note (and mark) items taken out."""
+    return [item for item in result or [] if not (isinstance(item, dict) and item.get("from_name") in ITEM_TAGS)]
 
 
 def read_note(result, from_name: str = NOTE) -> str | None:

@@ -12,11 +12,15 @@ by plain task fields only: a tab ordered or filtered by `predictions_score` fail
 * annotated task: a label check from OUT-OF-FOLD probabilities (no model judges a label it was
   trained on). Only a suspected label error gets a note ("possible label error") and an order key,
   below `SUSPECT_BELOW`: the stronger the suspicion, the lower (`label_check_score`).
+
+Two tabs show the collection (backend/collection/): "Duplicates", every member of a duplicate group
+with its group's mark (`cache_predictions_group`), ordered by it so a group's members are together;
+"Unusual photos", the photos marked unusual (`cache_predictions_unusual`), the strongest first.
 """
 
 from __future__ import annotations
 
-from .notes import NOTE_COLUMN, QUEUE_COLUMN, WHY_LABEL_ERROR
+from .notes import GROUP_COLUMN, NOTE_COLUMN, QUEUE_COLUMN, UNUSUAL_COLUMN, WHY_LABEL_ERROR
 
 SUSPECT_BELOW = 0.5
 
@@ -25,6 +29,8 @@ MOST_USEFUL = NEEDS_REVIEW  # the tab's earlier name, kept for callers
 LABEL_ERRORS = "Possible label errors"
 AUTO_ACCEPTED = "Auto-accepted"
 SPOT_CHECKS = "Spot checks"
+DUPLICATES = "Duplicates"
+UNUSUAL_PHOTOS = "Unusual photos"
 RENAMED = {"Most useful first": NEEDS_REVIEW}  # an older title -> the tab that replaces it
 
 
@@ -46,6 +52,8 @@ def _contains(column: str, kind: str, value) -> dict:
 
 NOTE_FIELD = f"tasks:data.{NOTE_COLUMN}"
 QUEUE_FIELD = f"tasks:data.{QUEUE_COLUMN}"
+GROUP_FIELD = f"tasks:data.{GROUP_COLUMN}"
+UNUSUAL_FIELD = f"tasks:data.{UNUSUAL_COLUMN}"
 # Every task column of Label Studio 1.23.2 (GET /api/dm/columns) besides the task data's own (the
 # image stays shown: it is not named). A tab shows the columns it does not hide; naming them also
 # makes Label Studio compute only those (data_manager/managers.py get_fields_for_evaluation).
@@ -71,6 +79,8 @@ COLUMNS = [
     "tasks:draft_exists",
     NOTE_FIELD,
     QUEUE_FIELD,
+    GROUP_FIELD,
+    UNUSUAL_FIELD,
 ]
 
 
@@ -99,6 +109,20 @@ VIEWS = {
         [_number("total_annotations", "greater", 0), _contains(NOTE_FIELD[len("tasks:") :], "String", WHY_LABEL_ERROR)],
         QUEUE_FIELD,
         ["tasks:predictions_score", "tasks:annotations_results"],
+    ),
+    # every member of a duplicate group, a group's members together (lsproto/notes.py group_mark)
+    DUPLICATES: _tab(
+        DUPLICATES,
+        [_contains(GROUP_FIELD[len("tasks:") :], "String", "group")],
+        GROUP_FIELD,
+        [GROUP_FIELD, "tasks:annotations_results"],
+    ),
+    # the photos marked unusual, the strongest first (fixed-width marks: text order is number order)
+    UNUSUAL_PHOTOS: _tab(
+        UNUSUAL_PHOTOS,
+        [_contains(UNUSUAL_FIELD[len("tasks:") :], "String", "far from")],
+        f"-{UNUSUAL_FIELD}",
+        [UNUSUAL_FIELD, "tasks:annotations_results"],
     ),
 }
 

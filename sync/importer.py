@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ class ImportResult:
     task_ids: list[int] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     annotation_ids: list[int] = field(default_factory=list)
+    duplicates: list[tuple[Path, str]] = field(default_factory=list)  # left out by the screen
     predictions: PredictionReport | None = None
 
     @property
@@ -39,6 +40,7 @@ def import_images(
     wait_backend: float = 15.0,
     progress: bool = True,
     log=print,
+    screen: Callable[[list[ImageItem]], dict[int, str]] | None = None,
 ) -> ImportResult:
     """Upload the images under `paths` to project `project_id`.
 
@@ -49,7 +51,9 @@ def import_images(
     * `wait`: return only when every new task has a prediction (the backend writes them on
       TASKS_CREATED, each upload request's tasks while the next ones upload; after `wait_backend`
       s without a new one LS's retrieve-predictions action is used for the rest), or when
-      `timeout` s have passed: then `result.predictions.missing` lists the tasks without one.
+      `timeout` s have passed: then `result.predictions.missing` lists the tasks without one;
+    * `screen(items)`: positions of items to leave out, with why (`--skip-duplicates`); they go
+      into `result.duplicates`, one message each through `log`.
     """
     project = _project(client, project_id)
     items, skipped = collect_images(paths, labels_from_folders)
@@ -60,6 +64,11 @@ def import_images(
         raise ImportProblem("no images to import")
     if labels_from_folders:
         _check_labels(project, items)
+    if screen is not None:
+        items = _screened(items, screen, result, log)
+        if not items:
+            log("every image is a duplicate: nothing to upload")
+            return result
     if wait and not list(client.ml.list(project=project_id)):
         raise ImportProblem(
             f"project {project_id} has no ML backend connected, so no task can get a "
@@ -74,6 +83,14 @@ def import_images(
             client, project_id, result.task_ids, timeout=timeout, wait_backend=wait_backend, progress=progress
         )
     return result
+
+
+def _screened(items: list[ImageItem], screen, result: ImportResult, log) -> list[ImageItem]:
+    left_out = screen(items)
+    result.duplicates = [(items[i].path, why) for i, why in sorted(left_out.items())]
+    for path, why in result.duplicates:
+        log(f"left out {path}: {why}")
+    return [item for i, item in enumerate(items) if i not in left_out]
 
 
 def _project(client, project_id: int):

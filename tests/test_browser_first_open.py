@@ -23,7 +23,7 @@ from playwright.sync_api import sync_playwright
 import scenes
 from lsfixture import poll
 from lsproto.notes import NOTE_COLUMN, QUEUE, WHY_FIRST_BATCH, WHY_UNCERTAIN, read_note
-from lsproto.views import AUTO_ACCEPTED, LABEL_ERRORS, NEEDS_REVIEW, SPOT_CHECKS, views
+from lsproto.views import AUTO_ACCEPTED, DUPLICATES, LABEL_ERRORS, NEEDS_REVIEW, SPOT_CHECKS, UNUSUAL_PHOTOS, views
 from upbrowser import CHROMIUM, FLAGS, MS, ROWS_JS, SCREEN, Up, no_error, open_tab, shot, start_up, stop_up
 
 pytestmark = pytest.mark.labelstudio
@@ -44,14 +44,14 @@ def first_open(page, up: Up, shots: Path):
     page.wait_for_timeout(1500)  # a late error modal would show by now
     no_error(page, "the new project")
     assert "Tasks: 0 / 0" in page.evaluate("document.body.innerText")
-    assert set(up.views()) == {NEEDS_REVIEW, LABEL_ERRORS}  # what `tasveer up` made
+    assert set(up.views()) == {NEEDS_REVIEW, LABEL_ERRORS, DUPLICATES, UNUSUAL_PHOTOS}  # what `tasveer up` made
     shot(page, shots, "first-open-1-empty.png", "labelstudio-1-empty.png")
     from lsclient import open_client
     from lsproto.tokens import LSAuth
 
     client = open_client(LSAuth(up.state["url"], up.state["token"]))
     tabs = client.ensure_views(up.pid, views(client.auto_user(create=True)))
-    assert set(tabs) == set(up.views()) and len(tabs) == 4, tabs
+    assert set(tabs) == set(up.views()) and len(tabs) == 6, tabs
     for title, view_id in tabs.items():
         open_tab(page, up, view_id)
         no_error(page, f"the empty project's tab {title!r}")

@@ -130,3 +130,23 @@ def test_byte_copies_group_without_vectors_and_ids_are_unique():
     assert [(g.ids, g.exact) for g in joined] == [(("a", "c"), True)]
     with pytest.raises(ValueError, match="added twice"):
         finder.add(["a"], np.ones((1, 4), dtype=np.float32), ["h3"])
+
+
+def test_nearest_lists_kept_in_parts_equal_the_whole_ranking(collection):
+    """training/nearest.py: "far from the rest" from lists kept as photos arrive (new x all) equals
+    the brute-force neighbour distance over the whole collection, and survives saving."""
+    from training.nearest import NearestKept
+    from training.unusual import SKIP_ABOVE, neighbour_distance
+
+    vectors = np.asarray(collection[5], dtype=np.float32)
+    whole = neighbour_distance(vectors)
+    kept = NearestKept()
+    for lo in range(0, len(vectors), 37):  # uneven parts
+        hi = min(lo + 37, len(vectors))
+        kept = NearestKept.restore(kept.saved()) if lo else kept
+        kept.add(list(range(lo, hi)), vectors[lo:hi], vectors[:hi])
+    assert np.allclose(kept.distance(10, SKIP_ABOVE), whole, atol=1e-5)
+    present = np.ones(len(vectors), dtype=bool)
+    present[[3, 50, 90, 140, 200]] = False  # deleted tasks: the others' distances use only those left
+    left = neighbour_distance(vectors[present])
+    assert np.allclose(kept.distance(10, SKIP_ABOVE, present)[present], left, atol=1e-5)

@@ -152,3 +152,48 @@ def test_cli_errors(tmp_path, cache_dir, capsys):
         assert args.func(args) == 2
         err = capsys.readouterr().err
         assert err.startswith("tasveer simulate: ") and message in err
+
+
+def test_duplicates_cost_labels_unless_skipped(embedded):
+    """30 pool photos get a near copy (their vector, slightly moved): uncertainty sampling serves
+    photo and copy alike; skipping duplicates serves one per group and labels the other for free."""
+    pool_X, pool_y, test_X, test_y = embedded
+    rng = np.random.default_rng(3)
+    twins = rng.choice(len(pool_y), 30, replace=False)
+    X = np.concatenate([pool_X, pool_X[twins] * (1 + 0.01 * rng.standard_normal(pool_X[twins].shape))])
+    y = np.concatenate([pool_y, pool_y[twins]])
+    groups = [[int(t), len(pool_y) + k] for k, t in enumerate(twins)]
+    common = dict(strategy="margin", initial=12, batch=12, rounds=4, seed=0, groups=groups)
+    counted = simulate(X, y, test_X, test_y, CLASSES, **common)
+    skipped = simulate(X, y, test_X, test_y, CLASSES, skip_duplicates=True, **common)
+    assert [h["labels"] for h in counted] == [h["labels"] for h in skipped] == [12, 24, 36, 48, 60]
+    assert counted[-1]["duplicates_served"] > 0  # labels spent on a copy of a labeled photo
+    assert all(h["duplicates_served"] == 0 for h in skipped)
+    plain = simulate(X, y, test_X, test_y, CLASSES, strategy="margin", initial=12, batch=12, rounds=1)
+    assert "duplicates_served" not in plain[0]
+
+
+def test_cli_duplicates_finds_copies_in_the_pool(tmp_path, cache_dir, capsys):
+    from PIL import Image, ImageOps
+
+    tree = _tree(tmp_path / "pool", 12)
+    for cls_dir in sorted(tree.iterdir()):
+        for src in sorted(cls_dir.iterdir())[:4]:  # a mirror image of 4 photos per class
+            ImageOps.mirror(Image.open(src).convert("RGB")).save(cls_dir / f"mirror-{src.name}", quality=92)
+    args = _args(
+        pool=tree, strategy="margin", initial=12, batch=12, rounds=3, cache=cache_dir,
+        model="efficientnet_lite0", unlabeled=0, duplicates="skip",
+    )  # fmt: skip
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    found = int(out.split(" near-duplicate groups in the pool")[0].split()[-1])
+    assert found >= 10 and "never served: one label per group" in out, out  # 24 mirrors, some originals held out
+    rows = [r for r in (line.split() for line in out.splitlines()) if len(r) == 4 and r[0].isdigit()]
+    assert [int(r[0]) for r in rows] == [12, 24, 36, 48] and all(float(r[3]) == 0 for r in rows), out
+    args = _args(
+        pool=tree, strategy="margin", initial=12, batch=12, rounds=3, cache=cache_dir,
+        model="efficientnet_lite0", unlabeled=0, duplicates="count", json=True,
+    )  # fmt: skip
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["duplicate_groups"] == found and all("duplicates_served" in r for r in out["rounds"])

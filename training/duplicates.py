@@ -98,6 +98,9 @@ class DuplicateFinder:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def __contains__(self, photo: Hashable) -> bool:
+        return photo in self._position
+
     def add(
         self,
         ids: Sequence[Hashable],
@@ -148,6 +151,39 @@ class DuplicateFinder:
         layout = pair_similarity(self._thumbs, a[checked], b[checked])
         near[checked] = layout >= self.threshold
         return list(zip(a[near], b[near]))
+
+    def saved(self) -> dict[str, np.ndarray]:
+        """What `restore` needs besides the vectors (which a caller keeps elsewhere: they are the
+        embedding cache's): ids, content hashes ("" for none), thumbnails and the union-find's
+        parents, so a restart neither fetches a photo nor compares a pair again."""
+        n = len(self._rows)
+        return {
+            "ids": np.asarray(self._rows.ids, dtype=np.int64),
+            "hashes": np.asarray([h or "" for h in self._hashes], dtype=str),
+            "thumbs": self._thumbs[:n],
+            "has_thumb": self._has_thumb[:n],
+            "parent": np.asarray([self._sets.find(p) for p in range(n)], dtype=np.int64),
+        }
+
+    @classmethod
+    def restore(cls, saved: dict[str, np.ndarray], vectors: np.ndarray, **thresholds) -> DuplicateFinder:
+        """A finder as `saved()` left it, with the same rows' `vectors`; no pair is compared."""
+        ids = [int(i) for i in saved["ids"]]
+        finder = cls(vectors.shape[1] if vectors.ndim == 2 else 0, **thresholds)
+        if not ids:
+            return finder
+        finder._rows.add(ids, vectors)
+        finder._thumbs = np.array(saved["thumbs"], dtype=np.uint8).reshape(-1, 3, THUMB, THUMB)
+        finder._has_thumb = np.array(saved["has_thumb"], dtype=bool).reshape(-1)
+        finder._hashes = [str(h) or None for h in saved["hashes"]]
+        finder._sets.grow(len(ids))
+        for pos, photo in enumerate(ids):
+            finder._position[photo] = pos
+            if finder._hashes[pos]:
+                finder._first_with_hash.setdefault(str(finder._hashes[pos]), pos)
+        for pos, root in enumerate(saved["parent"]):
+            finder._sets.union(int(root), pos)
+        return finder
 
     def groups(self) -> list[DuplicateGroup]:
         """Every group of two photos or more, oldest first."""

@@ -105,23 +105,24 @@ def simulate(
     head_c: float = 0.002,
     auto_accept: float | None = None,
     head=None,
+    groups=None,
+    skip_duplicates: bool = False,
 ) -> list[dict]:
     """Reveal `initial` pool labels, then `rounds` batches of `batch` chosen by `strategy`,
     retraining the product's head (training.head.fit_linear) each time; `head`, if given, replaces
     it: head(X_labeled, y_labeled, X_unlabeled, n_classes, head_c, seed) -> (W, b), the unlabeled
-    rows being the rest of the pool (a semi-supervised head). Returns one
-    {"labels": n, "accuracy": test accuracy} per step (rounds + 1 of them); with `auto_accept`
-    (a target accuracy) also the share of test photos the auto-accept rule takes and their realised
-    accuracy ("auto_coverage", "auto_precision"; training/autoaccept.py)."""
+    rows being the rest of the pool. One {"labels", "accuracy"} per step (rounds + 1); with
+    `auto_accept` (a target accuracy) also the share of test photos the auto-accept rule takes and
+    their realised accuracy ("auto_coverage", "auto_precision"; training/autoaccept.py).
+
+    `groups` (near-duplicate groups of pool rows) adds "duplicates_served": photos served although
+    a member of their group was labeled before; with `skip_duplicates` none is (training/dupserving.py)."""
     from .acquisition import check_strategy, select
+    from .dupserving import Duplicates
     from .head import softmax
 
     check_strategy(strategy)
-    for name, v in (("initial", initial), ("batch", batch)):
-        if int(v) < 1:
-            raise ValueError(f"{name} must be at least 1; got {v}")
-    if int(rounds) < 0:
-        raise ValueError(f"rounds must not be negative; got {rounds}")
+    _check_sizes(initial, batch, rounds)
     data = _Photos.of(pool_X, pool_y, test_X, test_y)
     if initial + rounds * batch > len(data.pool_y):
         raise ValueError(
@@ -129,20 +130,33 @@ def simulate(
             f"{len(data.pool_y)} photos"
         )
     n_classes = len(label_names)
-    labeled = first_batch(data.pool_X, data.pool_y, int(initial), strategy, seed)
+    served = Duplicates(groups, len(data.pool_y), skip=skip_duplicates)
+    served.take(first_batch(data.pool_X, data.pool_y, int(initial), strategy, seed))
     history = []
     for r in range(int(rounds) + 1):
-        mask = np.ones(len(data.pool_y), dtype=bool)
-        mask[labeled] = False
-        unlabeled = np.flatnonzero(mask)
-        W, b = _fit(data, labeled, unlabeled, n_classes, head, head_c, seed)
-        history.append(_score(data, labeled, W, b, n_classes, head_c=head_c, seed=seed, auto_accept=auto_accept))
-        if r == rounds:
+        unlabeled = served.open_rows()
+        known = served.known()
+        W, b = _fit(data, known, unlabeled, n_classes, head, head_c, seed)
+        step = _score(data, known, W, b, n_classes, head_c=head_c, seed=seed, auto_accept=auto_accept)
+        step["labels"] = len(served.spent)
+        if groups is not None:
+            step["duplicates_served"] = served.wasted
+        history.append(step)
+        if r == rounds or not len(unlabeled):
             break
         proba = softmax(data.pool_X[unlabeled] @ W.T + b)
-        picks = select(proba, batch, strategy, features=data.pool_X[unlabeled], seed=seed * 1000 + r)
-        labeled.extend(int(unlabeled[i]) for i in picks)
+        asked = min(len(unlabeled), 3 * batch if served.grouped else batch)
+        picks = select(proba, asked, strategy, features=data.pool_X[unlabeled], seed=seed * 1000 + r)
+        served.take([int(unlabeled[i]) for i in picks], batch)
     return history
+
+
+def _check_sizes(initial: int, batch: int, rounds: int) -> None:
+    for name, v in (("initial", initial), ("batch", batch)):
+        if int(v) < 1:
+            raise ValueError(f"{name} must be at least 1; got {v}")
+    if int(rounds) < 0:
+        raise ValueError(f"rounds must not be negative; got {rounds}")
 
 
 @dataclass(frozen=True)
@@ -171,7 +185,7 @@ def _fit(data: _Photos, labeled: list[int], unlabeled, n_classes: int, head, hea
     """(W, b) of the head on the labels revealed so far (`head`, if given, also sees the rest)."""
     from .head import fit_linear
 
-    XL, yL = data.pool_X[labeled], data.pool_y[labeled]
+    XL, yL = data.pool_X[labeled], data.pool_y[labeled]  # a duplicate's label is its group's (the same class)
     if head is None:
         return fit_linear(XL, yL, n_classes, head_c, seed)
     return head(XL, yL, data.pool_X[unlabeled], n_classes, head_c, seed)
@@ -205,6 +219,8 @@ def summarise(strategy: str, runs: list[list[dict]]) -> dict:
     for step in zip(*runs):
         acc = np.array([s["accuracy"] for s in step])
         rounds.append({"labels": int(step[0]["labels"]), "accuracy": float(acc.mean()), "spread": float(acc.std())})
+        if "duplicates_served" in step[0]:
+            rounds[-1]["duplicates_served"] = float(np.mean([s["duplicates_served"] for s in step]))
         if "auto_coverage" in step[0]:
             precisions = [s["auto_precision"] for s in step if s["auto_precision"] is not None]
             rounds[-1].update(

@@ -48,11 +48,13 @@ def neighbour_distance(
         index.add(list(range(len(vectors))), vectors)
     ids = range(len(vectors)) if ids is None else ids
     pos, sims = index.search_positions(vectors, k + 1 + EXTRA)
-    out = np.zeros(len(pos), dtype=np.float32)
-    for row, (prow, srow) in enumerate(zip(pos, sims)):
-        keep = [s for p, s in zip(prow, srow) if p >= 0 and s < skip_above and index.ids[p] != ids[row]][:k]
-        out[row] = float(np.mean(1.0 - np.asarray(keep))) if keep else 0.0
-    return out
+    held = np.asarray(index.ids, dtype=object)
+    own = np.asarray(list(ids), dtype=object)[:, None]
+    ok = (pos >= 0) & (sims < skip_above) & (held[np.clip(pos, 0, None)] != own)
+    ok &= np.cumsum(ok, axis=1) <= k  # the k nearest left
+    count = ok.sum(axis=1)
+    total = np.where(ok, 1.0 - sims, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0).astype(np.float32)
 
 
 def class_centroids(vectors: np.ndarray, labels: Sequence) -> tuple[list, np.ndarray]:
@@ -96,12 +98,19 @@ class Unusual:
 
 
 def unusual_ranking(
-    vectors: np.ndarray, labels: Sequence | None = None, k: int = K, index: NeighbourIndex | None = None
+    vectors: np.ndarray,
+    labels: Sequence | None = None,
+    k: int = K,
+    index: NeighbourIndex | None = None,
+    rest_distance: np.ndarray | None = None,
 ) -> Unusual:
     """Score every row of `vectors` (the whole collection; `index` over it, ids 0..N-1, if one is
-    held). `labels`: each row's class or None; no labelled row leaves the known-class score out."""
+    held). `labels`: each row's class or None; no labelled row leaves the known-class score out.
+    `rest_distance`: `neighbour_distance` of the rows where the caller keeps it (training/nearest.py)."""
     vectors = np.asarray(vectors, dtype=np.float32)
-    rest = robust_z(neighbour_distance(vectors, k, index))
+    if rest_distance is None:
+        rest_distance = neighbour_distance(vectors, k, index)
+    rest = robust_z(rest_distance)
     known = None
     if labels is not None and any(label is not None for label in labels):
         known = known_class_distance(vectors, labels, k)

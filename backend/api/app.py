@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from backend.api.curation_routes import router as curation_router
 from backend.api.deploy_routes import router as deploy_router
 from backend.api.guards import RequestGuard, check_listen
 from backend.api.keyguard import key_or_basic
@@ -26,6 +27,8 @@ from backend.api.login import REALM, login_gate, redact_access_log
 from backend.api.login import router as login_router
 from backend.api.project_routes import router as project_router
 from backend.api.protocol_routes import router as protocol_router
+from backend.api.similar_routes import router as similar_router
+from backend.api.uploadcheck_routes import router as uploadcheck_router
 from backend.errors import RequestError, clipped
 from backend.service import Backend
 from backend.settings import Settings
@@ -86,4 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(protocol_router)
     app.include_router(project_router)
     app.include_router(deploy_router)
+    app.include_router(curation_router)
+    app.include_router(similar_router)
+    app.include_router(uploadcheck_router)
     return app

@@ -1,7 +1,12 @@
 """The latest batch: thumbnails of the most recently imported tasks with the serving version's
 predicted label and confidence, filtered and sorted in the page (static/page.js); each links to
 its task in Label Studio. Images come through the backend (`task_image`), so Label Studio's token
-stays with the backend and the browser never needs it."""
+stays with the backend and the browser never needs it.
+
+A click on a photo (a plain click; a middle or modified click still opens Label Studio) shows the
+similar-photos panel under the gallery (`similar_panel`, filled by static/similar.js from
+api/similar_routes.py): the photo's nearest neighbours with their labels and predictions, boxes to
+select some, a label and a person, and "Label these like this one"."""
 
 from __future__ import annotations
 
@@ -108,8 +113,9 @@ def gallery_section(batch: dict | None, error: str | None = None) -> str:
         "<option value='uncertain'>least confident first</option>"
         "<option value='confident'>most confident first</option>"
         "<option value='newest'>newest first</option></select></label> "
-        "<span id='gallery-count' class='small muted'></span></p>",
-        "<div class='gallery' id='gallery'>",
+        "<span id='gallery-count' class='small muted'></span> "
+        "<span class='small muted'>click a photo for its most similar photos</span></p>",
+        f"<div class='gallery' id='gallery' data-project='{esc(str(batch['project']))}'>",
     ]
     for i, it in enumerate(items):
         conf = it["confidence"]
@@ -131,4 +137,20 @@ def gallery_section(batch: dict | None, error: str | None = None) -> str:
             f"fill='{_colour(conf)}'/></svg>{labeled}</a>"
         )
     out.append("</div>")
+    out.append(similar_panel())
     return "".join(out)
+
+
+def similar_panel() -> str:
+    """The similar-photos panel, hidden until a photo is clicked: static/similar.js fills #similar-cards
+    (the photo and its neighbours, each with a box), the label and person selects, and answers in
+    #similar-msg."""
+    return (
+        "<div id='similar' hidden><h3 id='similar-title'>Similar photos</h3>"
+        "<p class='small' id='similar-info'></p><div class='gallery' id='similar-cards'></div>"
+        "<p><label>label <select id='similar-label'></select></label> "
+        "<label>as <select id='similar-annotator'></select></label> "
+        "<button type='button' id='label-like' data-action='label-like'>Label these like this one</button> "
+        "<button type='button' data-action='similar-close'>close</button></p>"
+        "<p class='small' id='similar-msg'></p></div>"
+    )

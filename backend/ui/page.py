@@ -1,6 +1,7 @@
 """The model page of one project, section by section. A new section is one entry of SECTIONS: a
 function of the PageContext returning HTML; what it does in the browser goes in static/page.js
-(wired by data-* attributes: the page's policy runs no inline script)."""
+(wired by data-* attributes: the page's policy runs no inline script); the similar-photos panel
+has its own, static/similar.js (SIMILAR_SCRIPT_URL), loaded before the sections."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.ui import deploysection, gallery, params_form, training, versions
+from backend.ui import deploysection, gallery, mapsection, params_form, training, versions
 from backend.ui.html import document, esc
 
 log = logging.getLogger(__name__)
+SIMILAR_SCRIPT_URL = "/static/similar.js"
 
 
 @dataclass
@@ -52,6 +54,10 @@ def _gallery(ctx: PageContext) -> str:
         return gallery.gallery_section(None, f"{type(exc).__name__}: {exc}")
 
 
+def _map(ctx: PageContext) -> str:
+    return mapsection.map_section(ctx.pid)
+
+
 def _versions(ctx: PageContext) -> str:
     return "<h2>Versions</h2>" + versions.versions_table(ctx.pid, ctx.rows, ctx.selected)
 
@@ -77,13 +83,14 @@ def _params(ctx: PageContext) -> str:
     return params_form.params_section(ctx.pid, state.params if state else {})
 
 
-SECTIONS = [_training, _gallery, _production, _versions, _selected, _curve, _params]
+SECTIONS = [_training, _gallery, _map, _production, _versions, _selected, _curve, _params]
 
 
 def project_page(service, pid: str, selected: str | None = None) -> str:
     ctx = PageContext.load(service, pid, selected)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     body = [
+        f"<script src='{SIMILAR_SCRIPT_URL}'></script>"
         f"<nav class='small'><a href='/metrics'>all projects</a></nav><h1>tasveer · project {esc(pid)}</h1>"
         f"<p>serving <b id='serving'>{esc(str(ctx.serving))}</b> <span class='muted small'>{esc(now)}</span></p>"
     ]

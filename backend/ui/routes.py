@@ -9,8 +9,13 @@ POST /projects/{id}/train                "train now" (JSON body, Content-Type ap
                                          {"preset": "accurate"}: the accurate preset, recipe.py)
 POST /projects/{id}/deploy               "deploy to production" {"version": v} or "roll back"
                                          {"rollback": true} (JSON body; recorded as via "model page")
+GET  /projects/{id}/map.json             the embedding map's points, in columns (collection/points.py)
+POST /projects/{id}/map/selection        {"task_ids": [...], "title"?: str}: a Label Studio tab of exactly
+                                         those tasks; answers its URL (collection/selection.py)
 GET  /static/page.js                     the pages' script (static/page.js; behind the login like the
                                          page itself, which the browser's script request carries)
+GET  /static/similar.js                  the similar-photos panel's script (static/similar.js, page.py)
+GET  /static/map.js, /static/vendor/F    the embedding map's script and its plotting library (mapsection.py)
 """
 
 from __future__ import annotations
@@ -23,15 +28,20 @@ from fastapi.responses import HTMLResponse, Response
 
 from backend.api.httpio import json_object
 from backend.api.keyguard import deployer
+from backend.collection.points import map_json
+from backend.collection.selection import open_selection
 from backend.errors import NotFound, RequestError, quoted
 from backend.jobs.recipe import ACCURATE, TAG, accurate_reason
 from backend.projects.registry import project_id
 from backend.ui import gallery, training
 from backend.ui.html import SCRIPT_URL
-from backend.ui.page import PageContext, project_page
+from backend.ui.mapsection import LIBRARY, MAP_SCRIPT_URL, VENDOR_URL
+from backend.ui.page import SIMILAR_SCRIPT_URL, PageContext, project_page
 
 router = APIRouter()
-SCRIPT_FILE = Path(__file__).with_name("static") / "page.js"  # package data (pyproject)
+STATIC = Path(__file__).with_name("static")  # package data (pyproject)
+SCRIPT_FILE = STATIC / "page.js"
+VENDOR_FILES = {LIBRARY: "text/javascript; charset=utf-8"}  # what /static/vendor/ serves, nothing else
 
 
 def _pid(value) -> str:
@@ -130,4 +140,46 @@ def page_script():
     """The one script of the backend's pages, read from the package (no inline script: api/guards.py's policy)."""
     return Response(
         SCRIPT_FILE.read_bytes(), media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/projects/{project}/map.json")
+async def map_points(project: str, request: Request):
+    s = _service(request)
+    data = await run_in_threadpool(map_json, s, _known(s, _pid(project)))
+    return Response(data, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/projects/{project}/map/selection")
+async def map_selection(project: str, request: Request):
+    body, pid = await json_object(request), _pid(project)
+    return await run_in_threadpool(open_selection, _service(request), pid, body)
+
+
+@router.get(MAP_SCRIPT_URL)
+def map_script():
+    return _script("map.js")
+
+
+@router.get(SIMILAR_SCRIPT_URL)
+def similar_script():
+    return _script("similar.js")
+
+
+def _script(name: str) -> Response:
+    """One of the package's scripts (static/), revalidated on each load like page.js."""
+    return Response(
+        (STATIC / name).read_bytes(), media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get(VENDOR_URL + "{name}")
+def vendor_file(name: str):
+    """A vendored library (static/vendor/): named files only, so no path reaches outside it."""
+    if name not in VENDOR_FILES:
+        raise NotFound(f"no static file {quoted(name)}")
+    return Response(
+        (STATIC / "vendor" / name).read_bytes(),
+        media_type=VENDOR_FILES[name],
+        headers={"Cache-Control": "public, max-age=86400"},
     )

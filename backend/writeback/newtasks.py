@@ -6,6 +6,8 @@ after a publish; the tasks join the task index), then writes the predictions wit
 bulk (lswrite.py: four requests per batch, whatever the project's size), so the data manager shows a
 label, a confidence and a place in the queue for every new task without anybody pressing "Retrieve
 predictions". A rollback's refresh runs here too.
+After the write, the collection's update is queued here (collectionjob.py, one pending per project):
+the new photos' predictions never wait for the duplicate groups and unusual scores, which follow.
 One run at a time per process; the newest 100 runs are kept as records for the jobs page and tests.
 """
 
@@ -17,8 +19,10 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
+from backend.collection import rowprep
 from backend.inference.models import INITIAL_VERSION
 from backend.writeback.coldstart import pretrained_features
+from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.lswrite import write_rows
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,7 @@ class PredictionWriter:
         self.refresher = refresher
         self.embed_cold = embed_cold  # False where no torch may be imported (cold start: no download)
         self._records: deque[dict] = deque(maxlen=100)
+        self._labels: dict[str, dict[int, str]] = {}  # a queued collection update's labels, per project
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-predictions")
 
@@ -105,7 +110,29 @@ class PredictionWriter:
             results = self.predictor.predict(tasks, project=pid, label_config=state.label_config)
             rows = [{"task": t["id"], **r} for t, r in zip(tasks, results) if r.get("result")]
             errors = [r["error"] for r in results if "error" in r]
-        written = write_rows(api, int(pid), rows)
+        curator = self.refresher.curator  # the groups known before these photos: the update follows
+        trained = (
+            (self.refresher.serving.manifest(pid, vid).get("extra") or {}).get("tasks") or [] if classifier else []
+        )
+        prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], trained)
+        written = write_rows(api, int(pid), prep.rows)
         if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
             api.set_model_version(int(pid), vid)
+        self.collection(pid)
         return {"written": written, "errors": len(errors), "error_messages": errors[:10]}
+
+    def collection(self, pid: str, labels: dict[int, str] | None = None) -> dict:
+        """Queue the collection's update and its rewrites (collectionjob.py) unless one is queued for
+        the project already (it takes `labels`, the newest a refresh gave)."""
+        with self._lock:
+            if labels is not None:
+                self._labels[pid] = labels
+            for record in self._records:
+                if record.get("project") == pid and record.get("collection") and record.get("state") == "queued":
+                    return dict(record)
+        return self._queue({"project": pid, "collection": True}, self._collection, pid)
+
+    def _collection(self, pid: str) -> dict:
+        with self._lock:
+            labels = self._labels.pop(pid, None)
+        return update_and_rewrite(self.refresher, pid, labels)

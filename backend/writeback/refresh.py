@@ -23,6 +23,10 @@ bounded by what a person is served next, not by the project's size.
 5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
    auto-accept user, spot checks are marked, labels the version would no longer give are removed.
 
+6. The collection (backend/collection/): duplicates after the queue ("duplicate of #id"), group and
+   unusual marks in the rows, as last updated (changed marks copied after the head); the update with
+   the version's labels follows the write (`after_refresh`, collectionjob.py), never delaying it.
+
 No `cluster` is written: Label Studio's uncertainty sampling serves the user's least-solved cluster
 before the lowest score, which would override the strategy's order (docs/labelstudio.md).
 """
@@ -39,10 +43,13 @@ from pathlib import Path
 import numpy as np
 
 from backend.accept.policy import AutoAccept
+from backend.collection.curator import Curator
+from backend.collection.rowprep import Prepared, arrange
 from backend.inference.models import INITIAL_VERSION
 from backend.inference.predictor import strategy
 from backend.inference.scoring import label_columns, score_rows
 from backend.writeback.coldstart import medoids_first, n_clusters
+from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.lswrite import write_rows
 from backend.writeback.taskindex import TaskIndex, catch_up
@@ -79,6 +86,11 @@ class Refresher:
         self.fetcher = fetcher
         self.features = TaskFeatures(fetcher, embeddings)
         self.auto = AutoAccept(projects.root)
+        self.curator = Curator(projects, serving, fetcher, embeddings)
+        # the collection's update after a refresh: inline in a training child or RQ worker; queued in the backend
+        self.after_refresh: Callable[[str, dict | None], object] = lambda pid, labels: update_and_rewrite(
+            self, pid, labels
+        )
 
     def index(self, pid: str) -> TaskIndex:
         return TaskIndex(self.projects.root / str(pid))
@@ -95,8 +107,12 @@ class Refresher:
         sent = api.requests_sent
         rows, errors, accepted = self._rows(pid, state, cfg, vid, classifier, api)
         checks = self.label_checks(pid, vid, cfg)
+        extra = self.serving.manifest(pid, vid).get("extra") or {}
+        # the groups as last updated: the update with this version's labels follows the write
+        prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, set(extra.get("tasks") or []))
+        rows, checks = prep.rows, prep.checks
         stop = superseded or (lambda: False)
-        written = self._write(api, int(pid), vid, rows, checks, lambda: stop() or self._replaced(pid, vid), sent)
+        written = self._write(api, int(pid), vid, prep, lambda: stop() or self._replaced(pid, vid), sent)
         removed = []
         if written.complete and (written.head or written.settled):
             others = {t.id for t in self.index(pid).tasks()} - {int(r["task"]) for r in rows + checks}
@@ -110,6 +126,7 @@ class Refresher:
             "complete": written.complete,
             "ls_requests": {"head": written.head_requests, "rest": written.rest_requests},
             "suspects": sum(1 for r in checks if r.get("why")),
+            "duplicates_after_queue": prep.moved,
             "errors": errors[:20],
             "removed_versions": removed,
             "seconds": round(time.perf_counter() - start, 2),
@@ -117,6 +134,8 @@ class Refresher:
         if accepted is not None:
             report["auto_accept"] = accepted
         write_json_atomic(self._record(pid), {"version": vid, "complete": written.complete}, fsync=False)
+        oof = extra.get("oof") or {}
+        self.after_refresh(pid, dict(zip(oof.get("tasks") or [], oof.get("labels") or [])) or None)
         log.info("project %s: refreshed predictions of %s: %s", pid, vid, report)
         return report
 
@@ -157,16 +176,20 @@ class Refresher:
         rows.sort(key=lambda r: r.get("priority", 1.0))
         return rows, errors, accepted
 
-    def _write(self, api, project_id: int, vid: str, rows, checks, superseded, sent: int) -> Written:
+    def _write(self, api, project_id: int, vid: str, prep: Prepared, superseded, sent: int) -> Written:
+        rows = prep.rows
         head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
         served = api.requests_sent
+        prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
-        rest = checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
+        rest = prep.checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
         for start in range(0, len(rest), SETTLE_CHUNK):
             if superseded():
                 complete = False
                 break
-            settled += write_rows(api, project_id, rest[start : start + SETTLE_CHUNK])
+            batch = rest[start : start + SETTLE_CHUNK]
+            settled += write_rows(api, project_id, batch)
+            prep.copy_marks(api, project_id, [r["task"] for r in batch])
             time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
         if not head and settled:  # no unlabeled task: the label checks carry the version
             api.set_model_version(project_id, vid)

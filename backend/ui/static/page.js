@@ -4,6 +4,8 @@
 // data-preset) and are wired by one click listener; the data rendered server-side comes from
 // <script type="application/json"> blocks (#training-data, #params-data), which are never executed.
 // Every change is a JSON request (Content-Type: application/json), so no cross-site form can make one.
+// The model page's other scripts have one job each: static/similar.js (the similar-photos panel) and
+// static/map.js (the embedding map).
 'use strict';
 (() => {
   const byId = id => document.getElementById(id);

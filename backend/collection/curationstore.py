@@ -1,0 +1,123 @@
+"""What the collection's update job (curator.py) keeps of a project, under projects/<id>/collection/,
+so that a restart neither fetches a photo nor compares a pair again:
+
+    nearest.npz     each photo's most similar others (training/nearest.py), for the unusual score
+                    without comparing every pair again; per backbone like the finder
+    finder.npz      the duplicate finder without its vectors (they are the embedding cache's): task
+                    ids, content hashes, thumbnails, union-find parents, and the backbone they were
+                    embedded with (a finder of another backbone is rebuilt); written when photos arrive
+    curation.json   the latest result: duplicate groups, unusual scores (strongest first), the labels
+                    they were computed with; what the JSON routes answer from
+    marks.json      the marks last copied into Label Studio's task data, per task: a write copies only
+                    the marks that differ (lsmarks.py)
+    update.lock     held (flock) while an update runs: the backend and a training child share the dir
+
+Every file is replaced whole with training/atomic.py: a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.atomic import write_atomic, write_json_atomic
+
+DIR = "collection"
+FINDER = "finder.npz"
+NEAREST = "nearest.npz"
+SUMMARY = "curation.json"
+MARKS = "marks.json"
+LOCK = "update.lock"
+
+
+@dataclass
+class Curation:
+    """One update's result."""
+
+    backbone: str  # the key of the backbone whose embeddings were compared
+    held: int  # photos the finder holds
+    groups: list[dict] = field(default_factory=list)  # {"id", "tasks", "exact"}, id = smallest task id
+    unusual: list[dict] = field(default_factory=list)  # {"task", "score", "rest", "known"}, strongest first
+    labels: dict[int, str] = field(default_factory=dict)  # a person's labels the scores used
+    updated_at: float = 0.0
+
+    def group_of(self) -> dict[int, dict]:
+        """task id -> its group."""
+        return {int(t): g for g in self.groups for t in g["tasks"]}
+
+
+class CurationStore:
+    def __init__(self, project_dir: Path):
+        self.dir = Path(project_dir) / DIR
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One update at a time per project, across the processes that share the data dir."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / LOCK, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def finder(self, backbone: str) -> dict[str, np.ndarray] | None:
+        """The saved finder's arrays when it was built with `backbone`, else None."""
+        return self._arrays(FINDER, backbone)
+
+    def save_finder(self, backbone: str, arrays: dict[str, np.ndarray]) -> None:
+        self._save_arrays(FINDER, backbone, arrays)
+
+    def nearest(self, backbone: str) -> dict[str, np.ndarray] | None:
+        """The saved nearest-photo lists when made with `backbone`, else None."""
+        return self._arrays(NEAREST, backbone)
+
+    def save_nearest(self, backbone: str, arrays: dict[str, np.ndarray]) -> None:
+        self._save_arrays(NEAREST, backbone, arrays)
+
+    def _arrays(self, name: str, backbone: str) -> dict[str, np.ndarray] | None:
+        try:
+            with np.load(self.dir / name, allow_pickle=False) as saved:
+                if str(saved["backbone"]) != backbone:
+                    return None
+                return {k: saved[k] for k in saved.files if k != "backbone"}
+        except (OSError, KeyError, ValueError):
+            return None
+
+    def _save_arrays(self, name: str, backbone: str, arrays: dict[str, np.ndarray]) -> None:
+        out = io.BytesIO()
+        payload: dict[str, Any] = {"backbone": np.asarray(backbone), **arrays}
+        np.savez(out, **payload)
+        write_atomic(self.dir / name, out.getvalue(), fsync=False)
+
+    def read(self) -> Curation | None:
+        """The latest result, or None before the first update."""
+        try:
+            data = json.loads((self.dir / SUMMARY).read_text())
+        except (OSError, ValueError):
+            return None
+        data["labels"] = {int(k): v for k, v in (data.get("labels") or {}).items()}
+        return Curation(**data)
+
+    def write(self, curation: Curation) -> None:
+        data = asdict(curation)
+        data["labels"] = {str(k): v for k, v in curation.labels.items()}
+        write_json_atomic(self.dir / SUMMARY, data, fsync=False)
+
+    def marks(self) -> dict[int, list]:
+        """task id -> [group mark, unusual mark] as last copied into Label Studio."""
+        try:
+            return {int(k): v for k, v in json.loads((self.dir / MARKS).read_text()).items()}
+        except (OSError, ValueError):
+            return {}
+
+    def save_marks(self, marks: dict[int, list]) -> None:
+        write_json_atomic(self.dir / MARKS, {str(k): v for k, v in marks.items()}, fsync=False)

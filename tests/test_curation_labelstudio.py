@@ -1,0 +1,159 @@
+"""Near-duplicates and unusual photos in a real Label Studio with the real backend (backend/collection/):
+photos made at run time from the shared ones (a mirror image, a crop and a re-encode of three
+unlabeled photos; three out-of-domain images: tests/derived.py) land in one duplicate group each,
+in the "Duplicates" tab (asked of Label Studio's API) and high in "Unusual photos"; a duplicate
+waits after the rest of "Needs review"'s order with the note "duplicate of #<id>"; the JSON routes
+answer the groups, the leaky-evaluation report and the unusual scores with their two parts.
+
+The tests build on each other in file order (one project, on the session's shared backend)."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+import scenes
+from derived import near_duplicate, out_of_domain
+from lsfixture import poll
+from lsproto.notes import GROUP_COLUMN, NOTE_COLUMN, QUEUE_COLUMN, UNUSUAL_COLUMN
+from lsproto.views import DUPLICATES, NEEDS_REVIEW, UNUSUAL_PHOTOS
+from sync.importer import import_images
+from sync.project import connect_backend, ensure_project
+from sync.views import ensure_views
+
+pytestmark = pytest.mark.labelstudio
+
+CLASSES = ["forest", "glacier", "sea"]
+WAIT = 300.0
+W = SimpleNamespace(backend=None)
+
+
+def wait_until(check, what: str, timeout: float = WAIT):
+    return poll(check, what, timeout, 1.0, lambda: "\n" + W.backend.log_tail(60))
+
+
+def ls_get(path: str, **params):
+    r = requests.get(f"{W.ls.url}{path}", params=params, headers=W.ls.headers, timeout=60)
+    r.raise_for_status()
+    return r.json()
+
+
+def backend_get(path: str, **params):
+    return requests.get(f"{W.backend.url}{path}", params=params, timeout=30)
+
+
+def tab(title: str) -> list[dict]:
+    """A tab's tasks in its order, as the data manager lists them."""
+    return ls_get("/api/tasks/", view=W.views[title], project=W.project, page_size=200, fields="all")["tasks"]
+
+
+def name_of(task: dict) -> str:
+    return task["data"]["image"].rsplit("/", 1)[-1].split("-", 1)[-1]
+
+
+@pytest.fixture(scope="module")
+def world(label_studio, shared_data, shared_backend):
+    W.__dict__.update(ls=label_studio, backend=shared_backend, client=label_studio.client())
+    return W
+
+
+def test_1_a_version_trained_on_labeled_photos(world, tmp_path):
+    project = ensure_project(world.client, "curation", CLASSES, sampling="uncertainty")
+    connect_backend(world.client, project, world.backend.url)
+    world.project = project.id
+    world.views = ensure_views(world.client, project.id)
+    assert {DUPLICATES, UNUSUAL_PHOTOS} <= set(world.views)
+    paths, labels = scenes.sample(6, seed=11, classes=CLASSES)
+    tree = tmp_path / "labeled"
+    for path, label in zip(paths, labels):
+        (tree / label).mkdir(parents=True, exist_ok=True)
+        (tree / label / path.name).symlink_to(path)
+    import_images(world.client, project.id, [tree], labels_from_folders=True, wait=False, progress=False, log=print)
+
+    def trained():
+        info = backend_get("/versions", project=project.id).json()
+        ready = info["model_version"] not in ("INITIAL", None) and info["jobs"]["running"] is None
+        return ready and ls_get(f"/api/projects/{project.id}")["model_version"] == info["model_version"]
+
+    wait_until(trained, "a trained version serving in Label Studio")
+
+
+def test_2_injected_duplicates_and_odd_photos_arrive(world, tmp_path):
+    """Unlabeled photos, near duplicates of three of them, three out-of-domain images, one import."""
+    paths, _ = scenes.sample(5, seed=11, classes=CLASSES, skip=6)
+    rng = random.Random(7)
+    folder = tmp_path / "new"
+    folder.mkdir()
+    world.originals = {}
+    for path in paths:
+        (folder / path.name).symlink_to(path)
+    for kind, path in zip(("flip", "crop", "jpeg"), paths[:3]):
+        made = f"copy-{kind}-{path.name}"
+        (folder / made).write_bytes(near_duplicate(path.read_bytes(), kind, rng))
+        world.originals[made] = path.name
+    world.odd = {f"odd-{kind}.jpg" for kind in ("noise", "text", "digits")}
+    for name in world.odd:
+        (folder / name).write_bytes(out_of_domain(name[4:-4], rng, size=160))
+    result = import_images(world.client, world.project, [folder], wait=True, timeout=WAIT, progress=False, log=print)
+    assert result.predictions.complete, result.predictions.errors
+    tasks = ls_get("/api/tasks/", project=world.project, page_size=200)["tasks"]
+    world.ids = {name_of(t): t["id"] for t in tasks}
+
+
+def test_3_each_copy_is_in_its_original_s_group(world):
+    def groups():
+        r = backend_get(f"/projects/{world.project}/duplicates")
+        return r.json() if r.status_code == 200 and len(r.json()["groups"]) >= 3 else None
+
+    answer = wait_until(groups, "three duplicate groups")
+    by_task = {t: g for g in answer["groups"] for t in g["tasks"]}
+    for made, original in world.originals.items():
+        group = by_task.get(world.ids[made])
+        assert group is not None and world.ids[original] in group["tasks"], (made, answer["groups"])
+        assert group["exact"] is False
+    assert "leaky_evaluation" in answer and isinstance(answer["leaky_evaluation"]["groups"], list)
+
+
+def test_4_the_duplicates_tab_lists_every_member_with_its_group(world):
+    wanted = {world.ids[n] for pair in world.originals.items() for n in pair}
+
+    def listed():
+        tasks = tab(DUPLICATES)
+        return tasks if wanted <= {t["id"] for t in tasks} else None
+
+    tasks = wait_until(listed, "the injected pairs in the Duplicates tab")
+    marks = {t["id"]: t["data"][GROUP_COLUMN] for t in tasks}
+    for made, original in world.originals.items():
+        assert marks[world.ids[made]] == marks[world.ids[original]], marks
+        assert f"group {min(world.ids[made], world.ids[original]):06d}" in marks[world.ids[made]]
+    assert [t["data"][GROUP_COLUMN] for t in tasks] == sorted(marks.values())  # a group's members together
+
+
+def test_5_odd_photos_rank_high_in_unusual_photos(world):
+    answer = backend_get(f"/projects/{world.project}/unusual", limit=6).json()
+    top = [u["task"] for u in answer["unusual"]]
+    odd_ids = {world.ids[n] for n in world.odd}
+    assert len(odd_ids & set(top)) >= 2, (answer, odd_ids)
+    assert all({"score", "rest", "known"} <= set(u) for u in answer["unusual"])
+    assert [u["score"] for u in answer["unusual"]] == sorted((u["score"] for u in answer["unusual"]), reverse=True)
+    assert backend_get(f"/projects/{world.project}/unusual", limit="zero").status_code == 422  # RequestError
+    shown = tab(UNUSUAL_PHOTOS)
+    assert odd_ids & {t["id"] for t in shown[:6]}, [(name_of(t), t["data"][UNUSUAL_COLUMN]) for t in shown]
+    scores = [float(t["data"][UNUSUAL_COLUMN].split(" ")[0]) for t in shown]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_6_a_duplicate_comes_after_the_rest_of_needs_review(world):
+    tasks = tab(NEEDS_REVIEW)
+    keys = [t["data"].get(QUEUE_COLUMN) or "" for t in tasks]
+    waiting = [i for i, t in enumerate(tasks) if "duplicate of #" in (t["data"].get(NOTE_COLUMN) or "")]
+    assert len(waiting) >= 3, [(name_of(t), t["data"].get(NOTE_COLUMN)) for t in tasks]
+    first_waiting = min(waiting)
+    assert all("duplicate of #" in (tasks[i]["data"].get(NOTE_COLUMN) or "") for i in range(first_waiting, len(tasks)))
+    assert all(keys[i] > "1" for i in waiting) and all(keys[i] < "1" for i in range(first_waiting))
+    for i in waiting:  # each waits behind another member of its group, named in its note
+        other = int(tasks[i]["data"][NOTE_COLUMN].split("duplicate of #")[1].split()[0])
+        assert tasks[i]["data"][GROUP_COLUMN] == next(t for t in tasks if t["id"] == other)["data"][GROUP_COLUMN]
