@@ -17,8 +17,12 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/tasveer up $(ARGS)
 
+# Two workers by default (pytest-xdist; each test file stays on one worker, in order): most tests
+# wait on Label Studio, a backend or a browser, so two run side by side on two cores.
+# `make test TEST_WORKERS=0` runs them one after the other.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Static checks, all configured in pyproject.toml: lint rules, formatting, types, import contracts.
 lint: $(STAMP)

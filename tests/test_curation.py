@@ -150,3 +150,26 @@ def test_nearest_lists_kept_in_parts_equal_the_whole_ranking(collection):
     present[[3, 50, 90, 140, 200]] = False  # deleted tasks: the others' distances use only those left
     left = neighbour_distance(vectors[present])
     assert np.allclose(kept.distance(10, SKIP_ABOVE, present)[present], left, atol=1e-5)
+
+
+def test_the_projects_index_grows_with_new_tasks_and_is_rebuilt_after_a_deletion():
+    """backend/collection/snapshot.py `Snapshots.index`: one index per project, grown by the tasks
+    added since (ids only grow), rebuilt when a task is gone; its positions are the snapshot's rows."""
+    from backend.collection.snapshot import Snapshot, Snapshots
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((30, 8)).astype(np.float32)
+
+    def snap(ids):
+        rows = np.asarray(ids, dtype=np.int64)
+        n = len(rows)
+        return Snapshot("1", "v1", rows, [""] * n, vectors[rows - 100], [None] * n, [None] * n, np.zeros(n), [], 0)
+
+    snapshots = Snapshots(service=None)
+    first = snapshots.index(snap(range(100, 120)))
+    grown = snapshots.index(snap(range(100, 130)))
+    assert grown is first and first.ids == list(range(100, 130))  # grown in place, nothing rebuilt
+    pos, _ = grown.search_positions(vectors[25:26], 1)
+    assert pos[0][0] == 25  # the photo itself, at its snapshot row
+    after = snapshots.index(snap([i for i in range(100, 130) if i != 105]))
+    assert after is not first and 105 not in after.ids and len(after) == 29

@@ -10,7 +10,8 @@ one query, top 10; bench/curation.py: real embeddings padded with jittered copie
 0.9 ms / p95 1.1 ms at 10k and 7.6 / 11 ms at 50k; on random vectors 12 ms at 50k, 45 ms at 100k,
 70 ms at 200k. faiss 1.15's HNSW (M 32) at 50k: p50 0.9 ms but 9.5 s to build (45 s on random
 vectors). So brute force is cheap (and exact) up to ~60k photos; only above that does the graph's
-build time pay. faiss-cpu is not a dependency yet: without it, large collections stay brute force.
+build time pay. faiss-cpu is a dependency (the similar-photo search, backend/collection/similar.py);
+without it, large collections stay brute force.
 """
 
 from __future__ import annotations

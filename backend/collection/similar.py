@@ -2,11 +2,10 @@
 known of each (a person's label, the serving version's prediction and confidence), for the model
 page's panel and `tasveer similar`.
 
-Why a snapshot and brute force: the snapshot (snapshot.py) already holds every predicted task's
-unit vector, so a query is one matrix-vector product over it (training/neighbours.py
-`exact_search`, exact; measured there at p50 7.6 ms for 50k photos of dimension 1280). An index
-library's graph would only pay above ~60k photos and would have to be kept across requests; a
-request here builds nothing and keeps nothing.
+The snapshot (snapshot.py) holds every predicted task's unit vector; its index (`Snapshots.index`,
+training/neighbours.py) answers: below 60k photos one exact matrix-vector product (p50 7.6 ms at
+50k photos of dimension 1280, bench/RESULTS.md), above it an HNSW graph (faiss, when installed),
+kept per project and grown as tasks arrive.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import numpy as np
 
 from backend.collection.snapshot import Snapshot
 from backend.errors import RequestError
-from training.neighbours import exact_search
+from training.neighbours import NeighbourIndex, exact_search
 
 DEFAULT_K = 8
 MAX_K = 100
@@ -45,24 +44,28 @@ def describe(snap: Snapshot, row: int) -> dict:
     }
 
 
-def nearest_rows(snap: Snapshot, row: int, k: int) -> list[tuple[int, float]]:
+def nearest_rows(snap: Snapshot, row: int, k: int, index: NeighbourIndex | None = None) -> list[tuple[int, float]]:
     """(row, cosine similarity) of the k rows most similar to `row`, most similar first, `row`
-    itself left out (an exact copy of the photo stays in, at similarity 1)."""
+    itself left out (an exact copy of the photo stays in, at similarity 1). `index`: over the
+    snapshot's rows in order (exact search over them without one)."""
     if len(snap) < 2:
         return []
-    pos, sims = exact_search(snap.vectors[row : row + 1], snap.vectors, min(k + 1, len(snap)))
+    query, wanted = snap.vectors[row : row + 1], min(k + 1, len(snap))
+    pos, sims = (
+        index.search_positions(query, wanted) if index is not None else exact_search(query, snap.vectors, wanted)
+    )
     found = [(int(p), float(s)) for p, s in zip(pos[0], sims[0]) if int(p) != row]
     return found[:k]
 
 
-def similar_tasks(snap: Snapshot, task_id: int, k: int = DEFAULT_K) -> dict:
+def similar_tasks(snap: Snapshot, task_id: int, k: int = DEFAULT_K, index: NeighbourIndex | None = None) -> dict:
     """{"project", "version", "query": {task, label, predicted, confidence}, "k", "neighbours":
     [{task, similarity, label, predicted, confidence}], "classes", "collection", "missing"}.
     NotFound (404) when the task is not in the snapshot (another project's, or not predicted yet)."""
     k = check_k(k)
     row = snap.row_of(task_id)
     neighbours = []
-    for other, sim in nearest_rows(snap, row, k):
+    for other, sim in nearest_rows(snap, row, k, index):
         neighbours.append({**describe(snap, other), "similarity": round(float(np.clip(sim, -1.0, 1.0)), 4)})
     return {
         "project": snap.project,
@@ -80,7 +83,8 @@ def similar(service, pid: str, task_id: int, k: int = DEFAULT_K) -> dict:
     """`similar_tasks` on the project's snapshot now, each task with its thumbnail URL (the
     backend's, ui/routes.py) and its link in Label Studio."""
     k = check_k(k)
-    answer = similar_tasks(service.snapshots.get(pid), int(task_id), k)
+    snap = service.snapshots.get(pid)
+    answer = similar_tasks(snap, int(task_id), k, service.snapshots.index(snap))
     state = service.projects.state(pid)
     public = str((state.hostname if state else None) or service.projects.api(state).base_url).rstrip("/")
     for item in [answer["query"], *answer["neighbours"]]:

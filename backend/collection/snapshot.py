@@ -21,7 +21,7 @@ import numpy as np
 from backend.errors import NotFound
 from backend.writeback.features import cached_rows
 from backend.writeback.taskindex import TaskIndex, catch_up
-from training.neighbours import normalise
+from training.neighbours import NeighbourIndex, normalise
 from training.params import TrainParams
 
 
@@ -58,6 +58,7 @@ class Snapshots:
         self.service = service
         self._lock = threading.Lock()
         self._held: dict[str, tuple[tuple, Snapshot]] = {}
+        self._indexes: dict[str, NeighbourIndex] = {}
 
     def get(self, pid: str, labels: bool = True) -> Snapshot:
         """Project `pid`'s snapshot now (see the module docstring); NotFound before its /setup.
@@ -84,6 +85,25 @@ class Snapshots:
         examples, _ = api.annotated_examples(int(pid), cfg)
         given = {e.task_id: e.label for e in examples}
         return replace(held[1], labels=[given.get(int(t)) for t in held[1].task_ids])
+
+    def index(self, snap: Snapshot) -> NeighbourIndex:
+        """A nearest-neighbour index over `snap`'s rows (ids = its task ids, in order): brute force
+        below training.neighbours.EXACT_LIMIT photos, an HNSW graph above it when faiss is
+        installed. Kept per project and grown with the tasks added since (task ids only grow);
+        rebuilt when the rows changed otherwise (a deletion, another backbone)."""
+        with self._lock:
+            held = self._indexes.get(snap.project)
+            known = len(held) if held is not None else 0
+            if (
+                held is None
+                or held.dim != snap.vectors.shape[1]
+                or not np.array_equal(np.asarray(held.ids[:known], dtype=np.int64), snap.task_ids[:known])
+            ):
+                held, known = NeighbourIndex(snap.vectors.shape[1]), 0
+            if len(snap) > known:
+                held.add([int(t) for t in snap.task_ids[known:]], snap.vectors[known:])
+            self._indexes[snap.project] = held
+            return held
 
     def _vectors(self, pid: str, state, cfg, tasks) -> Snapshot:
         """The snapshot without labels: cached embeddings of the indexed tasks, their predictions."""
