@@ -71,7 +71,10 @@ def main() -> int:
     ap.add_argument("--sizes", default="2000,10000,50000")
     ap.add_argument("--new", type=int, default=100)
     ap.add_argument("--whole-up-to", type=int, default=12000, help="recompute the whole ranking up to this size")
+    ap.add_argument("--quick", action="store_true", help="1,000 photos (make bench: does it still run)")
     args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.new = "1000", 50
     rows = [one_size(int(n), args.new, args.whole_up_to) for n in args.sizes.split(",")]
     if args.json:
         print(json.dumps(rows, indent=1))

@@ -176,7 +176,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="10000,50000", help="comma-separated point counts")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    ap.add_argument("--quick", action="store_true", help="2,000 points, once (make bench: does it still run)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.sizes, args.repeats = "2000", 1
     sizes = [int(s) for s in args.sizes.split(",")]
     from playwright.sync_api import sync_playwright
 
