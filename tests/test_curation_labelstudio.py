@@ -157,3 +157,32 @@ def test_6_a_duplicate_comes_after_the_rest_of_needs_review(world):
     for i in waiting:  # each waits behind another member of its group, named in its note
         other = int(tasks[i]["data"][NOTE_COLUMN].split("duplicate of #")[1].split()[0])
         assert tasks[i]["data"][GROUP_COLUMN] == next(t for t in tasks if t["id"] == other)["data"][GROUP_COLUMN]
+
+
+def test_7_labeled_copies_are_reported_as_leaky_evaluation_on_the_model_page(world):
+    """A person labels a photo and its near copy (as submitting in Label Studio does); once a version
+    is trained on them, the duplicates answer and the model page say the evaluation is leaky."""
+    from lsproto.results import choice_result
+
+    made, original = next(iter(world.originals.items()))
+    for task_id in (world.ids[original], world.ids[made]):
+        r = requests.post(
+            f"{world.ls.url}/api/tasks/{task_id}/annotations/",
+            headers=world.ls.headers,
+            timeout=60,
+            json={"result": choice_result("choice", "image", CLASSES[0]), "project": world.project},
+        )
+        assert r.status_code == 201, r.text
+
+    def leaky():
+        answer = backend_get(f"/projects/{world.project}/duplicates").json()
+        groups = answer["leaky_evaluation"]["groups"]
+        return next((g for g in groups if world.ids[made] in g["tasks"]), None)
+
+    group = wait_until(leaky, "the labeled copies in the leaky-evaluation report")
+    assert set(group["tasks"]) == {world.ids[made], world.ids[original]} and group["agree"] is True
+    page = backend_get(f"/projects/{world.project}/page")
+    assert page.status_code == 200
+    text = page.text
+    assert "near-duplicate groups" in text and "unusual photos" in text, text[:2000]
+    assert "Leaky evaluation:" in text and "labeled copies" in text

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.ui import deploysection, gallery, mapsection, params_form, training, versions
+from backend.ui import collectionsection, deploysection, gallery, mapsection, params_form, training, versions
 from backend.ui.html import document, esc
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ def _map(ctx: PageContext) -> str:
     return mapsection.map_section(ctx.pid)
 
 
+def _collection(ctx: PageContext) -> str:
+    return collectionsection.collection_section(ctx.service, ctx.pid)
+
+
 def _versions(ctx: PageContext) -> str:
     return "<h2>Versions</h2>" + versions.versions_table(ctx.pid, ctx.rows, ctx.selected)
 
@@ -83,7 +87,7 @@ def _params(ctx: PageContext) -> str:
     return params_form.params_section(ctx.pid, state.params if state else {})
 
 
-SECTIONS = [_training, _gallery, _map, _production, _versions, _selected, _curve, _params]
+SECTIONS = [_training, _gallery, _map, _collection, _production, _versions, _selected, _curve, _params]
 
 
 def project_page(service, pid: str, selected: str | None = None) -> str:
