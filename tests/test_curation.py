@@ -173,3 +173,31 @@ def test_the_projects_index_grows_with_new_tasks_and_is_rebuilt_after_a_deletion
     assert pos[0][0] == 25  # the photo itself, at its snapshot row
     after = snapshots.index(snap([i for i in range(100, 130) if i != 105]))
     assert after is not first and 105 not in after.ids and len(after) == 29
+
+
+def test_the_finders_thumbnails_are_saved_append_only(tmp_path):
+    """backend/collection/curationstore.py: a grown finder writes only its new thumbnails; a fresh
+    one starts the files again; a lost file makes the finder rebuild (None), never a wrong one."""
+    from backend.collection.curationstore import THUMBS, CurationStore
+    from training.layout import THUMB
+
+    rng = np.random.default_rng(0)
+    thumbs = rng.integers(0, 256, (8, 3, THUMB, THUMB), dtype=np.uint8)
+
+    def arrays(n):
+        return {"ids": np.arange(n), "hashes": np.array(["h"] * n), "thumbs": thumbs[:n],
+                "has_thumb": np.ones(n, bool), "parent": np.arange(n)}  # fmt: skip
+
+    store = CurationStore(tmp_path)
+    store.save_finder("b1", arrays(5), fresh=True)
+    store.save_finder("b1", arrays(8))
+    files = sorted(p.name for p in (tmp_path / "collection" / THUMBS).iterdir())
+    assert files == ["000000000-000000005.npy", "000000005-000000008.npy"]
+    saved = store.finder("b1")
+    assert np.array_equal(saved["thumbs"], thumbs) and list(saved["ids"]) == list(range(8))
+    assert store.finder("another backbone") is None
+    store.save_finder("b1", arrays(3), fresh=True)
+    assert sorted(p.name for p in (tmp_path / "collection" / THUMBS).iterdir()) == ["000000000-000000003.npy"]
+    assert np.array_equal(store.finder("b1")["thumbs"], thumbs[:3])
+    (tmp_path / "collection" / THUMBS / "000000000-000000003.npy").unlink()
+    assert store.finder("b1") is None

@@ -86,11 +86,12 @@ class Curator:
                 return None
             vectors = {t.id: found[str(t.digest)] for t in held}
             finder = self._finder(store, key, vectors)
+            fresh = len(finder) == 0
             new = [t for t in held if t.id not in finder]
             if new:
                 thumbs = self._thumbs(new, api, state)
                 finder.add([t.id for t in new], np.stack([vectors[t.id] for t in new]), [t.digest for t in new], thumbs)
-                store.save_finder(key, finder.saved())
+                store.save_finder(key, finder.saved(), fresh=fresh)
             rest = self._rest_distance(store, key, held, vectors)
             previous = store.read()
             if labels is None:
