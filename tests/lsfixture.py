@@ -38,6 +38,7 @@ import pytest
 
 from lssqlite import migrated_database
 from lstokens import TokenError, browser_session, create_personal_access_token, session_personal_access_token
+from requireall import missing_part
 from sync.backendproc import BackendError, BackendServer
 from sync.labelstudio import LabelStudioServer
 from sync.netutil import free_port
@@ -202,5 +203,5 @@ def start_backend(tmp_path_factory):
 def shared_data() -> Path:
     path = shared_dir()
     if not (path / "data").is_dir():
-        pytest.skip(f"shared data not found at {path} (set TASVEER_SHARED)")
+        missing_part(f"shared data not found at {path} (set TASVEER_SHARED)")
     return path

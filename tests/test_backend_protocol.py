@@ -17,6 +17,7 @@ from backend.jobs.recipe import accurate_reason
 from backend.jobs.runner import FAILED, JobRunner, SkipJob
 from backend.settings import Settings, SettingsError
 from lsproto.config import LabelConfigError, parse_label_config
+from requireall import missing_part
 from test_backend_helpers import (
     CLASSES,
     CONFIG,
@@ -29,7 +30,13 @@ from test_backend_helpers import (
     scene_files,
 )
 
-pytestmark = pytest.mark.skipif(not PROTOCOL.exists(), reason=f"protocol capture not found at {PROTOCOL}")
+
+@pytest.fixture(autouse=True)
+def _protocol_capture():
+    if not PROTOCOL.exists():
+        missing_part(f"protocol capture not found at {PROTOCOL}")
+
+
 TOKEN = "legacytoken0123456789"
 
 

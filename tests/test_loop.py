@@ -120,7 +120,7 @@ def loop(label_studio, shared_data, tmp_path_factory):
 def need(loop, *names):
     missing = [n for n in names if not hasattr(loop, n)]
     if missing:
-        pytest.skip(f"an earlier step of the loop failed (no {', '.join(missing)})")
+        pytest.fail(f"an earlier step of the loop failed (no {', '.join(missing)})", pytrace=False)
 
 
 # -- the loop, in order ------------------------------------------------------------------------------

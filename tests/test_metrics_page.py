@@ -14,11 +14,19 @@ import pytest
 import requests
 
 from backend.settings import Settings
+from requireall import missing_part
 from test_backend_helpers import BackendThread, post_json, protocol_requests
 from test_backend_protocol import publish_direct, setup_body
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(autouse=True)
+def _chromium():
+    if CHROMIUM is None:
+        missing_part("Debian's chromium is not installed")
+
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
