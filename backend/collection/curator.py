@@ -33,7 +33,6 @@ from training.duplicates import DuplicateFinder
 from training.images import ImageError
 from training.layout import thumbnail
 from training.nearest import NearestKept
-from training.params import TrainParams
 from training.unusual import SKIP_ABOVE, K, unusual_ranking
 
 log = logging.getLogger(__name__)
@@ -63,10 +62,7 @@ class Curator:
 
     def backbone(self, pid: str, state):
         """The serving version's backbone, else the pretrained one of the project's parameters."""
-        _, classifier = self.serving.classifier(pid)
-        if classifier is not None:
-            return classifier.backbone
-        return self.serving.backbone(TrainParams.from_dict(state.params or None))
+        return self.serving.embedding_backbone(pid, state.params)
 
     def update(self, pid: str, api, labels: dict[int, str] | None = None) -> Curation | None:
         """Bring the project's groups and scores up to date with its indexed tasks (the caller

@@ -31,7 +31,6 @@ from training.duplicates import CANDIDATE, DuplicateFinder
 from training.images import ImageError
 from training.layout import thumbnail
 from training.neighbours import normalise, pairs_above
-from training.params import TrainParams
 
 IDLE = 1800.0  # seconds an upload's finder is kept after its last part
 UPLOADS = 16  # uploads checked at once, at most
@@ -123,11 +122,8 @@ class UploadChecks:
         return vectors, thumbs, bad
 
     def _backbone(self, pid: str):
-        _, classifier = self.service.serving.classifier(pid)
-        if classifier is not None:
-            return classifier.backbone
         state = self.service.projects.state(pid)
-        return self.service.serving.backbone(TrainParams.from_dict(state.params or None))
+        return self.service.serving.embedding_backbone(pid, state.params)
 
     def _add_candidates(self, pid: str, upload: Upload, snap, vectors: np.ndarray, hashes: list[str]) -> None:
         """The project's photos that may be duplicates of this part: near by embedding, or the same

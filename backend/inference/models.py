@@ -106,6 +106,14 @@ class Serving:
         )
         return self._backbones.get(key, lambda: backbone_for(params))
 
+    def embedding_backbone(self, project: str, params: dict | None):
+        """The backbone that embeds the project's photos: the serving version's (a fine-tuned
+        version embeds with its own network), else the pretrained one of the project's `params`."""
+        _, classifier = self.classifier(project)
+        if classifier is not None:
+            return classifier.backbone
+        return self.backbone(TrainParams.from_dict(params or None))
+
     def serving_version(self, project: str) -> str | None:
         store = self.store(project, create=False)
         stamp = store.serving_stamp() if store is not None else None

@@ -24,7 +24,7 @@ from backend.jobs.promotion import decide
 from backend.jobs.recipe import ACCURATE, choose
 from backend.jobs.runner import Job, SkipJob
 from backend.jobs.unlabeled import unlabeled_features
-from backend.writeback.refresh import out_of_fold
+from backend.writeback.labelchecks import out_of_fold
 from backend.writeback.taskindex import TaskIndex
 from training.embedder import blob_key
 from training.ensemble import head_params

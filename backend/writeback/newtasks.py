@@ -27,6 +27,8 @@ from backend.writeback.lswrite import write_rows
 
 log = logging.getLogger(__name__)
 
+RETRIES = 3  # predictions of new tasks made again when the serving version moved before their write
+
 
 class PredictionWriter:
     def __init__(self, projects, predictor, refresher, embed_cold: bool = True):
@@ -79,47 +81,61 @@ class PredictionWriter:
         return self.refresher.refresh(pid)
 
     def _predict_new(self, pid: str, tasks: list[dict]) -> dict:
+        """Predict the new tasks and write them under the project's write lock, with the version
+        that serves then: when another version started serving meanwhile (its refresh may have
+        written these tasks already), they are predicted again with it, up to RETRIES times."""
         state = self.projects.state(pid)
         api = self.projects.api(state)
-        vid, classifier = self.refresher.serving.classifier(pid)
         tasks = [t for t in tasks if isinstance(t, dict) and isinstance(t.get("id"), int)]
+        for _ in range(RETRIES):
+            vid, rows, errors = self._new_rows(pid, state, api, tasks)
+            curator = self.refresher.curator  # the groups known before these photos: the update follows
+            manifest = self.refresher.serving.manifest(pid, vid) if vid != INITIAL_VERSION else {}
+            trained = (manifest.get("extra") or {}).get("tasks") or []
+            prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], trained)
+            with self.refresher.write_lock(pid):
+                if self.refresher.serving.model_version(pid) != vid:
+                    continue
+                written = write_rows(api, int(pid), prep.rows)
+                if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
+                    api.set_model_version(int(pid), vid)
+            break
+        else:
+            raise RuntimeError(f"the serving version changed {RETRIES} times while new tasks were predicted")
+        self.collection(pid)
+        return {"written": written, "errors": len(errors), "error_messages": errors[:10]}
+
+    def _new_rows(self, pid: str, state, api, tasks: list[dict]) -> tuple[str, list[dict], list[str]]:
+        """(version, rows, errors) for new tasks: scored like a refresh by the serving version, or
+        the cold start's answer."""
+        vid, classifier = self.refresher.serving.classifier(pid)
         if classifier is not None:  # scored like a refresh, for this batch
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.unlabeled_predictions(state, cfg, vid, classifier, tasks, api)
-            auto = self.refresher.auto.prepare(pid, state, api, listing=False)
-            if auto is not None:  # confident new tasks without a label are auto-accepted at once
-                # (a task labeled since it was created, e.g. by --labels-from-folders, is not judged:
-                # the annotated tasks are listed, as many as the labels, not the project's size)
-                labeled = {t["id"] for t in api.iter_tasks(int(pid), annotated_only=True)}
-                open_ids = {r["task"] for r in rows} - labeled
-                self.refresher.auto.apply(
-                    pid,
-                    auto,
-                    cfg,
-                    vid,
-                    self.refresher.serving.manifest(pid, vid),
-                    [r for r in rows if r["task"] in open_ids],
-                    api,
-                    new_tasks=True,
-                )
-        elif self.embed_cold and pretrained_features(state):  # cold start: medoids of the new photos first
+            self._auto_accept(pid, state, api, cfg, vid, rows)
+            return vid, rows, errors
+        if self.embed_cold and pretrained_features(state):  # cold start: medoids of the new photos first
             cfg = self.projects.config(state.label_config)
             rows, errors = self.refresher.cold_predictions(state, cfg, tasks, api)
-            vid = INITIAL_VERSION
-        else:  # cold start of a from-scratch network: its features mean nothing yet, download nothing
-            results = self.predictor.predict(tasks, project=pid, label_config=state.label_config)
-            rows = [{"task": t["id"], **r} for t, r in zip(tasks, results) if r.get("result")]
-            errors = [r["error"] for r in results if "error" in r]
-        curator = self.refresher.curator  # the groups known before these photos: the update follows
-        trained = (
-            (self.refresher.serving.manifest(pid, vid).get("extra") or {}).get("tasks") or [] if classifier else []
+            return INITIAL_VERSION, rows, errors
+        # cold start of a from-scratch network: its features mean nothing yet, download nothing
+        results = self.predictor.predict(tasks, project=pid, label_config=state.label_config)
+        rows = [{"task": t["id"], **r} for t, r in zip(tasks, results) if r.get("result")]
+        return INITIAL_VERSION, rows, [r["error"] for r in results if "error" in r]
+
+    def _auto_accept(self, pid: str, state, api, cfg, vid: str, rows: list[dict]) -> None:
+        """Confident new tasks without a label are auto-accepted at once, where the project uses it
+        (a task labeled since it was created, e.g. by --labels-from-folders, is not judged: the
+        annotated tasks are listed, as many as the labels, not the project's size)."""
+        auto = self.refresher.auto.prepare(pid, state, api, listing=False)
+        if auto is None:
+            return
+        labeled = {t["id"] for t in api.iter_tasks(int(pid), annotated_only=True)}
+        open_ids = {r["task"] for r in rows} - labeled
+        manifest = self.refresher.serving.manifest(pid, vid)
+        self.refresher.auto.apply(
+            pid, auto, cfg, vid, manifest, [r for r in rows if r["task"] in open_ids], api, new_tasks=True
         )
-        prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], trained)
-        written = write_rows(api, int(pid), prep.rows)
-        if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
-            api.set_model_version(int(pid), vid)
-        self.collection(pid)
-        return {"written": written, "errors": len(errors), "error_messages": errors[:10]}
 
     def collection(self, pid: str, labels: dict[int, str] | None = None) -> dict:
         """Queue the collection's update and its rewrites (collectionjob.py) unless one is queued for

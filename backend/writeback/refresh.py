@@ -9,20 +9,17 @@ bounded by what a person is served next, not by the project's size.
    acquisition strategy as its queue key (lsproto/notes.py). Every annotated task the version was
    trained on gets a label check from out-of-fold probabilities; a suspected label error gets the
    note "possible label error" and a queue key below 0.5, strongest lowest (lsproto/views.py).
-3. **The head** (the HEAD most useful unlabeled tasks) is written first (lswrite.py: their older
+3. **The head** (the HEAD most useful unlabeled tasks) is written first (lswrite.py: older
    predictions deleted, the new ones imported), then the project's `model_version` moves to the
-   version, then their notes follow: Label Studio's sampling only serves tasks with a prediction of
-   that version, so from then on it serves the new version's most useful photos. A correction
-   costs this, whatever the project's size. (Small: deleting costs Label Studio three queries per
-   prediction, holding SQLite's one write lock.)
-4. **The rest**, the label checks first, follows in chunks of SETTLE_CHUNK, most useful first, and
-   stops as soon as a newer training is asked for or another version serves (`superseded`): the next version's refresh
-   starts from its own head, so while people label the head is always current, and once they
-   pause every task gets the newest answer. A complete pass then deletes the predictions of other
-   versions that are left (a project keeps one prediction per task, of the serving version).
+   version: Label Studio's sampling serves only tasks with a prediction of it, so from then on it
+   serves the new version's most useful photos. A correction costs this, whatever the project's size.
+4. **The rest**, the label checks first, follows in chunks of SETTLE_CHUNK and stops as soon as a
+   newer training is asked for or another version serves (`superseded`); once people pause, every
+   task gets the newest answer, and a complete pass deletes what other versions left (one
+   prediction per task). Each batch is written under the project's write lock (writelock.py), only
+   while its version still serves, so a new tasks' write-back never interleaves with it.
 5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
    auto-accept user, spot checks are marked, labels the version would no longer give are removed.
-
 6. The collection (backend/collection/): duplicates after the queue ("duplicate of #id"), group and
    unusual marks in the rows, as last updated (changed marks copied after the head); the update with
    the version's labels follows the write (`after_refresh`, collectionjob.py), never delaying it.
@@ -40,8 +37,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from backend.accept.policy import AutoAccept
 from backend.collection.curator import Curator
 from backend.collection.rowprep import Prepared, arrange
@@ -51,14 +46,14 @@ from backend.inference.scoring import label_columns, score_rows
 from backend.writeback.coldstart import medoids_first, n_clusters
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
+from backend.writeback.labelchecks import label_check_rows
 from backend.writeback.lswrite import write_rows
 from backend.writeback.taskindex import TaskIndex, catch_up
-from lsproto.notes import WHY_FIRST_BATCH, WHY_LABEL_ERROR, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
+from backend.writeback.writelock import project_write_lock
+from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
 from lsproto.results import prediction
-from lsproto.views import label_check_score
 from training.acquisition import clusters as kmeans_clusters
 from training.atomic import write_json_atomic
-from training.labelerrors import label_errors_from_proba
 from training.params import TrainParams
 
 log = logging.getLogger(__name__)
@@ -112,11 +107,13 @@ class Refresher:
         prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, set(extra.get("tasks") or []))
         rows, checks = prep.rows, prep.checks
         stop = superseded or (lambda: False)
-        written = self._write(api, int(pid), vid, prep, lambda: stop() or self._replaced(pid, vid), sent)
+        written = self._write(pid, api, vid, prep, lambda: stop() or self._replaced(pid, vid), sent)
         removed = []
         if written.complete and (written.head or written.settled):
             others = {t.id for t in self.index(pid).tasks()} - {int(r["task"]) for r in rows + checks}
-            removed = self._drop_other_versions(api, int(pid), vid, sorted(others))
+            with self.write_lock(pid):  # a newer version's rows may be written by now: then nothing goes
+                if not self._replaced(pid, vid):
+                    removed = self._drop_other_versions(api, int(pid), vid, sorted(others))
         report = {
             "version": vid,
             "predicted": len(rows),
@@ -157,6 +154,10 @@ class Refresher:
     def _replaced(self, pid: str, vid: str) -> bool:
         return self.serving.serving_version(pid) != vid
 
+    def write_lock(self, pid: str):
+        """The project's write lock (writelock.py): held around each batch's delete and import."""
+        return project_write_lock(self.projects.root / str(pid))
+
     def _rows(self, pid, state, cfg, vid, classifier, api) -> tuple[list[dict], list[str], dict | None]:
         """The unlabeled tasks' rows, most useful first; errors; what auto-accept did (or None)."""
         index = self.index(pid)
@@ -176,19 +177,24 @@ class Refresher:
         rows.sort(key=lambda r: r.get("priority", 1.0))
         return rows, errors, accepted
 
-    def _write(self, api, project_id: int, vid: str, prep: Prepared, superseded, sent: int) -> Written:
-        rows = prep.rows
-        head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
+    def _write(self, pid: str, api, vid: str, prep: Prepared, superseded, sent: int) -> Written:
+        """Each batch under the write lock, written only while this version still serves."""
+        project_id, rows = int(pid), prep.rows
+        with self.write_lock(pid):
+            if self._replaced(pid, vid):  # another version serves: its refresh writes
+                return Written(0, 0, False, api.requests_sent - sent, 0)
+            head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
         served = api.requests_sent
         prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
         rest = prep.checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
         for start in range(0, len(rest), SETTLE_CHUNK):
-            if superseded():
-                complete = False
-                break
             batch = rest[start : start + SETTLE_CHUNK]
-            settled += write_rows(api, project_id, batch)
+            with self.write_lock(pid):
+                if superseded():
+                    complete = False
+                    break
+                settled += write_rows(api, project_id, batch)
             prep.copy_marks(api, project_id, [r["task"] for r in batch])
             time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
         if not head and settled:  # no unlabeled task: the label checks carry the version
@@ -264,37 +270,5 @@ class Refresher:
         return rows, errors
 
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
-        """Rows for the annotated tasks this version has out-of-fold probabilities of; a suspected
-        label error's row has a note (`why`) and its queue key (`priority`, below SUSPECT_BELOW)."""
-        manifest = self.serving.manifest(pid, vid)
-        oof = (manifest.get("extra") or {}).get("oof") or {}
-        labels = list(manifest.get("labels") or [])
-        if not oof.get("tasks") or not labels:
-            return []
-        proba = np.asarray(oof["proba"], dtype=np.float64)
-        given = np.array([labels.index(g) for g in oof["labels"]])
-        suspects = {s["index"]: s["strength"] for s in label_errors_from_proba(proba, given, labels)}
-        columns = label_columns(cfg, labels)
-        rows = []
-        for i, task_id in enumerate(oof["tasks"]):
-            scored = score_rows(cfg, vid, proba[i : i + 1], columns, "margin")[0]
-            if scored is None:
-                continue
-            row = {"task": task_id, **scored.prediction}
-            if i in suspects:
-                row["why"] = f"{WHY_LABEL_ERROR} (labeled {labels[given[i]]})"
-                row["priority"] = label_check_score(suspects[i], float(proba[i, given[i]]))
-            rows.append(row)
-        return rows
-
-
-def out_of_fold(result, used) -> dict:
-    """The out-of-fold probabilities of the tasks trained on, for label checks (`Refresher.label_checks`)."""
-    if result.oof_proba is None:
-        return {}
-    kept = [used[i] for i in result.kept]
-    return {
-        "tasks": [e.task_id for e in kept],
-        "labels": [e.label for e in kept],
-        "proba": [[round(float(p), 5) for p in row] for row in result.oof_proba],
-    }
+        """The version's label-check rows (labelchecks.py)."""
+        return label_check_rows(self.serving.manifest(pid, vid), vid, cfg)
