@@ -28,17 +28,13 @@ workers on other machines do not share the lock; there the runner's coalescing a
 
 from __future__ import annotations
 
-import fcntl
-from contextlib import contextmanager
-from pathlib import Path
-
 from backend.errors import NotFound, RequestError, quoted
+from backend.locks import training_lock
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient import LabelStudioError
 from lsproto.results import choice_result
 
 MAX_TASKS = 200  # annotations written by one action (one Label Studio request each)
-TRAIN_LOCK = "train.lock"  # the file jobs/trainer.py's `project_lock` holds while a training runs
 
 
 def parse_label_like(body: dict) -> tuple[list[int], str, str | int | None]:
@@ -71,23 +67,6 @@ def person(api, annotator: str | int | None) -> dict:
     raise RequestError(f"annotator {quoted(annotator)} is not a Label Studio user of this organization ({known})")
 
 
-@contextmanager
-def trainings_held(project_dir: Path):
-    """The project's training lock for the block when it is free (yields True), else nothing
-    (yields False): a training already running is never waited for inside a request."""
-    project_dir.mkdir(parents=True, exist_ok=True)
-    with open(project_dir / TRAIN_LOCK, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def label_like(service, pid: str, task_ids: list[int], label: str, annotator: str | int | None = None) -> dict:
     """Write `label` as `annotator`'s annotation of each task (see the module docstring).
     Answers {"project", "label", "annotator", "created": [{task, annotation}], "unchanged": [task],
@@ -113,7 +92,7 @@ def label_like(service, pid: str, task_ids: list[int], label: str, annotator: st
     todo = [t for t in task_ids if current.get(t) != label]
     result = choice_result(cfg.from_name, cfg.to_name, label)
     created, failed = [], []
-    with trainings_held(project_dir) as held:
+    with training_lock(project_dir, wait=False) as held:
         for task in todo:
             try:
                 created.append({"task": task, "annotation": api.create_annotation(int(pid), task, result, who["id"])})

@@ -21,18 +21,16 @@ Every file is replaced whole with training/atomic.py: a reader never sees half o
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from backend.locks import held
 from training.atomic import write_atomic, write_json_atomic
 
 DIR = "collection"
@@ -64,16 +62,9 @@ class CurationStore:
     def __init__(self, project_dir: Path):
         self.dir = Path(project_dir) / DIR
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self):
         """One update at a time per project, across the processes that share the data dir."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / LOCK, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return held(self.dir / LOCK)
 
     def finder(self, backbone: str) -> dict[str, np.ndarray] | None:
         """The saved finder's arrays (thumbnails included) when it was built with `backbone`, else

@@ -9,11 +9,8 @@ the previous version keeps serving.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +21,7 @@ from backend.jobs.promotion import decide
 from backend.jobs.recipe import ACCURATE, choose
 from backend.jobs.runner import Job, SkipJob
 from backend.jobs.unlabeled import unlabeled_features
+from backend.locks import training_lock
 from backend.writeback.labelchecks import out_of_fold
 from backend.writeback.taskindex import TaskIndex
 from training.embedder import blob_key
@@ -31,7 +29,6 @@ from training.ensemble import head_params
 from training.head import labels_short_of_cv
 from training.params import training_part
 from training.store import data_fingerprint
-from training.train import fit
 
 if TYPE_CHECKING:
     from lsclient.client import LabelStudioClient
@@ -89,10 +86,8 @@ class Trainer:
         self.refresher = refresher
 
     def run(self, pid: str, job: Job) -> dict:
-        # one training of a project at a time, even across processes (a restarted backend while the
-        # worker of a killed one still runs, two workers): the second waits, then reads Label Studio
-        # afresh, so versions are published in the order of the data they saw
-        with project_lock(self.projects.root / pid / "train.lock"):
+        # one training of a project at a time, even across processes (backend/locks.py)
+        with training_lock(self.projects.root / pid):
             return self._run(pid, job)
 
     def _run(self, pid: str, job: Job) -> dict:
@@ -169,6 +164,8 @@ class Trainer:
     def _fit(self, pid: str, job: Job, data: Labelled, params) -> Fitted:
         """`training.train.fit` on the examples, with the shared backbones and, for the semi-supervised
         head, the unlabeled tasks' cached embeddings."""
+        from training.train import fit  # torch, timm, scikit-learn: imported by the first training, not at start
+
         backbone = self.serving.backbone(params) if params.mode == "head" else None
         # an ensemble's head backbone is the default head's: shared with head-mode trainings
         partner = (
@@ -285,15 +282,3 @@ class Trainer:
         except Exception as exc:
             log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
             return {"refresh_error": f"{type(exc).__name__}: {exc}"}
-
-
-@contextmanager
-def project_lock(path: Path):
-    """An exclusive flock on `path` for the block; the OS drops it when the process dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

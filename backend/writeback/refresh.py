@@ -16,7 +16,7 @@ bounded by what a person is served next, not by the project's size.
 4. **The rest**, the label checks first, follows in chunks of SETTLE_CHUNK and stops as soon as a
    newer training is asked for or another version serves (`superseded`); once people pause, every
    task gets the newest answer, and a complete pass deletes what other versions left (one
-   prediction per task). Each batch is written under the project's write lock (writelock.py), only
+   prediction per task). Each batch is written under the project's write lock (backend/locks.py), only
    while its version still serves, so a new tasks' write-back never interleaves with it.
 5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
    auto-accept user, spot checks are marked, labels the version would no longer give are removed.
@@ -43,13 +43,13 @@ from backend.collection.rowprep import Prepared, arrange
 from backend.inference.models import INITIAL_VERSION
 from backend.inference.predictor import strategy
 from backend.inference.scoring import label_columns, score_rows
+from backend.locks import write_lock
 from backend.writeback.coldstart import medoids_first, n_clusters
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
 from backend.writeback.lswrite import write_rows
 from backend.writeback.taskindex import TaskIndex, catch_up
-from backend.writeback.writelock import project_write_lock
 from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
 from lsproto.results import prediction
 from training.acquisition import clusters as kmeans_clusters
@@ -155,8 +155,8 @@ class Refresher:
         return self.serving.serving_version(pid) != vid
 
     def write_lock(self, pid: str):
-        """The project's write lock (writelock.py): held around each batch's delete and import."""
-        return project_write_lock(self.projects.root / str(pid))
+        """The project's write lock (backend/locks.py): held around each batch's delete and import."""
+        return write_lock(self.projects.root / str(pid))
 
     def _rows(self, pid, state, cfg, vid, classifier, api) -> tuple[list[dict], list[str], dict | None]:
         """The unlabeled tasks' rows, most useful first; errors; what auto-accept did (or None)."""
