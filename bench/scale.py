@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -188,6 +189,22 @@ def correction_figures(up: Up, watch: Watch, done: list[dict]) -> list[dict]:
     return out
 
 
+def job_steps(up: Up, since: float) -> dict:
+    """Median seconds of each step of the trainings that published after `since` (the job's
+    `seconds`: read, fit, compare, publish, refresh; and the refresh's time until its head was in)."""
+    steps: dict[str, list[float]] = {}
+    for job in up.backend(f"/projects/{up.pid}/jobs")["jobs"]:
+        result = job.get("result") or {}
+        if (job.get("started_at") or 0) < since or not isinstance(result.get("seconds"), dict):
+            continue
+        for name, value in result["seconds"].items():
+            steps.setdefault(name, []).append(value)
+        head = (result.get("refresh") or {}).get("seconds_to_head")
+        if head is not None:
+            steps.setdefault("refresh until the head is in", []).append(head)
+    return {name: round(float(statistics.median(v)), 2) for name, v in steps.items()}
+
+
 def run_one(n: int, args, seed_set, pool) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"scale-{n}-"))
     up = Up(root, args.database)
@@ -213,6 +230,7 @@ def run_one(n: int, args, seed_set, pool) -> dict:
             wait(lambda: idle_version(up), "idle backend", up, SETTLE_S)
             out["ls_requests_corrections"] = up.ls_requests() - before
             out["backend_ls_requests_corrections"] = up.backend_ls_requests(since)
+            out["job_steps_p50"] = job_steps(up, since)
             time.sleep(2.0)  # a last /next sample of the final version
         out["corrections"] = correction_figures(up, watch, done)
         phases = {"import": "import", "corrections": "corrections", "all": None}

@@ -17,6 +17,9 @@ def _max(values):
     return max(values) if values else None
 
 
+STEPS = ("read", "fit", "compare", "publish", "refresh until the head is in")  # a correction's training job
+
+
 def figures(run: dict) -> dict:
     """The per-N figures the table prints and the plot draws."""
     imp, model, corr = run["import"], run["model"], run["corrections"]
@@ -34,6 +37,7 @@ def figures(run: dict) -> dict:
         "publish s max": _max(publish),
         "/next serves it s p50": _median(serves),
         "/next serves it s max": _max(serves),
+        **{f"training {k} s p50": (run.get("job_steps_p50") or {}).get(k) for k in STEPS},
         "LS requests / correction (LS log)": round(run["ls_requests_corrections"] / max(1, len(corr)), 1),
         "LS requests / correction (backend)": round(run["backend_ls_requests_corrections"] / max(1, len(corr)), 1),
         "/next p50 ms": lat["next"]["all"]["p50_ms"],

@@ -200,7 +200,11 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
         -1
     ].to_dict()
     assert all(j.state in ("done", "skipped") for j in jobs), [j.to_dict() for j in jobs]
-    vid = [j for j in jobs if j.state == "done"][-1].result["version"]
+    done = [j for j in jobs if j.state == "done"][-1].result
+    vid = done["version"]
+    # where the training's time went, step by step (bench/scale.py reports their medians)
+    assert set(done["seconds"]) == {"read", "fit", "compare", "publish", "refresh"}, done["seconds"]
+    assert 0 <= done["refresh"]["seconds_to_head"] <= done["refresh"]["seconds"], done["refresh"]
     manifest = backend.service.serving.store(str(world.project)).manifest(vid)
     assert sorted(manifest["extra"]["tasks"]) == sorted(picked)
     assert last in manifest["extra"]["annotations"]  # the newest annotation is in

@@ -10,6 +10,7 @@ the previous version keeps serving.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,20 @@ class Promotion:
     why: str
 
 
+class Stopwatch:
+    """Seconds per step of a job, reported in its result (where a correction's time goes)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def step(self, name: str, work, *args):
+        start = time.perf_counter()
+        try:
+            return work(*args)
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
 class Trainer:
     def __init__(self, projects, serving, fetcher, embeddings, refresher):
         self.projects = projects
@@ -91,12 +106,13 @@ class Trainer:
             return self._run(pid, job)
 
     def _run(self, pid: str, job: Job) -> dict:
-        data = self._read_labelled(pid, job)
+        clock = Stopwatch()
+        data = clock.step("read", self._read_labelled, pid, job)
         store = self.serving.store(pid)
         plan = self._choose_recipe(pid, job, data, store)
-        fitted = self._fit(pid, job, data, plan.params)
-        promotion = self._decide_promotion(pid, job, data, plan, fitted)
-        vid = self._publish(pid, job, store, data, plan, fitted, promotion)
+        fitted = clock.step("fit", self._fit, pid, job, data, plan.params)
+        promotion = clock.step("compare", self._decide_promotion, pid, job, data, plan, fitted)
+        vid = clock.step("publish", self._publish, pid, job, store, data, plan, fitted, promotion)
         answer = {
             "version": vid,
             "n_train": fitted.result.n_train,
@@ -109,7 +125,8 @@ class Trainer:
         answer["ls_requests"] = {"training": data.api.requests_sent - data.sent_before}
         if promotion.serve:
             job.report(phase="writing predictions to Label Studio")
-            answer.update(self._refresh(pid, vid, job))
+            answer.update(clock.step("refresh", self._refresh, pid, vid, job))
+        answer["seconds"] = clock.seconds
         return answer
 
     def _read_labelled(self, pid: str, job: Job) -> Labelled:

@@ -72,6 +72,7 @@ class Written:
     complete: bool  # every row written (not superseded)
     head_requests: int  # Label Studio requests until the head was served (index, auto-accept, head)
     rest_requests: int  # those of the rest
+    served_at: float  # time.perf_counter() when the head was in (Label Studio served the version)
 
 
 class Refresher:
@@ -127,6 +128,7 @@ class Refresher:
             "errors": errors[:20],
             "removed_versions": removed,
             "seconds": round(time.perf_counter() - start, 2),
+            "seconds_to_head": round(written.served_at - start, 2),  # until Label Studio served the version
         }
         if accepted is not None:
             report["auto_accept"] = accepted
@@ -182,9 +184,9 @@ class Refresher:
         project_id, rows = int(pid), prep.rows
         with self.write_lock(pid):
             if self._replaced(pid, vid):  # another version serves: its refresh writes
-                return Written(0, 0, False, api.requests_sent - sent, 0)
+                return Written(0, 0, False, api.requests_sent - sent, 0, time.perf_counter())
             head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
-        served = api.requests_sent
+        served, served_at = api.requests_sent, time.perf_counter()
         prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
         rest = prep.checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
@@ -199,7 +201,7 @@ class Refresher:
             time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
         if not head and settled:  # no unlabeled task: the label checks carry the version
             api.set_model_version(project_id, vid)
-        return Written(head, settled, complete, served - sent, api.requests_sent - served)
+        return Written(head, settled, complete, served - sent, api.requests_sent - served, served_at)
 
     def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int]) -> list[str]:
         """After a complete pass: the predictions of other versions that are left go (on `others`,
