@@ -49,6 +49,7 @@ from backend.projects.registry import Projects
 from backend.settings import Settings
 from backend.writeback.newtasks import PredictionWriter
 from backend.writeback.refresh import Refresher
+from backend.writeback.refreshlane import RefreshLane
 from training.atomic import write_json_atomic
 from training.cache import EmbeddingCache
 from training.params import SERVING_ONLY
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 
 
 class Backend:
-    def __init__(self, settings: Settings, resume: bool = True):
+    def __init__(self, settings: Settings, resume: bool = True, refresh_beside: bool = False):
         self.settings = settings
         data_dir = settings.data_dir
         self.projects = Projects(settings)
@@ -84,6 +85,7 @@ class Backend:
         self.snapshots = Snapshots(self)  # the collection's vectors, labels, predictions (backend/collection/)
         self.upload_checks = UploadChecks(self)  # tasveer import --skip-duplicates
         self.trainer: JobTrainer | None  # None: RQ workers train
+        self.lane: RefreshLane | None = None  # refreshes beside the trainings (serving process, thread mode)
         self.jobs: Runner
         if settings.redis_url:  # RQ workers train (rqworker.py); torch stays out of this process
             from backend.jobs.redisrunner import RQJobRunner
@@ -98,6 +100,8 @@ class Backend:
             from backend.jobs.trainer import Trainer
 
             self.trainer = Trainer(self.projects, self.serving, self.fetcher, self.embeddings, self.refresher)
+            if refresh_beside:  # the serving process: the head is written beside the next training
+                self.trainer.lane = self.lane = RefreshLane(self.refresher)
         if self.trainer is not None:  # in-process runner; a training asked for is recorded on disk
             self.jobs = JobRunner(
                 self.trainer.run,
@@ -206,7 +210,16 @@ class Backend:
             self.writer.refresh(pid)
         return vid
 
+    def wait_idle(self, project: str, timeout: float = 60.0) -> bool:
+        """Block until the project's trainings and the refreshes they handed over are done."""
+        deadline = time.monotonic() + timeout
+        if not self.jobs.wait_idle(project, timeout):
+            return False
+        return self.lane is None or self.lane.wait_idle(project, max(0.0, deadline - time.monotonic()))
+
     def close(self) -> None:
         self.jobs.shutdown()
+        if self.lane is not None:
+            self.lane.close()
         self.writer.close()
         self.fetcher.close()

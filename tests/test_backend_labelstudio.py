@@ -179,7 +179,7 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
     latency = time.monotonic() - started
     assert r.status_code == 200 and r.json()["status"] == "scheduled"
     assert latency < 0.5, latency
-    assert backend.service.jobs.wait_idle(str(world.project), timeout=180)
+    assert backend.service.wait_idle(str(world.project), timeout=180)
 
     jobs = train_jobs(backend, world.project)
     assert sum(j.requests for j in jobs) == len(picked) + 1  # every webhook arrived and was counted
@@ -202,8 +202,9 @@ def test_annotation_burst_trains_in_background_and_coalesces(world):
     assert all(j.state in ("done", "skipped") for j in jobs), [j.to_dict() for j in jobs]
     done = [j for j in jobs if j.state == "done"][-1].result
     vid = done["version"]
-    # where the training's time went, step by step (bench/scale.py reports their medians)
-    assert set(done["seconds"]) == {"read", "fit", "compare", "publish", "refresh"}, done["seconds"]
+    # where the training's time went, step by step (bench/scale.py reports their medians); the
+    # refresh ran beside the next training (backend/writeback/refreshlane.py) and reported into it
+    assert set(done["seconds"]) == {"read", "fit", "compare", "publish"}, done["seconds"]
     assert 0 <= done["refresh"]["seconds_to_head"] <= done["refresh"]["seconds"], done["refresh"]
     manifest = backend.service.serving.store(str(world.project)).manifest(vid)
     assert sorted(manifest["extra"]["tasks"]) == sorted(picked)
@@ -293,7 +294,7 @@ def test_deleted_annotation_leaves_the_next_training(world):
     r = requests.delete(f"{ls.url}/api/annotations/{world.annotations[victim]}", headers=ls.headers, timeout=30)
     assert r.status_code == 204, r.text  # LS sends ANNOTATIONS_DELETED
     wait_for(lambda: len(train_jobs(backend, world.project)) > n_jobs, timeout=30, what="a training job")
-    assert backend.service.jobs.wait_idle(str(world.project), timeout=180)
+    assert backend.service.wait_idle(str(world.project), timeout=180)
     job = train_jobs(backend, world.project)[-1]
     assert job.reason == "ANNOTATIONS_DELETED" and job.state == "done", job.to_dict()
     manifest = backend.service.serving.store(str(world.project)).manifest(job.result["version"])
@@ -315,7 +316,7 @@ def test_failed_training_keeps_the_previous_version_serving(world):
     )
     r = post_json(f"{backend.url}/webhook", {"action": "START_TRAINING", "project": {"id": world.project}})
     assert r.json()["status"] == "scheduled"
-    assert backend.service.jobs.wait_idle(str(world.project), timeout=60)
+    assert backend.service.wait_idle(str(world.project), timeout=60)
     job = train_jobs(backend, world.project)[-1]
     assert job.state == "failed" and dead.split("//")[1] in job.error, job.to_dict()
     status = requests.get(f"{backend.url}/projects/{world.project}/jobs", timeout=30).json()
@@ -371,7 +372,7 @@ def test_personal_access_token_is_exchanged_and_refreshed(label_studio, shared_d
         assert r.status_code == 200
         r = post_json(f"{backend.url}/webhook", {"action": "START_TRAINING", "project": {"id": project}})
         assert r.json()["status"] == "scheduled"
-        assert backend.service.jobs.wait_idle(str(project), timeout=180)
+        assert backend.service.wait_idle(str(project), timeout=180)
         job = backend.service.jobs.jobs(str(project))[-1]
         assert job.state == "done", job.to_dict()  # listed tasks and downloaded images with Bearer
         auth = backend.service.projects.auth(ls.url, pat)

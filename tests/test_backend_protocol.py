@@ -353,7 +353,7 @@ def test_webhooks_answer_fast_and_unknown_actions_are_ignored(backend, captured)
     # unknown project (never set up, no LABEL_STUDIO_URL fallback): acknowledged, nothing scheduled
     r = post_json(backend.url + "/webhook", {"action": "START_TRAINING", "project": {"id": 42}})
     assert r.status_code == 200 and r.json()["status"] == "ignored"
-    assert backend.service.jobs.wait_idle("1", timeout=30)
+    assert backend.service.wait_idle("1", timeout=30)
     jobs = requests.get(backend.url + "/projects/1/jobs", timeout=5).json()
     assert jobs["jobs"] and all(j["state"] == FAILED for j in jobs["jobs"])
     assert "127.0.0.1" in jobs["jobs"][0]["error"]

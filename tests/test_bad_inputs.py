@@ -430,7 +430,7 @@ def test_training_skips_unusable_annotations(label_studio, shared_data, tmp_path
         assert post_json(backend.url + "/setup", body).status_code == 200
         r = post_json(backend.url + "/train", {"project": project})
         assert r.status_code == 200, r.text
-        assert backend.service.jobs.wait_idle(str(project), timeout=300)
+        assert backend.service.wait_idle(str(project), timeout=300)
         (job,) = backend.service.jobs.jobs(str(project))
         assert job.state == "done", job.error
         manifest = backend.service.serving.manifest(str(project), job.result["version"])

@@ -217,7 +217,7 @@ def test_two_trainings_of_one_project_publish_in_order(label_studio, shared_data
         final = annotate_all(ls, tasks[6:7])  # the newest annotation arrives while a trains
         rb = post_json(b.url + "/train", {"project": project})
         assert ra.status_code == rb.status_code == 200
-        assert a.service.jobs.wait_idle(str(project), 240) and b.service.jobs.wait_idle(str(project), 240)
+        assert a.service.wait_idle(str(project), 240) and b.service.wait_idle(str(project), 240)
         states = [j.state for j in a.service.jobs.jobs(str(project)) + b.service.jobs.jobs(str(project))]
         assert "failed" not in states, states
         store = a.service.serving.store(str(project))

@@ -81,7 +81,7 @@ def test_a_webhook_burst_coalesces_into_at_most_two_trainings(label_studio, shar
             body = {"action": "ANNOTATION_CREATED", "project": {"id": project}, "annotation": {"id": i}}
             r = post_json(backend.url + "/webhook", body, timeout=10)
             assert r.status_code == 200 and r.json()["status"] == "scheduled", r.text
-        assert backend.service.jobs.wait_idle(str(project), 300)
+        assert backend.service.wait_idle(str(project), 300)
         jobs = backend.service.jobs.jobs(str(project))
         assert 1 <= len(jobs) <= 2 and sum(j.requests for j in jobs) == 40, [j.to_dict() for j in jobs]
         # the second found nothing new only if the first already read the final annotation

@@ -110,7 +110,7 @@ def test_training_status_train_now_and_retrain_every(server):
     assert answers[1]["annotations_since_training"] == 2
     start = post_json(f"{server.url}/webhook", {"action": "START_TRAINING", "project": {"id": 2}}).json()
     assert start["status"] == "counted"  # LS sends one per annotation: gated by the same count
-    server.service.jobs.wait_idle("2", timeout=60)
+    server.service.wait_idle("2", timeout=60)
 
     assert requests.post(f"{base}/train", data="{}", timeout=30).status_code == 415
     job = post_json(f"{base}/train", {}).json()
@@ -128,5 +128,5 @@ def test_training_status_train_now_and_retrain_every(server):
     bad = post_json(f"{base}/train", {"preset": "fastest"})
     assert bad.status_code == 422 and "preset must be 'accurate'" in bad.json()["error"]
     accurate = post_json(f"{base}/train", {"preset": "accurate"}).json()
-    assert server.service.jobs.wait_idle("2", timeout=60)
+    assert server.service.wait_idle("2", timeout=60)
     assert server.service.jobs.get(accurate["job"]).reason == "train now [accurate]"

@@ -166,7 +166,11 @@ def round_of_corrections() -> list[int]:
         version = wait_until(lambda v=version: serving_version(v), "/next serving the correction's version")[1]
         assert version == get(f"/api/projects/{S.project}")["model_version"]
     info = wait_until(settled, "the round's last version written")
-    jobs_done = [j for j in info["jobs"] if j["id"] not in done_before and (j.get("result") or {}).get("refresh")]
+    jobs_done = [  # (a refresh whose version was replaced before its turn wrote nothing: skipped)
+        j
+        for j in info["jobs"]
+        if j["id"] not in done_before and "ls_requests" in ((j.get("result") or {}).get("refresh") or {})
+    ]
     assert jobs_done, info["jobs"]
     costs = [j["result"]["ls_requests"]["training"] + j["result"]["refresh"]["ls_requests"]["head"] for j in jobs_done]
     print(

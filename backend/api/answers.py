@@ -64,7 +64,7 @@ def project_jobs(backend, pid: str) -> dict:
         "project": pid,
         **backend.jobs.status(pid),
         "jobs": [j.to_dict() for j in backend.jobs.jobs(pid)],
-        "background": backend.writer.records(pid),
+        "background": backend.writer.records(pid) + (backend.lane.records(pid) if backend.lane else []),
         "model_version": backend.serving.model_version(pid),
     }
 

@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     check_listen(settings)
     app = FastAPI(title="tasveer ML backend", lifespan=_lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.backend = Backend(settings)
+    app.state.backend = Backend(settings, refresh_beside=True)
     app.add_exception_handler(RequestError, _request_error)
     app.add_exception_handler(LabelStudioError, _label_studio_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -32,6 +32,7 @@ from training.params import training_part
 from training.store import data_fingerprint
 
 if TYPE_CHECKING:
+    from backend.writeback.refreshlane import RefreshLane
     from lsclient.client import LabelStudioClient
     from lsproto.config import LabelConfig
     from training.fitjob import FitResult
@@ -99,6 +100,7 @@ class Trainer:
         self.fetcher = fetcher
         self.embeddings = embeddings
         self.refresher = refresher
+        self.lane: RefreshLane | None = None  # set in the serving process (refreshlane.py)
 
     def run(self, pid: str, job: Job) -> dict:
         # one training of a project at a time, even across processes (backend/locks.py)
@@ -123,7 +125,9 @@ class Trainer:
             "metrics": {k: fitted.result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")},
         }
         answer["ls_requests"] = {"training": data.api.requests_sent - data.sent_before}
-        if promotion.serve:
+        if promotion.serve and self.lane is not None:  # the head is written beside the next training
+            self.lane.submit(pid, vid, self._newer_training(pid, job), answer)
+        elif promotion.serve:
             job.report(phase="writing predictions to Label Studio")
             answer.update(clock.step("refresh", self._refresh, pid, vid, job))
         answer["seconds"] = clock.seconds

@@ -17,7 +17,8 @@ bounded by what a person is served next, not by the project's size.
    newer training is asked for or another version serves (`superseded`); once people pause, every
    task gets the newest answer, and a complete pass deletes what other versions left (one
    prediction per task). Each batch is written under the project's write lock (backend/locks.py), only
-   while its version still serves, so a new tasks' write-back never interleaves with it.
+   while its version still serves, so a new tasks' write-back never interleaves with it. In the
+   serving process it runs on the refresh lane (refreshlane.py), beside the next training.
 5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
    auto-accept user, spot checks are marked, labels the version would no longer give are removed.
 6. The collection (backend/collection/): duplicates after the queue ("duplicate of #id"), group and
