@@ -210,6 +210,14 @@ class Backend:
             self.writer.refresh(pid)
         return vid
 
+    def training_status(self, project: str) -> dict:
+        """{"running", "pending"}: the job runner's, and while no training runs, the refresh a
+        published training handed to the lane (refreshlane.py) counts as running."""
+        status = self.jobs.status(project)
+        if status["running"] is None and self.lane is not None:
+            status["running"] = self.lane.busy(project)
+        return status
+
     def wait_idle(self, project: str, timeout: float = 60.0) -> bool:
         """Block until the project's trainings and the refreshes they handed over are done."""
         deadline = time.monotonic() + timeout

@@ -54,7 +54,7 @@ def versions(backend, pid: str | None) -> dict:
         "model_version": backend.serving.model_version(pid),
         "project": pid,
         "details": [version_summary(mf) for mf in manifests],
-        "jobs": backend.jobs.status(pid),
+        "jobs": backend.training_status(pid),
     }
 
 
@@ -62,7 +62,7 @@ def project_jobs(backend, pid: str) -> dict:
     """The project's training state, its recent jobs and its background write-backs."""
     return {
         "project": pid,
-        **backend.jobs.status(pid),
+        **backend.training_status(pid),
         "jobs": [j.to_dict() for j in backend.jobs.jobs(pid)],
         "background": backend.writer.records(pid) + (backend.lane.records(pid) if backend.lane else []),
         "model_version": backend.serving.model_version(pid),

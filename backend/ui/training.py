@@ -9,7 +9,7 @@ from backend.ui.html import data_block, esc
 
 
 def training_status(service, pid: str) -> dict:
-    slot = service.jobs.status(pid)
+    slot = service.training_status(pid)
     jobs = service.jobs.jobs(pid)
     finished = [j for j in jobs if j.finished_at]
     failed = [j for j in finished if j.state == FAILED]

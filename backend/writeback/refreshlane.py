@@ -41,6 +41,23 @@ class RefreshLane:
         with self._lock:
             return [dict(r) for r in self._records if pid is None or r.get("project") == pid]
 
+    def busy(self, pid: str) -> dict | None:
+        """The project's refresh being written (else the one queued), shaped like a running job for
+        status pages: a training that published is not done for its users until Label Studio
+        serves the version."""
+        open_ = [r for r in self.records(pid) if r["state"] in ("queued", "running")]
+        if not open_:
+            return None
+        record = next((r for r in open_ if r["state"] == "running"), open_[0])
+        return {
+            "id": f"refresh-{record['version']}",
+            "project": pid,
+            "reason": "refresh",
+            "state": "running",
+            "started_at": record["submitted_at"],
+            "progress": {"phase": "writing predictions to Label Studio", "version": record["version"]},
+        }
+
     def wait_idle(self, pid: str, timeout: float) -> bool:
         """Block until none of the project's refreshes is queued or running; True if in time."""
         deadline = time.monotonic() + timeout
