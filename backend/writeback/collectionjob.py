@@ -45,8 +45,8 @@ def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None
     rows = refresher.indexed_predictions(state, cfg, vid, classifier, tasks, api, index)[0] if tasks else []
     prep = rowprep.arrange(refresher.curator, pid, curation, rows, checks, trained)
     out = prep.rows + prep.checks
-    with refresher.write_lock(pid):  # a newer version's refresh writes the marks as they are now
-        if refresher.serving.serving_version(pid) != vid:
+    with refresher.writing(pid, vid) as current:  # else a newer version's refresh writes the marks
+        if not current:
             return report
         report["rewritten"] = write_rows(api, int(pid), out)
     report["marks_copied"] = prep.copy_marks(api, int(pid), [r["task"] for r in out])

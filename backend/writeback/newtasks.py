@@ -93,8 +93,8 @@ class PredictionWriter:
             manifest = self.refresher.serving.manifest(pid, vid) if vid != INITIAL_VERSION else {}
             trained = (manifest.get("extra") or {}).get("tasks") or []
             prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], trained)
-            with self.refresher.write_lock(pid):
-                if self.refresher.serving.model_version(pid) != vid:
+            with self.refresher.writing(pid, vid) as current:
+                if not current:
                     continue
                 written = write_rows(api, int(pid), prep.rows)
                 if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist

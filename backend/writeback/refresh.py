@@ -34,7 +34,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,12 +110,12 @@ class Refresher:
         prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, set(extra.get("tasks") or []))
         rows, checks = prep.rows, prep.checks
         stop = superseded or (lambda: False)
-        written = self._write(pid, api, vid, prep, lambda: stop() or self._replaced(pid, vid), sent)
+        written = self._write(pid, api, vid, prep, stop, sent)
         removed = []
         if written.complete and (written.head or written.settled):
             others = {t.id for t in self.index(pid).tasks()} - {int(r["task"]) for r in rows + checks}
-            with self.write_lock(pid):  # a newer version's rows may be written by now: then nothing goes
-                if not self._replaced(pid, vid):
+            with self.writing(pid, vid) as current:  # a newer version's rows may be written by now
+                if current:
                     removed = self._drop_other_versions(api, int(pid), vid, sorted(others))
         report = {
             "version": vid,
@@ -154,12 +155,13 @@ class Refresher:
     def _record(self, pid: str) -> Path:
         return self.projects.root / str(pid) / RECORD
 
-    def _replaced(self, pid: str, vid: str) -> bool:
-        return self.serving.serving_version(pid) != vid
-
-    def write_lock(self, pid: str):
-        """The project's write lock (backend/locks.py): held around each batch's delete and import."""
-        return write_lock(self.projects.root / str(pid))
+    @contextmanager
+    def writing(self, pid: str, vid: str) -> Iterator[bool]:
+        """Hold the project's write lock (backend/locks.py) around one batch's delete and import;
+        yields whether `vid` still serves (INITIAL before the first version): only then may its
+        rows be written, else a newer version's refresh writes them."""
+        with write_lock(self.projects.root / str(pid)):
+            yield self.serving.model_version(pid) == vid
 
     def _rows(self, pid, state, cfg, vid, classifier, api) -> tuple[list[dict], list[str], dict | None]:
         """The unlabeled tasks' rows, most useful first; errors; what auto-accept did (or None)."""
@@ -183,8 +185,8 @@ class Refresher:
     def _write(self, pid: str, api, vid: str, prep: Prepared, superseded, sent: int) -> Written:
         """Each batch under the write lock, written only while this version still serves."""
         project_id, rows = int(pid), prep.rows
-        with self.write_lock(pid):
-            if self._replaced(pid, vid):  # another version serves: its refresh writes
+        with self.writing(pid, vid) as current:
+            if not current:  # another version serves: its refresh writes
                 return Written(0, 0, False, api.requests_sent - sent, 0, time.perf_counter())
             head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
         served, served_at = api.requests_sent, time.perf_counter()
@@ -193,8 +195,8 @@ class Refresher:
         rest = prep.checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
         for start in range(0, len(rest), SETTLE_CHUNK):
             batch = rest[start : start + SETTLE_CHUNK]
-            with self.write_lock(pid):
-                if superseded():
+            with self.writing(pid, vid) as current:
+                if not current or superseded():
                     complete = False
                     break
                 settled += write_rows(api, project_id, batch)
