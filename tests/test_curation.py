@@ -90,6 +90,24 @@ def test_incremental_add_gives_the_same_groups_as_all_at_once(collection):
     assert set(last.values()) == {frozenset(g.ids) for g in whole.groups()}
 
 
+def test_a_photo_is_checked_against_its_most_similar_candidates_only():
+    """A new photo close (cosine 0.81-0.89) to 10 earlier photos that are not close to each other,
+    all with the same thumbnail: only its `max_candidates` most similar are compared, so it joins
+    exactly those (the cap that keeps a sky among a thousand skies from costing a thousand checks)."""
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(64, 11)))[0].T  # 11 orthonormal directions
+    close = np.linspace(0.81, 0.89, 10)
+    earlier = close[:, None] * basis[0] + np.sqrt(1 - close**2)[:, None] * basis[1:]
+    vectors = np.vstack([earlier, basis[0]]).astype(np.float32)
+    thumb = rng.integers(0, 256, size=(3, 40, 40), dtype=np.uint8)
+    finder = DuplicateFinder(64, max_candidates=3)
+    finder.add(list(range(10)), vectors[:10], None, [thumb] * 10)
+    assert finder.groups() == []  # 0.81 x 0.89 < 0.80: the earlier ones are no candidates of each other
+    (group,) = finder.add(["new"], vectors[10:], None, [thumb])
+    assert set(group.ids) == {"new", 7, 8, 9}, group
+    assert neighbours.strongest_per_row(np.zeros((0, 3)), 3).shape == (0, 3)
+
+
 def test_noise_images_rank_first_among_the_unusual(collection):
     ids, _, labels, _, noise, vectors = collection
     ranking = unusual_ranking(vectors, labels)

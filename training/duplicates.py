@@ -8,8 +8,9 @@ component of all these links (union-find), so a photo, its mirror image and a re
 mirror image are one group.
 
 `DuplicateFinder.add(ids, vectors, hashes, thumbs)` compares only the new photos with all photos
-held (new x all, chunked brute force), never all pairs again, and returns the groups the new photos
-are in; adding a collection in parts gives the same groups as adding it at once.
+held (new x all, chunked brute force), never all pairs again, thumbnails only for each new photo's
+`MAX_CANDIDATES` most similar earlier ones, and returns the groups the new photos are in; adding a
+collection in parts gives the same groups as adding it at once.
 
 Why both: pooled backbone features say what a photo shows, not which photo it is. On
 EfficientNet-Lite2 features of the shared scene photos a JPEG re-encode at quality 40 can be as low
@@ -22,7 +23,7 @@ duplicates: mirror images, 6-12 % crops, JPEG re-encodes at quality 40-75, colou
 (recall 0.988) at pair precision 0.994 over the pairs that involve a made image; counting every
 pair of two shared photos as false, 0.869 (47 such pairs: the data set's own near duplicates,
 mostly true on sight). 0.92-0.95 all give precision >= 0.988 at recall >= 0.985; 0.90 falls to 0.93.
-All 9,171 at once: 2-4 minutes on 2 shared cores (the thumbnail check); 100 more: 0.5 s.
+All 9,171 at once: 43 s on 2 idle cores (216 s before MAX_CANDIDATES); 100 more: 0.6 s.
 """
 
 from __future__ import annotations
@@ -34,11 +35,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from .layout import THUMB, pair_similarity
-from .neighbours import NeighbourIndex, pairs_above, with_room
+from .neighbours import NeighbourIndex, pairs_above, strongest_per_row, with_room
 
 NEAR_THRESHOLD = 0.94  # layout similarity
 CANDIDATE = 0.80  # embedding similarity for a pair to be checked at all
 EMBEDDING_ONLY = 0.97  # embedding similarity that links a photo with no thumbnail
+# At most this many candidates per new photo (its most similar earlier photos above CANDIDATE) go
+# to the thumbnail check. On the shared scenes a photo has 33 candidates on average but 113 at the
+# 90th percentile (skies, forests): without a cap the check cost ~30 ms a photo, more than embedding
+# it. A made near duplicate's original was its nearest candidate 319 times in 326, and never
+# further than 15th (bench/curation.py's collection; figures in bench/RESULTS.md).
+MAX_CANDIDATES = 16
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,10 @@ class DuplicateFinder:
         threshold: float = NEAR_THRESHOLD,
         candidate: float = CANDIDATE,
         embedding_only: float = EMBEDDING_ONLY,
+        max_candidates: int = MAX_CANDIDATES,
     ):
         self.threshold, self.candidate, self.embedding_only = threshold, candidate, embedding_only
+        self.max_candidates = max_candidates
         self._rows = NeighbourIndex(dim, exact_limit=math.inf)  # storage only: pairs are brute force
         self._thumbs = np.zeros((0, 3, THUMB, THUMB), dtype=np.uint8)
         self._has_thumb = np.zeros(0, dtype=bool)
@@ -145,6 +154,7 @@ class DuplicateFinder:
         """(new position, earlier position) pairs that are near duplicates: each pair once."""
         found = pairs_above(self._rows.vectors[start:], self._rows.vectors, self.candidate)
         pairs = np.array([(start + r, c, s) for r, c, s in found if c < start + r]).reshape(-1, 3)
+        pairs = strongest_per_row(pairs, self.max_candidates)
         a, b, emb = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64), pairs[:, 2]
         checked = self._has_thumb[a] & self._has_thumb[b]
         near = emb >= self.embedding_only

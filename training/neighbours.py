@@ -81,6 +81,18 @@ def pairs_above(queries: np.ndarray, base: np.ndarray, threshold: float) -> list
     return found
 
 
+def strongest_per_row(pairs: np.ndarray, k: int) -> np.ndarray:
+    """The rows of `pairs` (an (n, 3) array of query row, base row, similarity) that are among the
+    k most similar of their query row: a cap on how many candidates one photo brings."""
+    if len(pairs) == 0:
+        return pairs
+    order = np.lexsort((-pairs[:, 2], pairs[:, 0]))  # by query row, the most similar first
+    ranked = pairs[order]
+    first = np.r_[0, np.flatnonzero(np.diff(ranked[:, 0])) + 1]  # where each query row's run starts
+    rank = np.arange(len(ranked)) - np.repeat(first, np.diff(np.r_[first, len(ranked)]))
+    return ranked[rank < k]
+
+
 def faiss_module():
     """faiss when it is installed (the optional index library), else None."""
     try:

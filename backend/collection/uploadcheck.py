@@ -6,9 +6,9 @@ upload id. Each part is hashed, embedded (the serving version's backbone, or the
 before the first training; the embedding cache keeps them, so the import's own prediction reuses
 them) and its thumbnails made; a `DuplicateFinder` per upload (training/duplicates.py, the same
 rule and thresholds as the project's duplicate groups) holds the upload's photos so far plus the
-project's photos that are candidates of any of them (cosine >= CANDIDATE on the snapshot's vectors,
-or the same bytes), with their thumbnails from the image cache. A photo is a duplicate when its
-group holds a task (the earliest is named) or an earlier file of the upload.
+project's photos that are candidates of any of them (each one's MAX_CANDIDATES most similar at
+cosine >= CANDIDATE, or the same bytes), with their thumbnails from the image cache. A photo is a
+duplicate when its group holds a task (the earliest is named) or an earlier file of the upload.
 
 An upload's finder lives in the Backend for IDLE seconds after its last part, at most UPLOADS at a
 time (the oldest goes first): a lost one costs only the cross-part check of one upload.
@@ -27,10 +27,10 @@ import numpy as np
 
 from backend.errors import RequestError
 from backend.writeback.taskindex import TaskIndex
-from training.duplicates import CANDIDATE, DuplicateFinder
+from training.duplicates import CANDIDATE, MAX_CANDIDATES, DuplicateFinder
 from training.images import ImageError
 from training.layout import thumbnail
-from training.neighbours import normalise, pairs_above
+from training.neighbours import normalise, pairs_above, strongest_per_row
 
 IDLE = 1800.0  # seconds an upload's finder is kept after its last part
 UPLOADS = 16  # uploads checked at once, at most
@@ -131,7 +131,8 @@ class UploadChecks:
         rows: set[int] = set()
         usable = np.isfinite(vectors).all(axis=1)
         if len(snap) and usable.any():
-            rows = {int(c) for _, c, _ in pairs_above(vectors[usable], snap.vectors, CANDIDATE)}
+            found = np.array(pairs_above(vectors[usable], snap.vectors, CANDIDATE)).reshape(-1, 3)
+            rows = {int(c) for c in strongest_per_row(found, MAX_CANDIDATES)[:, 1]}
         wanted = set(hashes)
         same = [t for t in TaskIndex(self.service.projects.root / str(pid)).tasks() if t.digest in wanted]
         by_task = {int(snap.task_ids[r]): r for r in rows}
