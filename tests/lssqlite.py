@@ -6,20 +6,24 @@ Like pgls.py's template database for PostgreSQL, the migrations run once per mac
 `<cache>/label_studio_<LS version>_django_<Django version>.sqlite3` (`$XDG_CACHE_HOME/tasveer-tests`,
 else `~/.cache/tasveer-tests`), built under a temporary name and renamed when complete, so a
 half-migrated file is never used; `migrated_database(dir)` copies it to `dir/label_studio.sqlite3`.
-Repeated and concurrent runs share the file; a build left by a killed run (its runtag.tag() in the
-name) is removed by the next build.
+Repeated and concurrent runs share the file, and only one of them builds it: the others wait on
+`build_lock` (two pytest workers of a clean clone would otherwise both migrate, a minute of CPU
+each); a build left by a killed run (its runtag.tag() in the name) is removed by the next build.
 
 A test about Label Studio's start from nothing (test_up's first `tasveer up --check`) does not use it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -35,6 +39,17 @@ def cache_dir() -> Path:
 
 def template_path() -> Path:
     return cache_dir() / f"label_studio_{version('label-studio')}_django_{version('django')}.sqlite3"
+
+
+@contextmanager
+def build_lock(what: str) -> Iterator[None]:
+    """Held while this process builds (or finds) the template `what`: one builder per machine,
+    the other processes wait and then find it built (the lock goes with the process if killed)."""
+    path = cache_dir() / f"{what}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def _migrate(scratch: Path) -> Path:
@@ -73,7 +88,9 @@ def migrated_database(data_dir: Path) -> Path:
     built first when this machine has none); returns the copy."""
     template = template_path()
     if not template.is_file():
-        _build(template)
+        with build_lock(template.stem):
+            if not template.is_file():  # not built by the process this one waited for
+                _build(template)
     data_dir.mkdir(parents=True, exist_ok=True)
     dest = data_dir / DB_FILE
     shutil.copyfile(template, dest)

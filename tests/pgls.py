@@ -5,7 +5,8 @@ template database (`tasveer_ls_<version>_template`, built under a temporary name
 complete, so a half-migrated template is never used); each test database is a copy of it
 (`CREATE DATABASE ... TEMPLATE`, a second), dropped afterwards.
 
-Repeated and concurrent runs on one machine (CI, `make test`, a developer) share the template; the
+Repeated and concurrent runs on one machine (CI, `make test`, a developer) share the template, which
+one of them builds while the others wait (lssqlite.build_lock); the
 databases a run creates carry its runtag.tag() (`tasveer_test_<tag>_<hex>`, `..._build_<tag>_<hex>`),
 so those of a run killed before its clean-up are dropped by the next run, and only those.
 """
@@ -20,6 +21,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from lssqlite import build_lock
 from runtag import TAG, orphaned, tag
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
@@ -88,7 +90,9 @@ def fresh_database(scratch: Path) -> str:
     with _admin() as conn:
         _drop_orphans(conn)
         if not _exists(conn, TEMPLATE):
-            _build_template(conn, scratch)
+            with build_lock(TEMPLATE):  # one build per machine; the others wait, then copy it
+                if not _exists(conn, TEMPLATE):
+                    _build_template(conn, scratch)
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
     return name
 
