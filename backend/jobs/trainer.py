@@ -279,14 +279,8 @@ class Trainer:
             plot=False,
             serve=promotion.serve,
         )
-        log.info(
-            "project %s: published %s (%d examples, %.1f s): %s",
-            pid,
-            vid,
-            len(data.blobs),
-            result.seconds,
-            promotion.why,
-        )
+        n, took = len(data.blobs), result.seconds
+        log.info("project %s: published %s (%d examples, %.1f s): %s", pid, vid, n, took, promotion.why)
         return vid
 
     def _newer_training(self, pid: str, job: Job):
