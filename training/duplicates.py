@@ -42,7 +42,7 @@ CANDIDATE = 0.80  # embedding similarity for a pair to be checked at all
 EMBEDDING_ONLY = 0.97  # embedding similarity that links a photo with no thumbnail
 # At most this many candidates per new photo (its most similar earlier photos above CANDIDATE) go
 # to the thumbnail check. On the shared scenes a photo has 33 candidates on average but 113 at the
-# 90th percentile (skies, forests): without a cap the check cost ~30 ms a photo, more than embedding
+# 90th percentile (skies, forests): without a cap the check cost ~24 ms a photo, twice embedding
 # it. A made near duplicate's original was its nearest candidate 319 times in 326, and never
 # further than 15th (bench/curation.py's collection; figures in bench/RESULTS.md).
 MAX_CANDIDATES = 16
