@@ -293,7 +293,7 @@ class Trainer:
         newer training is asked for): {"refresh": ...}, or {"refresh_error": ...} (the version is
         published either way; Label Studio's copy catches up on the next one)."""
         try:
-            return {"refresh": self.refresher.refresh(pid, self._newer_training(pid, job))}
+            return {"refresh": self.refresher.refresh(pid, self._newer_training(pid, job), version=vid)}
         except Exception as exc:
             log.exception("project %s: writing the predictions of %s to Label Studio failed", pid, vid)
             return {"refresh_error": f"{type(exc).__name__}: {exc}"}

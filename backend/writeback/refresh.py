@@ -93,13 +93,16 @@ class Refresher:
     def index(self, pid: str) -> TaskIndex:
         return TaskIndex(self.projects.root / str(pid))
 
-    def refresh(self, pid: str, superseded: Callable[[], bool] | None = None) -> dict:
-        """Write the serving version's predictions (head first, then the rest until `superseded`)."""
+    def refresh(self, pid: str, superseded: Callable[[], bool] | None = None, version: str | None = None) -> dict:
+        """Write the serving version's predictions (head first, then the rest until `superseded`);
+        with `version`, only while that one serves (a newer one's refresh follows)."""
         start = time.perf_counter()
         state = self.projects.state(pid)
         vid, classifier = self.serving.classifier(pid)
         if state is None or classifier is None:
             return {"skipped": "no version serves yet"}
+        if version is not None and vid != version:
+            return {"skipped": "a newer version serves: its refresh writes"}
         cfg = self.projects.config(state.label_config)
         api = self.projects.api(state)
         sent = api.requests_sent
