@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from derived import NEAR_KINDS, ODD_KINDS, near_duplicate, out_of_domain  # noqa: E402
 from training.data import balanced_sample, list_folder  # noqa: E402
-from training.duplicates import CANDIDATE, NEAR_THRESHOLD, DuplicateFinder, UnionFind  # noqa: E402
+from training.duplicates import CANDIDATE, MAX_CANDIDATES, NEAR_THRESHOLD, DuplicateFinder, UnionFind  # noqa: E402
 from training.images import content_hash, read_image_file  # noqa: E402
 from training.layout import pair_similarity, thumbnail  # noqa: E402
 from training.neighbours import NeighbourIndex, faiss_module, normalise, pairs_above  # noqa: E402
@@ -146,6 +146,34 @@ def duplicates(col: Collection, X: np.ndarray, hashes: list[str], thumbs: list, 
         [col.ids[r] for r in g] for g in groups if all(col.kinds[r] == "real" for r in g)
     ][:6]
     return out
+
+
+def candidates(col: Collection, X: np.ndarray) -> dict:
+    """What the finder's cap (MAX_CANDIDATES) leaves out: each photo's candidates (earlier photos at
+    cosine >= CANDIDATE), and where a made duplicate's original ranks among its own candidates."""
+    Xn = normalise(X.astype(np.float32))
+    per_row: list[list[tuple[float, int]]] = [[] for _ in range(len(Xn))]
+    for r, c, s in pairs_above(Xn, Xn, CANDIDATE):
+        if c < r:
+            per_row[r].append((s, c))
+    counts = np.array([len(x) for x in per_row])
+    ranks = []
+    for r, source in enumerate(col.source):
+        if source >= 0:
+            ranked = [c for _, c in sorted(per_row[r], reverse=True)]
+            ranks.append(ranked.index(source) if source in ranked else -1)
+    found = [k for k in ranks if k >= 0]
+    return {
+        "per_photo_mean": round(float(counts.mean()), 1),
+        "per_photo_p50_p90_max": [int(np.median(counts)), int(np.percentile(counts, 90)), int(counts.max())],
+        "pairs": int(counts.sum()),
+        "pairs_capped": int(np.minimum(counts, MAX_CANDIDATES).sum()),
+        "cap": MAX_CANDIDATES,
+        "made_pairs_candidates": len(found),
+        "made_pairs": len(ranks),
+        "original_nearest": sum(k == 0 for k in found),
+        "original_rank_max": max(found, default=-1),
+    }
 
 
 def grouped(n: int, links) -> list[list[int]]:
@@ -254,6 +282,14 @@ def report(figures: dict) -> None:
         f"those {d['precision_without_those']:.3f}); all at once {d['seconds_all']} s, adding 100 more "
         f"{d['ms_add_100']} ms"
     )
+    c = figures["candidates"]
+    print(
+        f"candidates per photo (earlier photos at cosine >= {CANDIDATE}): mean {c['per_photo_mean']}, "
+        f"p50/p90/max {c['per_photo_p50_p90_max']}; {c['pairs']} pairs, {c['pairs_capped']} under the cap of "
+        f"{c['cap']}; a made duplicate's original is a candidate for {c['made_pairs_candidates']} of "
+        f"{c['made_pairs']}, the nearest for {c['original_nearest']}, "
+        f"at most rank {c['original_rank_max']} (0 = nearest)"
+    )
     for group in d["examples_of_two_shared_photos"]:
         print("  shared photos grouped:", ", ".join(group))
     print("\n| score | threshold | pair precision | recall | groups | precision without shared-photo pairs |")
@@ -297,6 +333,7 @@ def main() -> int:
         "n_ood": args.n_ood,
         "embedding": embedding,
         "duplicates": duplicates(col, X, hashes, thumbs, args.threshold),
+        "candidates": candidates(col, X),
         "sweep": sweep(col, X, hashes, thumbs),
         "unusual": unusual(col, X, args.n_ood),
         "latency": [latency(X, int(n), float("inf")) for n in args.sizes.split(",")],
