@@ -45,6 +45,18 @@ class ProjectCalls(LabelStudio):
                 self.ml.update(id=ml.id, url=ml.url, project=project_id, extra_params=params, **auth)
         return len(mine)
 
+    def model_version(self, project_id: int) -> str:
+        """The version whose predictions the project shows and samples by ("" for every version)."""
+        with sdk_call(f"GET /api/projects/{project_id}/"):
+            return str(self.projects.get(id=project_id).model_version or "")
+
+    def backend_versions(self, project_id: int) -> list[str]:
+        """The model_version each of the project's tasveer ML backend connections last reported
+        to Label Studio (its /setup answer)."""
+        with sdk_call(f"GET /api/ml/?project={project_id}"):
+            mine = [ml for ml in self.ml.list(project=project_id) if ml.title == BACKEND_TITLE]
+        return [str(ml.model_version) for ml in mine if ml.model_version]
+
     def set_model_version(self, project_id: int, version: str) -> None:
         """Which predictions the score column, its sorting and uncertainty sampling count."""
         with sdk_call(f"PATCH /api/projects/{project_id}/"):

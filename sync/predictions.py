@@ -147,6 +147,29 @@ class _Watch:
                 self.refresh()
 
 
+def show_retrieved_version(client, project_id: int, report: PredictionReport) -> None:
+    """Point the project at the version the retrieved predictions carry, when it shows none of
+    the versions it has predictions of.
+
+    Connecting an ML backend makes Label Studio show the backend's title as the project's
+    model_version; the backend moves it to its serving version once it has written predictions
+    of it. When it was too slow and the retrieve action filled the tasks instead, the project would
+    show no prediction (an empty score column, tasks served in id order, not by uncertainty) until
+    the backend's own write ends. A project that already shows a version with predictions (the
+    backend's, or one a person chose) is left alone."""
+    try:
+        versions = {v for v, count in client.model_versions(project_id).items() if count}
+        if not versions or client.model_version(project_id) in versions:
+            return
+        wanted = [v for v in client.backend_versions(project_id) if v in versions]
+        if not wanted and len(versions) == 1:
+            wanted = sorted(versions)
+        if wanted:
+            client.set_model_version(project_id, wanted[0])
+    except LabelStudioError as exc:  # the predictions are there; only what LS shows first is off
+        report.errors.append(f"could not set the project's model version: {exc}")
+
+
 def ensure_predictions(
     client,
     project_id: int,
@@ -162,7 +185,8 @@ def ensure_predictions(
 
     1. poll while the backend writes predictions, until `wait_backend` s pass without a new one;
     2. retrieve predictions through LS for the rest, in chunks;
-    3. keep polling (and re-asking for stragglers every ~15 s) until done or timeout."""
+    3. keep polling (and re-asking for stragglers every ~15 s) until done or timeout;
+    4. when LS retrieved any, make sure the project shows their version (`show_retrieved_version`)."""
     from tqdm import tqdm
 
     report = PredictionReport(list(task_ids))
@@ -173,6 +197,8 @@ def ensure_predictions(
         watch.wait_for_backend(wait_backend)
         watch.retrieve_rest()
         watch.refresh(full=True)  # the tasks past the window that got a prediction meanwhile
+        if report.retrieved_for:
+            show_retrieved_version(client, project_id, report)
         if report.missing:
             report.errors.extend(backend_problems(client, project_id))
     finally:

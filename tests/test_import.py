@@ -182,6 +182,49 @@ def test_every_imported_task_gets_a_prediction(label_studio, import_backend, sha
     assert set(victims) <= again.retrieved_for
 
 
+def test_predictions_retrieved_through_label_studio_are_the_ones_it_shows(
+    label_studio, import_backend, shared_data, tmp_path
+):
+    """A backend that writes nothing on TASKS_CREATED (here: its webhook removed, as when it is too
+    slow under load) leaves the import to LS's retrieve action; the project must then show the
+    retrieved version, not the backend's title LS set on connecting (no prediction of that exists,
+    so the score column would be empty and LS would serve tasks in id order)."""
+    client = label_studio.client()
+    project = ensure_project(client, "import-retrieved", CLASSES)
+    connect_backend(client, project, import_backend.url)
+    hooks = requests.get(
+        f"{label_studio.url}/api/webhooks/", params={"project": project.id}, headers=label_studio.headers, timeout=10
+    ).json()
+    assert hooks, "connecting a backend creates its webhook"
+    for hook in hooks:
+        requests.delete(
+            f"{label_studio.url}/api/webhooks/{hook['id']}/", headers=label_studio.headers, timeout=10
+        ).raise_for_status()
+    assert client.model_version(project.id) == "tasveer"  # LS's choice on connecting
+    scene_tree(shared_data, tmp_path / "imgs", 4)
+    result = import_images(
+        client,
+        project.id,
+        [tmp_path / "imgs"],
+        wait=True,
+        wait_backend=0,
+        timeout=240,
+        progress=False,
+        log=lambda m: None,
+    )
+    report = result.predictions
+    assert report.complete and set(report.retrieved_for) == set(result.task_ids), report
+    assert client.model_versions(project.id) == {"INITIAL": 12}
+    assert client.model_version(project.id) == "INITIAL", report.errors
+    preds = requests.get(
+        f"{label_studio.url}/api/predictions/", params={"project": project.id}, headers=label_studio.headers, timeout=10
+    ).json()
+    first = requests.get(
+        f"{label_studio.url}/api/projects/{project.id}/next/", headers=label_studio.headers, timeout=30
+    )
+    assert first.json()["id"] == min(preds, key=lambda p: p["score"])["task"]  # served by uncertainty
+
+
 def test_labels_from_folders_with_backend_trains_and_predicts(label_studio, import_backend, shared_data, tmp_path):
     client = label_studio.client()
     project = ensure_project(client, "import-labeled-backend", CLASSES)
