@@ -9,8 +9,9 @@ Split of bench/accuracy.py (20 % of each class held out, seed 0), balanced train
 (seeds 0..K-1; --split and --first-draw choose other ones for a check on fresh data).
 Methods (C = --c for every logistic regression):
 - `sup`: the product's head (training.head.fit_linear, standardised on the labelled photos).
-- `semi[:N]`: the product's semi-supervised head (training/semi.py: `selfspread:10:0.9:1:0.1`,
-  standardised on all photos, warm-started); N: a random N of the unlabeled photos only.
+- `semi[:N[:TOL]]`: the product's semi-supervised head (training/semi.py: `selfspread:10:0.9:1:0.1`,
+  standardised on all photos, warm-started); N: a random N of the unlabeled photos only; TOL: the
+  solver's stopping tolerance (default training.head.TOL). `sup:TOL` likewise.
 - `std-all`: standardisation (mean / std) fitted on all the pool's photos.
 - `pca:K`: PCA whitening to K components fitted on all the pool's photos.
 - `self:Q:W:R[:S]`: self-training: fit, take the fraction Q of the unlabelled photos per predicted
@@ -166,15 +167,16 @@ def linear_method(spec, X, y, lab, unl, n_classes, C, seed, graphs):
     for the others."""
     name, *arg = spec.split(":")
     XL, yL, XU = X[lab], y[lab], X[unl]
-    if name == "sup":
-        return fit_linear(XL, yL, n_classes, C, seed)
+    if name == "sup":  # sup[:TOL]
+        return fit_linear(XL, yL, n_classes, C, seed, **({"tol": float(arg[0])} if arg else {}))
     if name == "semi":  # the product's semi-supervised head (training/semi.py)
         from training.semi import fit_semi
 
-        if arg:  # semi:N: a random N of the unlabeled photos (TrainParams.unlabeled)
+        if arg and arg[0]:  # semi:N: a random N of the unlabeled photos (TrainParams.unlabeled)
             XU = XU[np.sort(np.random.default_rng(seed).permutation(len(XU))[: int(arg[0])])]
         Xp = np.vstack([XL, XU])
-        return fit_semi(Xp, np.arange(len(XL)), yL, n_classes, C, seed)
+        tol = {"tol": float(arg[1])} if len(arg) > 1 else {}  # semi:N:TOL: the solver's tolerance
+        return fit_semi(Xp, np.arange(len(XL)), yL, n_classes, C, seed, **tol)
     if name == "std-all":
         return linear_fit(XL, yL, XU, n_classes, C, seed, basis="all")
     if name == "pca":

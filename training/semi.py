@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .head import fit_linear, softmax
+from .head import TOL, fit_linear, softmax
 
 NEIGHBOURS = 10  # k of the cosine kNN graph
 ALPHA = 0.9  # label spreading: share of a photo's score that comes from its neighbours
@@ -73,6 +73,7 @@ def fit_semi(
     seed: int = 0,
     graph: Graph | None = None,
     weight: float = WEIGHT,
+    tol: float = TOL,
 ):
     """W (n_classes, F), b from the labeled photos X_all[rows] (labels y) and every other row of
     X_all as an unlabeled photo. `graph` (over X_all) may be shared between fits on the same photos
@@ -80,7 +81,7 @@ def fit_semi(
     X_all = np.asarray(X_all, dtype=np.float32)
     rows = np.asarray(rows, dtype=np.int64)
     XL = X_all[rows]
-    W, b = fit_linear(XL, y, n_classes, C, seed)
+    W, b = fit_linear(XL, y, n_classes, C, seed, tol=tol)
     others = np.setdiff1d(np.arange(len(X_all)), rows)
     if len(others) == 0 or weight <= 0:
         return W, b
@@ -103,4 +104,5 @@ def fit_semi(
         sample_weight=sample_weight,
         stats=(mean, scale),
         init=(W, b),
+        tol=tol,
     )
