@@ -54,6 +54,10 @@ def policy_env(allowed_subnets) -> dict[str, str]:
         "DATA_UPLOAD_MAX_NUMBER_FILES": str(MAX_FILES_PER_UPLOAD),
         "LATEST_VERSION_CHECK": "false",
         "COLLECT_ANALYTICS": "false",
+        # LS 1.23.2 core/settings/label_studio.py defaults both to Heartex's Sentry: errors with the
+        # user's details (send_default_pii) from the server, and a sentry-cdn.com script in every page
+        "SENTRY_DSN": "",
+        "FRONTEND_SENTRY_DSN": "",
         "ML_BLOCK_LOCAL_IP": "false",
         "SSRF_PROTECTION_ENABLED": "true",
         "USE_DEFAULT_BANNED_SUBNETS": "false",

@@ -21,6 +21,7 @@ import requests
 from lsproto.config import build_label_config, parse_label_config
 from lsproto.results import choice_result
 from lssqlite import migrated_database
+from lstokens import browser_session
 from sync.labelstudio import FAST_PREDICTION_IMPORT, LabelStudioServer, env_file, policy_env
 from sync.netutil import free_port
 
@@ -95,3 +96,15 @@ def test_the_flag_is_in_every_label_studio_environment_tasveer_makes(tmp_path, m
     env = LabelStudioServer(tmp_path, 1, token="flags-token").environment()
     assert env[FAST_PREDICTION_IMPORT] == "true"
     assert not [k for k in env if k.endswith(FAST_PREDICTION_IMPORT) and k != FAST_PREDICTION_IMPORT]
+
+
+def test_label_studio_pages_send_nothing_to_heartex(label_studio):
+    """LS 1.23.2 defaults to Heartex's Sentry on the server and in every page (a sentry-cdn.com
+    script, errors sent with the user's details); the LS tasveer starts has both off."""
+    session = browser_session(label_studio.url, label_studio.username, label_studio.password)
+    page = session.get(f"{label_studio.url}/projects/", timeout=30)
+    assert page.status_code == 200 and "sentry_dsn:" in page.text, page.text[:300]  # a signed-in page
+    assert "sentry_dsn: null" in page.text
+    assert "sentry-cdn.com" not in page.text and "sentry.io" not in page.text
+    env = LabelStudioServer(label_studio.data_dir, 1, token="flags-token").environment()
+    assert env["SENTRY_DSN"] == "" and env["FRONTEND_SENTRY_DSN"] == ""
