@@ -12,6 +12,7 @@
 * `sdkcall.py`: `sdk_call`, which turns an SDK call's HTTP error into a `LabelStudioError`.
 * `transport.py`: the token's header and its renewal after a 401 (lsproto.tokens.LSAuth), retries
   with backoff.
+* `tally.py`: `counting()`, the requests one piece of work sends, not another thread's.
 * `errors.py`: `LabelStudioError`, what every failed call raises.
 
 `open_client(auth)` builds a client; it imports the SDK (about a second) only then, so importing

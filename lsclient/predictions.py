@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 
 from label_studio_sdk import LabelStudio
 
@@ -88,7 +89,9 @@ class PredictionCalls(RawCalls, LabelStudio):
                 self.predictions.update(id=item[0], result=item[1])
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notes") as pool:
-            list(pool.map(patch, todo))
+            # each in a copy of this thread's context: its requests count in the caller's tally.py scopes
+            for done in [pool.submit(copy_context().run, patch, item) for item in todo]:
+                done.result()
         return len(todo)
 
     def cache_notes(

@@ -12,8 +12,9 @@
   When Label Studio stays unreachable the failure is a `LabelStudioError` naming the call.
 
 The SDK's calls and `lsclient`'s raw ones share one `httpx.Client` built by `http_client`, so both
-get the same rules, and one count of the requests sent (`RetryingTransport.sent`: what a refresh
-or a training reports as the Label Studio requests it cost).
+get the same rules, and one count of the requests sent (`RetryingTransport.sent`), besides the
+count of each open `tally.counting()` scope (what a refresh or a training reports as the Label
+Studio requests it cost).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import httpx
 from lsproto.tokens import LSAuth, TokenError
 
 from .errors import LabelStudioError
+from .tally import count_request
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ class RetryingTransport(httpx.BaseTransport):
         for wait in (*waits, None):
             with self._count:
                 self.sent += 1
+            count_request()
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:

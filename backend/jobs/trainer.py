@@ -25,6 +25,7 @@ from backend.jobs.unlabeled import unlabeled_features
 from backend.locks import training_lock
 from backend.writeback.labelchecks import out_of_fold
 from backend.writeback.taskindex import TaskIndex
+from lsclient.tally import counting
 from training.embedder import blob_key
 from training.ensemble import head_params
 from training.head import labels_short_of_cv
@@ -53,7 +54,6 @@ class Labelled:
     labels: list  # their labels
     notes: list  # why other annotated tasks were left out
     fingerprint: str  # the digest of the images and labels (training.store.data_fingerprint)
-    sent_before: int  # the client's Label Studio requests before this job's first one
 
 
 @dataclass(frozen=True)
@@ -109,12 +109,13 @@ class Trainer:
 
     def _run(self, pid: str, job: Job) -> dict:
         clock = Stopwatch()
-        data = clock.step("read", self._read_labelled, pid, job)
-        store = self.serving.store(pid)
-        plan = self._choose_recipe(pid, job, data, store)
-        fitted = clock.step("fit", self._fit, pid, job, data, plan.params)
-        promotion = clock.step("compare", self._decide_promotion, pid, job, data, plan, fitted)
-        vid = clock.step("publish", self._publish, pid, job, store, data, plan, fitted, promotion)
+        with counting() as sent:  # this job's requests, not those of the refresh beside it
+            data = clock.step("read", self._read_labelled, pid, job)
+            store = self.serving.store(pid)
+            plan = self._choose_recipe(pid, job, data, store)
+            fitted = clock.step("fit", self._fit, pid, job, data, plan.params)
+            promotion = clock.step("compare", self._decide_promotion, pid, job, data, plan, fitted)
+            vid = clock.step("publish", self._publish, pid, job, store, data, plan, fitted, promotion)
         answer = {
             "version": vid,
             "n_train": fitted.result.n_train,
@@ -124,7 +125,7 @@ class Trainer:
             "trained": fitted.progress,
             "metrics": {k: fitted.result.metrics.get(k) for k in ("accuracy", "macro_f1", "n")},
         }
-        answer["ls_requests"] = {"training": data.api.requests_sent - data.sent_before}
+        answer["ls_requests"] = {"training": sent.sent}
         if promotion.serve and self.lane is not None:  # the head is written beside the next training
             self.lane.submit(pid, vid, self._newer_training(pid, job), answer)
         elif promotion.serve:
@@ -142,7 +143,6 @@ class Trainer:
         cfg = self.projects.config(state.label_config)
         job.report(phase="listing annotations")
         api = self.projects.api(state)
-        sent_before = api.requests_sent
         examples, notes = api.annotated_examples(int(pid), cfg)
         if not examples:
             raise SkipJob(f"project {pid}: no usable annotations yet")
@@ -161,7 +161,7 @@ class Trainer:
         if len(set(labels)) < 2:
             raise SkipJob(f"project {pid}: need annotated images of at least 2 labels (have {sorted(set(labels))})")
         fingerprint = data_fingerprint([blob_key(b) for b in blobs], labels)  # the digest fetched with them
-        return Labelled(state.params, cfg, api, used, blobs, labels, notes, fingerprint, sent_before)
+        return Labelled(state.params, cfg, api, used, blobs, labels, notes, fingerprint)
 
     def _choose_recipe(self, pid: str, job: Job, data: Labelled, store) -> Plan:
         """The parameters this job trains with (recipe.py); SkipJob when the serving version already

@@ -52,6 +52,7 @@ from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
 from backend.writeback.lswrite import write_rows
 from backend.writeback.taskindex import TaskIndex, catch_up
+from lsclient.tally import Tally, counting
 from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
 from lsproto.results import prediction
 from training.acquisition import clusters as kmeans_clusters
@@ -105,15 +106,15 @@ class Refresher:
             return {"skipped": "a newer version serves: its refresh writes"}
         cfg = self.projects.config(state.label_config)
         api = self.projects.api(state)
-        sent = api.requests_sent
-        rows, errors, accepted = self._rows(pid, state, cfg, vid, classifier, api)
-        checks = self.label_checks(pid, vid, cfg)
-        extra = self.serving.manifest(pid, vid).get("extra") or {}
-        # the groups as last updated: the update with this version's labels follows the write
-        prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, set(extra.get("tasks") or []))
-        rows, checks = prep.rows, prep.checks
-        stop = superseded or (lambda: False)
-        written = self._write(pid, api, vid, prep, stop, sent)
+        with counting() as sent:  # this refresh's requests, not those of a training beside it
+            rows, errors, accepted = self._rows(pid, state, cfg, vid, classifier, api)
+            checks = self.label_checks(pid, vid, cfg)
+            extra = self.serving.manifest(pid, vid).get("extra") or {}
+            # the groups as last updated: the update with this version's labels follows the write
+            prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, set(extra.get("tasks") or []))
+            rows, checks = prep.rows, prep.checks
+            stop = superseded or (lambda: False)
+            written = self._write(pid, api, vid, prep, stop, sent)
         removed = []
         if written.complete and (written.head or written.settled):
             others = {t.id for t in self.index(pid).tasks()} - {int(r["task"]) for r in rows + checks}
@@ -185,14 +186,15 @@ class Refresher:
         rows.sort(key=lambda r: r.get("priority", 1.0))
         return rows, errors, accepted
 
-    def _write(self, pid: str, api, vid: str, prep: Prepared, superseded, sent: int) -> Written:
-        """Each batch under the write lock, written only while this version still serves."""
+    def _write(self, pid: str, api, vid: str, prep: Prepared, superseded, sent: Tally) -> Written:
+        """Each batch under the write lock, written only while this version still serves; `sent`
+        counts this refresh's requests."""
         project_id, rows = int(pid), prep.rows
         with self.writing(pid, vid) as current:
             if not current:  # another version serves: its refresh writes
-                return Written(0, 0, False, api.requests_sent - sent, 0, time.perf_counter())
+                return Written(0, 0, False, sent.sent, 0, time.perf_counter())
             head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
-        served, served_at = api.requests_sent, time.perf_counter()
+        served, served_at = sent.sent, time.perf_counter()
         prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
         rest = prep.checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
@@ -207,7 +209,7 @@ class Refresher:
             time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
         if not head and settled:  # no unlabeled task: the label checks carry the version
             api.set_model_version(project_id, vid)
-        return Written(head, settled, complete, served - sent, api.requests_sent - served, served_at)
+        return Written(head, settled, complete, served, sent.sent - served, served_at)
 
     def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int]) -> list[str]:
         """After a complete pass: the predictions of other versions that are left go (on `others`,
