@@ -49,8 +49,3 @@ class LabelStudioClient(ExampleCalls, PredictionCalls, RawCalls, PeopleCalls, Vi
         super().__init__(
             base_url=auth.base_url, api_key=SDK_KEY, httpx_client=self.http, timeout=timeout, max_retries=0
         )
-
-    @property
-    def requests_sent(self) -> int:
-        """How many requests this client has sent to Label Studio (retries included)."""
-        return self.transport.sent

@@ -26,12 +26,16 @@ class ProjectCalls(LabelStudio):
         with sdk_call(f"GET /api/projects/{project_id}/"):
             return int(self.projects.get(id=project_id).task_number or 0)
 
+    def tasveer_backends(self, project_id: int) -> list:
+        """The project's tasveer ML backend connections (SDK MlBackend objects)."""
+        with sdk_call(f"GET /api/ml/?project={project_id}"):
+            return [ml for ml in self.ml.list(project=project_id) if ml.title == BACKEND_TITLE]
+
     def set_extra_params(self, project_id: int, params: dict) -> int:
         """Write `params` into the extra params of the project's tasveer ML backend connection(s),
         so Label Studio's settings page shows what the backend uses and its next /setup sends the
         same. Returns how many connections were updated."""
-        with sdk_call(f"GET /api/ml/?project={project_id}"):
-            mine = [ml for ml in self.ml.list(project=project_id) if ml.title == BACKEND_TITLE]
+        mine = self.tasveer_backends(project_id)
         for ml in mine:
             # LS 1.23.2 health-checks and sets up on every PATCH and fails (500) without url and project,
             # and with only the fields sent: a backend behind a login needs its basic auth named (a blank
@@ -53,9 +57,7 @@ class ProjectCalls(LabelStudio):
     def backend_versions(self, project_id: int) -> list[str]:
         """The model_version each of the project's tasveer ML backend connections last reported
         to Label Studio (its /setup answer)."""
-        with sdk_call(f"GET /api/ml/?project={project_id}"):
-            mine = [ml for ml in self.ml.list(project=project_id) if ml.title == BACKEND_TITLE]
-        return [str(ml.model_version) for ml in mine if ml.model_version]
+        return [str(ml.model_version) for ml in self.tasveer_backends(project_id) if ml.model_version]
 
     def set_model_version(self, project_id: int, version: str) -> None:
         """Which predictions the score column, its sorting and uncertainty sampling count."""

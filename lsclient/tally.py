@@ -1,8 +1,7 @@
 """What one piece of work costs in Label Studio requests, when other threads share its client.
 
 A training job and the refresh beside it (backend/writeback/refreshlane.py) use one client per
-project, so a difference of the client's total count (`LabelStudioClient.requests_sent`) taken
-around one of them also counts the other's requests. `counting()` counts only the requests sent
+project, so a count kept by the client would mix their requests. `counting()` counts only the requests sent
 from the code inside it: from this thread, and from the worker threads its calls start with this
 thread's context (`lsclient/predictions.py` `patch_notes` does). Nested scopes each count.
 """

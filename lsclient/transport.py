@@ -12,15 +12,14 @@
   When Label Studio stays unreachable the failure is a `LabelStudioError` naming the call.
 
 The SDK's calls and `lsclient`'s raw ones share one `httpx.Client` built by `http_client`, so both
-get the same rules, and one count of the requests sent (`RetryingTransport.sent`), besides the
-count of each open `tally.counting()` scope (what a refresh or a training reports as the Label
-Studio requests it cost).
+get the same rules, and each request sent (retries included) counts in the open `tally.counting()`
+scopes of the code that sent it (what a refresh or a training reports as the Label Studio requests
+it cost).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 import httpx
@@ -74,17 +73,13 @@ class RetryingTransport(httpx.BaseTransport):
     def __init__(self, inner: httpx.BaseTransport, waits: tuple[float, ...] = RETRY_WAITS):
         self.inner = inner
         self.waits = waits
-        self.sent = 0  # requests that reached the wire, retries included (what Label Studio served)
-        self._count = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.headers.pop(SEND_ONCE, None):  # remembered for a second send after a 401
             request.extensions[SEND_ONCE] = True
         waits = () if request.extensions.get(SEND_ONCE) else self.waits
         for wait in (*waits, None):
-            with self._count:
-                self.sent += 1
-            count_request()
+            count_request()  # every try reaches the wire: what Label Studio served
             try:
                 response = self.inner.handle_request(request)
             except httpx.TransportError as exc:

@@ -163,7 +163,7 @@ def show_retrieved_version(client, project_id: int, report: PredictionReport) ->
             return
         wanted = [v for v in client.backend_versions(project_id) if v in versions]
         if not wanted and len(versions) == 1:
-            wanted = sorted(versions)
+            wanted = list(versions)
         if wanted:
             client.set_model_version(project_id, wanted[0])
     except LabelStudioError as exc:  # the predictions are there; only what LS shows first is off
