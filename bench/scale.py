@@ -236,6 +236,7 @@ def run_one(n: int, args, seed_set, pool) -> dict:
         phases = {"import": "import", "corrections": "corrections", "all": None}
         out["latency"] = {k: {p: watch.latency(k, v) for p, v in phases.items()} for k in ("next", "page")}
         out["rss_peak_mb"] = {k: round(v) for k, v in watch.samples.rss_peak.items()}
+        out["rss_anon_peak_mb"] = {k: round(v) for k, v in watch.samples.rss_anon_peak.items()}
         out["sample_errors"] = watch.samples.errors[:5]
         out["versions"] = len(watch.samples.version_seen)
         return out

@@ -135,9 +135,11 @@ class Up:
                 found["backend"] = pid
         return found
 
-    def rss_mb(self) -> dict[str, float]:
-        """Resident memory of each server with its own children (MB)."""
-        return {name: sum(rss_mb(p) for p in [pid, *descendants(pid)]) for name, pid in self.children().items()}
+    def rss_mb(self, field: str = "VmRSS") -> dict[str, float]:
+        """Resident memory of each server with its own children (MB): `VmRSS` all of it, `RssAnon`
+        its private heap (what file-backed pages, shared libraries and mapped files, leave out)."""
+        kids = self.children().items()
+        return {name: sum(rss_mb(p, field) for p in [pid, *descendants(pid)]) for name, pid in kids}
 
     def backend_ls_requests(self, since: float) -> int:
         """The backend's own count of its Label Studio requests (lsclient counts them; each job
@@ -199,10 +201,10 @@ def descendants(pid: int, depth: int = 8) -> list[int]:
     return found
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass

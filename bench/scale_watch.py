@@ -5,7 +5,7 @@
   manager page `GET /api/tasks?project=<id>&page=1&page_size=30`: their latency, and the served
   task with the model_versions of its predictions;
 * the backend's versions (`GET /versions?project=<id>`): when each was first seen;
-* both servers' resident memory.
+* both servers' resident memory, and their private heap (RssAnon) per phase.
 
 Each sample is kept with the phase the bench was in ("import", "corrections", ...).
 """
@@ -31,6 +31,7 @@ class Samples:
     served: list[Served] = field(default_factory=list)
     version_seen: dict[str, float] = field(default_factory=dict)
     rss_peak: dict[str, float] = field(default_factory=dict)
+    rss_anon_peak: dict[str, float] = field(default_factory=dict)  # "<phase> <server>": MB
     errors: list[str] = field(default_factory=list)
 
 
@@ -83,6 +84,9 @@ class Watch:
     def _rss(self) -> None:
         for name, mb in self.up.rss_mb().items():
             self.samples.rss_peak[name] = max(mb, self.samples.rss_peak.get(name, 0.0))
+        for name, mb in self.up.rss_mb("RssAnon").items():
+            key = f"{self.phase} {name}"
+            self.samples.rss_anon_peak[key] = max(mb, self.samples.rss_anon_peak.get(key, 0.0))
 
     def first_served(self, version: str, after: float) -> float | None:
         """When /next first served a task with a prediction of `version`, at or after `after`."""
