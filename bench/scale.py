@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--n 1000,8741,50000] [--database sqlite|postgres] [--json]
                                     [--corrections 10] [--pace 5] [--keep]
+    .venv/bin/python bench/scale.py --replot A.json [B.json ...]    # one plot of saved --json runs
 
 Per N, on a fresh `tasveer up` in a temp data dir (free ports, loopback; bench/scale_up.py):
   seed         30 photos (5 per class) through `tasveer import --labels-from-folders`, then the
@@ -26,7 +27,8 @@ during the corrections, less the bench's own (tagged `bench=1`); and the backend
 Checked, "nothing lost": every task has a prediction after the import (Label Studio's count of tasks
 with total_predictions = 0), and every correction's annotation is in the training set of a
 published version (its manifest's `extra.annotations`).
-Prints a table (--json: one JSON object) and plots each figure against N to docs/img/scale.png.
+Prints a table (--json: one JSON object) and plots each figure against N to docs/img/scale.png
+(--replot: from saved --json outputs, e.g. SQLite runs and a PostgreSQL run in one plot).
 """
 
 from __future__ import annotations
@@ -257,7 +259,15 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep each run's temp dir")
     parser.add_argument("--plot", default=str(REPO / "docs" / "img" / "scale.png"))
+    parser.add_argument(
+        "--replot", nargs="+", metavar="JSON", help="plot and print the runs of saved --json outputs; no run"
+    )
     args = parser.parse_args()
+    if args.replot:
+        saved = [run for f in args.replot for run in json.loads(Path(f).read_text())["runs"]]
+        print(table(saved))
+        plot(saved, Path(args.plot))
+        return 0
     seed_set, pool = split_seed(scene_files(DATA), SEED_PER_CLASS)
     results = []
     for n in [int(x) for x in args.n.split(",")]:

@@ -39,7 +39,7 @@ def figures(run: dict) -> dict:
         "/next serves it s max": _max(serves),
         **{f"training {k} s p50": (run.get("job_steps_p50") or {}).get(k) for k in STEPS},
         "LS requests / correction (LS log)": round(run["ls_requests_corrections"] / max(1, len(corr)), 1),
-        "LS requests / correction (backend)": round(run["backend_ls_requests_corrections"] / max(1, len(corr)), 1),
+        **backend_requests(run["backend_ls_requests_corrections"], max(1, len(corr))),
         "/next p50 ms": lat["next"]["all"]["p50_ms"],
         "/next p95 ms": lat["next"]["all"]["p95_ms"],
         "page p50 ms": lat["page"]["all"]["p50_ms"],
@@ -48,6 +48,17 @@ def figures(run: dict) -> dict:
         "LS RSS MB": run["rss_peak_mb"].get("labelstudio"),
         "tasks without prediction": imp["without_prediction"],
         "corrections not trained on": sum(1 for c in corr if c["version"] is None),
+    }
+
+
+def backend_requests(counted: dict | int, corrections: int) -> dict:
+    """Per correction, the backend's own count: all of it, and the part until `/next` serves the
+    version (the training's reads and the head's write; the rest's batches fill the time between)."""
+    if isinstance(counted, int):  # a run saved before the split
+        return {"LS requests / correction (backend)": round(counted / corrections, 1), "of them to serve it": None}
+    return {
+        "LS requests / correction (backend)": round(sum(counted.values()) / corrections, 1),
+        "of them to serve it": round((counted["training"] + counted["head"]) / corrections, 1),
     }
 
 
@@ -72,14 +83,15 @@ PANELS = [
     ("latency (ms)", ["/next p50 ms", "/next p95 ms", "page p50 ms", "page p95 ms"]),
     (
         "Label Studio requests per correction",
-        ["LS requests / correction (LS log)", "LS requests / correction (backend)"],
+        ["LS requests / correction (LS log)", "LS requests / correction (backend)", "of them to serve it"],
     ),
     ("peak RSS (MB)", ["backend RSS MB", "LS RSS MB"]),
 ]
 
 
 def plot(runs: list[dict], path: Path) -> None:
-    """Each figure against N (log x), one panel per kind; nothing without matplotlib."""
+    """Each figure against N (log x), one panel per kind, one line per database (SQLite: solid,
+    circles; PostgreSQL: dashed, squares); nothing without matplotlib."""
     try:
         import matplotlib
 
@@ -88,24 +100,31 @@ def plot(runs: list[dict], path: Path) -> None:
     except ImportError:
         print("matplotlib is not installed: no plot", file=sys.stderr)
         return
-    rows = sorted((figures(r) for r in runs), key=lambda f: f["N"])
-    xs = [f["N"] for f in rows]
+    databases = sorted({r["database"] for r in runs}, reverse=True)  # sqlite first
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     axes = axes.ravel()
     axes[-1].axis("off")
     for ax, (title, keys) in zip(axes, PANELS):
         top = 0.0
-        for key in keys:
-            ys = [float("nan") if f[key] is None else float(f[key]) for f in rows]
-            ax.plot(xs, ys, marker="o", label=key)
-            top = max([top, *(y for y in ys if y == y)])
+        for i, key in enumerate(keys):
+            for db in databases:
+                rows = sorted((figures(r) for r in runs if r["database"] == db), key=lambda f: f["N"])
+                ys = [float("nan") if f[key] is None else float(f[key]) for f in rows]
+                style, marker = ("--", "s") if db == "postgres" else ("-", "o")
+                label = key if db == databases[0] else None  # one legend entry per figure
+                ax.plot([f["N"] for f in rows], ys, style, marker=marker, color=f"C{i}", label=label)
+                top = max([top, *(y for y in ys if y == y)])
         ax.set_xscale("log")
         ax.set_ylim(0, top * 1.5 or 1)  # room above for the legend
         ax.set_xlabel("photos imported (N)")
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"bench/scale.py: per N photos imported ({runs[0]['database']})", fontsize=10)
+    marks = {"sqlite": "circles", "postgres": "squares"}
+    where = "; ".join(
+        f"{db} ({marks[db]}) at " + ", ".join(f"{r['n']:,}" for r in runs if r["database"] == db) for db in databases
+    )
+    fig.suptitle(f"bench/scale.py: per N photos imported: {where}", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -141,17 +141,20 @@ class Up:
         kids = self.children().items()
         return {name: sum(rss_mb(p, field) for p in [pid, *descendants(pid)]) for name, pid in kids}
 
-    def backend_ls_requests(self, since: float) -> int:
+    def backend_ls_requests(self, since: float) -> dict[str, int]:
         """The backend's own count of its Label Studio requests (lsclient counts them; each job
-        reports its training's and its write-back's) in the trainings submitted after `since`."""
-        total = 0
+        reports its training's and its write-back's) in the trainings submitted after `since`:
+        `training` (its reads) and `head` (the head's write) are what a correction costs until
+        `/next` serves its version; `rest` the other tasks' batches written while nobody corrects."""
+        total = {"training": 0, "head": 0, "rest": 0}
         for job in self.backend(f"/projects/{self.pid}/jobs")["jobs"]:
             result = job.get("result") if isinstance(job.get("result"), dict) else {}
             if job["submitted_at"] < since or not result:
                 continue
-            total += (result.get("ls_requests") or {}).get("training", 0)
+            total["training"] += (result.get("ls_requests") or {}).get("training", 0)
             written = (result.get("refresh") or {}).get("ls_requests") or {}
-            total += written.get("head", 0) + written.get("rest", 0)
+            total["head"] += written.get("head", 0)
+            total["rest"] += written.get("rest", 0)
         return total
 
     def ls_requests(self) -> int:
