@@ -120,10 +120,13 @@ class _Watch:
                 last_growth, last_count = self.clock(), len(self.report.predicted)
 
     def ask_label_studio(self) -> None:
-        """Run the retrieve action for every task still missing, in chunks."""
+        """Run the retrieve action for the tasks still missing, in chunks, the newest first (the
+        backend predicts in upload order: it gets to those last); stop as soon as the backend is
+        seen writing again (a prediction of a task not asked for), so the two do not predict the
+        same tasks and fight over Label Studio's writes."""
         missing = self.report.missing
-        for i in range(0, len(missing), RETRIEVE_CHUNK):
-            chunk = missing[i : i + RETRIEVE_CHUNK]
+        for end in range(len(missing), 0, -RETRIEVE_CHUNK):
+            chunk = missing[max(0, end - RETRIEVE_CHUNK) : end]
             try:
                 retrieve_predictions(
                     self.client, self.project_id, chunk, timeout=max(5.0, self.deadline - self.clock())
@@ -131,17 +134,23 @@ class _Watch:
                 self.report.retrieved_for.update(chunk)
             except LabelStudioError as exc:
                 self.report.errors.append(f"retrieve predictions action failed: {exc}")
+            got = self.client.predicted_among(self.project_id, chunk) - self.report.predicted
+            self.bar.update(len(got))
+            self.report.predicted |= got
+            before = set(self.report.predicted)
             self.refresh()
-            if self.clock() >= self.deadline:
+            if self.clock() >= self.deadline or (self.report.predicted - before) - self.report.retrieved_for:
                 break
 
-    def retrieve_rest(self, every: float = 15.0) -> None:
-        """Ask Label Studio for the rest, again every `every` s for stragglers, until done."""
+    def retrieve_rest(self, quiet: float, every: float = 15.0) -> None:
+        """Ask Label Studio for the rest while the backend writes nothing, back to waiting for the
+        backend whenever it does; stragglers are asked for again every `every` s, until done."""
         last_ask: float | None = None
         while self.open():
             if last_ask is None or self.clock() - last_ask > every:
                 self.ask_label_studio()
                 last_ask = self.clock()
+                self.wait_for_backend(quiet)
             if self.report.missing:
                 time.sleep(self.poll)
                 self.refresh()
@@ -184,7 +193,8 @@ def ensure_predictions(
     """Return when every task in `task_ids` has a prediction or `timeout` seconds have passed.
 
     1. poll while the backend writes predictions, until `wait_backend` s pass without a new one;
-    2. retrieve predictions through LS for the rest, in chunks;
+    2. retrieve predictions through LS for the rest, in chunks, newest first, back to 1 as soon as
+       the backend writes again;
     3. keep polling (and re-asking for stragglers every ~15 s) until done or timeout;
     4. when LS retrieved any, make sure the project shows their version (`show_retrieved_version`)."""
     from tqdm import tqdm
@@ -195,7 +205,7 @@ def ensure_predictions(
     try:
         watch.refresh()
         watch.wait_for_backend(wait_backend)
-        watch.retrieve_rest()
+        watch.retrieve_rest(wait_backend)
         watch.refresh(full=True)  # the tasks past the window that got a prediction meanwhile
         if report.retrieved_for:
             show_retrieved_version(client, project_id, report)

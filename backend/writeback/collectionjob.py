@@ -9,15 +9,19 @@ duplicate, its place after the queue; then the changed marks are copied into the
 Writes are bounded by those tasks, whatever the project's size. Before the first version there is
 no prediction to rewrite but the new tasks' own: the marks of older tasks wait for the first refresh.
 
-Where it runs: the backend queues it on its write-back thread (newtasks.py, one pending per
-project: a burst of imports or corrections asks for one update); a training child or RQ worker
-runs it at the end of its refresh (refresh.py).
+Where it runs: the backend queues it on its collection thread (newtasks.py, one pending per
+project: a burst of imports or corrections asks for one update), beside the write-back of new
+photos; a training child or RQ worker runs it at the end of its refresh (refresh.py).
 """
 
 from __future__ import annotations
 
 from backend.collection import rowprep
 from backend.writeback.lswrite import write_rows
+
+# rows rewritten per hold of the project's write lock: the new photos' predictions (another thread)
+# get their turn between batches; one batch of thousands held it for minutes at 50,000 photos
+REWRITE_CHUNK = 250
 
 
 def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None) -> dict:
@@ -45,10 +49,11 @@ def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None
     rows = refresher.indexed_predictions(state, cfg, vid, classifier, tasks, api, index)[0] if tasks else []
     prep = rowprep.arrange(refresher.curator, pid, curation, rows, checks, trained)
     out = prep.rows + prep.checks
-    with refresher.writing(pid, vid) as current:  # else a newer version's refresh writes the marks
-        if not current:
-            return report
-        report["rewritten"] = write_rows(api, int(pid), out)
+    for start in range(0, len(out), REWRITE_CHUNK):
+        with refresher.writing(pid, vid) as current:  # else a newer version's refresh writes the marks
+            if not current:
+                return report
+            report["rewritten"] += write_rows(api, int(pid), out[start : start + REWRITE_CHUNK])
     report["marks_copied"] = prep.copy_marks(api, int(pid), [r["task"] for r in out])
     report["duplicates_after_queue"] = prep.moved
     return report

@@ -6,9 +6,13 @@ after a publish; the tasks join the task index), then writes the predictions wit
 bulk (lswrite.py: four requests per batch, whatever the project's size), so the data manager shows a
 label, a confidence and a place in the queue for every new task without anybody pressing "Retrieve
 predictions". A rollback's refresh runs here too.
-After the write, the collection's update is queued here (collectionjob.py, one pending per project):
-the new photos' predictions never wait for the duplicate groups and unusual scores, which follow.
-One run at a time per process; the newest 100 runs are kept as records for the jobs page and tests.
+After the write, the collection's update is queued (collectionjob.py, one pending per project) on a
+thread of its own: the new photos' predictions never wait for the duplicate groups and unusual
+scores, which follow. At 50,000 photos one update over ~5,000 new ones took minutes; on the same
+thread it held back every prediction meanwhile, and `tasveer import`, seeing none for 15 s, had
+Label Studio predict the tasks itself (bench/scale.py, 2026-12-05). One write-back run and one
+collection update at a time per process; the newest 100 runs are kept as records for the jobs page
+and tests.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class PredictionWriter:
         self._labels: dict[str, dict[int, str]] = {}  # a queued collection update's labels, per project
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-predictions")
+        self._collection_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collection")
 
     def submit(self, pid: str, tasks: list[dict]) -> dict:
         """Predict new tasks and write the predictions (TASKS_CREATED)."""
@@ -58,7 +63,8 @@ class PredictionWriter:
         record.update(state="queued", submitted_at=time.time())
         with self._lock:
             self._records.append(record)
-        self._pool.submit(self._run, record, work, *args)
+        pool = self._collection_pool if record.get("collection") else self._pool
+        pool.submit(self._run, record, work, *args)
         return record
 
     def records(self, pid: str | None = None) -> list[dict]:
@@ -67,6 +73,7 @@ class PredictionWriter:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._collection_pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, record: dict, work, *args) -> None:
         record["state"] = "running"
