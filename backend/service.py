@@ -116,7 +116,7 @@ class Backend:
             self.refresher,
             embed_cold=settings.train_in == "thread" and not settings.redis_url,
         )
-        self.refresher.after_refresh = self.writer.collection  # queued on the write-back thread
+        self.refresher.after_refresh = self.writer.collection  # queued on the collection thread
         if resume and self.trainer is not None:  # (RQ keeps its queue in Redis)
             self.resume_trainings()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 
+from backend.writeback import newtasks
 from backend.writeback.newtasks import PredictionWriter
 
 
@@ -39,6 +40,34 @@ def test_a_write_back_finishes_while_a_collection_update_runs():
         update_may_end.set()
         writer.close()
     assert all(r["state"] == "done" for r in writer.records("1"))
+
+
+def test_a_collection_update_starts_after_the_write_backs_queued_before_it(monkeypatch):
+    writer = PredictionWriter(projects=None, predictor=None, refresher=None)
+    writing, write_may_end = threading.Event(), threading.Event()
+    order = []
+
+    def write_back(pid):
+        writing.set()
+        assert write_may_end.wait(30)
+        order.append("written")
+        return {}
+
+    monkeypatch.setattr(newtasks, "update_and_rewrite", lambda refresher, pid, labels: order.append("update") or {})
+    try:
+        writer._queue({"project": "1", "tasks": 1}, write_back, "1")
+        assert writing.wait(10)
+        writer.collection("1")
+        time.sleep(1.5)
+        assert order == []  # the update waits for the predictions queued before it
+        write_may_end.set()
+        deadline = time.monotonic() + 10
+        while len(order) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert order == ["written", "update"]
+    finally:
+        write_may_end.set()
+        writer.close()
 
 
 def test_a_burst_asks_for_one_more_collection_update():

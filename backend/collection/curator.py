@@ -38,6 +38,9 @@ from training.unusual import SKIP_ABOVE, K, unusual_ranking
 log = logging.getLogger(__name__)
 
 UNUSUAL_KEPT = 1000  # unusual scores stored, strongest first (the route and the tab read the top)
+# new photos added to the duplicate finder per call: an update after a long import covers tens of
+# thousands, whose candidate pairs and thumbnails at once would take gigabytes
+ADD_CHUNK = 2000
 
 
 def backbone_key(backbone) -> str:
@@ -84,9 +87,12 @@ class Curator:
             finder = self._finder(store, key, vectors)
             fresh = len(finder) == 0
             new = [t for t in held if t.id not in finder]
+            for start in range(0, len(new), ADD_CHUNK):  # the same groups as at once, bounded memory
+                part = new[start : start + ADD_CHUNK]
+                thumbs = self._thumbs(part, api, state)
+                rows = np.stack([vectors[t.id] for t in part])
+                finder.add([t.id for t in part], rows, [t.digest for t in part], thumbs)
             if new:
-                thumbs = self._thumbs(new, api, state)
-                finder.add([t.id for t in new], np.stack([vectors[t.id] for t in new]), [t.digest for t in new], thumbs)
                 store.save_finder(key, finder.saved(), fresh=fresh)
             rest = self._rest_distance(store, key, held, vectors)
             previous = store.read()

@@ -8,9 +8,12 @@ label, a confidence and a place in the queue for every new task without anybody 
 predictions". A rollback's refresh runs here too.
 After the write, the collection's update is queued (collectionjob.py, one pending per project) on a
 thread of its own: the new photos' predictions never wait for the duplicate groups and unusual
-scores, which follow. At 50,000 photos one update over ~5,000 new ones took minutes; on the same
+scores, which follow. It starts once the write-backs queued before it are done (an import's
+predictions first; the update then covers all of them), and write-backs asked for while it runs go
+on beside it. At 50,000 photos one update over ~5,000 new ones took minutes; on the write-back's
 thread it held back every prediction meanwhile, and `tasveer import`, seeing none for 15 s, had
-Label Studio predict the tasks itself (bench/scale.py, 2026-12-05). One write-back run and one
+Label Studio predict the tasks itself; started at once beside an import it took CPU from it (the
+import 1.7x slower at 2,000 photos) (bench/scale.py, 2026-12-05). One write-back run and one
 collection update at a time per process; the newest 100 runs are kept as records for the jobs page
 and tests.
 """
@@ -32,6 +35,7 @@ from backend.writeback.lswrite import write_rows
 log = logging.getLogger(__name__)
 
 RETRIES = 3  # predictions of new tasks made again when the serving version moved before their write
+WAIT_POLL = 0.5  # seconds between looks at the write-back queue while a collection update waits
 
 
 class PredictionWriter:
@@ -45,6 +49,7 @@ class PredictionWriter:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write-predictions")
         self._collection_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="collection")
+        self._closing = threading.Event()
 
     def submit(self, pid: str, tasks: list[dict]) -> dict:
         """Predict new tasks and write the predictions (TASKS_CREATED)."""
@@ -72,6 +77,7 @@ class PredictionWriter:
             return [dict(r) for r in self._records if pid is None or r.get("project") == pid]
 
     def close(self) -> None:
+        self._closing.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._collection_pool.shutdown(wait=True, cancel_futures=True)
 
@@ -156,6 +162,17 @@ class PredictionWriter:
         return self._queue({"project": pid, "collection": True}, self._collection, pid)
 
     def _collection(self, pid: str) -> dict:
+        """The update, once the project's new photos queued so far are written: predictions first
+        (it then covers them too); a write-back asked for while it runs goes on beside it."""
+        while self._writing(pid) and not self._closing.wait(WAIT_POLL):
+            pass
         with self._lock:
             labels = self._labels.pop(pid, None)
         return update_and_rewrite(self.refresher, pid, labels)
+
+    def _writing(self, pid: str) -> bool:
+        with self._lock:
+            return any(
+                r.get("project") == pid and not r.get("collection") and r.get("state") in ("queued", "running")
+                for r in self._records
+            )
