@@ -68,11 +68,13 @@ def wait(check, what: str, up: Up, timeout: float, every: float = 1.0):
 
 
 def idle_version(up: Up) -> str | None:
-    """The serving version once the backend is idle on a trained one, else None."""
+    """The serving version once the backend is idle on a trained one (no training, no write-back;
+    the collection's update may still run: after a big import it takes many minutes), else None."""
     info = up.versions()
     jobs = info["jobs"]
     busy = jobs.get("running") or jobs.get("pending")
-    writing = any(r.get("state") in ("queued", "running") for r in up.backend(f"/projects/{up.pid}/jobs")["background"])
+    background = up.backend(f"/projects/{up.pid}/jobs")["background"]
+    writing = any(r.get("state") in ("queued", "running") for r in background if not r.get("collection"))
     vid = info.get("model_version")
     return vid if vid not in (None, "INITIAL") and not busy and not writing else None
 
