@@ -88,7 +88,7 @@ JOB_VARIABLES = (
     Var(
         "TASVEER_TRAIN_MIN_INTERVAL",
         "float",
-        2.0,
+        10.0,
         "seconds: a project's next training starts no sooner than "
         "this after its last one started (webhooks meanwhile coalesce into it)",
         ("api",),
