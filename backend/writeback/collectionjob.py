@@ -17,11 +17,7 @@ photos; a training child or RQ worker runs it at the end of its refresh (refresh
 from __future__ import annotations
 
 from backend.collection import rowprep
-from backend.writeback.lswrite import write_rows
-
-# rows rewritten per hold of the project's write lock: the new photos' predictions (another thread)
-# get their turn between batches; one batch of thousands held it for minutes at 50,000 photos
-REWRITE_CHUNK = 250
+from backend.writeback.lswrite import ROWS_PER_WRITE, write_rows
 
 
 def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None) -> dict:
@@ -49,11 +45,11 @@ def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None
     rows = refresher.indexed_predictions(state, cfg, vid, classifier, tasks, api, index)[0] if tasks else []
     prep = rowprep.arrange(refresher.curator, pid, curation, rows, checks, trained)
     out = prep.rows + prep.checks
-    for start in range(0, len(out), REWRITE_CHUNK):
+    for start in range(0, len(out), ROWS_PER_WRITE):  # the new photos' writes get turns between
         with refresher.writing(pid, vid) as current:  # else a newer version's refresh writes the marks
             if not current:
                 return report
-            report["rewritten"] += write_rows(api, int(pid), out[start : start + REWRITE_CHUNK])
+            report["rewritten"] += write_rows(api, int(pid), out[start : start + ROWS_PER_WRITE])
     report["marks_copied"] = prep.copy_marks(api, int(pid), [r["task"] for r in out])
     report["duplicates_after_queue"] = prep.moved
     return report

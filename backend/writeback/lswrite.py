@@ -47,6 +47,12 @@ def with_notes(row: dict) -> dict:
     return out
 
 
+# rows per delete + import under the project's write lock (a write holds Label Studio's SQLite for
+# about a second: its delete costs three queries per prediction); the refresh's rest and the
+# collection's rewrites both write this many at a time, so another writer gets its turn between
+ROWS_PER_WRITE = 250
+
+
 def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True, written=None) -> int:
     """Make `rows` the predictions of their tasks (`replace`: delete what the tasks had first) and
     copy their notes into the tasks' data; `written()` is called once the predictions are in,

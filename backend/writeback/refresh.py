@@ -13,7 +13,7 @@ bounded by what a person is served next, not by the project's size.
    predictions deleted, the new ones imported), then the project's `model_version` moves to the
    version: Label Studio's sampling serves only tasks with a prediction of it, so from then on it
    serves the new version's most useful photos. A correction costs this, whatever the project's size.
-4. **The rest**, the label checks first, follows in chunks of SETTLE_CHUNK and stops as soon as a
+4. **The rest**, the label checks first, follows in chunks of lswrite.ROWS_PER_WRITE and stops as soon as a
    newer training is asked for or another version serves (`superseded`); once people pause, every
    task gets the newest answer, and a complete pass deletes what other versions left (one
    prediction per task). Each batch is written under the project's write lock (backend/locks.py), only
@@ -50,7 +50,7 @@ from backend.writeback.coldstart import medoids_first, n_clusters
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
-from backend.writeback.lswrite import write_rows
+from backend.writeback.lswrite import ROWS_PER_WRITE, write_rows
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient.tally import Tally, counting
 from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
@@ -63,8 +63,6 @@ log = logging.getLogger(__name__)
 
 HEAD = 100  # unlabeled tasks written first: what Label Studio serves next
 RECORD = "refresh.json"  # projects/<id>/: the last refresh's version and whether it wrote every task
-SETTLE_CHUNK = 250  # then the rest, this many per write, most useful first (a write holds LS's
-# SQLite for about a second: its delete costs three queries per prediction)
 SETTLE_PAUSE = 0.5  # seconds between two writes of the rest
 
 
@@ -198,8 +196,8 @@ class Refresher:
         prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
         rest = prep.checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
-        for start in range(0, len(rest), SETTLE_CHUNK):
-            batch = rest[start : start + SETTLE_CHUNK]
+        for start in range(0, len(rest), ROWS_PER_WRITE):
+            batch = rest[start : start + ROWS_PER_WRITE]
             with self.writing(pid, vid) as current:
                 if not current or superseded():
                     complete = False
