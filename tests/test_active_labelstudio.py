@@ -200,7 +200,12 @@ def test_4_a_correction_publishes_a_version_and_rollback_moves_label_studio_back
     assert r.status_code == 201, r.text
     info = wait_until(lambda: settled(vid_not=world.vid), "version after the correction")
     new = info["model_version"]
-    assert list(get(f"/api/projects/{world.project}/model-versions/")) == [new]  # no old version piles up
+    # no old version piles up: it stays only beside the new one on the tasks the correction's person
+    # may be served next (a submit from their open labeling view names its prediction)
+    kept = set(info["kept_open"])
+    assert kept and task not in kept, kept
+    assert set(get(f"/api/projects/{world.project}/model-versions/")) <= {new, world.vid}
+    assert {p["task"] for p in project_predictions() if p["model_version"] != new} <= kept
 
     r = requests.post(f"{world.backend.url}/projects/{world.project}/rollback", json={"version": world.vid}, timeout=30)
     assert r.status_code == 200, r.text

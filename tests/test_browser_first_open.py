@@ -22,7 +22,7 @@ from playwright.sync_api import sync_playwright
 
 import scenes
 from lsfixture import poll
-from lsproto.notes import NOTE_COLUMN, QUEUE, WHY_FIRST_BATCH, WHY_UNCERTAIN, read_note
+from lsproto.notes import NOTE_COLUMN, QUEUE, QUEUE_COLUMN, WHY_FIRST_BATCH, WHY_UNCERTAIN, read_note
 from lsproto.views import AUTO_ACCEPTED, DUPLICATES, LABEL_ERRORS, NEEDS_REVIEW, SPOT_CHECKS, UNUSUAL_PHOTOS, views
 from upbrowser import CHROMIUM, FLAGS, MS, ROWS_JS, SCREEN, Up, no_error, open_tab, shot, start_up, stop_up
 
@@ -70,10 +70,11 @@ def import_photos(page, up: Up, shots: Path, files: list[Path]) -> None:
     no_error(page, "after the import")
 
 
-def check_task_list(page, up: Up, view_id: int, preds: dict[int, dict]) -> int:
+def check_task_list(page, up: Up, view_id: int, preds: dict[int, dict], kept: frozenset = frozenset()) -> list[int]:
     """The first screen of the tab: >= 10 photos; per row the predicted label, the confidence as a
     percent and why, and "Prediction score" = that confidence, all within 1440 px; rows in queue
-    order. Returns the first row's task id."""
+    order. The tasks of `kept` (someone may have one open) show the notes they were served with.
+    Returns the rows' task ids."""
     open_tab(page, up, view_id)
     page.locator("[data-testid=table-row] img").first.wait_for()
     page.wait_for_function(
@@ -88,15 +89,19 @@ def check_task_list(page, up: Up, view_id: int, preds: dict[int, dict]) -> int:
     assert len(shown) >= 10, f"{len(shown)} photos on the first screen: {table}"
     for row in shown:
         assert row["right"] <= table["width"], f"a column past {table['width']} px: {row}"
+        if int(row["cells"][col_id]) in kept:
+            continue
         pred = preds[int(row["cells"][col_id])]
         label, conf = pred["result"][0]["value"]["choices"][0], pred["result"][0]["score"]
         assert row["cells"][col_note].startswith(f"{label} · {100 * conf:.1f}% · "), (row, pred)
         assert abs(float(row["cells"][col_score]) - conf) < 0.0006, (row, pred)
     ids = [int(r["cells"][col_id]) for r in table["rows"]]
-    keys = [read_note(preds[t]["result"], QUEUE) for t in ids]
+    cached = {t["id"]: t["data"].get(QUEUE_COLUMN) for t in up.tasks()}  # the key the tab orders by
+    keys = [cached[t] for t in ids]
     assert keys == sorted(keys), keys  # the tab's order: the queue, the project's strategy
-    assert keys[0] == min(read_note(p["result"], QUEUE) for p in preds.values())
-    return ids[0]
+    assert all(cached[t] == read_note(preds[t]["result"], QUEUE) for t in ids if t not in kept)
+    assert keys[0] == min(cached[t] for t in set(preds) | set(kept))
+    return ids
 
 
 def check_labeling_view(page, up: Up, view_id: int, task: int, pred: dict) -> None:
@@ -179,7 +184,7 @@ def cold_start(page, up: Up, shots: Path, photos: list[Path], truth: dict[str, s
         no_error(page, f"the tab {title!r} after the import")
     for title in (AUTO_ACCEPTED, SPOT_CHECKS):  # from here on what a plain `tasveer up` shows
         client.views.delete(id=tabs.pop(title))
-    first = check_task_list(page, up, tabs[NEEDS_REVIEW], preds)
+    first = check_task_list(page, up, tabs[NEEDS_REVIEW], preds)[0]
     shot(page, shots, "first-open-3-cold-start.png")
     check_labeling_view(page, up, tabs[NEEDS_REVIEW], first, preds[first])
     shot(page, shots, "first-open-4-cold-labeling.png")
@@ -223,20 +228,24 @@ def trained(page, up: Up, shots: Path) -> None:
     Tasks" would serve the task the stream locked after the last submit: tests/test_active_labelstudio.py
     checks it for a trained version.)"""
     vid = up.wait(up.settled, "a version trained on the corrections, followed by Label Studio")
-    open_ids = {t["id"] for t in up.tasks()} - set(up.annotated)
+    # the task the stream served last is open in this page (and those its person may be served):
+    # they keep the prediction and the notes they were served with (backend/writeback/opentasks.py)
+    kept = set(up.backend("/versions", project=up.pid)["kept_open"])
+    open_ids = {t["id"] for t in up.tasks()} - set(up.annotated) - kept
     preds = up.wait(lambda: up.noted(vid, WHY_UNCERTAIN, open_ids), f"notes of {vid}")
     tabs = up.views()
-    first = check_task_list(page, up, tabs[NEEDS_REVIEW], preds)
+    ids = check_task_list(page, up, tabs[NEEDS_REVIEW], preds, frozenset(kept))
+    first, shown = ids[0], next(t for t in ids if t not in kept)  # the first row answering with vid
     shot(page, shots, "first-open-6-task-list.png", "labelstudio-3-task-list.png")
     page.locator("[aria-label='Switch to grid view']").click()
     page.locator("img").nth(12).wait_for()
     grid = page.evaluate("document.body.innerText")
-    label, conf = preds[first]["result"][0]["value"]["choices"][0], preds[first]["result"][0]["score"]
+    label, conf = preds[shown]["result"][0]["value"]["choices"][0], preds[shown]["result"][0]["score"]
     assert f"{label} · {100 * conf:.1f}% · {WHY_UNCERTAIN}" in grid, grid[:1500]
     shot(page, shots, "first-open-7-grid.png", "labelstudio-3b-grid.png")
     page.locator("[aria-label='Switch to list view']").click()  # the tab stays a list
     page.locator("[data-testid=table-row]").first.wait_for()
-    check_labeling_view(page, up, tabs[NEEDS_REVIEW], first, preds[first])
+    check_labeling_view(page, up, tabs[NEEDS_REVIEW], shown, preds[shown])
     shot(page, shots, "first-open-8-labeling.png", "labelstudio-4-labeling.png")
     served = label_as_displayed(page, up, tabs[NEEDS_REVIEW])
     assert served["id"] == first, (served["id"], first, served.get("queue"))  # the strategy's order

@@ -139,19 +139,25 @@ def test_1_a_labelled_project_of_a_thousand_photos(scale, tmp_path):
 def serving_version(after: str) -> tuple[int, str] | None:
     """The task /next serves and its version, once the project's version is another than `after`.
     (/next is asked only then: Label Studio keeps serving a user the task it served last until it
-    is labeled, as a labeler's open task stays open.)"""
+    is labeled, as a labeler's open task stays open. Such a task keeps the prediction it was served
+    with beside the new one, backend/writeback/opentasks.py: the version is what /next shows.)"""
     if get(f"/api/projects/{S.project}")["model_version"] in (after, None):
         return None
     served = get(f"/api/projects/{S.project}/next/")
-    versions = {p["model_version"] for p in predictions_of(served["id"])}
+    versions = {p["model_version"] for p in served.get("predictions") or []}
     if len(versions) != 1 or after in versions:
         return None
     return served["id"], versions.pop()
 
 
-def predictions_of(task: int) -> list[dict]:
-    data = get("/api/predictions/", task=task)
-    return data.get("results", data) if isinstance(data, dict) else data
+def one_each() -> Counter | None:
+    """Predictions per task once every task holds one, but those the corrector may be served next
+    (backend/writeback/opentasks.py: they keep the prediction they were served with beside the
+    newest until the next submit); else None."""
+    kept = set(requests.get(f"{S.backend.url}/versions", params={"project": S.project}, timeout=30).json()["kept_open"])
+    assert len(kept) <= 16, kept  # a person's few candidates and the first tasks of two queues
+    per_task = Counter(p["task"] for p in predictions())
+    return per_task if all(n == 1 for t, n in per_task.items() if t not in kept) else None
 
 
 def round_of_corrections() -> list[int]:
@@ -213,7 +219,6 @@ def test_3_a_burst_of_corrections_during_an_import_loses_nothing(scale):
     assert set(corrected) <= annotated
     job = newest_job(info)
     assert job["result"]["n_train"] == len(annotated), job["result"]  # every annotation is in the version
-    per_task = Counter(p["task"] for p in predictions())
+    per_task = wait_until(one_each, "one prediction per task, but where someone may have the task open")
     unlabelled = {t["id"] for t in scale.client.iter_tasks(S.project, unlabeled_only=True)}
     assert unlabelled <= set(per_task), sorted(unlabelled - set(per_task))[:10]  # every photo predicted
-    assert max(per_task.values()) == 1  # one prediction per task

@@ -55,6 +55,9 @@ def versions(backend, pid: str | None) -> dict:
         "project": pid,
         "details": [version_summary(mf) for mf in manifests],
         "jobs": backend.training_status(pid),
+        # tasks someone may have open in the labeling view: they keep the version they were served
+        # with until their person submits again (writeback/opentasks.py)
+        "kept_open": sorted(backend.refresher.open.held(pid)),
     }
 
 

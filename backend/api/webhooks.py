@@ -2,7 +2,8 @@
 
 Label Studio waits 1 s for the answer, so nothing here trains or predicts: annotation changes
 (and LS's START_TRAINING) schedule a training job, TASKS_CREATED schedules background prediction
-of the new tasks, every other action is acknowledged and ignored.
+of the new tasks, every other action is acknowledged and ignored. A person's submit also says what
+they are served next: it is held (writeback/opentasks.py).
 
 `retrain_every` N (a training parameter): annotation changes are counted (retrain.py) and every
 Nth schedules the training. START_TRAINING is gated by the same count without adding to it: Label
@@ -49,6 +50,7 @@ def handle_webhook(service, action: str, body: dict) -> dict:
         return {"status": "scheduled", "predict_tasks": len(tasks)}
     if own_auto_accept(service, pid, action, body):
         return {"status": "ignored", "reason": "an auto-accepted label written by this backend (never trained on)"}
+    note_submit(service, pid, action, body)
     every = retrain_every(service, pid)
     if every > 1:
         due, counted = service.counter.add(pid, 0 if action == "START_TRAINING" else changes(body), every)
@@ -56,6 +58,20 @@ def handle_webhook(service, action: str, body: dict) -> dict:
             return {"status": "counted", "annotations_since_training": counted, "retrain_every": every}
     job = service.jobs.submit(pid, action)
     return {"status": "scheduled", "job": job.id, "job_state": job.state, "coalesced": job.requests}
+
+
+def note_submit(service, pid: str, action: str, body: dict) -> None:
+    """A person's submit (or skip, or update): Label Studio serves them their next task now, and
+    every write leaves it as it is until they submit again (writeback/opentasks.py)."""
+    ann = body.get("annotation")
+    if action not in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED") or not isinstance(ann, dict):
+        return
+    who = ann.get("completed_by")
+    who = who.get("id") if isinstance(who, dict) else who
+    task = ann.get("task")
+    task = task.get("id") if isinstance(task, dict) else task
+    if isinstance(who, int) and isinstance(task, int):
+        service.refresher.open.note_submit(pid, who, task)
 
 
 def changes(body: dict) -> int:

@@ -46,10 +46,11 @@ def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None
     prep = rowprep.arrange(refresher.curator, pid, curation, rows, checks, trained)
     out = prep.rows + prep.checks
     for start in range(0, len(out), ROWS_PER_WRITE):  # the new photos' writes get turns between
+        held = refresher.open.held(pid)  # someone may have it open: its prediction stays (opentasks.py)
         with refresher.writing(pid, vid) as current:  # else a newer version's refresh writes the marks
             if not current:
                 return report
-            report["rewritten"] += write_rows(api, int(pid), out[start : start + ROWS_PER_WRITE])
+            report["rewritten"] += write_rows(api, int(pid), out[start : start + ROWS_PER_WRITE], keep=held)
     report["marks_copied"] = prep.copy_marks(api, int(pid), [r["task"] for r in out])
     report["duplicates_after_queue"] = prep.moved
     return report

@@ -53,14 +53,15 @@ def with_notes(row: dict) -> dict:
 ROWS_PER_WRITE = 250
 
 
-def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True, written=None) -> int:
+def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True, written=None, keep=()) -> int:
     """Make `rows` the predictions of their tasks (`replace`: delete what the tasks had first) and
     copy their notes into the tasks' data; `written()` is called once the predictions are in,
-    before the notes. Returns how many predictions Label Studio created."""
+    before the notes. The tasks of `keep` (someone may have one open: opentasks.py) keep what they
+    had beside the new prediction, and their notes. Returns how many predictions Label Studio created."""
     if not rows:
         return 0
-    task_ids = sorted({int(r["task"]) for r in rows})
-    if replace:
+    task_ids = sorted({int(r["task"]) for r in rows} - set(keep))
+    if replace and task_ids:
         api.delete_task_predictions(project_id, task_ids)
     created = _import(api, project_id, rows)
     if created and written is not None:

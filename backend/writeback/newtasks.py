@@ -109,6 +109,7 @@ class PredictionWriter:
             with self.refresher.writing(pid, vid) as current:
                 if not current:
                     continue
+                self.refresher.open.note_queue(pid, vid, prep.rows)  # new tasks can be served next
                 written = write_rows(api, int(pid), prep.rows)
                 if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
                     api.set_model_version(int(pid), vid)

@@ -21,7 +21,11 @@ bounded by what a person is served next, not by the project's size.
    serving process it runs on the refresh lane (refreshlane.py), beside the next training.
 5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
    auto-accept user, spot checks are marked, labels the version would no longer give are removed.
-6. The collection (backend/collection/): duplicates after the queue ("duplicate of #id"), group and
+6. A task someone may have open in the labeling view keeps the prediction it was served with
+   (opentasks.py): its id is the `parent_prediction` of their submit, which Label Studio refuses
+   once it is deleted. The new one goes in beside it (the labeling view shows only the project's
+   version); its notes follow when a write after its person's next submit replaces both.
+7. The collection (backend/collection/): duplicates after the queue ("duplicate of #id"), group and
    unusual marks in the rows, as last updated (changed marks copied after the head); the update with
    the version's labels follows the write (`after_refresh`, collectionjob.py), never delaying it.
 
@@ -51,6 +55,7 @@ from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
 from backend.writeback.lswrite import ROWS_PER_WRITE, write_rows
+from backend.writeback.opentasks import OpenTasks
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient.tally import Tally, counting
 from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
@@ -74,6 +79,7 @@ class Written:
     head_requests: int  # Label Studio requests until the head was served (index, auto-accept, head)
     rest_requests: int  # those of the rest
     served_at: float  # time.perf_counter() when the head was in (Label Studio served the version)
+    held: dict  # task -> version: tasks someone may have open, left as they were (opentasks.py)
 
 
 class Refresher:
@@ -84,6 +90,7 @@ class Refresher:
         self.features = TaskFeatures(fetcher, embeddings)
         self.auto = AutoAccept(projects.root)
         self.curator = Curator(projects, serving, fetcher, embeddings)
+        self.open = OpenTasks(projects.root)
         # the collection's update after a refresh: inline in a training child or RQ worker; queued in the backend
         self.after_refresh: Callable[[str, dict | None], object] = lambda pid, labels: update_and_rewrite(
             self, pid, labels
@@ -118,7 +125,8 @@ class Refresher:
             others = {t.id for t in self.index(pid).tasks()} - {int(r["task"]) for r in rows + checks}
             with self.writing(pid, vid) as current:  # a newer version's rows may be written by now
                 if current:
-                    removed = self._drop_other_versions(api, int(pid), vid, sorted(others))
+                    spared = set(written.held.values())
+                    removed = self._drop_other_versions(api, int(pid), vid, sorted(others), spared)
         report = {
             "version": vid,
             "predicted": len(rows),
@@ -129,6 +137,7 @@ class Refresher:
             "ls_requests": {"head": written.head_requests, "rest": written.rest_requests},
             "suspects": sum(1 for r in checks if r.get("why")),
             "duplicates_after_queue": prep.moved,
+            "kept_open": sorted(written.held),
             "errors": errors[:20],
             "removed_versions": removed,
             "seconds": round(time.perf_counter() - start, 2),
@@ -187,34 +196,44 @@ class Refresher:
     def _write(self, pid: str, api, vid: str, prep: Prepared, superseded, sent: Tally) -> Written:
         """Each batch under the write lock, written only while this version still serves; `sent`
         counts this refresh's requests."""
-        project_id, rows = int(pid), prep.rows
+        project_id, rows, checks = int(pid), prep.rows, prep.checks
+        checked = {int(r["task"]) for r in checks}  # labeled: never served, not in the queue
+        held = self.open.held(pid, writing=vid)
         with self.writing(pid, vid) as current:
             if not current:  # another version serves: its refresh writes
-                return Written(0, 0, False, sent.sent, 0, time.perf_counter())
-            head = write_rows(api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid))
+                return Written(0, 0, False, sent.sent, 0, time.perf_counter(), held)
+            # the queue's top is noted first: from the moment Label Studio serves the version, a
+            # submit's next task is held (a write failing after it is written again by the next)
+            self.open.note_queue(pid, vid, rows[:HEAD])
+            head = write_rows(
+                api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid), keep=held
+            )
         served, served_at = sent.sent, time.perf_counter()
         prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
-        rest = prep.checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
+        rest = checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
         for start in range(0, len(rest), ROWS_PER_WRITE):
             batch = rest[start : start + ROWS_PER_WRITE]
+            held.update(self.open.held(pid))  # someone submitted meanwhile: what they are served next
             with self.writing(pid, vid) as current:
                 if not current or superseded():
                     complete = False
                     break
-                settled += write_rows(api, project_id, batch)
+                self.open.note_queue(pid, vid, [r for r in batch if int(r["task"]) not in checked])
+                settled += write_rows(api, project_id, batch, keep=held)
             prep.copy_marks(api, project_id, [r["task"] for r in batch])
             time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
         if not head and settled:  # no unlabeled task: the label checks carry the version
             api.set_model_version(project_id, vid)
-        return Written(head, settled, complete, served, sent.sent - served, served_at)
+        return Written(head, settled, complete, served, sent.sent - served, served_at, held)
 
-    def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int]) -> list[str]:
+    def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int], spared: set) -> list[str]:
         """After a complete pass: the predictions of other versions that are left go (on `others`,
-        the tasks this pass did not write: labeled since the version's training); those tasks'
-        notes are cleared with them (as many as the labels, not the project: `cache_labels` over
-        every task holds Label Studio for a minute at 10,000 tasks)."""
-        removed = [v for v in api.model_versions(project_id) if v != vid]
+        the tasks this pass did not write: labeled since the version's training), but for the
+        `spared` versions, which tasks someone may have open still hold; those tasks' notes are
+        cleared with them (as many as the labels, not the project: `cache_labels` over every task
+        holds Label Studio for a minute at 10,000 tasks)."""
+        removed = [v for v in api.model_versions(project_id) if v != vid and v not in spared]
         for old in removed:
             api.delete_model_version(project_id, old)
         if removed:
