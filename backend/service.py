@@ -48,6 +48,7 @@ from backend.projects.apikeys import ApiKeys
 from backend.projects.registry import Projects
 from backend.settings import Settings
 from backend.writeback.newtasks import PredictionWriter
+from backend.writeback.opentasks import OpenTasks
 from backend.writeback.refresh import Refresher
 from backend.writeback.refreshlane import RefreshLane
 from training.atomic import write_json_atomic
@@ -91,7 +92,10 @@ class Backend:
             from backend.jobs.redisrunner import RQJobRunner
 
             self.trainer = None
-            self.jobs = RQJobRunner(settings.redis_url, prefix=settings.queue_prefix, setup_of=self._setup_of)
+            runner = RQJobRunner(settings.redis_url, prefix=settings.queue_prefix, setup_of=self._setup_of)
+            self.jobs = runner
+            # the webhooks reach an API replica, the refreshes run on workers: the open tasks in Redis
+            self.refresher.open = OpenTasks(self.projects.root, redis=runner.conn, prefix=settings.queue_prefix)
         elif settings.train_in == "process":  # torch stays out of this process
             from backend.jobs.childtrainer import ProcessTrainer
 

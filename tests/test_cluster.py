@@ -232,6 +232,7 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
             assert r.status_code == 200, r.text
             results = r.json()["results"]
             assert all(res["model_version"] == vid and res["result"] for res in results), results[:2]
+        _an_open_task_survives_a_version_written_by_a_worker(ls, project.id, apis, runner, store, vid)
     finally:
         for proc in workers.values():
             stop_worker(proc)
@@ -239,3 +240,36 @@ def test_cluster_trains_on_a_worker_survives_a_killed_worker_and_serves_from_eve
             api.stop()
         for log in logs:
             log.close()
+
+
+def _an_open_task_survives_a_version_written_by_a_worker(ls, project_id, apis, runner, store, vid) -> None:
+    """A person's submit reaches an API replica (its webhook); the version it trains is written by a
+    worker, which holds the task Label Studio served that person next (the record is in Redis,
+    backend/writeback/opentasks.py): their submit from the prediction they were shown is taken."""
+    from lsproto.results import choice_result
+
+    headers = {"Authorization": f"Token {ls.token}"}
+    base = f"{ls.url}/api/projects/{project_id}"
+
+    def submit(task: dict, label: str) -> requests.Response:
+        body = {"result": choice_result("choice", "image", label), "project": project_id}
+        body["parent_prediction"] = task["predictions"][0]["id"]
+        return requests.post(f"{ls.url}/api/tasks/{task['id']}/annotations/", json=body, headers=headers, timeout=60)
+
+    def label_of(task: dict) -> str:
+        return task["predictions"][0]["result"][0]["value"]["choices"][0]
+
+    poll(
+        lambda: requests.get(base, headers=headers, timeout=30).json()["model_version"] == vid, "LS on the version", 120
+    )
+    first = requests.get(f"{base}/next/", headers=headers, timeout=60).json()
+    assert submit(first, next(c for c in CLASSES if c != label_of(first))).status_code == 201
+    second = requests.get(f"{base}/next/", headers=headers, timeout=60).json()
+    assert second["predictions"][0]["model_version"] == vid
+    newer = poll(lambda: store.serving() not in (None, vid) and store.serving(), "a version after the correction", 240)
+    assert runner.wait_idle(str(project_id), timeout=120)
+    poll(lambda: requests.get(base, headers=headers, timeout=30).json()["model_version"] == newer, "LS on it", 120)
+    kept = requests.get(f"{apis[1].url}/versions", params={"project": project_id}, timeout=30).json()["kept_open"]
+    assert second["id"] in kept, kept  # the replica that got no webhook knows it too
+    r = submit(second, label_of(second))
+    assert r.status_code == 201, r.text

@@ -8,14 +8,34 @@ that task is open, and the second submit, from the prediction they were shown, a
 
 from __future__ import annotations
 
+import pytest
 import requests
 
 import scenes
 from backend.writeback.opentasks import FIRST_SERVED, HOLD, PER_PERSON, OpenTasks
 from lsfixture import poll
 from lsproto.results import choice_result
+from rqfix import REDIS, redis_prefix  # noqa: F401 (fixture)
 from sync.importer import import_images
 from sync.project import connect_backend, ensure_project
+
+
+@pytest.fixture(params=["files", "redis"])
+def opened(request, tmp_path):
+    """A record per project in `projects/<id>/open.json`, or in the real Redis under a prefix of
+    the test's own (RQ workers: the webhook's replica and the refresh's worker share only Redis)."""
+    if request.param == "files":
+        yield lambda: OpenTasks(tmp_path)
+        return
+    from redis import Redis
+
+    prefix = request.getfixturevalue("redis_prefix")
+    conn = Redis.from_url(REDIS)
+    try:
+        yield lambda: OpenTasks(tmp_path / "unused", redis=conn, prefix=prefix)
+    finally:
+        conn.close()
+    assert not (tmp_path / "unused").exists()
 
 
 def rows(scores: dict[int, float], priorities: dict[int, float] | None = None) -> list[dict]:
@@ -23,8 +43,8 @@ def rows(scores: dict[int, float], priorities: dict[int, float] | None = None) -
     return [{"task": t, "score": s, "priority": priorities[t]} for t, s in scores.items()]
 
 
-def test_a_submit_holds_what_its_person_is_served_next(tmp_path):
-    record = OpenTasks(tmp_path)
+def test_a_submit_holds_what_its_person_is_served_next(opened):
+    record = opened()
     record.note_queue("1", "v1", rows({t: t / 100 for t in range(10, 20)}))
     assert record.held("1") == {}  # nobody submitted: nothing held but a replaced queue's first tasks
     picks = record.note_submit("1", 7, 10, now=1000.0)
@@ -40,8 +60,8 @@ def test_a_submit_holds_what_its_person_is_served_next(tmp_path):
     assert record.held("1", now=1012.0 + HOLD + 1) == {}
 
 
-def test_the_two_orders_label_studio_serves_from_are_both_held(tmp_path):
-    record = OpenTasks(tmp_path)
+def test_the_two_orders_label_studio_serves_from_are_both_held(opened):
+    record = opened()
     # scores order 1, 2, 3, ...; queue keys the other way round
     record.note_queue(
         "1", "v1", rows({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4, 5: 0.5}, {1: 0.9, 2: 0.8, 3: 0.7, 4: 0.6, 5: 0.5})
@@ -50,8 +70,8 @@ def test_the_two_orders_label_studio_serves_from_are_both_held(tmp_path):
     assert set(picks) == {1, 2, 3} | {5, 4, 3}
 
 
-def test_a_new_version_holds_the_first_tasks_of_the_queue_it_replaces(tmp_path):
-    record = OpenTasks(tmp_path)
+def test_a_new_version_holds_the_first_tasks_of_the_queue_it_replaces(opened):
+    record = opened()
     record.note_queue("1", "v1", rows({1: 0.1, 2: 0.2, 3: 0.3}))
     firsts = {1, 2}
     assert FIRST_SERVED == 2
@@ -64,11 +84,32 @@ def test_a_new_version_holds_the_first_tasks_of_the_queue_it_replaces(tmp_path):
     assert set(record.held("1", now=HOLD * 10)) == {4, 5}  # v1's are let go two versions on
 
 
-def test_new_tasks_of_the_same_version_join_its_queue(tmp_path):
-    record = OpenTasks(tmp_path)
+def test_new_tasks_of_the_same_version_join_its_queue(opened):
+    record = opened()
     record.note_queue("1", "v1", rows({1: 0.5, 2: 0.6}))
     record.note_queue("1", "v1", rows({3: 0.1}))  # an import under v1: the new photo is the most useful
     assert record.note_submit("1", 7, 2, now=0.0)[:2] == [3, 1]
+
+
+def test_api_replicas_on_redis_share_the_record(redis_prefix, tmp_path):  # noqa: F811 (fixture)
+    """With REDIS_URL every API replica (and worker) reads the one record in Redis: a submit noted
+    by the replica that got the webhook is held by the refresh on any other, whose files differ."""
+    from backend.service import Backend
+    from backend.settings import Settings
+
+    def replica(name: str) -> Backend:
+        env = {"REDIS_URL": REDIS, "TASVEER_QUEUE_PREFIX": redis_prefix, "TASVEER_DATA_DIR": str(tmp_path / name)}
+        return Backend(Settings.from_env(env))
+
+    one, two = replica("one"), replica("two")
+    try:
+        one.refresher.open.note_queue("5", "v1", rows({1: 0.1, 2: 0.2, 3: 0.3, 4: 0.4}))
+        picks = two.refresher.open.note_submit("5", 7, 1)
+        assert picks == [2, 3, 4] and set(one.refresher.open.held("5")) == {2, 3, 4}
+        assert not list((tmp_path / "one").rglob("open.json")) and not list((tmp_path / "two").rglob("open.json"))
+    finally:
+        one.close()
+        two.close()
 
 
 CLASSES = ["buildings", "forest", "sea"]

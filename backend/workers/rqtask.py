@@ -11,6 +11,7 @@ from backend.jobs.redisrunner import RedisJob, RQJobRunner, execute
 from backend.projects.setupstate import ProjectState
 from backend.service import Backend
 from backend.settings import Settings
+from backend.writeback.opentasks import OpenTasks
 
 
 def run_job(job_id: str, prefix: str) -> dict | None:
@@ -20,6 +21,8 @@ def run_job(job_id: str, prefix: str) -> dict | None:
 
 def _train(runner: RQJobRunner, job: RedisJob):
     service = Backend(Settings.from_env(train_in="thread", redis_url=None))  # this process trains
+    # the tasks people may have open, as the API replicas' webhooks noted them (writeback/opentasks.py)
+    service.refresher.open = OpenTasks(service.projects.root, redis=runner.conn, prefix=runner.prefix)
     try:
         setup = runner.setup(job.id)
         if setup:

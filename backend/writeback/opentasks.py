@@ -61,21 +61,44 @@ def _tops(rows: list[dict], n: int) -> tuple[list[int], list[int]]:
     return [int(r["task"]) for r in by_score[:n]], [int(r["task"]) for r in by_key[:n]]
 
 
+def _parsed(text) -> dict:
+    try:
+        record = json.loads(text) if text else {}
+    except ValueError:
+        record = {}
+    return record if isinstance(record, dict) else {}
+
+
 class OpenTasks:
-    def __init__(self, root: Path):
+    """The record in `projects/<id>/open.json`; with `redis` (RQ workers: the webhook reaches an API
+    replica, the refresh runs on a worker, neither sees the other's files) under `<prefix>:open:<id>`."""
+
+    def __init__(self, root: Path, redis=None, prefix: str = "tasveer"):
         self.root = Path(root)
+        self.redis = redis
+        self.prefix = prefix
+
+    def _key(self, pid: str) -> str:
+        return f"{self.prefix}:open:{pid}"
 
     def _path(self, pid: str) -> Path:
         return self.root / str(pid) / RECORD
 
     def _read(self, pid: str) -> dict:
+        if self.redis is not None:
+            return _parsed(self.redis.get(self._key(pid)))
         try:
-            record = json.loads(self._path(pid).read_text())
-        except (OSError, ValueError):
-            record = {}
-        return record if isinstance(record, dict) else {}
+            return _parsed(self._path(pid).read_text())
+        except OSError:
+            return {}
 
     def _update(self, pid: str, change) -> dict:
+        if self.redis is not None:
+            with self.redis.lock(self._key(pid) + ":lock", timeout=10, blocking_timeout=10):
+                record = self._read(pid)
+                change(record)
+                self.redis.set(self._key(pid), json.dumps(record))
+            return record
         with file_lock(self.root / str(pid) / LOCK):
             record = self._read(pid)
             change(record)
