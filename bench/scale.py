@@ -17,8 +17,11 @@ Per N, on a fresh `tasveer up` in a temp data dir (free ports, loopback; bench/s
   corrections  --corrections times, one every --pace s: the task `GET /api/projects/<id>/next`
                serves gets an annotation with the right label (its source folder) from the admin;
                per correction, seconds until a version trained on it is published (first seen in
-               the backend's `GET /versions`) and until `/next` serves a task with a prediction of
-               that version.
+               the backend's `GET /versions`), until Label Studio's project names it (its head is
+               in: `/next` serves from it to anyone without a locked task, a labeler at their next
+               submit) and until `/next` serves the admin a task with a prediction of that version
+               (the admin holds a locked task: it shows the version once the version's write has
+               reached that task).
 All along, every ~0.5 s (bench/scale_watch.py): `/next` and data manager page
 (`GET /api/tasks?project=..&page=1&page_size=30`) latency, both servers' resident memory (/proc).
 Label Studio requests per correction, two ways: request lines in DATA_DIR/labelstudio/label-studio.log
@@ -182,11 +185,13 @@ def correction_figures(up: Up, watch: Watch, done: list[dict]) -> list[dict]:
         vid = trained_on(up, c["annotation"])
         seen = watch.samples.version_seen.get(vid) if vid else None
         served = watch.first_served(vid, seen) if seen else None
+        head_in = watch.samples.ls_version_seen.get(vid) if vid else None
         out.append(
             {
                 "task": c["task"],
                 "version": vid,
                 "publish_s": round(seen - c["at"], 1) if seen else None,
+                "head_in_s": round(head_in - c["at"], 1) if head_in else None,
                 "next_serves_s": round(served - c["at"], 1) if served else None,
             }
         )

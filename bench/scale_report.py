@@ -25,6 +25,7 @@ def figures(run: dict) -> dict:
     imp, model, corr = run["import"], run["model"], run["corrections"]
     publish = [c["publish_s"] for c in corr]
     serves = [c["next_serves_s"] for c in corr]
+    heads = [c.get("head_in_s") for c in corr]
     lat = run["latency"]
     return {
         "N": run["n"],
@@ -35,6 +36,8 @@ def figures(run: dict) -> dict:
         "import / model time": round(imp["seconds"] / model["seconds_for_n"], 1),
         "publish s p50": _median(publish),
         "publish s max": _max(publish),
+        "LS on it (head in) s p50": _median(heads),
+        "LS on it (head in) s max": _max(heads),
         "/next serves it s p50": _median(serves),
         "/next serves it s max": _max(serves),
         **{f"training {k} s p50": (run.get("job_steps_p50") or {}).get(k) for k in STEPS},
@@ -79,7 +82,7 @@ def _cell(value) -> str:
 
 PANELS = [
     ("photos per second", ["import photos/s", "backend write-back photos/s", "model photos/s"]),
-    ("seconds after a correction", ["publish s p50", "/next serves it s p50"]),
+    ("seconds after a correction", ["publish s p50", "LS on it (head in) s p50", "/next serves it s p50"]),
     ("latency (ms)", ["/next p50 ms", "/next p95 ms", "page p50 ms", "page p95 ms"]),
     (
         "Label Studio requests per correction",

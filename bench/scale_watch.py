@@ -30,6 +30,7 @@ class Samples:
     latency: dict[str, list[tuple[str, float]]] = field(default_factory=lambda: {"next": [], "page": []})
     served: list[Served] = field(default_factory=list)
     version_seen: dict[str, float] = field(default_factory=dict)
+    ls_version_seen: dict[str, float] = field(default_factory=dict)  # the project's model_version in LS
     rss_peak: dict[str, float] = field(default_factory=dict)
     rss_anon_peak: dict[str, float] = field(default_factory=dict)  # "<phase> <server>": MB
     errors: list[str] = field(default_factory=list)
@@ -54,7 +55,7 @@ class Watch:
     def _run(self) -> None:
         while not self._stop.is_set():
             t0 = time.monotonic()
-            for step in (self._next, self._page, self._versions, self._rss):
+            for step in (self._next, self._page, self._versions, self._ls_version, self._rss):
                 try:
                     step()
                 except Exception as exc:  # a sample lost is reported, the run goes on
@@ -80,6 +81,13 @@ class Watch:
     def _versions(self) -> None:
         for vid in self.up.versions()["versions"]:
             self.samples.version_seen.setdefault(vid, time.time())
+
+    def _ls_version(self) -> None:
+        """When Label Studio's project first named each version: its head is in, and `/next`
+        serves from it to anyone without a task locked to them (a person, after their next submit)."""
+        vid = self.up.ls("GET", f"/api/projects/{self.up.pid}", {}).json().get("model_version")
+        if vid:
+            self.samples.ls_version_seen.setdefault(vid, time.time())
 
     def _rss(self) -> None:
         for name, mb in self.up.rss_mb().items():

@@ -87,3 +87,23 @@ def test_a_burst_asks_for_one_more_collection_update():
     finally:
         release.set()
         writer.close()
+
+
+def test_the_collection_thread_yields_the_cpu_to_the_write_backs():
+    """After a big import the update takes minutes of CPU; trainings and write-backs come first."""
+    import os
+
+    writer = PredictionWriter(projects=None, predictor=None, refresher=None)
+
+    def nice(pid):
+        return {"nice": os.getpriority(os.PRIO_PROCESS, threading.get_native_id())}
+
+    try:
+        update = writer._queue({"project": "1", "collection": True}, nice, "1")
+        write_back = writer._queue({"project": "1", "tasks": 1}, nice, "1")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and {update["state"], write_back["state"]} != {"done"}:
+            time.sleep(0.05)
+    finally:
+        writer.close()
+    assert update["nice"] == write_back["nice"] + newtasks.COLLECTION_NICE, (update, write_back)
