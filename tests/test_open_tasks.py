@@ -80,6 +80,8 @@ def test_a_new_version_holds_the_first_tasks_of_the_queue_it_replaces(opened):
     assert set(record.held("1")) == firsts  # and they stay held while v2 serves
     record.note_submit("1", 7, 1, now=0.0)
     assert 1 not in record.held("1", now=0.0)  # annotated: nobody has it open
+    # v3's write holds v2's first tasks and lets v1's go: it is the write that replaces what they hold
+    assert set(record.held("1", writing="v3", now=HOLD * 10)) == {4, 5}
     record.note_queue("1", "v3", rows({6: 0.1}))
     assert set(record.held("1", now=HOLD * 10)) == {4, 5}  # v1's are let go two versions on
 

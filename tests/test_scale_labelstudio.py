@@ -156,8 +156,11 @@ def one_each() -> Counter | None:
     newest until the next submit); else None."""
     kept = set(requests.get(f"{S.backend.url}/versions", params={"project": S.project}, timeout=30).json()["kept_open"])
     assert len(kept) <= 16, kept  # a person's few candidates and the first tasks of two queues
-    per_task = Counter(p["task"] for p in predictions())
-    return per_task if all(n == 1 for t, n in per_task.items() if t not in kept) else None
+    preds = predictions()
+    per_task = Counter(p["task"] for p in preds)
+    S.extra = {t: sorted(p["model_version"] for p in preds if p["task"] == t) for t, n in per_task.items() if n > 1}
+    S.extra = {t: v for t, v in S.extra.items() if t not in kept}
+    return None if S.extra else per_task
 
 
 def round_of_corrections() -> list[int]:
@@ -219,6 +222,8 @@ def test_3_a_burst_of_corrections_during_an_import_loses_nothing(scale):
     assert set(corrected) <= annotated
     job = newest_job(info)
     assert job["result"]["n_train"] == len(annotated), job["result"]  # every annotation is in the version
-    per_task = wait_until(one_each, "one prediction per task, but where someone may have the task open")
+    per_task = poll(
+        one_each, "one prediction per task, but where someone may have the task open", WAIT, 0.5, lambda: f" {S.extra}"
+    )
     unlabelled = {t["id"] for t in scale.client.iter_tasks(S.project, unlabeled_only=True)}
     assert unlabelled <= set(per_task), sorted(unlabelled - set(per_task))[:10]  # every photo predicted

@@ -12,7 +12,8 @@ out from what it sees, in `projects/<id>/open.json`:
 * `note_queue`: every write records the first QUEUE_TOP tasks of its version in the two orders Label
   Studio serves from: the score (uncertainty sampling, "Label All Tasks") and the queue key (a tab's
   "Label tasks as displayed"). A write of a new version starts a new queue; the first FIRST_SERVED
-  tasks of the one it replaces stay held (someone may have opened one without a submit before).
+  tasks of the one it replaces stay held (someone may have opened one without a submit before)
+  until the next version's write, which replaces what they hold.
 * `note_submit`: an annotation webhook says its person (`completed_by`) is served next. Their
   candidates are the first tasks of both orders that nobody annotated, as deep as Label Studio may
   serve them (PER_PERSON, plus one for each other person active: tasks locked to others are passed
@@ -157,11 +158,11 @@ class OpenTasks:
         done = set(record.get("done", []))
         out: dict[int, str | None] = {}
         queue = record.get("queue") or {}
-        firsts = [record.get("replaced") or {}]
-        if writing is not None and queue and queue.get("version") != writing:
-            firsts.append(_firsts(queue))
-        for first in firsts:
-            out.update({int(t): first.get("version") for t in first.get("tasks", [])})
+        # a write of a new version replaces the queue: its first tasks are held from now on, and
+        # those of the queue before it are let go (this write replaces what they hold, once)
+        replacing = writing is not None and queue and queue.get("version") != writing
+        first = _firsts(queue) if replacing else record.get("replaced") or {}
+        out.update({int(t): first.get("version") for t in first.get("tasks", [])})
         for person in (record.get("people") or {}).values():
             if person.get("at", 0) > now - HOLD:
                 out.update({int(t): person.get("version") for t in person.get("tasks", [])})
