@@ -156,11 +156,11 @@ def one_each() -> Counter | None:
     newest until the next submit); else None."""
     kept = set(requests.get(f"{S.backend.url}/versions", params={"project": S.project}, timeout=30).json()["kept_open"])
     assert len(kept) <= 16, kept  # a person's few candidates and the first tasks of two queues
-    preds = predictions()
-    per_task = Counter(p["task"] for p in preds)
-    S.extra = {t: sorted(p["model_version"] for p in preds if p["task"] == t) for t, n in per_task.items() if n > 1}
-    S.extra = {t: v for t, v in S.extra.items() if t not in kept}
-    return None if S.extra else per_task
+    versions: dict[int, list[str]] = {}
+    for p in predictions():
+        versions.setdefault(p["task"], []).append(p["model_version"])
+    S.extra = {t: v for t, v in versions.items() if len(v) > 1 and t not in kept}  # shown on a failure
+    return None if S.extra else Counter({t: len(v) for t, v in versions.items()})
 
 
 def round_of_corrections() -> list[int]:

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from backend.locks import held as file_lock
@@ -50,16 +52,18 @@ HOLD = 1800.0  # seconds a person's candidates are held after their last submit
 DONE_KEPT = 2000  # annotated tasks remembered (never candidates)
 
 
+def _orders(queue: dict) -> tuple[list[int], list[int]]:
+    """A queue's tasks in the two orders Label Studio serves from: by score and by queue key."""
+    rows = queue.get("rows", [])
+    by_score = sorted(rows, key=lambda r: (r["score"], r["priority"]))
+    by_key = sorted(rows, key=lambda r: (r["priority"], r["score"]))
+    return [r["task"] for r in by_score], [r["task"] for r in by_key]
+
+
 def _firsts(queue: dict) -> dict:
     """The first tasks of a queue, which someone may have opened: held once the queue is replaced."""
-    return {"version": queue.get("version"), "tasks": queue["by_score"][:FIRST_SERVED] + queue["by_key"][:FIRST_SERVED]}
-
-
-def _tops(rows: list[dict], n: int) -> tuple[list[int], list[int]]:
-    """The first `n` tasks of `rows` by score and by queue key (priority)."""
-    by_score = sorted(rows, key=lambda r: (r.get("score", 1.0), r.get("priority", 1.0)))
-    by_key = sorted(rows, key=lambda r: (r.get("priority", 1.0), r.get("score", 1.0)))
-    return [int(r["task"]) for r in by_score[:n]], [int(r["task"]) for r in by_key[:n]]
+    by_score, by_key = _orders(queue)
+    return {"version": queue.get("version"), "tasks": by_score[:FIRST_SERVED] + by_key[:FIRST_SERVED]}
 
 
 def _parsed(text) -> dict:
@@ -93,17 +97,24 @@ class OpenTasks:
         except OSError:
             return {}
 
-    def _update(self, pid: str, change) -> dict:
+    @contextmanager
+    def _locked(self, pid: str) -> Iterator[None]:
         if self.redis is not None:
             with self.redis.lock(self._key(pid) + ":lock", timeout=10, blocking_timeout=10):
-                record = self._read(pid)
-                change(record)
-                self.redis.set(self._key(pid), json.dumps(record))
-            return record
-        with file_lock(self.root / str(pid) / LOCK):
+                yield
+        else:
+            with file_lock(self.root / str(pid) / LOCK):
+                yield
+
+    def _update(self, pid: str, change) -> dict:
+        """Read the record, `change(record)` in place, write it back: one writer at a time."""
+        with self._locked(pid):
             record = self._read(pid)
             change(record)
-            write_json_atomic(self._path(pid), record, fsync=False)
+            if self.redis is not None:
+                self.redis.set(self._key(pid), json.dumps(record))
+            else:
+                write_json_atomic(self._path(pid), record, fsync=False)
         return record
 
     def note_queue(self, pid: str, version: str, rows: list[dict]) -> None:
@@ -123,9 +134,10 @@ class OpenTasks:
             for r in scored:
                 task = int(r["task"])
                 merged[task] = {"task": task, "score": r["score"], "priority": r.get("priority", 1.0)}
-            by_score, by_key = _tops(list(merged.values()), QUEUE_TOP)
-            keep = set(by_score) | set(by_key)
-            queue.update(rows=[merged[t] for t in merged if t in keep], by_score=by_score, by_key=by_key)
+            queue["rows"] = list(merged.values())
+            by_score, by_key = _orders(queue)
+            keep = set(by_score[:QUEUE_TOP]) | set(by_key[:QUEUE_TOP])  # the rest is never served first
+            queue["rows"] = [merged[t] for t in merged if t in keep]
             record["queue"] = queue
 
         self._update(pid, change)
@@ -141,9 +153,8 @@ class OpenTasks:
             queue = record.get("queue") or {}
             depth = PER_PERSON + len(set(people) - {str(person)})
             skip = set(done)
-            picks = [t for t in queue.get("by_score", []) if t not in skip][:depth]
-            by_key = [t for t in queue.get("by_key", []) if t not in skip][:depth]
-            picks += [t for t in by_key if t not in picks]
+            by_score, by_key = ([t for t in order if t not in skip][:depth] for order in _orders(queue))
+            picks = by_score + [t for t in by_key if t not in by_score]
             people[str(person)] = {"at": now, "version": queue.get("version"), "tasks": picks}
             record["people"] = people
 
