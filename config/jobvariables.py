@@ -89,8 +89,9 @@ JOB_VARIABLES = (
         "TASVEER_TRAIN_MIN_INTERVAL",
         "float",
         10.0,
-        "seconds: a project's next training starts no sooner than "
-        "this after its last one started (webhooks meanwhile coalesce into it)",
+        "seconds: when webhooks come in a burst (faster than one per 2 s since the last training started), "
+        "a project's next training starts no sooner than this after its last one started "
+        "(webhooks meanwhile coalesce into it); at a person's pace it starts as soon as the last one ends",
         ("api",),
         field="train_min_interval",
         lo=0,

@@ -200,6 +200,11 @@ def test_4_a_correction_publishes_a_version_and_rollback_moves_label_studio_back
     assert r.status_code == 201, r.text
     info = wait_until(lambda: settled(vid_not=world.vid), "version after the correction")
     new = info["model_version"]
+    # the correction's cross-validation refitted one fold head and kept the other four
+    # (training/foldheads.py): what a version's metrics come from is said with them
+    detail = next(d for d in info["details"] if d["version"] == new)
+    assert detail["metrics_source"] == "cross-validation", detail
+    assert "fold heads kept across trainings: 1 refitted" in detail["metrics_note"], detail
     # no old version piles up: it stays only beside the new one on the tasks the correction's person
     # may be served next (a submit from their open labeling view names its prediction)
     kept = set(info["kept_open"])

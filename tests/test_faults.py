@@ -329,17 +329,45 @@ def test_a_write_failing_mid_publish_leaves_nothing_half_written(two_versions):
     assert version == v2 and res["model_version"] == v2 and "error" not in res
 
 
-def test_job_runner_min_interval_merges_requests_and_shutdown_keeps_what_is_owed():
-    """A project's next job waits `min_interval` after the last one started; requests meanwhile
-    merge into it; a shutdown while it waits skips it (and does not call on_idle: it is still owed)."""
+def _held_runner(min_interval: float):
+    """A JobRunner whose jobs record their request counts and hold until `release` is set."""
+    import threading
+
     from backend.jobs.runner import JobRunner
 
-    ran, idle = [], []
-    runner = JobRunner(lambda project, job: ran.append(job.requests), min_interval=60.0, on_idle=idle.append)
+    ran, idle, release = [], [], threading.Event()
+
+    def work(project, job):
+        release.wait(30)
+        ran.append(job.requests)
+
+    return JobRunner(work, min_interval=min_interval, on_idle=idle.append), ran, idle, release
+
+
+def test_job_runner_min_interval_merges_a_burst_and_shutdown_keeps_what_is_owed():
+    """Requests that come in a burst while a job runs wait `min_interval` after its start, merged
+    into one job; a shutdown while it waits skips it (and does not call on_idle: it is still owed)."""
+    runner, ran, idle, release = _held_runner(60.0)
     first = runner.submit("3", "a")
-    assert runner.wait_idle("3", timeout=30) and ran == [1] and idle == ["3"]
+    poll(lambda: first.state == "running", "first job running", 10)
     waiting = [runner.submit("3", f"b{i}") for i in range(5)]
     assert len({j.id for j in waiting}) == 1 and waiting[-1].requests == 5 and waiting[0].id != first.id
-    poll(lambda: waiting[0].state == "queued", "queued job", 5)
+    release.set()
+    poll(lambda: first.state == "done", "first job done", 10)
+    time.sleep(0.5)
+    assert waiting[0].state == "queued" and ran == [1]  # 5 requests in no time: a burst, it waits
     runner.shutdown(timeout=10)
-    assert waiting[0].state == "skipped" and ran == [1] and idle == ["3"]
+    assert waiting[0].state == "skipped" and ran == [1] and idle == []
+
+
+def test_job_runner_starts_a_persons_next_correction_when_the_last_job_ends():
+    """At a person's pace (one request per PERSON_GAP seconds or fewer since the last start) the
+    next job does not wait for `min_interval`: it starts as soon as the running one ends."""
+    runner, ran, idle, release = _held_runner(60.0)
+    first = runner.submit("4", "a")
+    poll(lambda: first.state == "running", "first job running", 10)
+    second = runner.submit("4", "b")
+    assert second.state == "queued" and second.requests == 1
+    release.set()
+    assert runner.wait_idle("4", timeout=10) and ran == [1, 1] and idle == ["4"]
+    runner.shutdown(timeout=10)

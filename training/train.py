@@ -5,6 +5,7 @@ finetune: training/fitfinetune.py), and then measures on a holdout when one is g
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from .backbones import Backbone
 from .classifier import Classifier
 from .fitfinetune import FINETUNE_T_BOUNDS, MIN_CALIBRATION, fit_finetune  # noqa: F401 - re-exported
 from .fitjob import Estimate, FitJob, FitResult, Kept, Trained, backbone_for, label_indices  # noqa: F401 - re-exported
+from .foldheads import FoldHeads
 from .head import cross_val_logits, fit_linear, fit_temperature, labels_short_of_cv, leave_one_out_logits, softmax
 from .metrics import evaluate
 from .params import TrainParams
@@ -46,6 +48,7 @@ def fit(
     unlabeled_blobs: list[bytes] | None = None,
     unlabeled_features: np.ndarray | None = None,
     partner_backbone: Backbone | None = None,
+    folds: FoldHeads | None = None,
 ) -> FitResult:
     """Train a classifier over `label_names` from image bytes and their labels.
 
@@ -57,13 +60,15 @@ def fit(
     project's unlabeled photos; head mode fits on the first `params.unlabeled` of them too
     (training/semi.py; images that fail to decode are left out).
     `partner_backbone`: a loaded default head backbone to reuse for `ensemble_head` (ensemble.py).
+    `folds`: the head's cross-validation folds kept across trainings (training/foldheads.py; the
+    examples are keyed by `names`, which must then name them for good, e.g. "task 123").
     """
     start = time.perf_counter()
     job = FitJob.of(blobs, labels, label_names, params, cache=cache, progress=progress, names=names, report=report)
     backbone = backbone_for(params, backbone)
     errors: dict[int, str] = {}
     if params.mode == "head":
-        trained = fit_head(job, backbone, errors, unlabeled_blobs, unlabeled_features)
+        trained = fit_head(job, backbone, errors, unlabeled_blobs, unlabeled_features, folds)
     else:
         trained = fit_finetune(job, backbone, errors, partner_backbone)
     estimate = trained.estimate
@@ -88,10 +93,10 @@ def fit(
     )
 
 
-def fit_head(job: FitJob, backbone, errors: dict, unlabeled_blobs=None, unlabeled_features=None) -> Trained:
+def fit_head(job: FitJob, backbone, errors: dict, unlabeled_blobs=None, unlabeled_features=None, folds=None) -> Trained:
     """Head mode: a linear head on the backbone's embeddings of the job's images (bad ones go to
     `errors`), semi-supervised over the project's unlabeled photos when there are any, divided by
-    the temperature fitted on its out-of-fold logits."""
+    the temperature fitted on its out-of-fold logits (`folds`: kept across trainings)."""
     kept = embedded(job, backbone, errors)
     X, y = kept.inputs, kept.y
     # while leave-one-out is the only estimate, it would need one semi-supervised fit per
@@ -101,7 +106,8 @@ def fit_head(job: FitJob, backbone, errors: dict, unlabeled_blobs=None, unlabele
     head = unlabeled_head(X, y, len(job.label_names), job.params, XU, job.report)
     job.report(phase="fitting the head")
     W, b = head(np.arange(len(kept.index)))
-    oof = out_of_fold(job, kept, head)
+    # each fold's fit starts from the head on every label, a few labels away from its own optimum
+    oof = out_of_fold(job, kept, lambda rows: head(rows, (W, b)), folds)
     if oof.logits is None:
         return Trained(
             Classifier(backbone, W, b, job.label_names, mode="head"), kept.index, Estimate({}, oof.source, oof.note)
@@ -145,10 +151,19 @@ def unlabeled_embeddings(job: FitJob, backbone, unlabeled_blobs=None, unlabeled_
     return XU[[i for i in range(len(XU)) if i not in bad]]
 
 
-def out_of_fold(job: FitJob, kept: Kept[np.ndarray], head) -> OutOfFold:
-    """k-fold cross-validation of `head`, or leave-one-out while a label has too few images for it."""
+def out_of_fold(job: FitJob, kept: Kept[np.ndarray], head, folds: FoldHeads | None = None) -> OutOfFold:
+    """k-fold cross-validation of `head` (with `folds`, its fold heads kept across trainings), or
+    leave-one-out while a label has too few images for it."""
     X, y, n_classes, params = kept.inputs, kept.y, len(job.label_names), job.params
     job.report(phase="cross-validation")
+    if folds is not None:
+        got = folds.logits(X, y, [job.names[i] for i in kept.index], n_classes, _recipe(job, X), head)
+        if got is not None:
+            kept_note = (
+                f"{folds.folds}-fold cross-validation, fold heads kept across trainings: {got[1]} refitted "
+                f"for this version, the others up to {folds.folds - 1} trainings old"
+            )
+            return OutOfFold(got[0], "cross-validation", kept_note)
     oof = cross_val_logits(X, y, n_classes, params.head_c, params.seed, fit=head)
     if oof is not None:
         return OutOfFold(oof, "cross-validation")
@@ -168,18 +183,26 @@ def holdout(job: FitJob, classifier: Classifier, eval_blobs: list[bytes], eval_l
 
 
 def unlabeled_head(X, y, n_classes: int, params: TrainParams, XU, report):
-    """`head(rows) -> (W, b)`: the head fitted on the labeled rows `rows` of X (labels y[rows]);
-    semi-supervised (training/semi.py) over the other rows of X and the first `params.unlabeled`
-    unlabeled embeddings XU when there are any, else the supervised training.head.fit_linear."""
+    """`head(rows, init=None) -> (W, b)`: the head fitted on the labeled rows `rows` of X (labels
+    y[rows]); semi-supervised (training/semi.py) over the other rows of X and the first
+    `params.unlabeled` unlabeled embeddings XU when there are any, else the supervised
+    training.head.fit_linear. `init`: the (W, b) of a fit on nearly the same rows to start from."""
     if XU is None or len(XU) == 0 or params.unlabeled == 0:
-        return lambda rows: fit_linear(X[rows], y[rows], n_classes, params.head_c, params.seed)
+        return lambda rows, init=None: fit_linear(X[rows], y[rows], n_classes, params.head_c, params.seed, init=init)
     XU = np.asarray(XU, dtype=np.float32)[: params.unlabeled]
     if XU.ndim != 2 or XU.shape[1] != X.shape[1]:
         raise ValueError(f"unlabeled features of shape {XU.shape} do not match the labeled ones {X.shape}")
     X_all = np.vstack([X, XU]).astype(np.float32)
     report(phase="neighbour graph of the photos")
     graph = Graph(X_all)
-    return lambda rows: fit_semi(X_all, rows, y[rows], n_classes, params.head_c, params.seed, graph=graph)
+    return lambda rows, init=None: fit_semi(
+        X_all, rows, y[rows], n_classes, params.head_c, params.seed, graph=graph, init=init
+    )
+
+
+def _recipe(job: FitJob, X: np.ndarray) -> str:
+    """What a kept fold head belongs to: the parameters, the label names and the feature size."""
+    return json.dumps([job.params.to_dict(), job.label_names, int(X.shape[1])], sort_keys=True, default=str)
 
 
 def _more(short: dict[str, int]) -> str:

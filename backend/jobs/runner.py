@@ -1,8 +1,10 @@
 """Background training runner: in-process threads, one training at a time per project.
 
 Coalescing: a project has at most one *running* and one *pending* job. With `min_interval`, a
-project's job starts no sooner than that many seconds after its previous one started; requests
-arriving before it starts merge into it. A request that arrives
+project's job that stands for a burst of requests (more than one per PERSON_GAP seconds since the
+previous job started: a script, a bulk action) starts no sooner than `min_interval` seconds after
+the previous one started, and requests arriving before it starts merge into it; at a person's pace
+(a few labelers) it starts as soon as the previous one ends. A request that arrives
 while a job runs becomes the pending job; further requests merge into that same pending job
 (its `requests` count grows). The pending job starts only after the running one ends, and the
 training function reads the project's annotations from Label Studio when it *starts*, so the
@@ -28,6 +30,10 @@ from backend.jobs.recipe import merge_reason
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED, SKIPPED = "queued", "running", "done", "failed", "skipped"
+# Requests at most one per this many seconds (since the previous job started) are people labeling:
+# their job does not wait for `min_interval`. A person takes longer than this over a photo; a burst
+# of webhooks (bench/load.py: one every 50 ms) comes far faster.
+PERSON_GAP = 2.0
 
 
 class SkipJob(Exception):
@@ -101,8 +107,9 @@ class JobRunner:
         min_interval: float = 0.0,
     ):
         self._work = work
-        # a project's next job starts no sooner than this many seconds after its last one started
-        # (requests meanwhile merge into it): a burst of webhooks costs at most two trainings
+        # a project's next job, when it stands for a burst of requests, starts no sooner than this
+        # many seconds after its last one started (requests meanwhile merge into it): a burst of
+        # webhooks costs at most two trainings; at a person's pace the job starts at once
         self.min_interval = min_interval
         # called under the runner's lock: when a training is asked for, and when a project has no
         # job running or waiting any more (not at shutdown: what was asked for is still owed)
@@ -147,7 +154,7 @@ class JobRunner:
         project = first.project
         job: Job | None = first
         while job is not None:
-            self._wait_turn(slot)
+            self._wait_turn(slot, job)
             with self._lock:
                 if self._closed:  # shut down while waiting its turn: still owed, run after a restart
                     job.state, job.error, job.finished_at = SKIPPED, "backend shut down", time.time()
@@ -178,12 +185,13 @@ class JobRunner:
                     job = None
                     self._threads.discard(threading.current_thread())
 
-    def _wait_turn(self, slot: _Slot) -> None:
+    def _wait_turn(self, slot: _Slot, job: Job) -> None:
+        """Until `min_interval` after the project's last start, while `job`'s requests came in a burst."""
         while not self._closed:
-            left = slot.last_start + self.min_interval - time.monotonic()
-            if left <= 0:
+            since = time.monotonic() - slot.last_start
+            if since >= self.min_interval or job.requests <= 1 + since / PERSON_GAP:
                 return
-            time.sleep(min(left, 0.1))
+            time.sleep(min(self.min_interval - since, 0.1))
 
     def _idle(self, hook: Callable[[str], None], project: str) -> None:
         try:

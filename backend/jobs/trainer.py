@@ -28,6 +28,7 @@ from backend.writeback.taskindex import TaskIndex
 from lsclient.tally import counting
 from training.embedder import blob_key
 from training.ensemble import head_params
+from training.foldheads import FoldHeads
 from training.head import labels_short_of_cv
 from training.params import training_part
 from training.store import data_fingerprint
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from training.params import TrainParams
 
 log = logging.getLogger(__name__)
+FOLDS_FILE = "folds.npz"  # the head's cross-validation folds, kept across trainings (training/foldheads.py)
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,7 @@ class Trainer:
             report=report,
             unlabeled_features=unlabeled,
             partner_backbone=partner,
+            folds=FoldHeads(self.projects.root / pid / FOLDS_FILE) if params.mode == "head" else None,
         )
         progress = {k: v for k, v in trained.items() if k in ("epoch", "epochs", "step", "steps")}
         return Fitted(result, 0 if unlabeled is None else len(unlabeled), progress)

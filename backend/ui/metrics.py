@@ -25,6 +25,7 @@ def version_summary(mf: dict) -> dict:
         "accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"),
         "metrics_source": mf.get("metrics_source"),
+        "metrics_note": mf.get("metrics_note") or None,
         "parent": mf.get("parent"),
         "promotion": (mf.get("extra") or {}).get("promotion"),
         # unlabeled photos the head also learned from (semi-supervised; params `unlabeled`)
