@@ -208,9 +208,14 @@ def job_steps(up: Up, since: float) -> dict:
             continue
         for name, value in result["seconds"].items():
             steps.setdefault(name, []).append(value)
-        head = (result.get("refresh") or {}).get("seconds_to_head")
-        if head is not None:
-            steps.setdefault("refresh until the head is in", []).append(head)
+        refresh = result.get("refresh") or {}
+        for name, value in (
+            ("refresh waiting for the one before", result.get("refresh_waited_s")),
+            ("refresh: every task's row computed", refresh.get("seconds_to_rows")),
+            ("refresh until the head is in", refresh.get("seconds_to_head")),
+        ):
+            if value is not None:
+                steps.setdefault(name, []).append(value)
     return {name: round(float(statistics.median(v)), 2) for name, v in steps.items()}
 
 

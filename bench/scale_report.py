@@ -17,7 +17,15 @@ def _max(values):
     return max(values) if values else None
 
 
-STEPS = ("read", "fit", "compare", "publish", "refresh until the head is in")  # a correction's training job
+STEPS = (  # a correction's training job, then its refresh
+    "read",
+    "fit",
+    "compare",
+    "publish",
+    "refresh waiting for the one before",
+    "refresh: every task's row computed",
+    "refresh until the head is in",
+)
 
 
 def figures(run: dict) -> dict:

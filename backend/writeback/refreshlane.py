@@ -73,6 +73,7 @@ class RefreshLane:
 
     def _run(self, record: dict, pid: str, vid: str, superseded, answer: dict) -> None:
         record["state"] = "running"
+        answer["refresh_waited_s"] = round(time.time() - record["submitted_at"], 2)  # behind the lane's last
         try:
             answer["refresh"] = self.refresher.refresh(pid, superseded, version=vid)
             record.update(state="done")
