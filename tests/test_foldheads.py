@@ -108,8 +108,8 @@ def test_a_new_label_another_signature_or_a_broken_store_refit_every_fold(tmp_pa
 
 
 def test_a_bulk_of_new_or_changed_labels_refits_every_fold(tmp_path):
-    """A head lacking more than `folds` (or 5 %) of its training labels is refitted: after a bulk of
-    labels the estimate is of the new labels, not of heads that never saw them."""
+    """A head lacking more than `folds` of its training labels is refitted: after a bulk of labels
+    the estimate is of the new labels, not of heads that never saw them."""
     X, y = blobs(25)
     keys = [f"task {i}" for i in range(len(y))]
     heads = FoldHeads(tmp_path / "folds.npz")

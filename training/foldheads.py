@@ -9,8 +9,9 @@ correction's fit. `FoldHeads.logits` keeps them honest at a fraction of that:
   fewest examples of its label, so every fold holds every label.
 * A fold's stored head is reused while it never saw a key of its fold (otherwise refitted: an
   example that left and came back in another fold), knows every label its fold's training rows
-  have (a new label: refitted) and lacks few of them (at most `folds` examples, or 5 % of them,
-  counting a relabeled one: more, e.g. after a bulk of labels, and it is refitted). Every
+  have (a new label: refitted) and lacks few of them (at most `folds` examples, counting a
+  relabeled one: more, e.g. after a bulk of labels, and it is refitted; so the promotion check,
+  which needs 10 new labels, never compares heads that missed them). Every
   out-of-fold logit therefore comes from a head that never saw that example's label, as in plain
   k-fold cross-validation.
 * The fold whose head is oldest is refitted on every training, so no head is more than `folds`
@@ -83,7 +84,7 @@ class FoldHeads:
         if not {int(c) for c in y[train]} <= set(seen.values()):
             return False
         missing = sum(1 for i in train if seen.get(keys[i]) != int(y[i]))
-        return missing <= max(self.folds, len(train) // 20)
+        return missing <= self.folds
 
     def _load(self, signature: str, n_classes: int, dim: int) -> tuple[dict, np.ndarray, np.ndarray]:
         """The stored folds of this signature, or a fresh store (none, another signature, unreadable)."""
