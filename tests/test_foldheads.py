@@ -164,3 +164,19 @@ def test_assignment_keeps_folds_and_balances_each_label():
     later = assigned(first, keys, y, 3)
     assert all(later[k] == first[k] for k in keys[:6])
     assert "gone" not in assigned({**first, "gone": 1}, keys, y, 3)
+
+
+def test_the_folds_belong_to_what_is_trained_not_to_serving_or_schedule_parameters():
+    """Turning auto-accept on or training less often keeps the fold heads; another head keeps none."""
+    from training.params import TrainParams
+    from training.train import FitJob, _recipe
+
+    X = np.zeros((3, 8), dtype=np.float32)
+
+    def signature(**values):
+        job = FitJob.of([b"a", b"b", b"c"], ["x", "y", "x"], ["x", "y"], TrainParams.from_dict(values))
+        return _recipe(job, X)
+
+    plain = signature()
+    assert signature(auto_accept=0.95, spot_check=0.1, retrain_every=5) == plain
+    assert signature(head_c=0.5) != plain

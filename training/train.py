@@ -18,7 +18,7 @@ from .fitjob import Estimate, FitJob, FitResult, Kept, Trained, backbone_for, la
 from .foldheads import FoldHeads
 from .head import cross_val_logits, fit_linear, fit_temperature, labels_short_of_cv, leave_one_out_logits, softmax
 from .metrics import evaluate
-from .params import TrainParams
+from .params import TrainParams, training_part
 from .semi import Graph, fit_semi
 
 
@@ -201,8 +201,11 @@ def unlabeled_head(X, y, n_classes: int, params: TrainParams, XU, report):
 
 
 def _recipe(job: FitJob, X: np.ndarray) -> str:
-    """What a kept fold head belongs to: the parameters, the label names and the feature size."""
-    return json.dumps([job.params.to_dict(), job.label_names, int(X.shape[1])], sort_keys=True, default=str)
+    """What a kept fold head belongs to: the parameters of what is trained (not when to train, nor
+    the serving-only ones such as auto-accept: changing those keeps the folds), the label names and
+    the feature size."""
+    fitted = training_part(job.params.to_dict())
+    return json.dumps([fitted, job.label_names, int(X.shape[1])], sort_keys=True, default=str)
 
 
 def _more(short: dict[str, int]) -> str:

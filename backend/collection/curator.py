@@ -27,7 +27,7 @@ import numpy as np
 
 from backend.collection.curationstore import Curation, CurationStore
 from backend.fetch import FetchError
-from backend.writeback.features import cached_rows
+from backend.writeback.features import backbone_key, cached_rows
 from backend.writeback.taskindex import IndexedTask, TaskIndex
 from training.duplicates import DuplicateFinder
 from training.images import ImageError
@@ -41,12 +41,6 @@ UNUSUAL_KEPT = 1000  # unusual scores stored, strongest first (the route and the
 # new photos added to the duplicate finder per call: an update after a long import covers tens of
 # thousands, whose candidate pairs and thumbnails at once would take gigabytes
 ADD_CHUNK = 2000
-
-
-def backbone_key(backbone) -> str:
-    """What the finder's vectors depend on: each part's id and image size."""
-    parts = getattr(backbone, "parts", (backbone,))
-    return "+".join(f"{p.id}@{p.preprocessing.image_size}" for p in parts)
 
 
 class Curator:
