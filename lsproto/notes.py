@@ -28,7 +28,8 @@ mark changed since it was last copied: a write whose marks are unchanged costs n
   width so that text order is number order, and which of the two parts made it so.
 
 A duplicate that waits behind another member of its group has a priority above 1 (`after_queue`):
-it comes after every other task of the queue, and its note says "duplicate of #<task id>".
+it comes after every other task of the queue, and its note says "duplicate of #<task id>". Its
+prediction carries the version's `waiting_version`, so that "Label All Tasks" serves it last too.
 """
 
 from __future__ import annotations
@@ -71,6 +72,23 @@ def queue_key(priority: float) -> str:
     """The order key of a priority in [0, 2] (above 1: after the queue, `after_queue`): fixed
     width, so text order is number order."""
     return f"{min(2.0, max(0.0, float(priority))):.6f}"
+
+
+WAITING_SUFFIX = "-after-queue"
+
+
+def waiting_version(version: str) -> str:
+    """The `model_version` of a waiting duplicate's prediction. Label Studio 1.23.2's uncertainty
+    sampling ("Label All Tasks") considers only tasks with a prediction of the project's
+    model_version, and serves the others only once none of those is left (then at random:
+    `next_task.py` `_try_uncertainty_sampling`), so a twin comes after the whole queue there as in
+    the tabs. The labeling stream pre-fills only from the project's version: a twin shows no
+    pre-annotation (its note in the task list says whose duplicate it is)."""
+    return version if version.endswith(WAITING_SUFFIX) else f"{version}{WAITING_SUFFIX}"
+
+
+def is_waiting_version(version: str | None) -> bool:
+    return bool(version) and str(version).endswith(WAITING_SUFFIX)
 
 
 def after_queue(priority: float) -> float:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lsclient import LabelStudioError
+from lsproto.notes import is_waiting_version
 
 RETRIEVE_CHUNK = 50
 POLL_CHUNK = 100  # task ids per poll request (~1 KB of URL; proxies cut request lines at 4-8 KB)
@@ -167,7 +168,8 @@ def show_retrieved_version(client, project_id: int, report: PredictionReport) ->
     the backend's own write ends. A project that already shows a version with predictions (the
     backend's, or one a person chose) is left alone."""
     try:
-        versions = {v for v, count in client.model_versions(project_id).items() if count}
+        # a waiting duplicate's version is never the one to show (lsproto/notes.py waiting_version)
+        versions = {v for v, count in client.model_versions(project_id).items() if count and not is_waiting_version(v)}
         if not versions or client.model_version(project_id) in versions:
             return
         wanted = [v for v in client.backend_versions(project_id) if v in versions]

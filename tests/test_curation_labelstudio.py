@@ -83,17 +83,19 @@ def test_1_a_version_trained_on_labeled_photos(world, tmp_path):
 
 def test_2_injected_duplicates_and_odd_photos_arrive(world, tmp_path):
     """Unlabeled photos, near duplicates of three of them, three out-of-domain images, one import."""
-    paths, _ = scenes.sample(5, seed=11, classes=CLASSES, skip=6)
+    paths, labels = scenes.sample(5, seed=11, classes=CLASSES, skip=6)
     rng = random.Random(7)
     folder = tmp_path / "new"
     folder.mkdir()
     world.originals = {}
+    world.truth = {path.name: label for path, label in zip(paths, labels)}  # what a person would answer
     for path in paths:
         (folder / path.name).symlink_to(path)
     for kind, path in zip(("flip", "crop", "jpeg"), paths[:3]):
         made = f"copy-{kind}-{path.name}"
         (folder / made).write_bytes(near_duplicate(path.read_bytes(), kind, rng))
         world.originals[made] = path.name
+        world.truth[made] = world.truth[path.name]
     world.odd = {f"odd-{kind}.jpg" for kind in ("noise", "text", "digits")}
     for name in world.odd:
         (folder / name).write_bytes(out_of_domain(name[4:-4], rng, size=160))
@@ -161,6 +163,40 @@ def test_6_a_duplicate_comes_after_the_rest_of_needs_review(world):
     for i in waiting:  # each waits behind another member of its group, named in its note
         other = int(tasks[i]["data"][NOTE_COLUMN].split("duplicate of #")[1].split()[0])
         assert tasks[i]["data"][GROUP_COLUMN] == next(t for t in tasks if t["id"] == other)["data"][GROUP_COLUMN]
+
+
+def test_6b_label_all_tasks_serves_the_rest_of_the_queue_before_a_second_member_of_a_group(world):
+    """What a person pressing "Label All Tasks" gets (Label Studio's uncertainty sampling, which orders
+    by the score, the confidence): as many photos as are not waiting duplicates, each submitted, and
+    never two members of one group among them (a twin's prediction is of the version's
+    waiting_version, which Label Studio serves only once the project's version has nothing left)."""
+    from lsproto.notes import is_waiting_version
+    from lsproto.results import choice_result
+
+    project = ls_get(f"/api/projects/{world.project}")
+    tasks = tab(NEEDS_REVIEW)
+    waiting = [t for t in tasks if "duplicate of #" in (t["data"].get(NOTE_COLUMN) or "")]
+    for task in waiting:  # each waiting twin's prediction names the waiting version of the project's
+        versions = {p["model_version"] for p in ls_get(f"/api/tasks/{task['id']}")["predictions"]}
+        assert any(is_waiting_version(v) and v.startswith(project["model_version"]) for v in versions), versions
+    unlabeled = [t for t in tasks if not t.get("total_annotations")]
+    groups = backend_get(f"/projects/{world.project}/duplicates").json()["groups"]
+    group_of = {t: g["id"] for g in groups for t in g["tasks"]}
+    served = []
+    for _ in range(len(unlabeled) - len(waiting)):
+        task = ls_get(f"/api/projects/{world.project}/next")
+        served.append(task["id"])
+        truth = world.truth.get(name_of(task), CLASSES[0])  # an out-of-domain image: any label
+        r = requests.post(
+            f"{world.ls.url}/api/tasks/{task['id']}/annotations/",
+            headers=world.ls.headers,
+            timeout=60,
+            json={"result": choice_result("choice", "image", truth), "project": world.project},
+        )
+        assert r.status_code == 201, r.text
+    met = [group_of[t] for t in served if t in group_of]
+    assert len(met) == len(set(met)), (served, group_of)
+    assert len(set(served)) == len(served)
 
 
 def test_7_labeled_copies_are_reported_as_leaky_evaluation_on_the_model_page(world):

@@ -14,6 +14,7 @@ import requests
 import scenes
 from backend.writeback.opentasks import FIRST_SERVED, HOLD, PER_PERSON, OpenTasks
 from lsfixture import poll
+from lsproto.notes import waiting_version
 from lsproto.results import choice_result
 from rqfix import REDIS, redis_prefix  # noqa: F401 (fixture)
 from sync.importer import import_images
@@ -179,7 +180,8 @@ def test_a_task_open_while_a_version_is_written_can_still_be_submitted(label_stu
     assert parent["id"] in mine and {p["model_version"] for p in mine.values()} == {v1, v2}, mine
     labeled = {t["id"] for t in get("/api/tasks/", project=pid, page_size=100)["tasks"] if t["total_annotations"]}
     others = [p for p in preds if p["task"] not in labeled and p["task"] not in set(info["kept_open"])]
-    assert others and all(p["model_version"] == v2 for p in others), others
+    # (a near-duplicate waiting behind its group's other member carries v2's waiting version)
+    assert others and all(p["model_version"] in (v2, waiting_version(v2)) for p in others), others
     # a reload of the labeling stream serves the same task (locked to its person) with the new
     # version's answer: Label Studio lists only the project's version there
     again = get(f"/api/projects/{pid}/next/")

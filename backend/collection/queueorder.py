@@ -3,14 +3,16 @@
 In each group only one member keeps its place in the queue: the labeled member where one is
 labeled (then every unlabeled member waits), else the most useful unlabeled one (lowest priority).
 The others get a priority above 1 (`lsproto.notes.after_queue`: after every other task, their order
-among themselves kept) and the note "duplicate of #<the member served instead>". The prediction's
-score is untouched: it stays the calibrated confidence (lsproto/notes.py).
+among themselves kept), the note "duplicate of #<the member served instead>" and, for "Label All
+Tasks", the version's `waiting_version` (Label Studio serves a prediction of another version than
+the project's only when none of the project's is left). The prediction's score is untouched: it
+stays the calibrated confidence (lsproto/notes.py).
 """
 
 from __future__ import annotations
 
 from backend.collection.curationstore import Curation
-from lsproto.notes import WHY_DUPLICATE, WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, after_queue
+from lsproto.notes import WHY_DUPLICATE, WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, after_queue, waiting_version
 
 QUEUED = (WHY_UNCERTAIN, WHY_RANDOM, WHY_FIRST_BATCH)  # rows whose place in the queue is the strategy's
 
@@ -36,5 +38,7 @@ def demote_duplicates(rows: list[dict], curation: Curation | None, labeled: set[
         for row in waiting:
             row["priority"] = after_queue(row["priority"])
             row["why"] = WHY_DUPLICATE.format(keeper)
+            if row.get("model_version"):
+                row["model_version"] = waiting_version(str(row["model_version"]))
             moved += 1
     return moved

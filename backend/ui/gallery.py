@@ -15,6 +15,7 @@ import io
 from backend.errors import NotFound, RequestError
 from backend.fetch import FetchError
 from backend.ui.html import esc
+from lsproto.notes import waiting_version
 from lsproto.results import newest_label, result_label
 from training.images import ImageError, decode_image
 
@@ -36,7 +37,8 @@ def latest_batch(service, pid: str, n: int = BATCH) -> dict:
     vid = service.serving.model_version(pid)
     predictions, missing = {}, []
     for task in tasks:
-        mine = [p for p in task.get("predictions") or [] if p.get("model_version") == vid and p.get("result")]
+        ours = (vid, waiting_version(vid)) if vid else (vid,)  # a waiting duplicate's too (lsproto/notes.py)
+        mine = [p for p in task.get("predictions") or [] if p.get("model_version") in ours and p.get("result")]
         if mine:
             predictions[task["id"]] = mine[-1]
         else:

@@ -127,7 +127,8 @@ class PredictionWriter:
                     continue
                 self.refresher.open.note_queue(pid, vid, prep.rows)  # new tasks can be served next
                 written = write_rows(api, int(pid), prep.rows)
-                if vid == INITIAL_VERSION and rows:  # LS takes a model_version only once predictions of it exist
+                # LS takes a model_version only once predictions of it exist (not only waiting duplicates')
+                if vid == INITIAL_VERSION and any(r.get("model_version") == vid for r in prep.rows):
                     api.set_model_version(int(pid), vid)
             break
         else:

@@ -58,7 +58,7 @@ from backend.writeback.lswrite import ROWS_PER_WRITE, write_rows
 from backend.writeback.opentasks import OpenTasks
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient.tally import Tally, counting
-from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
+from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score, waiting_version
 from lsproto.results import prediction
 from training.acquisition import clusters as kmeans_clusters
 from training.atomic import write_json_atomic
@@ -207,9 +207,11 @@ class Refresher:
             # the queue's top is noted first: from the moment Label Studio serves the version, a
             # submit's next task is held (a write failing after it is written again by the next)
             self.open.note_queue(pid, vid, rows[:HEAD])
-            head = write_rows(
-                api, project_id, rows[:HEAD], written=lambda: api.set_model_version(project_id, vid), keep=held
-            )
+            # LS takes the version once a prediction of it exists: a head of waiting duplicates only
+            # (every other task labeled) has none, and the label checks of the rest carry it
+            named = _names(rows[:HEAD], vid)
+            switch = (lambda: api.set_model_version(project_id, vid)) if named else None
+            head = write_rows(api, project_id, rows[:HEAD], written=switch, keep=held)
         served, served_at = sent.sent, time.perf_counter()
         prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
@@ -222,11 +224,13 @@ class Refresher:
                     complete = False
                     break
                 self.open.note_queue(pid, vid, [r for r in batch if int(r["task"]) not in checked])
-                settled += write_rows(api, project_id, batch, keep=held)
+                created = write_rows(api, project_id, batch, keep=held)
+                if created and not named and _names(batch, vid):
+                    api.set_model_version(project_id, vid)
+                    named = True
+                settled += created
             prep.copy_marks(api, project_id, [r["task"] for r in batch])
             time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
-        if not head and settled:  # no unlabeled task: the label checks carry the version
-            api.set_model_version(project_id, vid)
         return Written(head, settled, complete, served, sent.sent - served, served_at, held)
 
     def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int], spared: set) -> list[str]:
@@ -235,7 +239,8 @@ class Refresher:
         `spared` versions, which tasks someone may have open still hold; those tasks' notes are
         cleared with them (as many as the labels, not the project: `cache_labels` over every task
         holds Label Studio for a minute at 10,000 tasks)."""
-        removed = [v for v in api.model_versions(project_id) if v != vid and v not in spared]
+        kept = {vid, waiting_version(vid)} | set(spared)  # this version's waiting duplicates too
+        removed = [v for v in api.model_versions(project_id) if v not in kept]
         for old in removed:
             api.delete_model_version(project_id, old)
         if removed:
@@ -301,3 +306,8 @@ class Refresher:
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
         """The version's label-check rows (labelchecks.py)."""
         return label_check_rows(self.serving.manifest(pid, vid), vid, cfg)
+
+
+def _names(rows: list[dict], vid: str) -> bool:
+    """Whether `rows` hold a prediction of `vid` itself (not only waiting duplicates' version)."""
+    return any(r.get("model_version") == vid for r in rows)
