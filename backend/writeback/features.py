@@ -6,7 +6,8 @@ reads only what is cached (`cached_rows`): it never downloads an image of an unl
 A refresh needs the embedding of every unlabeled task to rank them, before it writes the head: at
 50,000 photos reading them from the SQLite cache and stacking them took ~2 s of every correction.
 `FeatureMemo` keeps the last project's stacked embeddings in memory (one backbone's, up to
-MEMO_BYTES: 256 MB is 50,000 photos of Lite2), so a refresh reads only the photos added since.
+MEMO_BYTES allocated: 50,000 photos of Lite2 are 256 MB of vectors, 335 MB as the memo grows by
+doubling), so a refresh reads only the photos added since.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from backend.writeback.taskindex import IndexedTask, TaskIndex, indexed
 from training.cache import known_hash
 
 CHUNK = 256  # images fetched and embedded at a time
-MEMO_BYTES = 600 * 2**20  # the stacked embeddings kept between refreshes (FeatureMemo), at most
+MEMO_BYTES = 600 * 2**20  # the stacked embeddings kept between refreshes (FeatureMemo), at most, as allocated
 
 
 def backbone_key(backbone) -> str:
@@ -45,7 +46,7 @@ class FeatureMemo:
     """The stacked embeddings of one project's photos for one backbone, in memory between refreshes.
     An embedding never changes for its image digest and backbone, so the memo is never stale: it
     only grows (rows are appended, capacity doubling) and starts over for another project or
-    backbone, or beyond `limit` bytes (then nothing is kept)."""
+    backbone, or beyond `limit` bytes allocated (then nothing is kept)."""
 
     def __init__(self, limit: int = MEMO_BYTES):
         self.limit = limit
@@ -66,7 +67,7 @@ class FeatureMemo:
             view = self._matrix.view()
             view.flags.writeable = False
             found = {d: view[self._row[d]] for d in digests if d in self._row}
-            if len(self._row) * view.shape[1] * 4 > self.limit:  # too big to keep: this call only
+            if self._matrix.nbytes > self.limit:  # too big to keep (as allocated): this call only
                 self._key, self._row, self._matrix = None, {}, np.zeros((0, 0), dtype=np.float32)
             return found | {d: v for d, v in got.items() if d not in found}
 

@@ -121,7 +121,8 @@ class PredictionWriter:
             curator = self.refresher.curator  # the groups known before these photos: the update follows
             manifest = self.refresher.serving.manifest(pid, vid) if vid != INITIAL_VERSION else {}
             trained = (manifest.get("extra") or {}).get("tasks") or []
-            prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], trained)
+            labeled = set(trained) | self.refresher.open.done(pid)  # annotated since the training too
+            prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], labeled)
             with self.refresher.writing(pid, vid) as current:
                 if not current:
                     continue

@@ -161,6 +161,11 @@ class OpenTasks:
         record = self._update(pid, change)
         return record["people"][str(person)]["tasks"]
 
+    def done(self, pid: str) -> set[int]:
+        """The tasks annotated lately (webhooks), newer than any version's training: a duplicate
+        group with one of them waits behind it (backend/collection/queueorder.py)."""
+        return {int(t) for t in self._read(pid).get("done", [])}
+
     def held(self, pid: str, writing: str | None = None, now: float | None = None) -> dict[int, str | None]:
         """Task id -> the version it was served with, for every task someone may have open; a
         write of version `writing` other than the queue's replaces that queue: its first tasks too."""

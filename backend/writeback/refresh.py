@@ -116,7 +116,8 @@ class Refresher:
             checks = self.label_checks(pid, vid, cfg)
             extra = self.serving.manifest(pid, vid).get("extra") or {}
             # the groups as last updated: the update with this version's labels follows the write
-            prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, set(extra.get("tasks") or []))
+            labeled = set(extra.get("tasks") or []) | self.open.done(pid)  # annotated since its training too
+            prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, labeled)
             rows, checks = prep.rows, prep.checks
             prepared_at = time.perf_counter()
             stop = superseded or (lambda: False)
