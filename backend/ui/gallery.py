@@ -36,8 +36,8 @@ def latest_batch(service, pid: str, n: int = BATCH) -> dict:
     tasks = api.latest_tasks(int(pid), n)
     vid = service.serving.model_version(pid)
     predictions, missing = {}, []
+    ours = (vid, waiting_version(vid)) if vid else (vid,)  # a waiting duplicate's too (lsproto/notes.py)
     for task in tasks:
-        ours = (vid, waiting_version(vid)) if vid else (vid,)  # a waiting duplicate's too (lsproto/notes.py)
         mine = [p for p in task.get("predictions") or [] if p.get("model_version") in ours and p.get("result")]
         if mine:
             predictions[task["id"]] = mine[-1]

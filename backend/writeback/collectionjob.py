@@ -43,7 +43,7 @@ def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None
     index = refresher.index(pid)
     tasks = [t for t in index.tasks() if t.id in rest]
     rows = refresher.indexed_predictions(state, cfg, vid, classifier, tasks, api, index)[0] if tasks else []
-    prep = rowprep.arrange(refresher.curator, pid, curation, rows, checks, trained | refresher.open.done(pid))
+    prep = rowprep.arrange(refresher.curator, pid, curation, rows, checks, refresher.labeled(pid, trained))
     out = prep.rows + prep.checks
     for start in range(0, len(out), ROWS_PER_WRITE):  # the new photos' writes get turns between
         held = refresher.open.held(pid)  # someone may have it open: its prediction stays (opentasks.py)

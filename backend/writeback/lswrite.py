@@ -27,6 +27,12 @@ from lsproto.notes import note_items, note_text
 log = logging.getLogger(__name__)
 
 
+def names_version(rows: list[dict], vid: str) -> bool:
+    """Whether `rows` hold a prediction of `vid` itself (not only waiting duplicates' version):
+    Label Studio takes a project's model_version only once a prediction of it exists."""
+    return any(r.get("model_version") == vid for r in rows)
+
+
 def notes_of(row: dict) -> list[dict]:
     """The note items of a row with a `why` (none for a row without)."""
     if not row.get("why"):

@@ -33,7 +33,7 @@ from backend.collection import rowprep
 from backend.inference.models import INITIAL_VERSION
 from backend.writeback.coldstart import pretrained_features
 from backend.writeback.collectionjob import update_and_rewrite
-from backend.writeback.lswrite import write_rows
+from backend.writeback.lswrite import names_version, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +121,13 @@ class PredictionWriter:
             curator = self.refresher.curator  # the groups known before these photos: the update follows
             manifest = self.refresher.serving.manifest(pid, vid) if vid != INITIAL_VERSION else {}
             trained = (manifest.get("extra") or {}).get("tasks") or []
-            labeled = set(trained) | self.refresher.open.done(pid)  # annotated since the training too
-            prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], labeled)
+            prep = rowprep.arrange(curator, pid, curator.latest(pid), rows, [], self.refresher.labeled(pid, trained))
             with self.refresher.writing(pid, vid) as current:
                 if not current:
                     continue
                 self.refresher.open.note_queue(pid, vid, prep.rows)  # new tasks can be served next
                 written = write_rows(api, int(pid), prep.rows)
-                # LS takes a model_version only once predictions of it exist (not only waiting duplicates')
-                if vid == INITIAL_VERSION and any(r.get("model_version") == vid for r in prep.rows):
+                if vid == INITIAL_VERSION and names_version(prep.rows, vid):
                     api.set_model_version(int(pid), vid)
             break
         else:

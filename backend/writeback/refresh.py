@@ -54,7 +54,7 @@ from backend.writeback.coldstart import medoids_first, n_clusters
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
-from backend.writeback.lswrite import ROWS_PER_WRITE, write_rows
+from backend.writeback.lswrite import ROWS_PER_WRITE, names_version, write_rows
 from backend.writeback.opentasks import OpenTasks
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient.tally import Tally, counting
@@ -96,6 +96,11 @@ class Refresher:
             self, pid, labels
         )
 
+    def labeled(self, pid: str, trained) -> set[int]:
+        """The tasks with a person's label: those the version trained on and those annotated since
+        (the webhooks' record, opentasks.py); a duplicate group with one of them waits behind it."""
+        return {int(t) for t in trained} | self.open.done(pid)
+
     def index(self, pid: str) -> TaskIndex:
         return TaskIndex(self.projects.root / str(pid))
 
@@ -116,7 +121,7 @@ class Refresher:
             checks = self.label_checks(pid, vid, cfg)
             extra = self.serving.manifest(pid, vid).get("extra") or {}
             # the groups as last updated: the update with this version's labels follows the write
-            labeled = set(extra.get("tasks") or []) | self.open.done(pid)  # annotated since its training too
+            labeled = self.labeled(pid, extra.get("tasks") or [])
             prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, labeled)
             rows, checks = prep.rows, prep.checks
             prepared_at = time.perf_counter()
@@ -210,7 +215,7 @@ class Refresher:
             self.open.note_queue(pid, vid, rows[:HEAD])
             # LS takes the version once a prediction of it exists: a head of waiting duplicates only
             # (every other task labeled) has none, and the label checks of the rest carry it
-            named = _names(rows[:HEAD], vid)
+            named = names_version(rows[:HEAD], vid)
             switch = (lambda: api.set_model_version(project_id, vid)) if named else None
             head = write_rows(api, project_id, rows[:HEAD], written=switch, keep=held)
         served, served_at = sent.sent, time.perf_counter()
@@ -226,7 +231,7 @@ class Refresher:
                     break
                 self.open.note_queue(pid, vid, [r for r in batch if int(r["task"]) not in checked])
                 created = write_rows(api, project_id, batch, keep=held)
-                if created and not named and _names(batch, vid):
+                if created and not named and names_version(batch, vid):
                     api.set_model_version(project_id, vid)
                     named = True
                 settled += created
@@ -307,8 +312,3 @@ class Refresher:
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
         """The version's label-check rows (labelchecks.py)."""
         return label_check_rows(self.serving.manifest(pid, vid), vid, cfg)
-
-
-def _names(rows: list[dict], vid: str) -> bool:
-    """Whether `rows` hold a prediction of `vid` itself (not only waiting duplicates' version)."""
-    return any(r.get("model_version") == vid for r in rows)
