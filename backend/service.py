@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 from backend.blobcache import BlobCache
+from backend.collection.curator import give_way
+from backend.collection.layouts import Layouts
 from backend.collection.snapshot import Snapshots
 from backend.collection.uploadcheck import UploadChecks
 from backend.errors import RequestError
@@ -84,6 +86,7 @@ class Backend:
         self.refresher = Refresher(self.projects, self.serving, self.fetcher, self.embeddings)
         self.curator = self.refresher.curator  # duplicate groups, unusual photos (backend/collection/curator.py)
         self.snapshots = Snapshots(self)  # the collection's vectors, labels, predictions (backend/collection/)
+        self.layouts = Layouts()  # the embedding map's t-SNE, computed in the background
         self.upload_checks = UploadChecks(self)  # tasveer import --skip-duplicates
         self.trainer: JobTrainer | None  # None: RQ workers train
         self.lane: RefreshLane | None = None  # refreshes beside the trainings (serving process, thread mode)
@@ -121,8 +124,13 @@ class Backend:
             embed_cold=settings.train_in == "thread" and not settings.redis_url,
         )
         self.refresher.after_refresh = self.writer.collection  # queued on the collection thread
+        self.curator.pause = lambda: give_way(self._correcting)  # its catch-up leaves corrections the cores
         if resume and self.trainer is not None:  # (RQ keeps its queue in Redis)
             self.resume_trainings()
+
+    def _correcting(self) -> bool:
+        """Whether a training runs or waits, or a version's refresh is written, in this process."""
+        return self.jobs.busy() or (self.lane is not None and self.lane.active())
 
     def _setup_of(self, pid: str) -> dict | None:
         """What /setup said of a project, handed to the worker that trains it."""
@@ -234,4 +242,5 @@ class Backend:
         if self.lane is not None:
             self.lane.close()
         self.writer.close()
+        self.layouts.close()
         self.fetcher.close()

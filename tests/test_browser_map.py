@@ -3,8 +3,10 @@ of shared photos trained by a real backend: the map draws every predicted photo 
 shows and the points the chart holds), hovering a point shows its photo, the colour selector
 regroups the points, a lasso drag (drawn by map.js on its overlay canvas, not by ECharts) selects the
 points inside it and rings exactly those, "clear the selection" drops them, and "Open in Label Studio as a tab"
-creates a data-manager tab that Label Studio's own API lists with exactly those task ids. No
-Content-Security-Policy violation on the way (the plotting library needs no eval).
+creates a data-manager tab that Label Studio's own API lists with exactly those task ids. The points
+are placed by t-SNE, computed in the background: before it is ready the page shows the principal
+components, says so, and redraws once it is. No Content-Security-Policy violation on the way (the
+plotting library needs no eval).
 
 Screenshot: docs/img/model-page-map.png (and $TASVEER_SCREENSHOT_DIR or the test's tmp dir)."""
 
@@ -101,7 +103,12 @@ def test_lasso_on_the_map_becomes_a_label_studio_tab(label_studio, shared_backen
     assert answer["missing"] == 0 and sorted(answer["task"]) == answer["task"]
     assert sum(c >= 0 for c in answer["label"]) == PER_CLASS * len(CLASSES)
     assert all(c >= 0 for c in answer["predicted"]) and all(0 <= c <= 1000 for c in answer["confidence"])
-    assert (backend.data_dir / "projects" / str(pid) / "collection").is_dir()  # the projection is kept
+    # the first answers place the photos by principal components while t-SNE is computed behind them
+    assert answer["layout"] == "tsne" or (answer["layout"] == "pca" and answer["layout_pending"])
+    answer = poll(lambda: (a := map_answer(backend.url, pid))["layout"] == "tsne" and a, "the t-SNE map", 120, 1)
+    assert not answer["layout_pending"] and answer["n"] == total
+    kept = backend.data_dir / "projects" / str(pid) / "collection"
+    assert len(list(kept.glob("tsne-*.npy"))) == 1 and len(list(kept.glob("map-*.npy"))) == 1  # both are kept
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -114,6 +121,8 @@ def test_lasso_on_the_map_becomes_a_label_studio_tab(label_studio, shared_backen
         poll(lambda: box.get_attribute("data-state") in ("drawn", "error"), "the map drawn", MS / 1000)
         assert box.get_attribute("data-state") == "drawn", page.locator("#map-info").inner_text()
         assert page.locator("#map-count").inner_text().startswith(f"{total} photos")
+        assert box.get_attribute("data-layout") == "tsne"
+        assert page.locator("#map-layout").inner_text().startswith("Every photo with an embedding, placed by t-SNE")
         page.locator("#map").scroll_into_view_if_needed()
         drawn = page.evaluate(POINTS_JS)
         assert len(drawn["points"]) == total
@@ -187,4 +196,19 @@ def test_lasso_on_the_map_becomes_a_label_studio_tab(label_studio, shared_backen
         }
         assert titles[view] == f"Map selection ({len(expected)} tasks)"
         assert not refused, refused
+
+        # without its t-SNE (as right after photos were added) the page shows the components, says
+        # so, and redraws with t-SNE once the background has computed it again
+        for held in kept.glob("tsne-*.npy"):
+            held.unlink()
+        page.reload()
+        poll(lambda: box.get_attribute("data-state") == "drawn", "the map drawn again", MS / 1000)
+        assert box.get_attribute("data-layout") == "pca"
+        assert "the t-SNE map, which keeps look-alike photos together, is being computed" in (
+            page.locator("#map-layout").inner_text()
+        )
+        assert len(page.evaluate(POINTS_JS)["points"]) == total
+        poll(lambda: box.get_attribute("data-layout") == "tsne", "the page switching to t-SNE", 60)
+        assert page.locator("#map-layout").inner_text().startswith("Every photo with an embedding, placed by t-SNE")
+        assert len(page.evaluate(POINTS_JS)["points"]) == total
         browser.close()

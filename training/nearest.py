@@ -13,7 +13,7 @@ Vectors are not kept here (the caller holds them); `saved()` / `restore()` round
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,9 +33,12 @@ class NearestKept:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def add(self, ids: Sequence[int], vectors: np.ndarray, every: np.ndarray) -> None:
+    def add(
+        self, ids: Sequence[int], vectors: np.ndarray, every: np.ndarray, between: Callable[[], object] | None = None
+    ) -> None:
         """Take new photos `ids` with their `vectors`; `every` holds the vectors of all photos held
-        before them, in order, then the new ones (rows 0..len(self)-1, then these)."""
+        before them, in order, then the new ones (rows 0..len(self)-1, then these). `between` is
+        called before each CHUNK of new photos (a caller may wait there for more urgent work)."""
         start, x = len(self.ids), normalise(np.asarray(vectors, dtype=np.float32))
         if len(every) != start + len(x):
             raise ValueError(f"{len(every)} vectors for {start} held and {len(x)} new photos")
@@ -44,6 +47,8 @@ class NearestKept:
         self.sims = np.concatenate([self.sims, np.full((len(x), self.m), -np.inf, np.float32)])
         self.nbrs = np.concatenate([self.nbrs, np.full((len(x), self.m), -1, np.int64)])
         for lo in range(0, len(x), CHUNK):
+            if between is not None:
+                between()
             rows = np.arange(start + lo, start + min(lo + CHUNK, len(x)))
             sims = x[lo : lo + CHUNK] @ base.T  # (chunk, all)
             sims[np.arange(len(rows)), rows] = -np.inf  # not its own neighbour

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -38,9 +39,20 @@ from training.unusual import SKIP_ABOVE, K, unusual_ranking
 log = logging.getLogger(__name__)
 
 UNUSUAL_KEPT = 1000  # unusual scores stored, strongest first (the route and the tab read the top)
-# new photos added to the duplicate finder per call: an update after a long import covers tens of
-# thousands, whose candidate pairs and thumbnails at once would take gigabytes
-ADD_CHUNK = 2000
+# new photos added to the duplicate finder per step: an update after a long import covers tens of
+# thousands, whose candidate pairs and thumbnails at once would take gigabytes; and between two steps
+# the update gives way to corrections (`pause`), so a step is about a second of work
+ADD_CHUNK = 250
+GIVE_WAY_MAX = 30.0  # seconds a step waits at most for corrections: a labeling session does not starve it
+GIVE_WAY_POLL = 0.2
+
+
+def give_way(busy: Callable[[], bool], most: float = GIVE_WAY_MAX, poll: float = GIVE_WAY_POLL) -> float:
+    """Wait while `busy()` (a training or a refresh runs), at most `most` seconds; the seconds waited."""
+    start = time.monotonic()
+    while busy() and time.monotonic() - start < most:
+        time.sleep(poll)
+    return time.monotonic() - start
 
 
 class Curator:
@@ -49,6 +61,9 @@ class Curator:
         self.serving = serving
         self.fetcher = fetcher
         self.embeddings = embeddings
+        # called between the steps of an update: the backend waits there while a correction trains or
+        # its refresh runs (service.py), so the catch-up after a big import leaves them the cores
+        self.pause: Callable[[], object] = lambda: None
 
     def store(self, pid: str) -> CurationStore:
         return CurationStore(self.projects.root / str(pid))
@@ -82,6 +97,7 @@ class Curator:
             fresh = len(finder) == 0
             new = [t for t in held if t.id not in finder]
             for start in range(0, len(new), ADD_CHUNK):  # the same groups as at once, bounded memory
+                self.pause()
                 part = new[start : start + ADD_CHUNK]
                 thumbs = self._thumbs(part, api, state)
                 rows = np.stack([vectors[t.id] for t in part])
@@ -133,7 +149,7 @@ class Curator:
         if new:
             order = [int(i) for i in nearest.ids] + new
             every = np.stack([vectors[i] for i in order]).astype(np.float32)
-            nearest.add(new, every[len(known) :], every)
+            nearest.add(new, every[len(known) :], every, between=self.pause)
             store.save_nearest(key, nearest.saved())
         present_ids = {t.id for t in held}
         present = np.array([int(i) in present_ids for i in nearest.ids], dtype=bool)

@@ -30,9 +30,9 @@ def map_section(pid: str, source: str | None = None) -> str:
     return (
         "<h2>Embedding map</h2>"
         f"<div id='map-box' data-project='{esc(pid)}' data-source='{esc(url)}'>"
-        "<p class='small muted'>every photo with an embedding, placed by the first two principal components "
-        "of its embedding: near points look alike to the model. Draw around points to select them (lasso), "
-        "the wheel zooms, hovering shows the photo, a click clears the selection.</p>"
+        "<p class='small muted'><span id='map-layout'>Every photo with an embedding as a point.</span> "
+        "Draw around points to select them (lasso), the wheel zooms, hovering shows the photo, a click "
+        "clears the selection.</p>"
         f"<p><label>colour by <select id='map-colour'>{options}</select></label> "
         "<span id='map-count' class='small'></span> · <span id='map-selected' class='small'>no selection</span> "
         "<button id='map-open' disabled>Open in Label Studio as a tab</button> "

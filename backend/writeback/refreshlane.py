@@ -58,6 +58,11 @@ class RefreshLane:
             "progress": {"phase": "writing predictions to Label Studio", "version": record["version"]},
         }
 
+    def active(self) -> bool:
+        """Whether any project's refresh is queued or being written."""
+        with self._lock:
+            return any(r["state"] in ("queued", "running") for r in self._records)
+
     def wait_idle(self, pid: str, timeout: float) -> bool:
         """Block until none of the project's refreshes is queued or running; True if in time."""
         deadline = time.monotonic() + timeout

@@ -6,8 +6,12 @@
 // mouse move (0.1-0.2 s a move at 10,000-50,000 points); when the drag ends the points inside are found once
 // and ringed by one more series. "Open in Label Studio as a tab" posts their task ids to
 // /projects/<id>/map/selection, which answers the tab's URL. Styles go through the CSSOM (allowed by the policy).
+// The points are placed by t-SNE once the backend has computed it (backend/collection/layouts.py); until then
+// by the first two principal components, and map.js asks again every POLL_MS and redraws with t-SNE when it
+// is ready (not while a selection is held: it would move the points from under it).
 // For tests and bench/map.py the box says how far it got: data-state (loading / drawn / error), data-drawn-ms
-// (map.js start to first draw), data-drawn-at (navigation to first draw), data-selected (points selected).
+// (map.js start to first draw), data-drawn-at (navigation to first draw), data-selected (points selected),
+// data-layout (tsne / pca).
 'use strict';
 (() => {
   const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7',
@@ -17,6 +21,7 @@
     ['70–90%', '#91bfdb', 700, 900], ['≥ 90%', '#1a7f37', 900, 1001]];
   const LASSO = {fill: 'rgba(44,111,187,0.12)', line: '#2c6fbb'};
   const SELECTION = 'selection';  // the id of the series that rings the selected points
+  const POLL_MS = 5000;  // while t-SNE is computed: how often the map asks whether it is ready
   const LEGEND_HEIGHT = 40;  // the legend's strip above the plot: clicks there toggle groups, no lasso starts
   const byId = id => document.getElementById(id);
 
@@ -277,6 +282,38 @@
     window.addEventListener('resize', () => { chart.resize(); sizeOverlay(view); forgetLasso(view); });
   }
 
+  function describe(view) {
+    const {data, box} = view;
+    byId('map-count').textContent = data.n + ' photos' + (data.missing ? ' (' + data.missing
+      + ' not predicted yet, not shown)' : '') + (data.version ? ', embedded by ' + data.version : '');
+    byId('map-layout').textContent = data.layout === 'tsne'
+      ? 'Every photo with an embedding, placed by t-SNE: near points look alike to the model.'
+      : 'Every photo with an embedding, placed by the first two principal components of the embeddings'
+        + (data.layout_pending ? ' for now; the t-SNE map, which keeps look-alike photos together, is being'
+          + ' computed and replaces it when ready.' : '.');
+    box.dataset.points = String(data.n);
+    box.dataset.layout = data.layout;
+  }
+
+  async function fetchMap(box) {
+    const answer = await fetch(box.dataset.source, {cache: 'no-store'});
+    const data = await answer.json();
+    if (!answer.ok) throw new Error(data.error || answer.statusText);
+    return data;
+  }
+
+  function pollLayout(view) {  // until t-SNE is ready; a failed look is tried again later
+    setTimeout(async () => {
+      let data = null;
+      try { data = await fetchMap(view.box); } catch (e) { data = null; }
+      if (!data || (data.layout_pending && data.layout !== 'tsne')) { pollLayout(view); return; }
+      if (view.selected.length || view.dragging) { pollLayout(view); return; }
+      view.data = data;
+      describe(view);
+      draw(view, byId('map-colour').value);
+    }, POLL_MS);
+  }
+
   async function start() {
     const box = byId('map-box');
     if (!box || !window.echarts) return;
@@ -286,24 +323,21 @@
     layout(area, plot, overlay);
     let data;
     try {
-      const answer = await fetch(box.dataset.source, {cache: 'no-store'});
-      data = await answer.json();
-      if (!answer.ok) throw new Error(data.error || answer.statusText);
+      data = await fetchMap(box);
     } catch (e) {
       byId('map-info').textContent = 'no map: ' + e.message;
       box.dataset.state = 'error';
       return;
     }
     byId('map-info').textContent = data.n ? '' : 'no photos with an embedding yet';
-    byId('map-count').textContent = data.n + ' photos' + (data.missing ? ' (' + data.missing
-      + ' not predicted yet, not shown)' : '') + (data.version ? ', embedded by ' + data.version : '');
-    box.dataset.points = String(data.n);
     const chart = window.echarts.init(plot, null, {renderer: 'canvas'});
     const view = {box, area, plot, overlay, chart, data, t0, selected: [], built: null, legend: {}, lasso: null,
       dragging: false, frame: 0};
+    describe(view);
     sizeOverlay(view);
     wire(view);
     draw(view, byId('map-colour').value);
+    if (data.layout_pending) pollLayout(view);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
