@@ -20,8 +20,10 @@ Per method and size:
   JIT-compiled method does not count its compilation), and for a method that can place new points
   into an existing map, the seconds to place 100.
 
-Methods: `pca` (training/projection.py, what the map draws), `umap` (umap-learn on 50 principal
-components), `tsne` (openTSNE, FFT-accelerated, on 50 principal components), `pacmap`.
+Methods: `pca` and `tsne` (training/projection.py: what the map draws; openTSNE, FFT-accelerated, on
+50 principal components), `umap` (umap-learn on 50 principal components), `pacmap`. The last two are
+not dependencies of tasveer (they bring numba): `.venv/bin/pip install umap-learn==0.5.12
+pacmap==0.9.1` first, or leave them out with --methods pca,tsne.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +188,9 @@ def main() -> int:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         ap.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    missing = [m for m, module in (("umap", "umap"), ("pacmap", "pacmap")) if m in methods and not find_spec(module)]
+    if missing:
+        ap.error(f"{', '.join(missing)} not installed: .venv/bin/pip install umap-learn==0.5.12 pacmap==0.9.1")
     X, labels = shared_embeddings()
     for name in methods:  # warm-up: JIT compilation and imports out of the timings
         METHODS[name](padded(X, 2000))
