@@ -17,7 +17,10 @@ import 1.7x slower at 2,000 photos) (bench/scale.py, 2026-12-05). One write-back
 collection update at a time per process; the newest 100 runs are kept as records for the jobs page
 and tests. The collection's thread runs at a lower CPU priority (COLLECTION_NICE): after a big
 import its update takes minutes, and on 2 cores it doubled a correction's training (fit 5.4 s at
-8,741 photos, 2.2 s at 2,000; bench/scale.py).
+8,741 photos, 2.2 s at 2,000; bench/scale.py). A lower priority is not enough at 50,000 photos (the
+numpy work runs on BLAS threads the nice value does not reach, and Python's lock knows no priority),
+so between its steps the update also waits while a training runs or a refresh is written
+(curator.py `give_way`, set by service.py).
 """
 
 from __future__ import annotations

@@ -66,7 +66,10 @@ from training.params import TrainParams
 
 log = logging.getLogger(__name__)
 
-HEAD = 100  # unlabeled tasks written first: what Label Studio serves next
+# unlabeled tasks written first: what Label Studio serves next, until the rest's first batches (60
+# rows, ~1 s apart) follow. 100 took 1.5 s of the head's write at 8,741 tasks, 32 1.1 s (head in
+# p50 3.9 -> 2.8 s; bench/scale.py, 2026-12-06): its delete recounts each task in SQLite's one lock
+HEAD = 32
 RECORD = "refresh.json"  # projects/<id>/: the last refresh's version and whether it wrote every task
 SETTLE_PAUSE = 0.5  # seconds between two writes of the rest
 

@@ -7,7 +7,7 @@
 // and ringed by one more series. "Open in Label Studio as a tab" posts their task ids to
 // /projects/<id>/map/selection, which answers the tab's URL. Styles go through the CSSOM (allowed by the policy).
 // The points are placed by t-SNE once the backend has computed it (backend/collection/layouts.py); until then
-// by the first two principal components, and map.js asks again every POLL_MS and redraws with t-SNE when it
+// by the first two principal components, and map.js asks again (pollLayout) and redraws with t-SNE when it
 // is ready (not while a selection is held: it would move the points from under it).
 // For tests and bench/map.py the box says how far it got: data-state (loading / drawn / error), data-drawn-ms
 // (map.js start to first draw), data-drawn-at (navigation to first draw), data-selected (points selected),
@@ -21,7 +21,9 @@
     ['70–90%', '#91bfdb', 700, 900], ['≥ 90%', '#1a7f37', 900, 1001]];
   const LASSO = {fill: 'rgba(44,111,187,0.12)', line: '#2c6fbb'};
   const SELECTION = 'selection';  // the id of the series that rings the selected points
-  const POLL_MS = 5000;  // while t-SNE is computed: how often the map asks whether it is ready
+  // while t-SNE is computed the map asks again after POLL_MS, then ever less often (each ask reads the whole
+  // map: ~2 MB at 50,000 photos, where t-SNE takes minutes)
+  const POLL_MS = 4000, POLL_GROWTH = 1.5, POLL_MAX_MS = 30000;
   const LEGEND_HEIGHT = 40;  // the legend's strip above the plot: clicks there toggle groups, no lasso starts
   const byId = id => document.getElementById(id);
 
@@ -302,16 +304,17 @@
     return data;
   }
 
-  function pollLayout(view) {  // until t-SNE is ready; a failed look is tried again later
+  function pollLayout(view, wait) {  // until t-SNE is ready; a failed look is tried again later
+    const next = Math.min(wait * POLL_GROWTH, POLL_MAX_MS);
     setTimeout(async () => {
       let data = null;
       try { data = await fetchMap(view.box); } catch (e) { data = null; }
-      if (!data || (data.layout_pending && data.layout !== 'tsne')) { pollLayout(view); return; }
-      if (view.selected.length || view.dragging) { pollLayout(view); return; }
+      if (!data || (data.layout_pending && data.layout !== 'tsne')) { pollLayout(view, next); return; }
+      if (view.selected.length || view.dragging) { pollLayout(view, POLL_MS); return; }
       view.data = data;
       describe(view);
       draw(view, byId('map-colour').value);
-    }, POLL_MS);
+    }, wait);
   }
 
   async function start() {
@@ -337,7 +340,7 @@
     sizeOverlay(view);
     wire(view);
     draw(view, byId('map-colour').value);
-    if (data.layout_pending) pollLayout(view);
+    if (data.layout_pending) pollLayout(view, POLL_MS);
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
