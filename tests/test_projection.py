@@ -78,6 +78,8 @@ def test_a_layout_is_computed_in_the_background_and_kept(tmp_path):
         assert layouts.ready(tmp_path, "k3", x[:5]) == (None, False)
     finally:
         layouts.close()
+    assert layouts.ready(tmp_path, "k4", x) == (None, False)  # closed: nothing more is started
+    assert layouts.ready(tmp_path, "k2", more)[0] is not None  # what was computed is still read
 
 
 def test_only_the_newest_key_asked_for_is_computed(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ background: seconds at a few thousand photos, minutes at 50,000, so never inside
 A map request asks `Layouts.ready` for the layout of its key (backend/collection/points.py: the
 photos and their vectors). Held on disk (projects/<id>/collection/tsne-<key>.npy, the newest only)
 it is returned; else the computation is queued and the map shows the principal components meanwhile.
-One computation at a time per process, on a thread at the collection's lower CPU priority; per
+One computation at a time per process, on a daemon thread at the collection's lower CPU priority; per
 project only the newest key asked for waits (photos arriving during an import ask for a new key
 with every view of the map, and only the last one is worth computing).
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +50,16 @@ def write_points(folder: Path, prefix: str, key: str, points: np.ndarray) -> Non
 
 
 class Layouts:
+    """One daemon thread computes the layouts asked for, one at a time (a t-SNE half-done at shutdown
+    is dropped, not waited for: the next map view asks again)."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wanted: dict[Path, tuple[str, np.ndarray]] = {}  # per map folder: the newest key asked for
-        self._busy: dict[Path, str | None] = {}  # folders with a thread on them: the key being computed
+        self._computing: tuple[Path, str] | None = None
         self._failed: dict[Path, str] = {}  # the key whose computation failed: not tried again
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="map-layout", initializer=background_priority)
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def ready(self, folder: Path, key: str, vectors: np.ndarray) -> tuple[np.ndarray | None, bool]:
         """(the t-SNE points of `key`, None while not computed; whether one is being computed).
@@ -67,25 +70,26 @@ class Layouts:
         if held is not None:
             return held, False
         with self._lock:
-            if self._failed.get(folder) == key:
+            if self._failed.get(folder) == key or self._closed:
                 return None, False
-            if folder not in self._busy:
-                self._busy[folder] = None
-                self._pool.submit(self._run, folder)
-            if self._busy[folder] != key:  # (asked again while computed: once is enough)
+            if self._computing != (folder, key):  # (asked again while computed: once is enough)
                 self._wanted[folder] = (key, vectors)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="map-layout", daemon=True)
+                self._thread.start()
         return None, True
 
-    def _run(self, folder: Path) -> None:
-        """Compute the newest key asked for in `folder` until none is left."""
+    def _run(self) -> None:
+        """Compute what is asked for until nothing is left."""
+        background_priority()
         while True:
             with self._lock:
-                wanted = self._wanted.pop(folder, None)
-                if wanted is None:
-                    del self._busy[folder]
+                if not self._wanted or self._closed:
+                    self._thread = None
                     return
-                key, vectors = wanted
-                self._busy[folder] = key
+                folder = next(iter(self._wanted))
+                key, vectors = self._wanted.pop(folder)
+                self._computing = (folder, key)
             try:
                 points = scaled(neighbour_layout(vectors), TOP).astype(np.int32)
                 write_points(folder, PREFIX, key, points)
@@ -93,6 +97,11 @@ class Layouts:
                 log.exception("the map's t-SNE layout %s in %s failed", key, folder)
                 with self._lock:
                     self._failed[folder] = key
+            finally:
+                with self._lock:
+                    self._computing = None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            self._wanted.clear()
