@@ -58,15 +58,14 @@ class RefreshLane:
             "progress": {"phase": "writing predictions to Label Studio", "version": record["version"]},
         }
 
-    def active(self) -> bool:
-        """Whether any project's refresh is queued or being written."""
-        with self._lock:
-            return any(r["state"] in ("queued", "running") for r in self._records)
+    def active(self, pid: str | None = None) -> bool:
+        """Whether a refresh (of the project, or of any) is queued or being written."""
+        return any(r["state"] in ("queued", "running") for r in self.records(pid))
 
     def wait_idle(self, pid: str, timeout: float) -> bool:
         """Block until none of the project's refreshes is queued or running; True if in time."""
         deadline = time.monotonic() + timeout
-        while any(r["state"] in ("queued", "running") for r in self.records(pid)):
+        while self.active(pid):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
