@@ -252,6 +252,7 @@ def run_one(n: int, args, seed_set, pool) -> dict:
         out["rss_peak_mb"] = {k: round(v) for k, v in watch.samples.rss_peak.items()}
         out["rss_anon_peak_mb"] = {k: round(v) for k, v in watch.samples.rss_anon_peak.items()}
         out["sample_errors"] = watch.samples.errors[:5]
+        out["slow_samples"] = watch.samples.slow[:200]
         out["versions"] = len(watch.samples.version_seen)
         return out
     finally:

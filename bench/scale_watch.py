@@ -5,7 +5,9 @@
   manager page `GET /api/tasks?project=<id>&page=1&page_size=30`: their latency, and the served
   task with the model_versions of its predictions;
 * the backend's versions (`GET /versions?project=<id>`): when each was first seen;
-* both servers' resident memory, and their private heap (RssAnon) per phase.
+* both servers' resident memory, and their private heap (RssAnon) per phase;
+* each sample slower than SLOW_S, with when it started (wall clock, as the servers' logs write it):
+  what to look up in the logs of a run kept with --keep.
 
 Each sample is kept with the phase the bench was in ("import", "corrections", ...).
 """
@@ -16,6 +18,8 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+
+SLOW_S = 1.0  # a sample slower than this is kept with its start time
 
 
 @dataclass
@@ -34,6 +38,7 @@ class Samples:
     rss_peak: dict[str, float] = field(default_factory=dict)
     rss_anon_peak: dict[str, float] = field(default_factory=dict)  # "<phase> <server>": MB
     errors: list[str] = field(default_factory=list)
+    slow: list[dict] = field(default_factory=list)  # {"kind", "phase", "at" (epoch s), "seconds"}
 
 
 class Watch:
@@ -64,9 +69,13 @@ class Watch:
             self._stop.wait(max(0.0, self.every - (time.monotonic() - t0)))
 
     def _timed(self, kind: str, path: str, params: dict):
-        t0 = time.perf_counter()
+        at, t0 = time.time(), time.perf_counter()
         r = self.up.ls("GET", path, params)
-        self.samples.latency[kind].append((self.phase, time.perf_counter() - t0))
+        seconds = time.perf_counter() - t0
+        self.samples.latency[kind].append((self.phase, seconds))
+        if seconds > SLOW_S:
+            slow = {"kind": kind, "phase": self.phase, "at": round(at, 3), "seconds": round(seconds, 2)}
+            self.samples.slow.append(slow)
         return r
 
     def _next(self) -> None:
