@@ -12,7 +12,9 @@ import pytest
 import requests
 
 import scenes
-from backend.writeback.opentasks import FIRST_SERVED, HOLD, PER_PERSON, OpenTasks
+from backend.writeback.lswrite import BULK_ROWS, ROWS_PER_WRITE
+from backend.writeback.opentasks import FIRST_SERVED, HOLD, PER_PERSON, QUIET_S, OpenTasks
+from backend.writeback.refresh import QUIET_PAUSE, SETTLE_PAUSE, pace
 from lsfixture import poll
 from lsproto.notes import waiting_version
 from lsproto.results import choice_result
@@ -92,6 +94,21 @@ def test_new_tasks_of_the_same_version_join_its_queue(opened):
     record.note_queue("1", "v1", rows({1: 0.5, 2: 0.6}))
     record.note_queue("1", "v1", rows({3: 0.1}))  # an import under v1: the new photo is the most useful
     assert record.note_submit("1", 7, 2, now=0.0)[:2] == [3, 1]
+
+
+def test_the_rest_writes_small_while_someone_labels_and_in_bulk_once_nobody_has(opened):
+    """A refresh's rest writes ROWS_PER_WRITE rows with a pause for a labeler's requests between
+    two writes while someone submitted within QUIET_S, else BULK_ROWS (refresh.py `pace`)."""
+    record = opened()
+    assert not record.labeling("1") and pace(record, "1") == (BULK_ROWS, QUIET_PAUSE)
+    record.note_queue("1", "v0002", [{"task": t, "score": 0.5, "priority": t / 10} for t in range(1, 6)])
+    record.note_submit("1", person=7, task=1, now=1000.0)
+    assert record.labeling("1", now=1000.0 + QUIET_S - 1)
+    assert not record.labeling("1", now=1000.0 + QUIET_S + 1)
+    record.note_submit("1", person=8, task=2)
+    assert record.labeling("1") and not record.labeling("2")
+    assert pace(record, "1") == (ROWS_PER_WRITE, SETTLE_PAUSE) and pace(record, "2") == (BULK_ROWS, QUIET_PAUSE)
+    assert ROWS_PER_WRITE < BULK_ROWS and SETTLE_PAUSE > QUIET_PAUSE
 
 
 def test_api_replicas_on_redis_share_the_record(redis_prefix, tmp_path):  # noqa: F811 (fixture)

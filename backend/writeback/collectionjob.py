@@ -17,7 +17,7 @@ photos; a training child or RQ worker runs it at the end of its refresh (refresh
 from __future__ import annotations
 
 from backend.collection import rowprep
-from backend.writeback.lswrite import COLLECTION_ROWS, write_rows
+from backend.writeback.lswrite import BULK_ROWS, write_rows
 
 
 def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None) -> dict:
@@ -45,13 +45,13 @@ def update_and_rewrite(refresher, pid: str, labels: dict[int, str] | None = None
     rows = refresher.indexed_predictions(state, cfg, vid, classifier, tasks, api, index)[0] if tasks else []
     prep = rowprep.arrange(refresher.curator, pid, curation, rows, checks, refresher.labeled(pid, trained))
     out = prep.rows + prep.checks
-    for start in range(0, len(out), COLLECTION_ROWS):  # the new photos' writes get turns between
+    for start in range(0, len(out), BULK_ROWS):  # the new photos' writes get turns between
         refresher.curator.pause()  # and a correction's training and head go first (curator.give_way)
         held = refresher.open.held(pid)  # someone may have it open: its prediction stays (opentasks.py)
         with refresher.writing(pid, vid) as current:  # else a newer version's refresh writes the marks
             if not current:
                 return report
-            report["rewritten"] += write_rows(api, int(pid), out[start : start + COLLECTION_ROWS], keep=held)
+            report["rewritten"] += write_rows(api, int(pid), out[start : start + BULK_ROWS], keep=held)
     report["marks_copied"] = prep.copy_marks(api, int(pid), [r["task"] for r in out])
     report["duplicates_after_queue"] = prep.moved
     return report

@@ -53,16 +53,17 @@ def with_notes(row: dict) -> dict:
     return out
 
 
-# rows per delete + import under the project's write lock in a refresh's rest, so another writer gets
-# its turn between. It runs while people label, and a write holds Label Studio's SQLite (its delete
-# recounts each prediction's task: three queries a prediction), so a labeler's `/next` and the next
+# rows per delete + import under the project's write lock in a refresh's rest while someone labels,
+# so another writer gets its turn between. A write holds Label Studio's SQLite (its delete recounts
+# each prediction's task: three queries a prediction), so a labeler's `/next` and the next
 # correction's head wait for it: 250 rows held it ~3 s at 8,741 tasks (bench/scale.py, 2026-12-06);
 # 60 hold it well under a second
 ROWS_PER_WRITE = 60
-# the same for the collection's rewrites (collectionjob.py): after a big import they cover tens of
-# thousands of tasks, where 60 a write took longer than 20 minutes at 50,000 photos on PostgreSQL, so
-# they write 250 at a time and give way to corrections between two writes instead
-COLLECTION_ROWS = 250
+# rows per write where nobody waits for a write to end: the refresh's rest once nobody has labeled
+# for a while (opentasks.QUIET_S), and the collection's rewrites, which give way to corrections
+# between two writes instead. At 50,000 photos on PostgreSQL, 60 a write took ~1.5 s each (most of
+# it fixed costs), so writing every task took longer than 20 minutes
+BULK_ROWS = 250
 
 
 def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True, written=None, keep=()) -> int:

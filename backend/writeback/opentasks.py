@@ -50,6 +50,7 @@ FIRST_SERVED = 2  # tasks per order of a replaced queue held: someone may have o
 PER_PERSON = 3  # candidates per order for one person alone
 HOLD = 1800.0  # seconds a person's candidates are held after their last submit
 DONE_KEPT = 2000  # annotated tasks remembered (never candidates)
+QUIET_S = 60.0  # seconds without a submit after which nobody is taken to be labeling
 
 
 def _orders(queue: dict) -> tuple[list[int], list[int]]:
@@ -160,6 +161,12 @@ class OpenTasks:
 
         record = self._update(pid, change)
         return record["people"][str(person)]["tasks"]
+
+    def labeling(self, pid: str, now: float | None = None) -> bool:
+        """Whether someone submitted within the last QUIET_S seconds (the webhooks' record)."""
+        now = time.time() if now is None else now
+        people = (self._read(pid).get("people") or {}).values()
+        return any(p.get("at", 0.0) > now - QUIET_S for p in people)
 
     def done(self, pid: str) -> set[int]:
         """The tasks annotated lately (webhooks), newer than any version's training: a duplicate

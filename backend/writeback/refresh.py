@@ -13,10 +13,11 @@ bounded by what a person is served next, not by the project's size.
    predictions deleted, the new ones imported), then the project's `model_version` moves to the
    version: Label Studio's sampling serves only tasks with a prediction of it, so from then on it
    serves the new version's most useful photos. A correction costs this, whatever the project's size.
-4. **The rest**, the label checks first, follows in chunks of lswrite.ROWS_PER_WRITE and stops as soon as a
-   newer training is asked for or another version serves (`superseded`); once people pause, every
-   task gets the newest answer, and a complete pass deletes what other versions left (one
-   prediction per task). Each batch is written under the project's write lock (backend/locks.py), only
+4. **The rest**, the label checks first, follows in chunks of lswrite.ROWS_PER_WRITE while someone
+   labels (lswrite.BULK_ROWS once nobody has for a minute: `pace`) and stops as soon as a newer
+   training is asked for or another version serves (`superseded`); once people pause, every task
+   gets the newest answer, and a complete pass deletes what other versions left (one prediction
+   per task). Each batch is written under the project's write lock (backend/locks.py), only
    while its version still serves, so a new tasks' write-back never interleaves with it. In the
    serving process it runs on the refresh lane (refreshlane.py), beside the next training.
 5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
@@ -54,7 +55,7 @@ from backend.writeback.coldstart import medoids_first, n_clusters
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
-from backend.writeback.lswrite import ROWS_PER_WRITE, names_version, write_rows
+from backend.writeback.lswrite import BULK_ROWS, ROWS_PER_WRITE, names_version, write_rows
 from backend.writeback.opentasks import OpenTasks
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient.tally import Tally, counting
@@ -71,7 +72,8 @@ log = logging.getLogger(__name__)
 # p50 3.9 -> 2.8 s; bench/scale.py, 2026-12-06): its delete recounts each task in SQLite's one lock
 HEAD = 32
 RECORD = "refresh.json"  # projects/<id>/: the last refresh's version and whether it wrote every task
-SETTLE_PAUSE = 0.5  # seconds between two writes of the rest
+SETTLE_PAUSE = 0.5  # seconds between two writes of the rest while someone labels
+QUIET_PAUSE = 0.1  # and once nobody has for a while (opentasks.QUIET_S)
 
 
 @dataclass(frozen=True)
@@ -225,8 +227,10 @@ class Refresher:
         prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
         settled, complete = 0, True
         rest = checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
-        for start in range(0, len(rest), ROWS_PER_WRITE):
-            batch = rest[start : start + ROWS_PER_WRITE]
+        start = 0
+        while start < len(rest):
+            size, pause = pace(self.open, pid)
+            batch, start = rest[start : start + size], start + size
             held.update(self.open.held(pid))  # someone submitted meanwhile: what they are served next
             with self.writing(pid, vid) as current:
                 if not current or superseded():
@@ -239,7 +243,7 @@ class Refresher:
                     named = True
                 settled += created
             prep.copy_marks(api, project_id, [r["task"] for r in batch])
-            time.sleep(SETTLE_PAUSE)  # Label Studio's SQLite has one writer: let a labeler's request in
+            time.sleep(pause)  # Label Studio's SQLite has one writer: let a labeler's request in
         return Written(head, settled, complete, served, sent.sent - served, served_at, held)
 
     def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int], spared: set) -> list[str]:
@@ -315,3 +319,12 @@ class Refresher:
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
         """The version's label-check rows (labelchecks.py)."""
         return label_check_rows(self.serving.manifest(pid, vid), vid, cfg)
+
+
+def pace(open_tasks: OpenTasks, pid: str) -> tuple[int, float]:
+    """Rows of the rest's next write and the pause after it: small writes with a pause for a
+    labeler's requests while someone labels (a submit within opentasks.QUIET_S), BULK_ROWS once
+    nobody has for a while."""
+    if open_tasks.labeling(pid):
+        return ROWS_PER_WRITE, SETTLE_PAUSE
+    return BULK_ROWS, QUIET_PAUSE
