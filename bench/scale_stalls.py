@@ -6,9 +6,11 @@
 bench/scale_watch.py keeps each sample slower than SLOW_S with its start. For each one of the phase,
 this lists the Label Studio requests that ended while it waited (Label Studio's log writes a request's
 line when it ends: the one a stall waited on ends just before it) and the backend's own log lines of
-the same span; --show of them in full. Then, over all the stalls, how many ended inside one per
-request kind (method and path with numbers as <id>), against how many of that kind the whole phase
-had: a kind that ends in nearly every stall and rarely elsewhere is the suspect.
+the same span; --show of them in full. Then how many began with Label Studio's "database is locked"
+(on SQLite its retry middleware then sleeps 1 s and runs the request again) and, over all the
+stalls, how many ended inside one per request kind (method and path with numbers as <id>), against
+how many of that kind the whole phase had: a kind that ends in nearly every stall and rarely
+elsewhere is the suspect.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 STAMP = re.compile(r"^\[?(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]?")
+LOCKED = "database is locked"
 REQUEST = re.compile(r'"(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.[01]"')
 
 
@@ -63,10 +66,12 @@ def main() -> int:
         print(f"no sample slower than the watch's limit in phase {args.phase!r}")
         return 0
     inside: Counter = Counter()
+    locked = 0
     for i, s in enumerate(stalls):
         start, end = s["at"], s["at"] + s["seconds"]
         ended = between(ls_log, start, end + 0.05)
         inside.update({k for k in map(kind, ended) if k})
+        locked += any(LOCKED in line for line in between(ls_log, start, end))
         if i < args.show:
             print(f"--- {s['kind']} {s['seconds']} s from {datetime.fromtimestamp(start).time()}")
             for line in ended + between(backend_log, start - 0.5, end):
@@ -74,7 +79,9 @@ def main() -> int:
     first = min(s["at"] for s in stalls)
     last = max(s["at"] + s["seconds"] for s in stalls)
     overall = Counter(k for at, line in ls_log if first <= at <= last for k in [kind(line)] if k)
-    print(f"\n{len(stalls)} stalls in {args.phase}; Label Studio requests that ended inside them:")
+    print(f"\n{len(stalls)} stalls in {args.phase}; {locked} began with Label Studio logging {LOCKED!r} (SQLite:")
+    print("its DatabaseIsLockedRetryMiddleware sleeps 1 s, then 1.5 s, ... and runs the request again)")
+    print("Label Studio requests that ended inside them:")
     print(f"{'request':60} {'in stalls':>9} {'all':>6}")
     for name, n in inside.most_common(25):
         print(f"{name[:60]:60} {n:>9} {overall[name]:>6}")

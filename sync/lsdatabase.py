@@ -11,6 +11,7 @@ with a `LABEL_STUDIO_` or `HEARTEX_` prefix first (core/utils/params.py get_env)
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 SQLITE = "sqlite"
+SQLITE_SETTINGS = Path(__file__).resolve().parent / "lssettings" / "tasveer_ls_settings.py"
 LOCAL_POSTGRES = "postgres"
 LOCAL_SERVER = ("127.0.0.1", 5432, "postgres")  # host, port, user
 SCHEMES = ("postgresql", "postgres")
@@ -120,14 +122,18 @@ def describe(choice: str, ls_data_dir: Path) -> str:
 
 
 def ls_environment(env: dict[str, str], choice: str) -> dict[str, str]:
-    """`env` without any inherited database setting, plus those of `choice`."""
-    out = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+    """`env` without any inherited database setting, plus those of `choice`; on SQLite, LS's own
+    settings with immediate transactions (sync/lssettings/tasveer_ls_settings.py says why)."""
+    out = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
     for key in _LS_DATABASE_KEYS:
         for prefix in ("", "LABEL_STUDIO_", "HEARTEX_"):
             out.pop(prefix + key, None)
     target = parse(choice)
     if target is not None:
         out.update(target.ls_env())
+        return out
+    out["DJANGO_SETTINGS_MODULE"] = SQLITE_SETTINGS.stem
+    out["PYTHONPATH"] = os.pathsep.join(p for p in (str(SQLITE_SETTINGS.parent), env.get("PYTHONPATH")) if p)
     return out
 
 
