@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 
 from lssqlite import migrated_database
 from lstokens import TokenError, browser_session, create_personal_access_token, session_personal_access_token
@@ -111,6 +112,19 @@ class LabelStudioInstance:
         from lsproto.tokens import LSAuth
 
         return open_client(LSAuth(self.url, self.token), timeout=60.0)
+
+    def url_tasks(self, project_id: int, count: int) -> list[int]:
+        """`count` new tasks whose images are never fetched (a closed port): their ids, in order."""
+        body = [{"image": f"http://127.0.0.1:9/{i}.jpg"} for i in range(count)]
+        r = requests.post(
+            f"{self.url}/api/projects/{project_id}/import",
+            json=body,
+            params={"return_task_ids": "true"},
+            headers=self.headers,
+            timeout=120,
+        )
+        r.raise_for_status()
+        return r.json()["task_ids"]
 
     def personal_access_token(self) -> str:
         """A personal access token (PAT) of this organization, created on first use and cached for

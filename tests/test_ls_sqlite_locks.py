@@ -42,15 +42,7 @@ def rows_for(cfg, ids: list[int], version: str, shift: int) -> list[dict]:
 def test_next_waits_for_a_write_instead_of_failing_and_sleeping(label_studio):
     client = label_studio.client()
     project = ensure_project(client, "sqlite-locks", CLASSES, sampling="uncertainty")
-    body = [{"image": f"http://127.0.0.1:9/{i}.jpg"} for i in range(TASKS)]
-    r = requests.post(
-        f"{label_studio.url}/api/projects/{project.id}/import",
-        json=body,
-        params={"return_task_ids": "true"},
-        headers=label_studio.headers,
-        timeout=120,
-    )
-    ids = r.json()["task_ids"]
+    ids = label_studio.url_tasks(project.id, TASKS)
     cfg = parse_label_config(project.label_config)
     write_rows(client, project.id, rows_for(cfg, ids, "v0001", 0))
     client.set_model_version(project.id, "v0001")

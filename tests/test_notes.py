@@ -126,15 +126,7 @@ def test_tabs_open_empty_and_notes_reach_the_task_data(database, request):
         assert r.status_code == 200 and r.json()["total"] == 0, (title, r.status_code, r.text[:300])
     client.cache_notes(project.id, [])  # nothing to copy: no request (the action fails on none)
 
-    body = [{"image": f"http://127.0.0.1:9/{i}.jpg"} for i in range(3)]
-    r = requests.post(
-        f"{label_studio.url}/api/projects/{project.id}/import",
-        json=body,
-        params={"return_task_ids": "true"},
-        headers=label_studio.headers,
-        timeout=60,
-    )
-    ids = r.json()["task_ids"]
+    ids = label_studio.url_tasks(project.id, 3)
     cfg = parse_label_config(project.label_config)
     rows = []
     for task, (label, conf, prio) in zip(ids, [("sea", 0.9, 0.6), ("forest", 0.5, 0.1), ("street", 0.7, 0.3)]):
