@@ -253,6 +253,15 @@ VARIABLES = (
         "`POSTGRE_*`) and sets `DJANGO_DB` and `POSTGRE_*` from its `--database` (default SQLite)",
         ("label-studio",),
     ),
+    Var(
+        "DJANGO_SETTINGS_MODULE",
+        "text",
+        None,
+        "Label Studio's settings; `tasveer up` on SQLite sets `tasveer_ls_settings` (its folder "
+        "sync/lssettings/ on `PYTHONPATH`): Label Studio's own with immediate SQLite transactions, so "
+        "`/next` waits for a writer instead of failing and retrying a second later; an inherited value is removed",
+        ("label-studio",),
+    ),
 )
 
 
