@@ -12,9 +12,8 @@ import pytest
 import requests
 
 import scenes
-from backend.writeback.lswrite import BULK_ROWS, ROWS_PER_WRITE
+from backend.writeback.lswrite import BULK_ROWS, QUIET_PAUSE, ROWS_PER_WRITE, SETTLE_PAUSE, pace
 from backend.writeback.opentasks import FIRST_SERVED, HOLD, PER_PERSON, QUIET_S, OpenTasks
-from backend.writeback.refresh import QUIET_PAUSE, SETTLE_PAUSE, pace
 from lsfixture import poll
 from lsproto.notes import waiting_version
 from lsproto.results import choice_result
@@ -98,7 +97,7 @@ def test_new_tasks_of_the_same_version_join_its_queue(opened):
 
 def test_the_rest_writes_small_while_someone_labels_and_in_bulk_once_nobody_has(opened):
     """A refresh's rest writes ROWS_PER_WRITE rows with a pause for a labeler's requests between
-    two writes while someone submitted within QUIET_S, else BULK_ROWS (refresh.py `pace`)."""
+    two writes while someone submitted within QUIET_S, else BULK_ROWS (lswrite.py `pace`)."""
     record = opened()
     assert not record.labeling("1") and pace(record, "1") == (BULK_ROWS, QUIET_PAUSE)
     record.note_queue("1", "v0002", [{"task": t, "score": 0.5, "priority": t / 10} for t in range(1, 6)])

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 
 from lsclient import LabelStudioError
-from lsproto.notes import note_items, note_text
+from lsproto.notes import note_items, note_text, waiting_version
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,17 @@ ROWS_PER_WRITE = 60
 # between two writes instead. At 50,000 photos on PostgreSQL, 60 a write took ~1.5 s each (most of
 # it fixed costs), so writing every task took longer than 20 minutes
 BULK_ROWS = 250
+SETTLE_PAUSE = 0.5  # seconds between two writes of a refresh's rest while someone labels
+QUIET_PAUSE = 0.1  # and once nobody has for a while (opentasks.QUIET_S)
+
+
+def pace(open_tasks, pid: str) -> tuple[int, float]:
+    """Rows of a refresh's next write of the rest and the pause after it: small writes with a pause
+    for a labeler's requests while someone labels (`open_tasks.labeling`: a submit within
+    opentasks.QUIET_S), BULK_ROWS once nobody has for a while."""
+    if open_tasks.labeling(pid):
+        return ROWS_PER_WRITE, SETTLE_PAUSE
+    return BULK_ROWS, QUIET_PAUSE
 
 
 def write_rows(api, project_id: int, rows: list[dict], *, replace: bool = True, written=None, keep=()) -> int:
@@ -102,3 +113,18 @@ def _import(api, project_id: int, rows: list[dict]) -> int:
         for version, notes in by_version.items():
             api.patch_notes(project_id, version, notes)
     return created
+
+
+def drop_other_versions(api, project_id: int, vid: str, others: list[int], spared: set) -> list[str]:
+    """After a refresh's complete pass: the predictions of other versions that are left go (on
+    `others`, the tasks the pass did not write: labeled since the version's training), but for the
+    `spared` versions, which tasks someone may have open still hold; those tasks' notes are cleared
+    with them (as many as the labels, not the project: `cache_labels` over every task holds Label
+    Studio for a minute at 10,000 tasks)."""
+    kept = {vid, waiting_version(vid)} | set(spared)  # this version's waiting duplicates too
+    removed = [v for v in api.model_versions(project_id) if v not in kept]
+    for old in removed:
+        api.delete_model_version(project_id, old)
+    if removed:
+        api.cache_notes(project_id, others)
+    return removed

@@ -14,7 +14,7 @@ bounded by what a person is served next, not by the project's size.
    version: Label Studio's sampling serves only tasks with a prediction of it, so from then on it
    serves the new version's most useful photos. A correction costs this, whatever the project's size.
 4. **The rest**, the label checks first, follows in chunks of lswrite.ROWS_PER_WRITE while someone
-   labels (lswrite.BULK_ROWS once nobody has for a minute: `pace`) and stops as soon as a newer
+   labels (lswrite.BULK_ROWS once nobody has for a minute: lswrite.pace) and stops as soon as a newer
    training is asked for or another version serves (`superseded`); once people pause, every task
    gets the newest answer, and a complete pass deletes what other versions left (one prediction
    per task). Each batch is written under the project's write lock (backend/locks.py), only
@@ -55,11 +55,11 @@ from backend.writeback.coldstart import medoids_first, n_clusters
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
-from backend.writeback.lswrite import BULK_ROWS, ROWS_PER_WRITE, names_version, write_rows
+from backend.writeback.lswrite import drop_other_versions, names_version, pace, write_rows
 from backend.writeback.opentasks import OpenTasks
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient.tally import Tally, counting
-from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score, waiting_version
+from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
 from lsproto.results import prediction
 from training.acquisition import clusters as kmeans_clusters
 from training.atomic import write_json_atomic
@@ -72,8 +72,6 @@ log = logging.getLogger(__name__)
 # p50 3.9 -> 2.8 s; bench/scale.py, 2026-12-06): its delete recounts each task in SQLite's one lock
 HEAD = 32
 RECORD = "refresh.json"  # projects/<id>/: the last refresh's version and whether it wrote every task
-SETTLE_PAUSE = 0.5  # seconds between two writes of the rest while someone labels
-QUIET_PAUSE = 0.1  # and once nobody has for a while (opentasks.QUIET_S)
 
 
 @dataclass(frozen=True)
@@ -138,7 +136,7 @@ class Refresher:
             with self.writing(pid, vid) as current:  # a newer version's rows may be written by now
                 if current:
                     spared = set(written.held.values())
-                    removed = self._drop_other_versions(api, int(pid), vid, sorted(others), spared)
+                    removed = drop_other_versions(api, int(pid), vid, sorted(others), spared)
         report = {
             "version": vid,
             "predicted": len(rows),
@@ -246,20 +244,6 @@ class Refresher:
             time.sleep(pause)  # Label Studio's SQLite has one writer: let a labeler's request in
         return Written(head, settled, complete, served, sent.sent - served, served_at, held)
 
-    def _drop_other_versions(self, api, project_id: int, vid: str, others: list[int], spared: set) -> list[str]:
-        """After a complete pass: the predictions of other versions that are left go (on `others`,
-        the tasks this pass did not write: labeled since the version's training), but for the
-        `spared` versions, which tasks someone may have open still hold; those tasks' notes are
-        cleared with them (as many as the labels, not the project: `cache_labels` over every task
-        holds Label Studio for a minute at 10,000 tasks)."""
-        kept = {vid, waiting_version(vid)} | set(spared)  # this version's waiting duplicates too
-        removed = [v for v in api.model_versions(project_id) if v not in kept]
-        for old in removed:
-            api.delete_model_version(project_id, old)
-        if removed:
-            api.cache_notes(project_id, others)
-        return removed
-
     def indexed_predictions(self, state, cfg, vid, classifier, tasks, api, index) -> tuple[list[dict], list[str]]:
         """Rows for indexed tasks (cached embeddings; the others fetched and embedded)."""
         backbone = classifier.backbone
@@ -319,12 +303,3 @@ class Refresher:
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
         """The version's label-check rows (labelchecks.py)."""
         return label_check_rows(self.serving.manifest(pid, vid), vid, cfg)
-
-
-def pace(open_tasks: OpenTasks, pid: str) -> tuple[int, float]:
-    """Rows of the rest's next write and the pause after it: small writes with a pause for a
-    labeler's requests while someone labels (a submit within opentasks.QUIET_S), BULK_ROWS once
-    nobody has for a while."""
-    if open_tasks.labeling(pid):
-        return ROWS_PER_WRITE, SETTLE_PAUSE
-    return BULK_ROWS, QUIET_PAUSE
