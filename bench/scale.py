@@ -24,6 +24,8 @@ Per N, on a fresh `tasveer up` in a temp data dir (free ports, loopback; bench/s
                reached that task).
 All along, every ~0.5 s (bench/scale_watch.py): `/next` and data manager page
 (`GET /api/tasks?project=..&page=1&page_size=30`) latency, both servers' resident memory (/proc).
+During the corrections (until each is trained on): CPU seconds of the backend, Label Studio and
+PostgreSQL, and with py-spy installed the backend's most sampled functions (bench/scale_cpu.py).
 Label Studio requests per correction, two ways: request lines in DATA_DIR/labelstudio/label-studio.log
 during the corrections, less the bench's own (tagged `bench=1`); and the backend's own count
 (lsclient counts its requests; each training job reports its training's and its write-back's).
@@ -48,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scale_cpu import Profile, snapshot, top_frames, used  # noqa: E402
 from bench.scale_photos import class_of, link_seed, make_pool, scene_files, split_seed  # noqa: E402
 from bench.scale_report import figures, plot, table  # noqa: E402
 from bench.scale_up import REPO, Up  # noqa: E402
@@ -238,9 +241,17 @@ def run_one(n: int, args, seed_set, pool) -> dict:
             out["model"] = model_time(up, photos, n)
             watch.phase = "corrections"
             before, since = up.ls_requests(), time.time()
+            cpu, spy = snapshot(up.children()), Profile(up.children()["backend"], root / "corrections.pyspy")
             done = correct(up, args.corrections, args.pace)
             trained = lambda: all(trained_on(up, c["annotation"]) for c in done)  # noqa: E731
             wait(trained, "training on every correction", up, SETTLE_S)
+            out["cpu_s_corrections"] = used(cpu, snapshot(up.children()))
+            spy.stop()
+            if spy.proc is not None and spy.out.exists():
+                out["backend_profile_corrections"] = top_frames(spy.out)
+            print(f"CPU s during the corrections: {out['cpu_s_corrections']}", file=sys.stderr)
+            for frame, samples in out.get("backend_profile_corrections") or []:
+                print(f"  {samples:>7}  {frame}", file=sys.stderr)
             wait(lambda: idle_version(up), "idle backend", up, SETTLE_S)
             out["ls_requests_corrections"] = up.ls_requests() - before
             out["backend_ls_requests_corrections"] = up.backend_ls_requests(since)

@@ -44,6 +44,8 @@ def figures(run: dict) -> dict:
         "import / model time": round(imp["seconds"] / model["seconds_for_n"], 1),
         "publish s p50": _median(publish),
         "publish s max": _max(publish),
+        # a version superseded before its head was written never reaches LS: the p50 is of the others
+        "versions LS named (head in), of corrections": f"{sum(h is not None for h in heads)} of {len(heads)}",
         "LS on it (head in) s p50": _median(heads),
         "LS on it (head in) s max": _max(heads),
         "/next serves it s p50": _median(serves),
