@@ -1,4 +1,4 @@
-"""The project-level calls of `LabelStudioClient`: the task count, the model version the data
+"""The project-level calls of `LabelStudioClient`: the model version the data
 manager scores by, the extra params of tasveer's ML backend connection, and a data-manager action
 run on chosen tasks. Each reads or changes one project's settings, not its tasks' content."""
 
@@ -20,11 +20,6 @@ class ProjectCalls(LabelStudio):
     Mixed into `LabelStudioClient` (client.py); it subclasses the SDK's `LabelStudio` only so that
     its SDK calls type-check, and is never built on its own.
     """
-
-    def task_count(self, project_id: int) -> int:
-        """How many tasks the project has (Label Studio's `task_number`)."""
-        with sdk_call(f"GET /api/projects/{project_id}/"):
-            return int(self.projects.get(id=project_id).task_number or 0)
 
     def tasveer_backends(self, project_id: int) -> list:
         """The project's tasveer ML backend connections (SDK MlBackend objects)."""

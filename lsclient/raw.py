@@ -14,6 +14,7 @@ the SDK's calls.
   `{"model_version": v}` deletes that version's predictions.
 * `POST /api/projects/<id>/import?return_task_ids=true` with image files (multipart) -> 201
   `{"task_ids": [...]}`, the tasks in the order of the files.
+* `GET /api/projects/counts/?ids=<id>&include=task_number` -> `{"results": [{"task_number": N}]}`.
 * `GET /health`.
 """
 
@@ -55,6 +56,17 @@ class RawCalls:
         return self.raw(
             "GET", "/health", ok=range(100, 600), auth=None, timeout=timeout, headers={SEND_ONCE: "1"}
         ).status_code
+
+    def task_count(self, project_id: int) -> int:
+        """How many tasks the project has (Label Studio's `task_number`), from the projects' counts
+        endpoint asked for that count alone: the project's own GET computes a dozen counts over its
+        tasks and predictions (0.27 s against 0.10 s at 50,000 tasks on PostgreSQL, with load), and
+        every correction's training and refresh ask."""
+        params = {"ids": project_id, "include": "task_number"}
+        found = self.raw("GET", "/api/projects/counts/", params=params).json().get("results") or []
+        if not found:
+            raise LabelStudioError(f"GET /api/projects/counts/: no project {project_id}", status=404)
+        return int(found[0].get("task_number") or 0)
 
     # The task list stays raw: the SDK's `tasks.list` pager parses every task, with its
     # annotations and predictions, into pydantic models (training and every refresh list all of a

@@ -40,30 +40,30 @@ def test_only_new_photos_are_read_and_every_row_is_the_cached_one(cache):
     memo, reads = FeatureMemo(), []
     first = put(cache, [f"d{i}" for i in range(3000)], 0)
     digests = list(first)
-    found = memo.rows(("1", "net@224"), digests, reader(cache, reads))
-    assert reads == [digests]
+    x, found = memo.stacked(("1", "net@224"), digests, reader(cache, reads))
+    assert reads == [digests] and found.all() and np.array_equal(x, np.stack(list(first.values())))
     more = put(cache, ["n1", "n2"], 1)
-    found = memo.rows(("1", "net@224"), digests + ["n1", "n2", "gone"], reader(cache, reads))
-    assert reads[1] == ["n1", "n2", "gone"]  # the 3,000 came from memory
-    assert "gone" not in found
-    for d, v in (first | more).items():
-        assert np.array_equal(found[d], v)
-    stacked = memo.matrix(("1", "net@224"), found, ["n2", "d7", "d0"])
-    assert np.array_equal(stacked, np.stack([more["n2"], first["d7"], first["d0"]]))
-    with pytest.raises(ValueError):
-        found["d0"][0] = 1.0  # the memo's rows cannot be changed through what it hands out
+    asked = ["n2", "d7", None, "gone", "d0", "n1", "d7"]  # None: a task whose image was never fetched
+    x, found = memo.stacked(("1", "net@224"), digests + asked, reader(cache, reads))
+    assert reads[1] == ["n2", "gone", "n1"]  # the 3,000 came from memory
+    assert found.tolist() == [True] * 3000 + [True, True, False, False, True, True, True]
+    expected = [*first.values(), more["n2"], first["d7"], first["d0"], more["n1"], first["d7"]]
+    assert np.array_equal(x, np.stack(expected))
+    x[0, 0] = 1e6  # what it hands out is a copy: the memo's rows stay as cached
+    again, _ = memo.stacked(("1", "net@224"), ["d0"], reader(cache, reads))
+    assert np.array_equal(again[0], first["d0"]) and len(reads) == 2
 
 
 def test_another_project_or_backbone_starts_over_and_a_big_one_is_not_kept(cache):
     vectors = put(cache, [f"d{i}" for i in range(10)], 0)
     reads: list = []
     memo = FeatureMemo()
-    memo.rows(("1", "net@224"), list(vectors), reader(cache, reads))
-    memo.rows(("2", "net@224"), list(vectors), reader(cache, reads))
-    memo.rows(("2", "net@224"), list(vectors), reader(cache, reads))
+    memo.stacked(("1", "net@224"), list(vectors), reader(cache, reads))
+    memo.stacked(("2", "net@224"), list(vectors), reader(cache, reads))
+    memo.stacked(("2", "net@224"), list(vectors), reader(cache, reads))
     assert len(reads) == 2  # project 1, then project 2 once
     small = FeatureMemo(limit=5 * DIM * 4)  # room for 5 vectors: 10 are read every time
     for _ in range(2):
-        got = small.rows(("1", "net@224"), list(vectors), reader(cache, reads))
-        assert all(np.array_equal(got[d], v) for d, v in vectors.items())
+        got, found = small.stacked(("1", "net@224"), list(vectors), reader(cache, reads))
+        assert found.all() and np.array_equal(got, np.stack(list(vectors.values())))
     assert len(reads) == 4

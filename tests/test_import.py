@@ -105,6 +105,9 @@ def test_cli_skips_non_images_with_a_message(label_studio, shared_data, tmp_path
     assert "fake.jpg: not a readable image" in proc.stderr
     assert "imported 7 images" in proc.stdout and "skipped 2" in proc.stdout
     assert client.projects.get(id=project.id).task_number == 7
+    # the count the task index catches up by (lsclient task_count: the counts endpoint), for this project alone
+    assert client.task_count(project.id) == 7
+    assert client.task_count(ensure_project(client, "import-cli-other", CLASSES).id) == 0
 
 
 def test_cli_readable_errors(label_studio, tmp_path):

@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 UNUSUAL_KEPT = 1000  # unusual scores stored, strongest first (the route and the tab read the top)
 # new photos added to the duplicate finder per step: an update after a long import covers tens of
 # thousands, whose candidate pairs and thumbnails at once would take gigabytes; and between two steps
-# the update gives way to corrections (`pause`), so a step is about a second of work
-ADD_CHUNK = 250
+# the update gives way to corrections (`pause`). A step's thumbnail comparisons hold the process's
+# GIL: 250 a step at 50,000 photos took seconds of a correction's fit beside it (py-spy in
+# bench/scale.py, 2026-12-06), so a step is 100 photos
+ADD_CHUNK = 100
 GIVE_WAY_MAX = 30.0  # seconds a step waits at most for corrections: a labeling session does not starve it
 GIVE_WAY_POLL = 0.2
 
@@ -83,6 +85,9 @@ class Curator:
         state = self.projects.state(pid)
         if state is None or not state.label_config:
             return None
+        # every update reads every photo's embedding and ranks them all (seconds at 50,000 photos,
+        # holding the process's GIL in parts): a correction's training and head go first
+        self.pause()
         backbone = self.backbone(pid, state)
         key = backbone_key(backbone)
         store = self.store(pid)

@@ -33,27 +33,56 @@ def label_columns(cfg: LabelConfig, model_labels: list[str]) -> list[tuple[str, 
     return [(label, model_labels.index(label)) for label in cfg.labels if label in model_labels]
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """Every finite row's answer as arrays; its `Scored` rows are made on demand. At 50,000 tasks
+    making every row's dicts takes ~0.5 s and the arrays ~20 ms, so a refresh makes the rows of the
+    queue's top first (`queue`) and the rest after Label Studio serves them."""
+
+    cfg: LabelConfig
+    version: str
+    columns: list[tuple[str, int]]
+    rows: np.ndarray  # positions of the finite rows of `proba`
+    best: list[int]  # per finite row: its label's index into `columns`
+    sure: list[float]  # its label's probability
+    ranks: np.ndarray  # its priority, lower = more useful
+
+    def scored(self, k: int, cluster: int | None = None) -> Scored:
+        """The `Scored` of the k-th finite row."""
+        label = self.columns[self.best[k]][0]
+        confidence, rank = round(self.sure[k], 4), float(self.ranks[k])
+        pred = prediction(self.cfg, label, confidence_score(confidence, rank), self.version, cluster=cluster)
+        pred["result"][0]["score"] = confidence
+        return Scored(pred, label, confidence, rank)
+
+    def queue(self) -> np.ndarray:
+        """The finite rows' k, most useful first (ties in the rows' order)."""
+        return np.argsort(self.ranks, kind="stable")
+
+
+def rank_rows(
+    cfg: LabelConfig, version: str, proba: np.ndarray, columns: list[tuple[str, int]], strategy: str
+) -> Ranking:
+    """The `Ranking` of `proba` (N, model labels): a row that is not finite has none."""
+    sub = proba[:, [c for _, c in columns]].astype(np.float64)
+    rows = np.flatnonzero(np.all(np.isfinite(sub), axis=1))
+    good = sub[rows]
+    good = good / np.clip(good.sum(axis=1, keepdims=True), 1e-12, None)
+    ranks = priority(good, strategy) if len(good) else np.zeros(0)
+    best = np.argmax(good, axis=1) if len(good) else np.zeros(0, dtype=int)
+    sure = good[np.arange(len(good)), best]
+    # plain ints and floats: one loop of dicts, ~4x faster at 50,000
+    return Ranking(cfg, version, columns, rows, best.tolist(), sure.tolist(), np.asarray(ranks, dtype=np.float64))
+
+
 def score_rows(
     cfg: LabelConfig, version: str, proba: np.ndarray, columns: list[tuple[str, int]], strategy: str, clusters=None
 ) -> list[Scored | None]:
     """One `Scored` per row of `proba` (N, model labels); None for a row that is not finite."""
-    sub = proba[:, [c for _, c in columns]].astype(np.float64)
-    finite = np.all(np.isfinite(sub), axis=1)
-    out: list[Scored | None] = [None] * len(sub)
-    if not finite.any():
-        return out
-    rows = np.flatnonzero(finite)
-    good = sub[rows]
-    good = good / np.clip(good.sum(axis=1, keepdims=True), 1e-12, None)
-    ranks = priority(good, strategy).tolist()
-    best = np.argmax(good, axis=1)
-    sure = good[np.arange(len(good)), best].tolist()  # plain floats: one loop of dicts, ~4x faster at 50,000
-    for k, (row, b) in enumerate(zip(rows.tolist(), best.tolist())):
-        cluster = None if clusters is None else int(clusters[row])
-        confidence = round(sure[k], 4)
-        pred = prediction(cfg, columns[b][0], confidence_score(confidence, ranks[k]), version, cluster=cluster)
-        pred["result"][0]["score"] = confidence
-        out[row] = Scored(pred, columns[b][0], confidence, float(ranks[k]))
+    ranking = rank_rows(cfg, version, proba, columns, strategy)
+    out: list[Scored | None] = [None] * len(proba)
+    for k, row in enumerate(ranking.rows.tolist()):
+        out[row] = ranking.scored(k, None if clusters is None else int(clusters[row]))
     return out
 
 

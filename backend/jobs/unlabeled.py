@@ -19,7 +19,7 @@ def unlabeled_features(
 ) -> np.ndarray | None:
     """(limit or fewer, features) of tasks not in `trained`; None when there are none."""
     catch_up(index, api, project_id, data_key)
-    digests = list(dict.fromkeys(t.digest for t in index.tasks(exclude=trained) if t.digest))
+    digests = list(dict.fromkeys(index.digests(exclude=trained)))
     if len(digests) > limit:
         pick = np.sort(np.random.default_rng(seed).choice(len(digests), limit, replace=False))
         digests = [digests[i] for i in pick]

@@ -1,11 +1,15 @@
 """The cold start's order, before any training: the medoids of k-means clusters of the pretrained
 embeddings first (one per cluster, biggest cluster first, then the next nearest of each), so the
-first photos a person labels cover the collection (`Refresher.cold_predictions`)."""
+first photos a person labels cover the collection (`cold_rows`, through `Refresher.cold_predictions`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from backend.inference.models import INITIAL_VERSION
+from lsproto.notes import WHY_FIRST_BATCH, confidence_score
+from lsproto.results import prediction
+from training.acquisition import clusters as kmeans_clusters
 from training.acquisition import standardise
 from training.params import TrainParams
 
@@ -38,3 +42,26 @@ def pretrained_features(state) -> bool:
 
 def n_clusters(n: int) -> int:
     return max(1, min(20, int(np.sqrt(n / 2))))
+
+
+def cold_rows(cfg, features: np.ndarray, kept: list[dict]) -> list[dict]:
+    """The INITIAL answer (the first label, confidence 1/C: no idea) for each of the `kept` tasks
+    (`features` their rows), queued so that the medoids of k-means clusters of the pretrained
+    embeddings come first: a first batch that covers the photos, better than a random one. The
+    equal scores' tie-break follows the same order, so "Label All Tasks" serves it too."""
+    if not kept:
+        return []
+    order = medoids_first(features, kmeans_clusters(features, n_clusters(len(kept)), seed=0))
+    rows = []
+    confidence = 1.0 / len(cfg.labels)  # exactly what /predict answers at the cold start
+    for position, i in enumerate(order):
+        rank = position / len(order)
+        row = {
+            "task": kept[i]["id"],
+            **prediction(cfg, cfg.labels[0], confidence_score(confidence, rank), INITIAL_VERSION),
+            "why": WHY_FIRST_BATCH,
+            "priority": rank,
+        }
+        row["result"][0]["score"] = round(confidence, 4)
+        rows.append(row)
+    return rows

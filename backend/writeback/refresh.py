@@ -4,22 +4,25 @@ bounded by what a person is served next, not by the project's size.
 1. The project's tasks come from the task index (taskindex.py: one request when no task was added),
    their embeddings from the embedding cache (features.py): a head version re-predicts every
    unlabeled task locally, as a matrix product; only images never seen before are downloaded.
-2. Every unlabeled task gets a row: the calibrated confidence of its label as the score
-   (backend/inference/scoring.py), a note (label, confidence, why) and the priority of the project's
-   acquisition strategy as its queue key (lsproto/notes.py). Every annotated task the version was
-   trained on gets a label check from out-of-fold probabilities; a suspected label error gets the
-   note "possible label error" and a queue key below 0.5, strongest lowest (lsproto/views.py).
-3. **The head** (the HEAD most useful unlabeled tasks) is written first (lswrite.py: older
-   predictions deleted, the new ones imported), then the project's `model_version` moves to the
-   version: Label Studio's sampling serves only tasks with a prediction of it, so from then on it
-   serves the new version's most useful photos. A correction costs this, whatever the project's size.
-4. **The rest**, the label checks first, follows in chunks of lswrite.ROWS_PER_WRITE while someone
-   labels (lswrite.BULK_ROWS once nobody has for a minute: lswrite.pace) and stops as soon as a newer
-   training is asked for or another version serves (`superseded`); once people pause, every task
-   gets the newest answer, and a complete pass deletes what other versions left (one prediction
-   per task). Each batch is written under the project's write lock (backend/locks.py), only
-   while its version still serves, so a new tasks' write-back never interleaves with it. In the
-   serving process it runs on the refresh lane (refreshlane.py), beside the next training.
+2. Every unlabeled task is ranked, as arrays (ranked.py), and gets a row: the calibrated confidence
+   of its label as the score (backend/inference/scoring.py), a note (label, confidence, why) and the
+   priority of the project's acquisition strategy as its queue key (lsproto/notes.py). Every
+   annotated task the version was trained on gets a label check from out-of-fold probabilities; a
+   suspected label error gets the note "possible label error" and a queue key below 0.5, strongest
+   lowest (lsproto/views.py).
+3. **The head** (the HEAD most useful unlabeled tasks; only their rows are made before it,
+   `queue_head`) is written first (lswrite.py: older predictions deleted, the new ones imported),
+   then the project's `model_version` moves to the version: Label Studio's sampling serves only
+   tasks with a prediction of it, so from then on it serves the new version's most useful photos.
+   A correction costs this, whatever the project's size: every other row is made after it.
+4. **The rest**, the label checks first, follows in chunks of lswrite.ROWS_PER_WRITE (its rows made
+   as they are written: `RestRows`) while someone labels (lswrite.BULK_ROWS once nobody has for a
+   minute: lswrite.pace) and stops as soon as a newer training is asked for or another version
+   serves (`superseded`); once people pause, every task gets the newest answer, and a complete
+   pass deletes what other versions left (one prediction per task). Each batch is written under
+   the project's write lock (backend/locks.py), only while its version still serves, so a new
+   tasks' write-back never interleaves with it. In the serving process it runs on the refresh lane
+   (refreshlane.py), beside the next training.
 5. Auto-accept (backend/accept/), where a project turns it on: confident tasks become labels by the
    auto-accept user, spot checks are marked, labels the version would no longer give are removed.
 6. A task someone may have open in the labeling view keeps the prediction it was served with
@@ -43,27 +46,31 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from backend.accept.policy import AutoAccept
+from backend.collection.curationstore import Curation
 from backend.collection.curator import Curator
 from backend.collection.rowprep import Prepared, arrange
-from backend.inference.models import INITIAL_VERSION
 from backend.inference.predictor import strategy
-from backend.inference.scoring import label_columns, score_rows
+from backend.inference.scoring import label_columns
 from backend.locks import write_lock
-from backend.writeback.coldstart import medoids_first, n_clusters
+from backend.writeback.coldstart import cold_rows
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
 from backend.writeback.lswrite import drop_other_versions, names_version, pace, write_rows
 from backend.writeback.opentasks import OpenTasks
+from backend.writeback.ranked import Ranked, RestRows, queue_head
 from backend.writeback.taskindex import TaskIndex, catch_up
 from lsclient.tally import Tally, counting
-from lsproto.notes import WHY_FIRST_BATCH, WHY_RANDOM, WHY_UNCERTAIN, confidence_score
-from lsproto.results import prediction
-from training.acquisition import clusters as kmeans_clusters
+from lsproto.notes import WHY_RANDOM, WHY_UNCERTAIN
 from training.atomic import write_json_atomic
 from training.params import TrainParams
+
+if TYPE_CHECKING:
+    from lsclient.client import LabelStudioClient
+    from lsproto.config import LabelConfig
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +90,25 @@ class Written:
     rest_requests: int  # those of the rest
     served_at: float  # time.perf_counter() when the head was in (Label Studio served the version)
     held: dict  # task -> version: tasks someone may have open, left as they were (opentasks.py)
+    waiting: int  # rows written that wait after the queue (duplicates)
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one refresh writes with."""
+
+    pid: str
+    state: Any  # the project's ProjectState
+    cfg: LabelConfig
+    vid: str
+    api: LabelStudioClient
+    ranked: Ranked  # the unlabeled tasks, most useful first: rows made on demand
+    curation: Curation | None  # the collection as last updated (None: not set up)
+    labeled: set[int]  # tasks with a person's label (Refresher.labeled)
+
+    def arrange(self, curator, rows: list[dict], checks: list[dict]) -> Prepared:
+        """Duplicates after the queue, marks in (backend/collection/rowprep.py)."""
+        return arrange(curator, self.pid, self.curation, rows, checks, self.labeled)
 
 
 class Refresher:
@@ -120,19 +146,15 @@ class Refresher:
         cfg = self.projects.config(state.label_config)
         api = self.projects.api(state)
         with counting() as sent:  # this refresh's requests, not those of a training beside it
-            rows, errors, accepted = self._rows(pid, state, cfg, vid, classifier, api)
-            checks = self.label_checks(pid, vid, cfg)
-            extra = self.serving.manifest(pid, vid).get("extra") or {}
-            # the groups as last updated: the update with this version's labels follows the write
-            labeled = self.labeled(pid, extra.get("tasks") or [])
-            prep = arrange(self.curator, pid, self.curator.latest(pid), rows, checks, labeled)
-            rows, checks = prep.rows, prep.checks
+            job, errors = self._round(pid, state, cfg, vid, classifier, api)
+            # the queue's top only: every other row is made as its batch is written
+            head = queue_head(job.ranked, lambda rows: job.arrange(self.curator, rows, []), HEAD)
             prepared_at = time.perf_counter()
-            stop = superseded or (lambda: False)
-            written = self._write(pid, api, vid, prep, stop, sent)
+            written, checks, accepted = self._write(job, head, superseded or (lambda: False), sent)
+        rows = job.ranked.task_ids()
         removed = []
         if written.complete and (written.head or written.settled):
-            others = {t.id for t in self.index(pid).tasks()} - {int(r["task"]) for r in rows + checks}
+            others = {t.id for t in self.index(pid).tasks()} - set(rows) - {int(r["task"]) for r in checks}
             with self.writing(pid, vid) as current:  # a newer version's rows may be written by now
                 if current:
                     spared = set(written.held.values())
@@ -146,18 +168,18 @@ class Refresher:
             "complete": written.complete,
             "ls_requests": {"head": written.head_requests, "rest": written.rest_requests},
             "suspects": sum(1 for r in checks if r.get("why")),
-            "duplicates_after_queue": prep.moved,
+            "duplicates_after_queue": written.waiting,  # among the rows written
             "kept_open": sorted(written.held),
             "errors": errors[:20],
             "removed_versions": removed,
             "seconds": round(time.perf_counter() - start, 2),
             "seconds_to_head": round(written.served_at - start, 2),  # until Label Studio served the version
-            "seconds_to_rows": round(prepared_at - start, 2),  # of them: every task's row computed
+            "seconds_to_rows": round(prepared_at - start, 2),  # of them: every task ranked, the head's rows made
         }
         if accepted is not None:
             report["auto_accept"] = accepted
         write_json_atomic(self._record(pid), {"version": vid, "complete": written.complete}, fsync=False)
-        oof = extra.get("oof") or {}
+        oof = (self.serving.manifest(pid, vid).get("extra") or {}).get("oof") or {}
         self.after_refresh(pid, dict(zip(oof.get("tasks") or [], oof.get("labels") or [])) or None)
         log.info("project %s: refreshed predictions of %s: %s", pid, vid, report)
         return report
@@ -185,70 +207,86 @@ class Refresher:
         with write_lock(self.projects.root / str(pid)):
             yield self.serving.model_version(pid) == vid
 
-    def _rows(self, pid, state, cfg, vid, classifier, api) -> tuple[list[dict], list[str], dict | None]:
-        """The unlabeled tasks' rows, most useful first; errors; what auto-accept did (or None)."""
+    def _round(self, pid, state, cfg, vid, classifier, api) -> tuple[Round, list[str]]:
+        """What this refresh writes with: the unlabeled tasks ranked (their rows made on demand), the
+        collection as last updated, the labeled tasks; and the errors of tasks left out."""
         index = self.index(pid)
         catch_up(index, api, int(pid), cfg.data_key)
         trained = (self.serving.manifest(pid, vid).get("extra") or {}).get("tasks") or []
         tasks = index.tasks(exclude=trained)
-        rows, errors = self.indexed_predictions(state, cfg, vid, classifier, tasks, api, index)
-        accepted = None
-        auto = self.auto.prepare(pid, state, api)
-        if auto is not None:  # tasks labeled only by auto-accept are judged again, like unlabeled ones;
-            # a task a person labeled since the version's training is not (the annotated tasks are
-            # listed, as many as the labels, and only where auto-accept is used)
-            labeled = {t["id"] for t in api.iter_tasks(int(pid), annotated_only=True)}
-            open_ids = ({r["task"] for r in rows} - labeled) | {t["id"] for t in auto.tasks}
-            judged = [r for r in rows if r["task"] in open_ids]
-            accepted = self.auto.apply(pid, auto, cfg, vid, self.serving.manifest(pid, vid), judged, api)
-        rows.sort(key=lambda r: r.get("priority", 1.0))
-        return rows, errors, accepted
+        features, ids, errors = self.features.of_indexed(
+            classifier.backbone, cfg.data_key, tasks, api, state.project, index
+        )
+        ranked = self._ranked(state, cfg, vid, classifier, features, ids)
+        # the groups as last updated: the update with this version's labels follows the write
+        job = Round(pid, state, cfg, vid, api, ranked, self.curator.latest(pid), self.labeled(pid, trained))
+        return job, errors
 
-    def _write(self, pid: str, api, vid: str, prep: Prepared, superseded, sent: Tally) -> Written:
-        """Each batch under the write lock, written only while this version still serves; `sent`
-        counts this refresh's requests."""
-        project_id, rows, checks = int(pid), prep.rows, prep.checks
-        checked = {int(r["task"]) for r in checks}  # labeled: never served, not in the queue
+    def _auto_accept(self, job: Round) -> dict | None:
+        """Where the project uses auto-accept (backend/accept/), what it did with this version's
+        rows, made for every task here; else None."""
+        auto = self.auto.prepare(job.pid, job.state, job.api)
+        if auto is None:
+            return None
+        # tasks labeled only by auto-accept are judged again, like unlabeled ones; a task a person
+        # labeled since the version's training is not (the annotated tasks are listed, as many as
+        # the labels, and only where auto-accept is used)
+        rows = job.ranked.rows()
+        labeled = {t["id"] for t in job.api.iter_tasks(int(job.pid), annotated_only=True)}
+        open_ids = ({r["task"] for r in rows} - labeled) | {t["id"] for t in auto.tasks}
+        judged = [r for r in rows if r["task"] in open_ids]
+        manifest = self.serving.manifest(job.pid, job.vid)
+        return self.auto.apply(job.pid, auto, job.cfg, job.vid, manifest, judged, job.api)
+
+    def _write(self, job: Round, head: Prepared, superseded, sent: Tally) -> tuple[Written, list[dict], dict | None]:
+        """The head, then the rest (its rows made as written: ranked.py `RestRows`) batch by batch, each
+        under the write lock and only while this version still serves; `sent` counts this refresh's
+        requests. Returns what was written, the label checks and what auto-accept did."""
+        pid, vid, api, project_id = job.pid, job.vid, job.api, int(job.pid)
         held = self.open.held(pid, writing=vid)
         with self.writing(pid, vid) as current:
             if not current:  # another version serves: its refresh writes
-                return Written(0, 0, False, sent.sent, 0, time.perf_counter(), held)
+                return Written(0, 0, False, sent.sent, 0, time.perf_counter(), held, 0), [], None
             # the queue's top is noted first: from the moment Label Studio serves the version, a
             # submit's next task is held (a write failing after it is written again by the next)
-            self.open.note_queue(pid, vid, rows[:HEAD])
+            self.open.note_queue(pid, vid, head.rows)
             # LS takes the version once a prediction of it exists: a head of waiting duplicates only
             # (every other task labeled) has none, and the label checks of the rest carry it
-            named = names_version(rows[:HEAD], vid)
+            named = names_version(head.rows, vid)
             switch = (lambda: api.set_model_version(project_id, vid)) if named else None
-            head = write_rows(api, project_id, rows[:HEAD], written=switch, keep=held)
+            wrote = write_rows(api, project_id, head.rows, written=switch, keep=held)
         served, served_at = sent.sent, time.perf_counter()
-        prep.copy_marks(api, project_id, [r["task"] for r in rows[:HEAD]])  # after serving: not the head's cost
+        head.copy_marks(api, project_id, [r["task"] for r in head.rows])  # after serving: not the head's cost
+        accepted = self._auto_accept(job)
+        checks = self.label_checks(pid, vid, job.cfg)
+        checked = {int(r["task"]) for r in checks}  # labeled: never served, not in the queue
+        arranging = lambda rows, checks: job.arrange(self.curator, rows, checks)  # noqa: E731
+        rest = RestRows(job.ranked, arranging, checks, skip=[r["task"] for r in head.rows])
         settled, complete = 0, True
-        rest = checks + rows[HEAD:]  # the label checks first: they fill "Possible label errors"
-        start = 0
-        while start < len(rest):
+        while not rest.done():
             size, pause = pace(self.open, pid)
-            batch, start = rest[start : start + size], start + size
             held.update(self.open.held(pid))  # someone submitted meanwhile: what they are served next
             with self.writing(pid, vid) as current:
                 if not current or superseded():
                     complete = False
                     break
+                batch = rest.take(size)
                 self.open.note_queue(pid, vid, [r for r in batch if int(r["task"]) not in checked])
                 created = write_rows(api, project_id, batch, keep=held)
                 if created and not named and names_version(batch, vid):
                     api.set_model_version(project_id, vid)
                     named = True
                 settled += created
-            prep.copy_marks(api, project_id, [r["task"] for r in batch])
+            head.copy_marks(api, project_id, [r["task"] for r in batch])
             time.sleep(pause)  # Label Studio's SQLite has one writer: let a labeler's request in
-        return Written(head, settled, complete, served, sent.sent - served, served_at, held)
+        waiting = sum(1 for r in head.rows if r.get("priority", 0.0) > 1.0) + rest.waiting
+        return Written(wrote, settled, complete, served, sent.sent - served, served_at, held, waiting), checks, accepted
 
     def indexed_predictions(self, state, cfg, vid, classifier, tasks, api, index) -> tuple[list[dict], list[str]]:
         """Rows for indexed tasks (cached embeddings; the others fetched and embedded)."""
         backbone = classifier.backbone
         features, ids, errors = self.features.of_indexed(backbone, cfg.data_key, tasks, api, state.project, index)
-        return self._scored(state, cfg, vid, classifier, features, ids), errors
+        return self._ranked(state, cfg, vid, classifier, features, ids).rows(), errors
 
     def unlabeled_predictions(self, state, cfg, vid, classifier, tasks, api) -> tuple[list[dict], list[str]]:
         """Rows for task dicts (new tasks: fetched and embedded, then indexed) and the errors of the
@@ -257,48 +295,22 @@ class Refresher:
         features, kept, errors = self.features.embed(
             classifier.backbone, cfg.data_key, tasks, api, state.project, index
         )
-        return self._scored(state, cfg, vid, classifier, features, [int(t["id"]) for t in kept]), errors
+        ids = [int(t["id"]) for t in kept]
+        return self._ranked(state, cfg, vid, classifier, features, ids).rows(), errors
 
-    def _scored(self, state, cfg, vid, classifier, features, ids: list[int]) -> list[dict]:
+    def _ranked(self, state, cfg, vid, classifier, features, ids: list[int]) -> Ranked:
         columns = label_columns(cfg, classifier.labels)
-        if not ids or not columns:
-            return []
-        proba = classifier.proba_from_features(features)
         how = strategy(state)
-        why = WHY_RANDOM if how == "random" else WHY_UNCERTAIN
-        scored = score_rows(cfg, vid, proba, columns, how)
-        return [
-            {"task": task_id, **s.prediction, "why": why, "priority": s.priority}
-            for task_id, s in zip(ids, scored)
-            if s is not None
-        ]
+        proba = classifier.proba_from_features(features) if ids and columns else None
+        return Ranked(cfg, vid, proba, columns, how, ids, WHY_RANDOM if how == "random" else WHY_UNCERTAIN)
 
     def cold_predictions(self, state, cfg, tasks, api) -> tuple[list[dict], list[str]]:
-        """Before the first training: the INITIAL answer (the first label, confidence 1/C: no idea)
-        for each task, queued so that the medoids of k-means clusters of the pretrained embeddings
-        come first (one per cluster, biggest cluster first, then the next nearest of each): a first
-        batch that covers the photos, better than a random one. The equal scores' tie-break follows
-        the same order, so "Label All Tasks" serves it too."""
+        """Before the first training: the INITIAL answer for each task, in the cold start's order
+        (coldstart.py `cold_rows`)."""
         backbone = self.serving.backbone(TrainParams.from_dict(state.params or None))
         index = self.index(state.project)
         features, kept, errors = self.features.embed(backbone, cfg.data_key, tasks, api, state.project, index)
-        if not kept:
-            return [], errors
-        groups = kmeans_clusters(features, n_clusters(len(kept)), seed=0)
-        order = medoids_first(features, groups)
-        rows = []
-        confidence = 1.0 / len(cfg.labels)  # exactly what /predict answers at the cold start
-        for position, i in enumerate(order):
-            rank = position / len(order)
-            row = {
-                "task": kept[i]["id"],
-                **prediction(cfg, cfg.labels[0], confidence_score(confidence, rank), INITIAL_VERSION),
-                "why": WHY_FIRST_BATCH,
-                "priority": rank,
-            }
-            row["result"][0]["score"] = round(confidence, 4)
-            rows.append(row)
-        return rows, errors
+        return cold_rows(cfg, features, kept), errors
 
     def label_checks(self, pid: str, vid: str, cfg) -> list[dict]:
         """The version's label-check rows (labelchecks.py)."""

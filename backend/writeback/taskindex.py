@@ -76,6 +76,14 @@ class TaskIndex:
         rows = self._conn().execute("SELECT id, image, digest FROM tasks ORDER BY id").fetchall()
         return [IndexedTask(int(i), image, digest) for i, image, digest in rows if int(i) not in skip]
 
+    def digests(self, exclude: Iterable[int] = ()) -> list[str]:
+        """The image digests of every task but `exclude` that has one, by task id: what a training's
+        sample of unlabeled photos needs, without a task object per row (~0.3 s of each correction's
+        training at 50,000 tasks)."""
+        skip = {int(i) for i in exclude}
+        rows = self._conn().execute("SELECT id, digest FROM tasks WHERE digest IS NOT NULL ORDER BY id").fetchall()
+        return [digest for i, digest in rows if i not in skip]
+
 
 def indexed(task: dict, data_key: str, digest: str | None = None) -> IndexedTask:
     image = (task.get("data") or {}).get(data_key)
