@@ -58,12 +58,17 @@ def timed(features: TaskFeatures, index: TaskIndex, repeats: int) -> list[float]
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def size_args(doc: str) -> argparse.Namespace:
+    """--n (task counts), --repeats, --json: the arguments of the benches over a synthetic project."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--n", default="10000,50000", help="task counts, comma-separated")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = size_args(__doc__)
     rows = []
     for n in [int(x) for x in args.n.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,6 @@ REPEATS; times swing with load: compare the columns of one run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -31,7 +30,7 @@ from backend.collection.rowprep import arrange  # noqa: E402
 from backend.writeback.features import TaskFeatures  # noqa: E402
 from backend.writeback.ranked import Ranked, queue_head  # noqa: E402
 from backend.writeback.refresh import HEAD  # noqa: E402
-from bench.feature_memo import BACKBONE, DIM, project  # noqa: E402
+from bench.feature_memo import BACKBONE, DIM, project, size_args  # noqa: E402
 from lsproto.config import build_label_config, parse_label_config  # noqa: E402
 from lsproto.notes import WHY_UNCERTAIN  # noqa: E402
 from training.classifier import Classifier  # noqa: E402
@@ -82,11 +81,7 @@ def steps(n: int, repeats: int) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", default="10000,50000", help="task counts, comma-separated")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    args = size_args(__doc__)
     out = []
     for n in [int(x) for x in args.n.split(",")]:
         row = {"n": n, **steps(n, args.repeats)}
