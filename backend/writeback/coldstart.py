@@ -1,6 +1,10 @@
 """The cold start's order, before any training: the medoids of k-means clusters of the pretrained
 embeddings first (one per cluster, biggest cluster first, then the next nearest of each), so the
-first photos a person labels cover the collection (`cold_rows`, through `Refresher.cold_predictions`)."""
+first photos a person labels cover the collection (`cold_rows`, through `Refresher.cold_predictions`).
+Each TASKS_CREATED (one upload request, sync/upload.py CHUNK_SIZE photos) is ordered among its own
+photos: the requests' places interleave, and their first medoids tie on the lowest score (Label
+Studio serves any of them). A whole-project order would mean rewriting every task's prediction after
+each request; the first training re-ranks every task anyway."""
 
 from __future__ import annotations
 
