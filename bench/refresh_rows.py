@@ -1,6 +1,8 @@
-"""What a refresh computes before its head's write, against the project's size: every unlabeled
-task's row made and arranged (before 2026-12-06's change) against every task ranked as arrays and
-only the queue's top made (backend/writeback/ranked.py `queue_head`), then the rest's rows made after.
+"""What a refresh computes before its head's write, against the project's size: the unlabeled tasks'
+probabilities from their gathered embeddings (before 2026-12-06 afternoon) against the head applied
+over the memo in place (backend/writeback/features.py); every unlabeled task's row made and arranged
+(before 2026-12-06 noon) against every task ranked as arrays and only the queue's top made
+(backend/writeback/ranked.py `queue_head`), then the rest's rows made after.
 
 A temp embedding cache and task index with N tasks of 1,280-dim random vectors (bench/feature_memo.py),
 a head of random weights over six labels, a curation with N/20 duplicate pairs and N unusual scores;
@@ -67,10 +69,17 @@ def steps(n: int, repeats: int) -> dict[str, float]:
         for _ in range(repeats + 1):  # the first fills the memo and is dropped
             start = time.perf_counter()
             tasks = index.tasks(exclude=labeled)
+            listed = clock("tasks listed", start)
             x, ids, _ = features.of_indexed(classifier.backbone, "image", tasks, None, "1", index)
-            proba = classifier.proba_from_features(x)
+            gathered = classifier.proba_from_features(x)
+            del x
+            copied = clock("probabilities: the embeddings gathered, then the head (before)", listed)
+            head = classifier.proba_from_features
+            proba, ids, _ = features.of_indexed(classifier.backbone, "image", tasks, None, "1", index, head)
+            in_place = clock("probabilities: the head over the memo in place (now)", copied)
+            assert np.allclose(proba, gathered)
             ranked = Ranked(cfg, "v0002", proba, columns, "margin", ids, WHY_UNCERTAIN)
-            shared = clock("tasks, embeddings, probabilities, ranks", start)
+            shared = clock("ranks", in_place)
             whole = arrange(curator, "1", curation, ranked.rows(), [], labeled)
             clock("every row made and arranged (before)", shared)
             head_start = time.perf_counter()

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from lsproto.config import build_label_config, parse_label_config, parse_labels
-from lsproto.project import BACKEND_TITLE, WEBHOOK_SECRET_HEADER
+from lsproto.project import BACKEND_TITLE, WEBHOOK_ACTIONS, WEBHOOK_SECRET_HEADER
 
 DEFAULT_LABELS = ("buildings", "forest", "glacier", "mountain", "sea", "street")
 # `tasveer up --sampling` -> the project's `sampling` (projects/models.py SAMPLING_CHOICES). With
@@ -259,9 +259,9 @@ def verify_webhook(client, project_id: int, backend_url: str, *, wait: float = 5
     return hook
 
 
-def webhook_actions(hook) -> list[str] | str:
-    """'all' or the list of actions a webhook sends."""
-    return "all" if hook.send_for_all_actions else [str(a) for a in (hook.actions or [])]
+def webhook_actions(hook) -> str:
+    """'all' or the actions a webhook sends, in name order ("ANNOTATION_CREATED, ...")."""
+    return "all" if hook.send_for_all_actions else ", ".join(sorted(str(a) for a in (hook.actions or [])))
 
 
 def webhook_headers(basic_auth: tuple[str, str] | None = None, secret: str | None = None) -> dict[str, str]:
@@ -275,10 +275,16 @@ def webhook_headers(basic_auth: tuple[str, str] | None = None, secret: str | Non
 
 
 def secure_webhook(client, hook, *, basic_auth: tuple[str, str] | None = None, secret: str | None = None):
-    """Make the webhook LS created for the backend (which has no headers) carry what the backend
-    requires (LS 1.23.2 webhooks have a `headers` field, sent with every call). Returns the hook."""
+    """Make the webhook LS created for the backend (which has no headers and sends every action)
+    carry what the backend requires (LS 1.23.2 webhooks have a `headers` field, sent with every
+    call) and only the actions it acts on (lsproto.project WEBHOOK_ACTIONS). Returns the hook."""
     headers = webhook_headers(basic_auth, secret)
+    change: dict = {}
     if headers and (hook.headers or {}) != headers:
-        client.webhooks.update(id=hook.id, headers=headers)
+        change["headers"] = headers
+    if webhook_actions(hook) != ", ".join(sorted(WEBHOOK_ACTIONS)):
+        change.update(send_for_all_actions=False, actions=list(WEBHOOK_ACTIONS))
+    if change:
+        client.webhooks.update(id=hook.id, **change)
         return client.webhooks.get(id=hook.id)
     return hook

@@ -67,3 +67,22 @@ def test_another_project_or_backbone_starts_over_and_a_big_one_is_not_kept(cache
         got, found = small.stacked(("1", "net@224"), list(vectors), reader(cache, reads))
         assert found.all() and np.array_equal(got, np.stack(list(vectors.values())))
     assert len(reads) == 4
+
+
+def test_a_head_applied_in_place_gives_what_it_gives_on_the_gathered_rows(cache, monkeypatch):
+    """`apply` runs over the held rows block by block (a block of 7 here: the 3,000 rows end in a
+    part block) and picks the asked digests' rows of the result, in their order."""
+    monkeypatch.setattr("backend.writeback.features.BLOCK_ROWS", 7)
+    vectors = put(cache, [f"d{i}" for i in range(3000)], 2)
+    weight = np.random.default_rng(3).normal(size=(4, DIM))
+    head = lambda x: np.exp(x @ weight.T) / np.exp(x @ weight.T).sum(axis=1, keepdims=True)  # noqa: E731
+    memo, reads = FeatureMemo(), []
+    asked = ["d2999", "d5", None, "gone", "d0", "d5", "d1234"]
+    rows, found = memo.stacked(("1", "net@224"), asked, reader(cache, reads))
+    proba, found_too = memo.stacked(("1", "net@224"), asked, reader(cache, reads), apply=head)
+    assert found.tolist() == found_too.tolist() == [True, True, False, False, True, True, True]
+    assert proba.shape == (5, 4) and np.allclose(proba, head(rows))
+    assert np.allclose(proba[0], head(vectors["d2999"][None])[0])
+    memo.stacked(("1", "net@224"), list(vectors), reader(cache, reads))  # every row held: 429 blocks
+    proba, _ = memo.stacked(("1", "net@224"), ["d2999", "d6", "d7"], reader(cache, reads), apply=head)
+    assert np.allclose(proba, head(np.stack([vectors["d2999"], vectors["d6"], vectors["d7"]])))

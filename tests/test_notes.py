@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from backend.inference.scoring import score_rows
-from backend.writeback.lswrite import notes_of, with_notes, write_rows
+from backend.writeback.lswrite import notes_of, tidy_parts, with_notes, write_head, write_rows
 from lsproto.config import build_label_config, parse_label_config
 from lsproto.notes import (
     NOTE,
@@ -153,3 +153,54 @@ def test_tabs_open_empty_and_notes_reach_the_task_data(database, request):
     assert [t["data"][QUEUE_COLUMN] for t in tasks] == ["0.100000", "0.300000", "0.600000"]
     for title, view in tabs.items():
         assert listed(view).status_code == 200, title
+
+
+def test_the_head_is_tidied_half_by_half_lower_half_first_and_open_tasks_are_left():
+    rows = [{"task": t} for t in [5, 1, 4, 2, 3]]
+    assert tidy_parts(rows) == [[{"task": 2}, {"task": 3}], [{"task": 5}, {"task": 1}, {"task": 4}]]
+    assert tidy_parts(rows, keep={1: "v0001", 2: "v0001"}) == [[{"task": 3}], [{"task": 5}, {"task": 4}]]
+    assert tidy_parts([], keep={1: "v0001"}) == []
+
+
+@pytest.mark.labelstudio
+def test_a_head_serves_before_its_tasks_lose_their_old_predictions(label_studio):
+    """lswrite.write_head: the new version's rows go in beside the old ones and the version switch
+    follows at once (Label Studio serves the head's most useful task); the tidy then leaves each
+    task one prediction with its note, but for a task someone has open (kept as it was)."""
+    client = label_studio.client()
+    project = ensure_project(client, "head-first", CLASSES)
+    cfg = parse_label_config(project.label_config)
+    ids = label_studio.url_tasks(project.id, 4)
+
+    def rows_of(version: str, confidences: list[float]) -> list[dict]:
+        out = []
+        for task, conf in zip(ids, confidences):
+            row = {"task": task, **prediction(cfg, "sea", confidence_score(conf), version), "why": WHY_UNCERTAIN}
+            row["priority"] = conf
+            out.append(row)
+        return out
+
+    write_rows(client, project.id, rows_of("v0001", [0.9, 0.8, 0.7, 0.6]))
+    client.set_model_version(project.id, "v0001")
+    head = sorted(rows_of("v0002", [0.4, 0.5, 0.6, 0.35]), key=lambda r: r["score"])
+    switched = []
+    assert write_head(client, project.id, head, written=lambda: switched.append(True)) == 4
+    assert switched == [True]
+    client.set_model_version(project.id, "v0002")
+    versions = sorted((p["task"], p["model_version"]) for p in client.project_predictions(project.id))
+    assert versions == sorted([(t, v) for t in ids for v in ("v0001", "v0002")])  # beside, not instead
+    served = requests.get(
+        f"{label_studio.url}/api/projects/{project.id}/next/", headers=label_studio.headers, timeout=60
+    )
+    assert served.json()["id"] == ids[3]  # the new version's lowest score
+
+    kept = {ids[0]: "v0001"}  # someone has it open
+    for part in tidy_parts(head, keep=kept):
+        write_rows(client, project.id, part, keep=kept)
+    stored = client.project_predictions(project.id)
+    versions = sorted((p["task"], p["model_version"]) for p in stored)
+    assert versions == sorted([(ids[0], "v0001"), (ids[0], "v0002")] + [(t, "v0002") for t in ids[1:]])
+    assert all(read_note(p["result"]) for p in stored)
+    for task, conf in zip(ids[1:], [0.5, 0.6, 0.35]):  # the tidy copied the new notes into the task data
+        data = requests.get(f"{label_studio.url}/api/tasks/{task}", headers=label_studio.headers, timeout=60).json()
+        assert data["data"][NOTE_COLUMN] == f"sea · {100 * conf:.1f}% · uncertain"

@@ -11,10 +11,11 @@ bounded by what a person is served next, not by the project's size.
    suspected label error gets the note "possible label error" and a queue key below 0.5, strongest
    lowest (lsproto/views.py).
 3. **The head** (the HEAD most useful unlabeled tasks; only their rows are made before it,
-   `queue_head`) is written first (lswrite.py: older predictions deleted, the new ones imported),
-   then the project's `model_version` moves to the version: Label Studio's sampling serves only
-   tasks with a prediction of it, so from then on it serves the new version's most useful photos.
-   A correction costs this, whatever the project's size: every other row is made after it.
+   `queue_head`) is written first (lswrite.py `write_head`: the new predictions imported beside
+   the old), then the project's `model_version` moves to the version: Label Studio's sampling
+   serves only tasks with a prediction of it, so from then on it serves the new version's most
+   useful photos. A correction costs this, whatever the project's size: every other row is made
+   after it, and the head's tasks lose their old predictions after it too (`tidy_parts`).
 4. **The rest**, the label checks first, follows in chunks of lswrite.ROWS_PER_WRITE (its rows made
    as they are written: `RestRows`) while someone labels (lswrite.BULK_ROWS once nobody has for a
    minute: lswrite.pace) and stops as soon as a newer training is asked for or another version
@@ -59,7 +60,7 @@ from backend.writeback.coldstart import cold_rows
 from backend.writeback.collectionjob import update_and_rewrite
 from backend.writeback.features import TaskFeatures
 from backend.writeback.labelchecks import label_check_rows
-from backend.writeback.lswrite import drop_other_versions, names_version, pace, write_rows
+from backend.writeback.lswrite import drop_other_versions, names_version, pace, tidy_parts, write_head, write_rows
 from backend.writeback.opentasks import OpenTasks
 from backend.writeback.ranked import Ranked, RestRows, queue_head
 from backend.writeback.taskindex import TaskIndex, catch_up
@@ -214,10 +215,7 @@ class Refresher:
         catch_up(index, api, int(pid), cfg.data_key)
         trained = (self.serving.manifest(pid, vid).get("extra") or {}).get("tasks") or []
         tasks = index.tasks(exclude=trained)
-        features, ids, errors = self.features.of_indexed(
-            classifier.backbone, cfg.data_key, tasks, api, state.project, index
-        )
-        ranked = self._ranked(state, cfg, vid, classifier, features, ids)
+        ranked, errors = self._ranked_indexed(state, cfg, vid, classifier, tasks, api, index)
         # the groups as last updated: the update with this version's labels follows the write
         job = Round(pid, state, cfg, vid, api, ranked, self.curator.latest(pid), self.labeled(pid, trained))
         return job, errors
@@ -254,8 +252,14 @@ class Refresher:
             # (every other task labeled) has none, and the label checks of the rest carry it
             named = names_version(head.rows, vid)
             switch = (lambda: api.set_model_version(project_id, vid)) if named else None
-            wrote = write_rows(api, project_id, head.rows, written=switch, keep=held)
+            wrote = write_head(api, project_id, head.rows, written=switch)
         served, served_at = sent.sent, time.perf_counter()
+        for part in tidy_parts(head.rows, keep=held):  # the old predictions out (lswrite.py `write_head`)
+            held.update(self.open.held(pid))  # someone submitted meanwhile: what they are served next
+            part = [r for r in part if int(r["task"]) not in held]
+            with self.writing(pid, vid) as current:
+                if current:  # else a newer version's writes replace them
+                    write_rows(api, project_id, part, keep=held)
         head.copy_marks(api, project_id, [r["task"] for r in head.rows])  # after serving: not the head's cost
         accepted = self._auto_accept(job)
         checks = self.label_checks(pid, vid, job.cfg)
@@ -284,9 +288,14 @@ class Refresher:
 
     def indexed_predictions(self, state, cfg, vid, classifier, tasks, api, index) -> tuple[list[dict], list[str]]:
         """Rows for indexed tasks (cached embeddings; the others fetched and embedded)."""
-        backbone = classifier.backbone
-        features, ids, errors = self.features.of_indexed(backbone, cfg.data_key, tasks, api, state.project, index)
-        return self._ranked(state, cfg, vid, classifier, features, ids).rows(), errors
+        ranked, errors = self._ranked_indexed(state, cfg, vid, classifier, tasks, api, index)
+        return ranked.rows(), errors
+
+    def _ranked_indexed(self, state, cfg, vid, classifier, tasks, api, index) -> tuple[Ranked, list[str]]:
+        """Indexed tasks ranked, their probabilities from the memo in place (features.py)."""
+        backbone, head = classifier.backbone, classifier.proba_from_features
+        proba, ids, errors = self.features.of_indexed(backbone, cfg.data_key, tasks, api, state.project, index, head)
+        return self._ranked(state, cfg, vid, classifier.labels, proba, ids), errors
 
     def unlabeled_predictions(self, state, cfg, vid, classifier, tasks, api) -> tuple[list[dict], list[str]]:
         """Rows for task dicts (new tasks: fetched and embedded, then indexed) and the errors of the
@@ -296,12 +305,13 @@ class Refresher:
             classifier.backbone, cfg.data_key, tasks, api, state.project, index
         )
         ids = [int(t["id"]) for t in kept]
-        return self._ranked(state, cfg, vid, classifier, features, ids).rows(), errors
+        proba = classifier.proba_from_features(features) if ids else None
+        return self._ranked(state, cfg, vid, classifier.labels, proba, ids).rows(), errors
 
-    def _ranked(self, state, cfg, vid, classifier, features, ids: list[int]) -> Ranked:
-        columns = label_columns(cfg, classifier.labels)
+    def _ranked(self, state, cfg, vid, labels, proba, ids: list[int]) -> Ranked:
+        columns = label_columns(cfg, labels)
         how = strategy(state)
-        proba = classifier.proba_from_features(features) if ids and columns else None
+        proba = proba if ids and columns else None
         return Ranked(cfg, vid, proba, columns, how, ids, WHY_RANDOM if how == "random" else WHY_UNCERTAIN)
 
     def cold_predictions(self, state, cfg, tasks, api) -> tuple[list[dict], list[str]]:
