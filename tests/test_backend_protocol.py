@@ -271,9 +271,7 @@ def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
             tasks.insert(pos, task(900 + pos, bad[pos]))
         body = dict(captured["POST /predict"]["body"], tasks=tasks)
 
-        started = time.monotonic()
         r = post_json(backend.url + "/predict", body)
-        took = time.monotonic() - started
         assert r.status_code == 200, r.text
         results = r.json()["results"]
         assert len(results) == len(tasks)
@@ -301,9 +299,9 @@ def test_predict_trained_in_order_with_per_task_errors(tmp_path, captured):
             res["result"][0]["value"]["choices"][0] == label for res, (label, _) in zip(good_results, train_pairs)
         )
         assert hits >= 0.8 * len(train_pairs), hits
-        # downloads ran concurrently (the file server answers each request after 0.1 s)
+        # downloads ran concurrently (the file server answers each request after 0.1 s, so requests
+        # overlap whatever the machine's load; how long it took is bench/predict.py's, not a test's)
         assert ls.max_in_flight >= 2
-        assert took < 0.1 * len(good_paths)
         # a second predict is served from the disk cache
         downloads = backend.service.fetcher.downloads
         r = post_json(backend.url + "/predict", body)
