@@ -10,7 +10,8 @@ MEMO_BYTES allocated: 50,000 photos of Lite2 are 256 MB of vectors, 335 MB as th
 doubling), so a refresh reads only the photos added since. A refresh wants their class
 probabilities, not the vectors: the memo applies the head to its held rows block by block and picks
 the tasks' rows of the result (`apply`), instead of gathering a 256 MB copy of the vectors first
-(~0.9 s of each refresh at 50,000 photos on 2 busy cores, bench/scale_cpu.py).
+(~0.9 s of each refresh at 50,000 photos on 2 busy cores, bench/scale_cpu.py); where fewer than
+half the held rows are asked for (a collection rewrite of a few tasks), only theirs are gathered.
 """
 
 from __future__ import annotations
@@ -73,7 +74,9 @@ class FeatureMemo:
             at = np.fromiter((self._row.get(d, -1) if d is not None else -1 for d in digests), np.int64, len(digests))
             found = at >= 0
             held = self._matrix[: len(self._row)]
-            if apply is not None and found.any():
+            if apply is not None and 0 < 2 * int(found.sum()) < len(held):  # a few asked: their rows only
+                out = apply(held[at[found]])
+            elif apply is not None and found.any():
                 out = np.concatenate([apply(held[s : s + BLOCK_ROWS]) for s in range(0, len(held), BLOCK_ROWS)])
                 out = out[at[found]]
             else:
